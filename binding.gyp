@@ -1,0 +1,25 @@
+{
+  "targets": [
+    {
+      "target_name": "flatnet",
+      "sources": [
+        "native/addon.cc",
+        "native/testing.cc",
+        "native/packet.cc",
+        "native/checksum.cc",
+        "native/gso.cc",
+        "native/gro.cc",
+        "native/vxlan.cc",
+        "native/fib.cc",
+        "native/tun.cc",
+        "native/udp.cc",
+        "native/worker.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_DISABLE_CPP_EXCEPTIONS", "NAPI_VERSION=8"],
+      "cflags_cc": ["-std=c++20", "-O3", "-Wall", "-Wextra", "-fno-exceptions", "-pthread"],
+      "cflags_cc!": ["-fno-rtti", "-std=gnu++17"],
+      "ldflags": ["-pthread"]
+    }
+  ]
+}

@@ -1,0 +1,60 @@
+// Coalescing of received TCP segments back into one super-packet per TUN write,
+// the inverse of gso.h (as Linux GRO and wireguard-go do). Pure: it rewrites
+// buffers and reports writes through a callback.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include "vnet_hdr.h"
+
+namespace flatnet {
+
+// One packet handed to the TUN: data starts with a VnetHdr, then the IP packet.
+struct TunWrite {
+  uint8_t* data;
+  size_t len;
+};
+
+// Feed it the inner IP packets of one received buffer, in order. Each packet
+// must have at least sizeof(VnetHdr) writable bytes in front of it that belong
+// to the caller (flatnet's encapsulation prefix), and packets of one batch must
+// lie in one buffer at increasing addresses: consecutive segments of a TCP flow
+// are merged by moving their payloads down behind the first one, in place,
+// verifying each segment's TCP checksum on the way (a bad one is dropped and
+// counted, never merged). A segment is merged only when the flow, ack, flags (ACK,
+// PSH on the last only), options and IP header fields match, its sequence number
+// follows on, and every segment but the last has the first one's payload size;
+// the merged packet stays under 64 KB.
+//
+// What is written: a merged packet gets a vnet header with NEEDS_CSUM, the
+// pseudo-header sum in its checksum field and gso TCPV4/TCPV6; any other packet
+// gets an all-zero header and is passed unchanged (the kernel checks it).
+class Coalescer {
+ public:
+  struct Stats {
+    uint64_t merged = 0;       // segments appended to an earlier one
+    uint64_t badChecksum = 0;  // segments dropped for a wrong TCP checksum
+  };
+  using Emit = void (*)(void* ctx, const TunWrite& w);
+
+  Coalescer(Emit emit, void* ctx) : emit_(emit), ctx_(ctx) {}
+  // pkt points at an IP packet of len bytes (already validated by the caller:
+  // parseIp succeeded and len equals the IP total length).
+  void add(uint8_t* pkt, size_t len);
+  // Emits whatever is pending. Call at the end of each received buffer.
+  void flush();
+  const Stats& stats() const { return stats_; }
+
+ private:
+  Emit emit_;
+  void* ctx_;
+  Stats stats_;
+  // The packet being grown; null when none is pending.
+  uint8_t* head_ = nullptr;
+  size_t headLen_ = 0;
+  // Set while head_ is a TCP segment that more segments may still join.
+  bool open_ = false;
+  size_t ipHeaderLen_ = 0, tcpHeaderLen_ = 0, segSize_ = 0, segments_ = 0;
+  uint32_t nextSeq_ = 0;
+};
+
+}  // namespace flatnet
