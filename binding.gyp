@@ -13,7 +13,8 @@
         "native/fib.cc",
         "native/tun.cc",
         "native/udp.cc",
-        "native/worker.cc"
+        "native/worker.cc",
+        "native/dataplane.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_DISABLE_CPP_EXCEPTIONS", "NAPI_VERSION=8"],

@@ -1,2 +1,169 @@
+// The N-API surface: a Dataplane object for the daemon, and pure packet functions
+// for tests (testing.cc). Arguments arrive validated by src/native.ts; this layer
+// only converts them and reports system errors with their errno.
 #include <napi.h>
-Napi::Object Init(Napi::Env env, Napi::Object e){return e;} NODE_API_MODULE(flatnet, Init)
+
+#include <cstring>
+#include <unordered_map>
+
+#include "dataplane.h"
+#include "testing.h"
+#include "udp.h"
+
+namespace flatnet {
+namespace {
+
+IpAddr toAddr(const Napi::Value& v) {
+  auto buf = v.As<Napi::Buffer<uint8_t>>();
+  IpAddr a;
+  a.family = buf.Length() == 16 ? 6 : 4;
+  std::memcpy(a.bytes, buf.Data(), buf.Length() == 16 ? 16 : 4);
+  return a;
+}
+
+Prefix toPrefix(const Napi::Object& o) {
+  Prefix p;
+  p.addr = toAddr(o.Get("address"));
+  p.length = uint8_t(o.Get("length").As<Napi::Number>().Uint32Value());
+  maskAddress(p.addr.family, p.addr.bytes, p.length);
+  return p;
+}
+
+void copyMac(const Napi::Value& v, uint8_t* mac) {
+  std::memcpy(mac, v.As<Napi::Buffer<uint8_t>>().Data(), 6);
+}
+
+class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Dataplane",
+                       {InstanceMethod("start", &DataplaneWrap::Start),
+                        InstanceMethod("stop", &DataplaneWrap::Stop),
+                        InstanceMethod("setTable", &DataplaneWrap::SetTable),
+                        InstanceMethod("stats", &DataplaneWrap::Stats),
+                        InstanceMethod("info", &DataplaneWrap::Info)});
+  }
+
+  explicit DataplaneWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DataplaneWrap>(info) {
+    Napi::Object o = info[0].As<Napi::Object>();
+    DataplaneOptions opt;
+    opt.tunName = o.Get("tunName").As<Napi::String>().Utf8Value();
+    opt.offloads = o.Get("offloads").As<Napi::Boolean>().Value();
+    opt.underlay = toAddr(o.Get("underlayAddress"));
+    opt.port = uint16_t(o.Get("port").As<Napi::Number>().Uint32Value());
+    opt.vtep.vni = o.Get("vni").As<Napi::Number>().Uint32Value();
+    copyMac(o.Get("vtepMAC"), opt.vtep.mac);
+    opt.sendSockets = int(o.Get("sendSockets").As<Napi::Number>().Int32Value());
+    opt.batch = int(o.Get("batch").As<Napi::Number>().Int32Value());
+    const char* where = "";
+    if (int err = dp_.open(opt, &where)) {
+      Napi::Error e = Napi::Error::New(info.Env(), std::string(where) + ": " + std::strerror(err));
+      e.Set("errno", Napi::Number::New(info.Env(), err));
+      e.Set("step", Napi::String::New(info.Env(), where));
+      e.ThrowAsJavaScriptException();
+    }
+  }
+
+ private:
+  Napi::Value Start(const Napi::CallbackInfo& info) {
+    dp_.start();
+    return info.Env().Undefined();
+  }
+  Napi::Value Stop(const Napi::CallbackInfo& info) {
+    dp_.stop();
+    return info.Env().Undefined();
+  }
+
+  // setTable({ local: Prefix[], peers: [{ name, address, port, mac, cidrs: Prefix[] }] })
+  Napi::Value SetTable(const Napi::CallbackInfo& info) {
+    Napi::Object t = info[0].As<Napi::Object>();
+    auto fib = std::make_unique<Fib>();
+    Napi::Array local = t.Get("local").As<Napi::Array>();
+    for (uint32_t i = 0; i < local.Length(); i++) fib->addLocal(toPrefix(local.Get(i).As<Napi::Object>()));
+    Napi::Array peers = t.Get("peers").As<Napi::Array>();
+    std::unordered_map<std::string, std::shared_ptr<PeerCounters>> counters;
+    for (uint32_t i = 0; i < peers.Length(); i++) {
+      Napi::Object p = peers.Get(i).As<Napi::Object>();
+      Peer peer;
+      peer.name = p.Get("name").As<Napi::String>().Utf8Value();
+      peer.address = toAddr(p.Get("address"));
+      peer.sockaddrLen = toSockaddr(
+          peer.address, uint16_t(p.Get("port").As<Napi::Number>().Uint32Value()), &peer.sockaddr);
+      copyMac(p.Get("mac"), peer.mac);
+      auto it = counters_.find(peer.name);
+      peer.counters = it != counters_.end() ? it->second : std::make_shared<PeerCounters>();
+      counters[peer.name] = peer.counters;
+      Napi::Array cidrs = p.Get("cidrs").As<Napi::Array>();
+      size_t index = fib->addPeer(std::move(peer));
+      for (uint32_t j = 0; j < cidrs.Length(); j++)
+        fib->addRoute(toPrefix(cidrs.Get(j).As<Napi::Object>()), index);
+    }
+    dp_.setTable(std::move(fib));
+    counters_ = std::move(counters);  // a removed peer's counts go with it
+    return info.Env().Undefined();
+  }
+
+  static Napi::Object workerStats(Napi::Env env, const WorkerCounters& c) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("packets", double(c.packets.get()));
+    o.Set("bytes", double(c.bytes.get()));
+    o.Set("batches", double(c.batches.get()));
+    o.Set("syscalls", double(c.syscalls.get()));
+    o.Set("coalesced", double(c.coalesced.get()));
+    return o;
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("tx", workerStats(env, dp_.txCounters));
+    o.Set("rx", workerStats(env, dp_.rxCounters));
+    Napi::Object drops = Napi::Object::New(env);
+    for (int i = 0; i < kDropCount; i++)
+      drops.Set(kDropNames[i], double(dp_.txCounters.drops[i].get() + dp_.rxCounters.drops[i].get()));
+    o.Set("drops", drops);
+    Napi::Array peers = Napi::Array::New(env);
+    uint32_t n = 0;
+    for (const Peer& p : dp_.table().peers()) {
+      Napi::Object po = Napi::Object::New(env);
+      po.Set("name", p.name);
+      po.Set("txPackets", double(p.counters->txPackets.get()));
+      po.Set("txBytes", double(p.counters->txBytes.get()));
+      po.Set("rxPackets", double(p.counters->rxPackets.get()));
+      po.Set("rxBytes", double(p.counters->rxBytes.get()));
+      peers.Set(n++, po);
+    }
+    o.Set("peers", peers);
+    return o;
+  }
+
+  Napi::Value Info(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const TunDevice& tun = dp_.tun();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("tunName", tun.name);
+    o.Set("vnetHdr", tun.vnetHdr);
+    o.Set("tunCsum", bool(tun.offloads & kTunCsum));
+    o.Set("tunTso", bool(tun.offloads & kTunTso4));
+    o.Set("tunUso", bool(tun.offloads & kTunUso4));
+    o.Set("udpGro", dp_.udpGroOn());
+    o.Set("udpGso", dp_.udpGsoOn());
+    o.Set("udpGsoErrno", dp_.udpGsoErrno());
+    o.Set("tunError", dp_.tunError());
+    return o;
+  }
+
+  Dataplane dp_;
+  std::unordered_map<std::string, std::shared_ptr<PeerCounters>> counters_;
+};
+
+}  // namespace
+}  // namespace flatnet
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("Dataplane", flatnet::DataplaneWrap::Define(env));
+  flatnet::InitTesting(env, exports);
+  return exports;
+}
+
+NODE_API_MODULE(flatnet, Init)

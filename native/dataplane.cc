@@ -1,0 +1,82 @@
+#include "dataplane.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "udp.h"
+#include "worker.h"
+
+namespace flatnet {
+
+Dataplane::~Dataplane() { stop(); }
+
+int Dataplane::open(const DataplaneOptions& options, const char** where) {
+  options_ = options;
+  owned_ = std::make_unique<Fib>();
+  fib_.store(owned_.get());
+  if (int err = openTun(options.tunName, options.offloads, &tun_, where)) return err;
+  int fd = openUdpReceive(options.underlay, options.port, options.offloads, &groOn_, where);
+  if (fd < 0) return stop(), -fd;
+  rxFd_ = fd;
+  for (int i = 0; i < options.sendSockets; i++) {
+    fd = openUdpSend(options.underlay, where);
+    if (fd < 0) return stop(), -fd;
+    txFds_.push_back(fd);
+  }
+  // UDP GSO needs no socket option: it is tried per send and turned off on EIO.
+  gsoOn_.store(options.offloads);
+  wakeFd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (wakeFd_ < 0) return stop(), (*where = "eventfd", errno);
+  return 0;
+}
+
+template <class Loop>
+void Dataplane::run(Quiescence* q) {
+  Loop loop(*this);
+  pollfd fds[2] = {{loop.fd(), POLLIN, 0}, {wakeFd_, POLLIN, 0}};
+  while (running_.load(std::memory_order_relaxed)) {
+    if (poll(fds, 2, -1) < 0 && errno != EINTR) break;
+    if (!running_.load(std::memory_order_relaxed)) break;
+    // seq_cst pair with setTable: either setTable sees us busy, or we see its new table.
+    q->busy.store(true);
+    loop.runBatch(*fib_.load());
+    q->batches.fetch_add(1, std::memory_order_release);
+    q->busy.store(false, std::memory_order_release);
+  }
+}
+
+void Dataplane::start() {
+  if (running_.exchange(true)) return;
+  tx_ = std::thread([this] { run<TransmitLoop>(&txQ_); });
+  rx_ = std::thread([this] { run<ReceiveLoop>(&rxQ_); });
+}
+
+void Dataplane::stop() {
+  if (running_.exchange(false)) {
+    uint64_t one = 1;
+    if (write(wakeFd_, &one, sizeof one) < 0) { /* eventfd cannot be full here */ }
+    tx_.join();
+    rx_.join();
+  }
+  for (int* fd : {&tun_.fd, &rxFd_, &wakeFd_})
+    if (*fd >= 0) close(*fd), *fd = -1;
+  for (int fd : txFds_) close(fd);
+  txFds_.clear();
+}
+
+void Dataplane::setTable(std::unique_ptr<Fib> fib) {
+  fib_.store(fib.get());
+  // Quiescent-state wait: a worker that is idle, or has finished a batch since the
+  // swap, can no longer hold the old table. Waits at most one batch.
+  for (Quiescence* q : {&txQ_, &rxQ_}) {
+    uint64_t seen = q->batches.load(std::memory_order_acquire);
+    while (q->busy.load() && q->batches.load(std::memory_order_acquire) == seen)
+      std::this_thread::yield();
+  }
+  owned_ = std::move(fib);
+}
+
+}  // namespace flatnet

@@ -1,0 +1,78 @@
+// One node's data plane: the TUN, the underlay sockets, the two packet loops on
+// native threads, and the forwarding table they share. The control plane talks to
+// it through a narrow surface (setTable, stats, stop); nothing calls back into
+// JavaScript from here.
+#pragma once
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "counters.h"
+#include "fib.h"
+#include "tun.h"
+#include "vxlan.h"
+
+namespace flatnet {
+
+struct DataplaneOptions {
+  std::string tunName;
+  bool offloads = true;   // vnet header + TSO/USO on the TUN, UDP GSO and GRO on the underlay
+  IpAddr underlay;
+  uint16_t port = 8472;
+  Vtep vtep{};
+  int sendSockets = 16;   // outer source ports available to the flow hash
+  int batch = 32;         // packets per wakeup before the loops yield to a send/write
+};
+
+// Quiescent-state tracking for one worker: lets setTable free an old table only
+// after every worker has finished the batch that might still be reading it.
+struct alignas(64) Quiescence {
+  std::atomic<bool> busy{false};
+  std::atomic<uint64_t> batches{0};
+};
+
+class Dataplane {
+ public:
+  ~Dataplane();
+  // Opens the TUN and the sockets. Returns 0 or an errno, *where naming the step.
+  int open(const DataplaneOptions& options, const char** where);
+  void start();
+  void stop();  // idempotent; joins the threads and closes every descriptor
+  // Publishes a new table; returns once no worker can still see the old one.
+  void setTable(std::unique_ptr<Fib> fib);
+
+  const DataplaneOptions& options() const { return options_; }
+  const TunDevice& tun() const { return tun_; }
+  const Fib& table() const { return *owned_; }
+  bool udpGroOn() const { return groOn_; }
+  bool udpGsoOn() const { return gsoOn_.load(std::memory_order_relaxed); }
+  int udpGsoErrno() const { return gsoErrno_.load(std::memory_order_relaxed); }
+  int tunError() const { return tunError_.load(std::memory_order_relaxed); }
+
+  WorkerCounters txCounters, rxCounters;
+
+ private:
+  friend class TransmitLoop;
+  friend class ReceiveLoop;
+  template <class Loop>
+  void run(Quiescence* q);
+
+  DataplaneOptions options_;
+  TunDevice tun_;
+  int rxFd_ = -1;
+  std::vector<int> txFds_;
+  int wakeFd_ = -1;
+  bool groOn_ = false;
+  std::atomic<bool> gsoOn_{false};
+  std::atomic<int> gsoErrno_{0};  // why UDP GSO was turned off, 0 if it was not
+  std::atomic<int> tunError_{0};  // last TUN read error (device gone), 0 if none
+  std::atomic<bool> running_{false};
+  std::atomic<const Fib*> fib_{nullptr};
+  std::unique_ptr<Fib> owned_;
+  Quiescence txQ_, rxQ_;
+  std::thread tx_, rx_;
+};
+
+}  // namespace flatnet

@@ -1,0 +1,26 @@
+// The TUN device (Documentation/networking/tuntap.rst): opened on /dev/net/tun
+// directly, since flatnet carries no tuntap library.
+#pragma once
+#include <string>
+
+namespace flatnet {
+
+// TUNSETOFFLOAD bits (include/uapi/linux/if_tun.h); USO arrived in Linux 6.2,
+// after the headers some build hosts carry, so they are spelled out here.
+constexpr unsigned kTunCsum = 0x01, kTunTso4 = 0x02, kTunTso6 = 0x04, kTunUso4 = 0x20,
+                   kTunUso6 = 0x40;
+
+struct TunDevice {
+  int fd = -1;
+  std::string name;      // as the kernel named it
+  bool vnetHdr = false;  // every read/write carries a virtio_net_hdr
+  unsigned offloads = 0; // TUNSETOFFLOAD bits the kernel accepted
+};
+
+// Opens (or attaches to an existing persistent) TUN named name, IFF_TUN|IFF_NO_PI,
+// non-blocking. With wantOffloads, adds IFF_VNET_HDR and asks for checksum, TSO and
+// USO offloads, dropping USO and then TSO when the kernel refuses them.
+// Returns 0 or an errno, with *where naming the step that failed.
+int openTun(const std::string& name, bool wantOffloads, TunDevice* out, const char** where);
+
+}  // namespace flatnet

@@ -1,0 +1,93 @@
+#include "udp.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/udp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <initializer_list>
+
+#ifndef UDP_GRO
+#define UDP_GRO 104  // include/uapi/linux/udp.h
+#endif
+
+namespace flatnet {
+
+namespace {
+constexpr int kSocketBuffer = 4 << 20;
+
+int fail(int fd, const char* step, const char** where) {
+  int err = errno;
+  if (fd >= 0) close(fd);
+  *where = step;
+  return -err;
+}
+
+int bindTo(const IpAddr& local, uint16_t port, int nonblock, const char** where) {
+  int family = local.family == 6 ? AF_INET6 : AF_INET;
+  int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC | nonblock, 0);
+  if (fd < 0) return fail(-1, "socket", where);
+  sockaddr_storage sa;
+  socklen_t len = toSockaddr(local, port, &sa);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&sa), len) < 0) return fail(fd, "bind", where);
+  // Buffers sized for bursts of 64 KB GSO sends; FORCE works for root/NET_ADMIN past
+  // net.core.[rw]mem_max, the plain option is the fallback for the rest.
+  for (int opt : {SO_SNDBUFFORCE, SO_RCVBUFFORCE})
+    if (setsockopt(fd, SOL_SOCKET, opt, &kSocketBuffer, sizeof kSocketBuffer) < 0)
+      setsockopt(fd, SOL_SOCKET, opt == SO_SNDBUFFORCE ? SO_SNDBUF : SO_RCVBUF, &kSocketBuffer,
+                 sizeof kSocketBuffer);
+  return fd;
+}
+}  // namespace
+
+socklen_t toSockaddr(const IpAddr& addr, uint16_t port, sockaddr_storage* out) {
+  std::memset(out, 0, sizeof *out);
+  if (addr.family == 6) {
+    auto* s6 = reinterpret_cast<sockaddr_in6*>(out);
+    s6->sin6_family = AF_INET6;
+    s6->sin6_port = htons(port);
+    std::memcpy(&s6->sin6_addr, addr.bytes, 16);
+    return sizeof(sockaddr_in6);
+  }
+  auto* s4 = reinterpret_cast<sockaddr_in*>(out);
+  s4->sin_family = AF_INET;
+  s4->sin_port = htons(port);
+  std::memcpy(&s4->sin_addr, addr.bytes, 4);
+  return sizeof(sockaddr_in);
+}
+
+IpAddr fromSockaddr(const sockaddr_storage& sa) {
+  IpAddr a;
+  if (sa.ss_family == AF_INET6) {
+    a.family = 6;
+    std::memcpy(a.bytes, &reinterpret_cast<const sockaddr_in6&>(sa).sin6_addr, 16);
+  } else {
+    a.family = 4;
+    std::memcpy(a.bytes, &reinterpret_cast<const sockaddr_in&>(sa).sin_addr, 4);
+  }
+  return a;
+}
+
+int openUdpReceive(const IpAddr& local, uint16_t port, bool gro, bool* groOn, const char** where) {
+  int fd = bindTo(local, port, SOCK_NONBLOCK, where);
+  if (fd < 0) return fd;
+  int one = 1;
+  *groOn = gro && setsockopt(fd, IPPROTO_UDP, UDP_GRO, &one, sizeof one) == 0;
+  return fd;
+}
+
+int openUdpSend(const IpAddr& local, const char** where) {
+  int fd = bindTo(local, 0, 0, where);
+  if (fd < 0) return fd;
+  int probe = local.family == 6 ? IPV6_PMTUDISC_PROBE : IP_PMTUDISC_PROBE;
+  if (local.family == 6
+          ? setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &probe, sizeof probe)
+          : setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &probe, sizeof probe))
+    return fail(fd, "IP_MTU_DISCOVER", where);
+  return fd;
+}
+
+}  // namespace flatnet

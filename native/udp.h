@@ -1,0 +1,27 @@
+// The underlay UDP sockets: one bound to the VTEP port for receiving, and a small
+// pool bound to ephemeral ports for sending, so that the outer source port can
+// follow a hash of the inner flow (RFC 7348 section 5: entropy for ECMP/RSS) while
+// each socket keeps UDP GSO. Sockets are created here; the packet loops in worker.cc.
+#pragma once
+#include <sys/socket.h>
+
+#include <cstdint>
+
+#include "packet.h"
+
+namespace flatnet {
+
+// Opens a UDP socket on the underlay address and port (0 = ephemeral).
+// receive: non-blocking, large buffer, UDP_GRO requested when gro is set.
+// send: blocking (back-pressure to the TUN queue), large buffer, DF set without
+// using the path MTU cache (IP_PMTUDISC_PROBE: VTEPs must not fragment).
+// Returns the fd, or -errno with *where naming the step.
+int openUdpReceive(const IpAddr& local, uint16_t port, bool gro, bool* groOn, const char** where);
+int openUdpSend(const IpAddr& local, const char** where);
+
+// Fills a sockaddr for addr/port; returns its length.
+socklen_t toSockaddr(const IpAddr& addr, uint16_t port, sockaddr_storage* out);
+// Reads the address of a received datagram's source.
+IpAddr fromSockaddr(const sockaddr_storage& sa);
+
+}  // namespace flatnet

@@ -1,0 +1,337 @@
+#include "worker.h"
+
+#include <netinet/in.h>
+#include <netinet/udp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "dataplane.h"
+#include "gso.h"
+#include "udp.h"
+#include "vnet_hdr.h"
+#include "vxlan.h"
+
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103  // include/uapi/linux/udp.h
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
+
+namespace flatnet {
+
+namespace {
+constexpr size_t kMaxIpPacket = 65535;
+// The largest UDP payload one GSO send may carry: the whole train is built as a
+// single IP packet before it is segmented (ip_append_data's 64 KB limit).
+constexpr size_t kMaxGsoPayload = 65507;
+constexpr size_t kMaxGsoSegments = 64;  // UDP_MAX_SEGMENTS in older kernels
+// Segments one super-packet may become: 64 KB at the smallest sane MSS (536).
+constexpr size_t kMaxSplit = 128;
+constexpr size_t kControlLen = CMSG_SPACE(sizeof(uint16_t));
+constexpr size_t kRxControlLen = CMSG_SPACE(sizeof(int));
+// Encapsulation prefix minus the vnet header: where a TUN read lands so that the
+// IP packet starts exactly kEncapPrefixLen into the slot.
+constexpr size_t kReadOffset = kEncapPrefixLen - sizeof(VnetHdr);
+}  // namespace
+
+// ---- transmit ----
+
+TransmitLoop::TransmitLoop(Dataplane& dp) : dp_(dp) {
+  size_t batch = size_t(dp.options().batch);
+  slotSize_ = kEncapPrefixLen + kMaxIpPacket + 64;
+  // A split super-packet: every segment gains its own headers and prefix.
+  outSize_ = dp.tun().vnetHdr ? kMaxIpPacket + kMaxSplit * (kEncapPrefixLen + 128) : 0;
+  slots_.resize(batch * slotSize_);
+  outs_.resize(batch * outSize_);
+  sizes_.resize(kMaxSplit);
+  size_t maxMessages = batch * (dp.tun().vnetHdr ? kMaxSplit : 1);
+  messages_.reserve(maxMessages);
+  mmsg_.resize(maxMessages);
+  iov_.resize(maxMessages);
+  control_.resize(maxMessages * kControlLen);
+}
+
+int TransmitLoop::fd() const { return dp_.tun().fd; }
+
+void TransmitLoop::runBatch(const Fib& fib) {
+  WorkerCounters& c = dp_.txCounters;
+  size_t batch = size_t(dp_.options().batch), reads = 0;
+  bool vnet = dp_.tun().vnetHdr;
+  for (; reads < batch; reads++) {
+    uint8_t* slot = &slots_[reads * slotSize_];
+    uint8_t* at = slot + (vnet ? kReadOffset : kEncapPrefixLen);
+    ssize_t n = read(dp_.tun().fd, at, slotSize_ - (at - slot));
+    if (n < 0) {
+      if (errno != EAGAIN && errno != EINTR) {
+        // The device went away under us (deleted by someone else): report it and
+        // do not spin on a descriptor that stays readable; the control plane heals.
+        dp_.tunError_.store(errno, std::memory_order_relaxed);
+        usleep(20000);
+      }
+      break;
+    }
+    c.syscalls.add(1);
+    encapsulate(fib, slot, size_t(n));
+  }
+  if (reads) c.batches.add(1);
+  flush();
+}
+
+// Routes one packet read into slot (n bytes as read) and queues its datagrams.
+void TransmitLoop::encapsulate(const Fib& fib, uint8_t* slot, size_t n) {
+  WorkerCounters& c = dp_.txCounters;
+  VnetHdr hdr{};
+  if (dp_.tun().vnetHdr) {
+    if (n < sizeof hdr) return c.drops[kDropBadTunPacket].add(1);
+    std::memcpy(&hdr, slot + kReadOffset, sizeof hdr);
+    n -= sizeof hdr;
+  }
+  uint8_t* pkt = slot + kEncapPrefixLen;
+  IpView ip;
+  if (!parseIp(pkt, n, &ip)) return c.drops[kDropBadTunPacket].add(1);
+  const Peer* peer = fib.lookup(ip.version, ip.dst);
+  if (!peer) return c.drops[kDropNoRoute].add(1);
+  int socket = int(flowHash(pkt, n) % dp_.txFds_.size());
+  const Vtep& vtep = dp_.options().vtep;
+  uint16_t ethType = ip.version == 4 ? kEthTypeIpv4 : kEthTypeIpv6;
+
+  if ((hdr.gsoType & ~kGsoEcn) == kGsoNone) {
+    // The common small packet: encapsulated in place, no copy.
+    if ((hdr.flags & kVnetNeedsCsum) && !completeChecksum(hdr, pkt, n))
+      return c.drops[kDropBadTunPacket].add(1);
+    writeEncapPrefix(slot, vtep.vni, peer->mac, vtep.mac, ethType);
+    return queue(peer, socket, slot, kEncapPrefixLen + n, 0, 1, uint32_t(n));
+  }
+
+  uint8_t* out = &outs_[(slot - slots_.data()) / slotSize_ * outSize_];
+  size_t count = 0;
+  if (gsoSplit(hdr, pkt, n, out, outSize_, kEncapPrefixLen, sizes_.data(), kMaxSplit, &count) !=
+      GsoResult::ok)
+    return c.drops[kDropBadTunPacket].add(1);
+  // Chop the equal-size train into GSO sends the kernel accepts (<= 64 segments,
+  // <= 64 KB); without UDP GSO every segment is its own message.
+  bool gso = dp_.gsoOn_.load(std::memory_order_relaxed);
+  size_t i = 0;
+  while (i < count) {
+    uint8_t* start = out;
+    size_t bytes = 0, inner = 0, segs = 0;
+    size_t segLen = kEncapPrefixLen + sizes_[i];
+    do {
+      writeEncapPrefix(out, vtep.vni, peer->mac, vtep.mac, ethType);
+      out += kEncapPrefixLen + sizes_[i];
+      bytes += kEncapPrefixLen + sizes_[i];
+      inner += sizes_[i];
+      segs++;
+      i++;
+    } while (gso && i < count && segs < kMaxGsoSegments &&
+             bytes + kEncapPrefixLen + sizes_[i] <= kMaxGsoPayload &&
+             kEncapPrefixLen + sizes_[i - 1] == segLen);
+    queue(peer, socket, start, bytes, segs > 1 ? uint16_t(segLen) : 0, uint16_t(segs),
+          uint32_t(inner));
+  }
+}
+
+void TransmitLoop::queue(const Peer* peer, int socket, uint8_t* data, size_t len, uint16_t gsoSize,
+                         uint16_t segments, uint32_t innerBytes) {
+  messages_.push_back(Message{data, len, gsoSize, segments, innerBytes, socket, peer});
+}
+
+// Sends what the batch queued: consecutive messages for the same socket go out in
+// one sendmmsg.
+void TransmitLoop::flush() {
+  size_t first = 0;
+  for (size_t i = 1; i <= messages_.size(); i++) {
+    if (i == messages_.size() || messages_[i].socket != messages_[first].socket) {
+      sendRun(first, i - first);
+      first = i;
+    }
+  }
+  messages_.clear();
+}
+
+void TransmitLoop::sendRun(size_t first, size_t count) {
+  WorkerCounters& c = dp_.txCounters;
+  for (size_t k = 0; k < count; k++) {
+    const Message& m = messages_[first + k];
+    mmsghdr& h = mmsg_[k];
+    h = mmsghdr{};
+    iov_[k] = iovec{m.data, m.len};
+    h.msg_hdr.msg_iov = &iov_[k];
+    h.msg_hdr.msg_iovlen = 1;
+    h.msg_hdr.msg_name = const_cast<sockaddr_storage*>(&m.peer->sockaddr);
+    h.msg_hdr.msg_namelen = m.peer->sockaddrLen;
+    if (m.gsoSize) {
+      uint8_t* ctl = &control_[k * kControlLen];
+      std::memset(ctl, 0, kControlLen);
+      h.msg_hdr.msg_control = ctl;
+      h.msg_hdr.msg_controllen = kControlLen;
+      cmsghdr* cm = CMSG_FIRSTHDR(&h.msg_hdr);
+      cm->cmsg_level = SOL_UDP;
+      cm->cmsg_type = UDP_SEGMENT;
+      cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+      std::memcpy(CMSG_DATA(cm), &m.gsoSize, sizeof(uint16_t));
+    }
+  }
+  int fd = dp_.txFds_[messages_[first].socket];
+  size_t done = 0;
+  while (done < count) {
+    int sent = sendmmsg(fd, &mmsg_[done], unsigned(count - done), 0);
+    c.syscalls.add(1);
+    if (sent < 0) {
+      if (errno == EINTR) continue;
+      const Message& m = messages_[first + done];
+      if (m.gsoSize && errno == EIO) {
+        // The egress device cannot checksum a GSO train (wireguard-go sees the
+        // same): stop using UDP GSO for good and resend this one segment by segment.
+        dp_.gsoErrno_.store(EIO, std::memory_order_relaxed);
+        dp_.gsoOn_.store(false, std::memory_order_relaxed);
+        sendOneByOne(m);
+      } else {
+        c.drops[kDropSendError].add(m.segments);
+      }
+      done++;
+      continue;
+    }
+    for (int k = 0; k < sent; k++) {
+      const Message& m = messages_[first + done + k];
+      m.peer->counters->txPackets.add(m.segments);
+      m.peer->counters->txBytes.add(m.innerBytes);
+      c.packets.add(m.segments);
+      c.bytes.add(m.innerBytes);
+    }
+    done += size_t(sent);
+  }
+}
+
+// The fallback for a GSO train the kernel refused: one datagram per segment.
+void TransmitLoop::sendOneByOne(const Message& m) {
+  WorkerCounters& c = dp_.txCounters;
+  int fd = dp_.txFds_[m.socket];
+  for (size_t off = 0; off < m.len; off += m.gsoSize) {
+    size_t len = std::min<size_t>(m.gsoSize, m.len - off);
+    if (sendto(fd, m.data + off, len, 0, reinterpret_cast<const sockaddr*>(&m.peer->sockaddr),
+               m.peer->sockaddrLen) < 0) {
+      c.drops[kDropSendError].add(1);
+      continue;
+    }
+    m.peer->counters->txPackets.add(1);
+    m.peer->counters->txBytes.add(len - kEncapPrefixLen);
+    c.packets.add(1);
+    c.bytes.add(len - kEncapPrefixLen);
+  }
+}
+
+// ---- receive ----
+
+ReceiveLoop::ReceiveLoop(Dataplane& dp) : dp_(dp), coalescer_(&ReceiveLoop::emit, this) {
+  size_t batch = size_t(dp.options().batch);
+  // With UDP GRO one message can hold a 64 KB train of datagrams.
+  slotSize_ = dp.udpGroOn() ? kMaxIpPacket + 1 : kEncapPrefixLen + kMaxIpPacket + 64;
+  slots_.resize(batch * slotSize_);
+  from_.resize(batch);
+  mmsg_.resize(batch);
+  iov_.resize(batch);
+  control_.resize(batch * kRxControlLen);
+}
+
+int ReceiveLoop::fd() const { return dp_.rxFd_; }
+
+void ReceiveLoop::runBatch(const Fib& fib) {
+  WorkerCounters& c = dp_.rxCounters;
+  size_t batch = mmsg_.size();
+  for (size_t k = 0; k < batch; k++) {
+    iov_[k] = iovec{&slots_[k * slotSize_], slotSize_};
+    mmsghdr& h = mmsg_[k];
+    h = mmsghdr{};
+    h.msg_hdr.msg_iov = &iov_[k];
+    h.msg_hdr.msg_iovlen = 1;
+    h.msg_hdr.msg_name = &from_[k];
+    h.msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+    h.msg_hdr.msg_control = &control_[k * kRxControlLen];
+    h.msg_hdr.msg_controllen = kRxControlLen;
+  }
+  int got = recvmmsg(dp_.rxFd_, mmsg_.data(), unsigned(batch), MSG_DONTWAIT, nullptr);
+  if (got <= 0) return;
+  c.syscalls.add(1);
+  c.batches.add(1);
+  for (int k = 0; k < got; k++) {
+    msghdr& mh = mmsg_[k].msg_hdr;
+    size_t len = mmsg_[k].msg_len, gsoSize = len;
+    for (cmsghdr* cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+      if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO) {
+        int size;
+        std::memcpy(&size, CMSG_DATA(cm), sizeof size);
+        if (size > 0) gsoSize = size_t(size);
+      }
+    receiveMessage(fib, &slots_[k * slotSize_], len, from_[k], gsoSize);
+  }
+}
+
+// Validates and delivers every datagram of one received message (several when the
+// kernel coalesced them with UDP GRO; they then share source and size).
+void ReceiveLoop::receiveMessage(const Fib& fib, uint8_t* buf, size_t len,
+                                 const sockaddr_storage& from, size_t gsoSize) {
+  WorkerCounters& c = dp_.rxCounters;
+  const Peer* peer = fib.peerByAddress(fromSockaddr(from));
+  if (!peer) return c.drops[kDropUnknownPeer].add((len + gsoSize - 1) / gsoSize);
+  bool vnet = dp_.tun().vnetHdr;
+  for (size_t off = 0; off < len; off += gsoSize) {
+    uint8_t* p = buf + off;
+    size_t n = std::min(gsoSize, len - off), inner;
+    Drop why;
+    if (!decapsulate(p, n, dp_.options().vtep, &inner, &why)) {
+      c.drops[why].add(1);
+      continue;
+    }
+    uint8_t* pkt = p + inner;
+    IpView ip;
+    uint16_t ethType = load16(p + inner - 2);
+    if (!parseIp(pkt, n - inner, &ip) || (ip.version == 4) != (ethType == kEthTypeIpv4)) {
+      c.drops[kDropBadInnerIp].add(1);
+      continue;
+    }
+    // No NAT and no relaying: the inner source must belong to the peer that sent it,
+    // and the destination must be one of this node's pods.
+    if (fib.lookup(ip.version, ip.src) != peer) {
+      c.drops[kDropSpoofedSource].add(1);
+      continue;
+    }
+    if (!fib.isLocal(ip.version, ip.dst)) {
+      c.drops[kDropForeignDest].add(1);
+      continue;
+    }
+    peer->counters->rxPackets.add(1);
+    peer->counters->rxBytes.add(ip.totalLen);
+    c.packets.add(1);
+    c.bytes.add(ip.totalLen);
+    if (vnet) {
+      coalescer_.add(pkt, ip.totalLen);  // trims any Ethernet padding
+    } else if (write(dp_.tun().fd, pkt, ip.totalLen) < 0) {
+      c.drops[kDropTunWrite].add(1);
+    } else {
+      c.syscalls.add(1);
+    }
+  }
+  if (vnet) {
+    coalescer_.flush();
+    const Coalescer::Stats& s = coalescer_.stats();
+    c.drops[kDropBadChecksum].add(s.badChecksum - seen_.badChecksum);
+    c.coalesced.add(s.merged - seen_.merged);
+    seen_ = s;
+  }
+}
+
+void ReceiveLoop::emit(void* self, const TunWrite& w) {
+  auto* loop = static_cast<ReceiveLoop*>(self);
+  WorkerCounters& c = loop->dp_.rxCounters;
+  if (write(loop->dp_.tun().fd, w.data, w.len) < 0)
+    c.drops[kDropTunWrite].add(1);
+  else
+    c.syscalls.add(1);
+}
+
+}  // namespace flatnet

@@ -1,0 +1,76 @@
+// The two packet loops. Each owns its buffers (allocated once, at start) and runs
+// one batch per wakeup against the table the Dataplane hands it.
+//   TransmitLoop: TUN read -> route -> segment -> encapsulate -> sendmmsg (UDP GSO)
+//   ReceiveLoop:  recvmmsg (UDP GRO) -> validate -> decapsulate -> coalesce -> TUN write
+#pragma once
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "fib.h"
+#include "gro.h"
+
+namespace flatnet {
+
+class Dataplane;
+
+class TransmitLoop {
+ public:
+  explicit TransmitLoop(Dataplane& dp);
+  int fd() const;
+  // Reads until the TUN is empty or the batch is full, then sends.
+  void runBatch(const Fib& fib);
+
+ private:
+  struct Message {            // one sendmmsg entry: a datagram or a GSO train
+    uint8_t* data;
+    size_t len;
+    uint16_t gsoSize;         // 0 = a single datagram
+    uint16_t segments;
+    uint32_t innerBytes;
+    int socket;               // index into the send socket pool
+    const Peer* peer;
+  };
+  void encapsulate(const Fib& fib, uint8_t* slot, size_t n);
+  void queue(const Peer* peer, int socket, uint8_t* data, size_t len, uint16_t gsoSize,
+             uint16_t segments, uint32_t innerBytes);
+  void flush();
+  void sendRun(size_t first, size_t count);
+  void sendOneByOne(const Message& m);
+
+  Dataplane& dp_;
+  size_t slotSize_, outSize_;
+  std::vector<uint8_t> slots_;     // batch x read buffers
+  std::vector<uint8_t> outs_;      // batch x segment trains (offload mode)
+  std::vector<uint16_t> sizes_;
+  std::vector<Message> messages_;
+  std::vector<mmsghdr> mmsg_;
+  std::vector<iovec> iov_;
+  std::vector<uint8_t> control_;   // one UDP_SEGMENT cmsg per message
+};
+
+class ReceiveLoop {
+ public:
+  explicit ReceiveLoop(Dataplane& dp);
+  int fd() const;
+  void runBatch(const Fib& fib);
+
+ private:
+  void receiveMessage(const Fib& fib, uint8_t* buf, size_t len, const sockaddr_storage& from,
+                      size_t gsoSize);
+  static void emit(void* self, const TunWrite& w);
+
+  Dataplane& dp_;
+  size_t slotSize_;
+  std::vector<uint8_t> slots_;
+  std::vector<sockaddr_storage> from_;
+  std::vector<mmsghdr> mmsg_;
+  std::vector<iovec> iov_;
+  std::vector<uint8_t> control_;
+  Coalescer coalescer_;
+  Coalescer::Stats seen_;  // what was already added to the counters
+};
+
+}  // namespace flatnet

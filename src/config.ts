@@ -1,0 +1,215 @@
+// The daemon's configuration: read from JSON, checked field by field, defaults
+// filled in. Every problem names the field, so `flatnet daemon` can exit 2 with a
+// message an operator can act on.
+import { readFileSync } from 'node:fs'
+import { contains, type Address, type Cidr, formatCidr, overlaps, parseAddress, parseCidr } from './net/cidr.js'
+import { macFromName, parseMac } from './net/mac.js'
+
+export const DEFAULT_PORT = 8472 // Linux's vxlan default, and flannel's
+export const DEFAULT_VNI = 1
+
+export interface PeerConfig {
+  nodeName: string
+  podCIDRs: Cidr[]
+  address: Address
+  port: number
+  vtepMAC: Buffer
+}
+
+export interface Config {
+  nodeName: string
+  clusterCIDRs: Cidr[]
+  podCIDRs: Cidr[]
+  underlay: { address: Address, port: number }
+  vni: number
+  vtepMAC: Buffer
+  mtu?: number // undefined: underlay interface MTU minus the encapsulation overhead
+  tun: { name: string }
+  bridge?: { name: string } // create this bridge with the pod CIDR's gateway (.1) address
+  offloads: boolean
+  peers: PeerConfig[]
+  logLevel: string
+}
+
+export class ConfigError extends Error {
+  constructor (readonly field: string, problem: string) {
+    super(`config.${field}: ${problem}`)
+  }
+}
+
+type Json = Record<string, unknown>
+
+export function loadConfig (file: string, overrides: Json = {}): Config {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    throw new ConfigError('(file)', `cannot read ${file}: ${(err as Error).message}`)
+  }
+  let raw: unknown
+  try {
+    raw = JSON.parse(text)
+  } catch (err) {
+    throw new ConfigError('(file)', `${file} is not valid JSON: ${(err as Error).message}`)
+  }
+  if (!isObject(raw)) throw new ConfigError('(file)', `${file} must hold a JSON object`)
+  return parseConfig({ ...raw, ...overrides })
+}
+
+export function parseConfig (raw: Json): Config {
+  known(raw, '', ['nodeName', 'clusterCIDR', 'podCIDR', 'underlay', 'vni', 'vtepMAC', 'mtu', 'tun', 'bridge',
+    'offloads', 'peers', 'logLevel'])
+  const nodeName = name(raw.nodeName, 'nodeName')
+  const clusterCIDRs = cidrs(raw.clusterCIDR, 'clusterCIDR')
+  const podCIDRs = cidrs(raw.podCIDR, 'podCIDR')
+  podCIDRs.forEach((p, i) => {
+    if (!clusterCIDRs.some((c) => contains(c, p))) {
+      throw new ConfigError(field('podCIDR', raw.podCIDR, i), `${formatCidr(p)} is not inside clusterCIDR`)
+    }
+  })
+  const underlay = object(raw.underlay, 'underlay')
+  known(underlay, 'underlay.', ['address', 'port'])
+  const port = optional(underlay.port, DEFAULT_PORT, (v) => integer(v, 'underlay.port', 1, 65535))
+  const config: Config = {
+    nodeName,
+    clusterCIDRs,
+    podCIDRs,
+    underlay: { address: address(underlay.address, 'underlay.address'), port },
+    vni: optional(raw.vni, DEFAULT_VNI, (v) => integer(v, 'vni', 1, 0xffffff)),
+    vtepMAC: optional(raw.vtepMAC, macFromName(nodeName), (v) => mac(v, 'vtepMAC')),
+    mtu: optional(raw.mtu, undefined, (v) => integer(v, 'mtu', 576, 65_000)),
+    tun: tunConfig(raw.tun),
+    bridge: optional(raw.bridge, undefined, (v) => {
+      const b = object(v, 'bridge')
+      known(b, 'bridge.', ['name'])
+      return { name: ifname(b.name, 'bridge.name') }
+    }),
+    offloads: optional(raw.offloads, true, (v) => boolean(v, 'offloads')),
+    peers: [],
+    logLevel: optional(raw.logLevel, 'info', (v) => oneOf(v, 'logLevel', ['trace', 'debug', 'info', 'warn', 'error'])),
+  }
+  config.peers = optional(raw.peers, [], (v) => peers(v, config))
+  return config
+}
+
+function tunConfig (v: unknown): { name: string } {
+  return optional(v, { name: 'flatnet0' }, (t) => {
+    const o = object(t, 'tun')
+    known(o, 'tun.', ['name'])
+    return { name: optional(o.name, 'flatnet0', (n) => ifname(n, 'tun.name')) }
+  })
+}
+
+/** Checks a peer list against this node's config; used for the config file and its reloads. */
+export function peers (v: unknown, self: Config, path = 'peers'): PeerConfig[] {
+  if (!Array.isArray(v)) throw new ConfigError(path, 'must be an array')
+  const seen = new Map<string, string>()
+  return v.map((item, i) => {
+    const at = `${path}[${i}]`
+    const o = object(item, at)
+    known(o, `${at}.`, ['nodeName', 'podCIDR', 'address', 'port', 'vtepMAC'])
+    const peer: PeerConfig = {
+      nodeName: name(o.nodeName, `${at}.nodeName`),
+      podCIDRs: cidrs(o.podCIDR, `${at}.podCIDR`),
+      address: address(o.address, `${at}.address`),
+      port: optional(o.port, self.underlay.port, (p) => integer(p, `${at}.port`, 1, 65535)),
+      vtepMAC: mac(o.vtepMAC, `${at}.vtepMAC`),
+    }
+    if (peer.nodeName === self.nodeName) throw new ConfigError(`${at}.nodeName`, `"${peer.nodeName}" is this node`)
+    for (const c of peer.podCIDRs) {
+      const text = formatCidr(c)
+      if (self.podCIDRs.some((own) => overlaps(own, c))) {
+        throw new ConfigError(`${at}.podCIDR`, `${text} overlaps this node's podCIDR`)
+      }
+      const other = [...seen].find(([k]) => overlaps(parseCidr(k) as Cidr, c))
+      if (other) throw new ConfigError(`${at}.podCIDR`, `${text} overlaps ${other[1]}'s ${other[0]}`)
+      seen.set(text, peer.nodeName)
+    }
+    return peer
+  })
+}
+
+function field (name: string, raw: unknown, i: number): string {
+  return Array.isArray(raw) ? `${name}[${i}]` : name
+}
+
+function isObject (v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}
+
+function object (v: unknown, at: string): Json {
+  if (v === undefined) throw new ConfigError(at, 'is required')
+  if (!isObject(v)) throw new ConfigError(at, 'must be an object')
+  return v
+}
+
+function known (o: Json, prefix: string, fields: string[]): void {
+  for (const k of Object.keys(o)) {
+    if (!fields.includes(k)) throw new ConfigError(`${prefix}${k}`, `unknown field (known: ${fields.join(', ')})`)
+  }
+}
+
+function optional<T, D> (v: unknown, fallback: D, parse: (v: unknown) => T): T | D {
+  return v === undefined || v === null ? fallback : parse(v)
+}
+
+function name (v: unknown, at: string): string {
+  if (typeof v !== 'string' || !/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(v)) {
+    throw new ConfigError(at, `${JSON.stringify(v)} is not a node name (lower-case DNS name, as Kubernetes uses)`)
+  }
+  return v
+}
+
+function ifname (v: unknown, at: string): string {
+  if (typeof v !== 'string' || !/^[A-Za-z0-9_.-]{1,15}$/.test(v)) {
+    throw new ConfigError(at, `${JSON.stringify(v)} is not an interface name (1-15 of A-Z a-z 0-9 _ . -)`)
+  }
+  return v
+}
+
+function cidrs (v: unknown, at: string): Cidr[] {
+  if (v === undefined) throw new ConfigError(at, 'is required')
+  const list = Array.isArray(v) ? v : [v]
+  if (list.length === 0 || list.length > 2) throw new ConfigError(at, 'must be one CIDR, or two (IPv4 and IPv6)')
+  const out = list.map((item, i) => {
+    const where = Array.isArray(v) ? `${at}[${i}]` : at
+    if (typeof item !== 'string') throw new ConfigError(where, 'must be a CIDR string like "10.244.1.0/24"')
+    const c = parseCidr(item)
+    if (typeof c === 'string') throw new ConfigError(where, `"${item}" ${c}`)
+    return c
+  })
+  if (out.length === 2 && out[0].family === out[1].family) throw new ConfigError(at, 'two CIDRs must be one IPv4 and one IPv6')
+  return out
+}
+
+function address (v: unknown, at: string): Address {
+  if (v === undefined) throw new ConfigError(at, 'is required')
+  const a = typeof v === 'string' ? parseAddress(v) : undefined
+  if (!a) throw new ConfigError(at, `${JSON.stringify(v)} is not an IP address`)
+  return a
+}
+
+function mac (v: unknown, at: string): Buffer {
+  if (v === undefined) throw new ConfigError(at, 'is required')
+  const m = typeof v === 'string' ? parseMac(v) : undefined
+  if (!m) throw new ConfigError(at, `${JSON.stringify(v)} is not a MAC address like "02:00:00:00:00:01"`)
+  if (m[0] & 1) throw new ConfigError(at, `${JSON.stringify(v)} is a multicast MAC; a VTEP needs a unicast one`)
+  return m
+}
+
+function integer (v: unknown, at: string, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    throw new ConfigError(at, `${JSON.stringify(v)} must be an integer from ${min} to ${max}`)
+  }
+  return v
+}
+
+function boolean (v: unknown, at: string): boolean {
+  if (typeof v !== 'boolean') throw new ConfigError(at, `${JSON.stringify(v)} must be true or false`)
+  return v
+}
+
+function oneOf (v: unknown, at: string, values: string[]): string {
+  if (typeof v !== 'string' || !values.includes(v)) throw new ConfigError(at, `must be one of ${values.join(', ')}`)
+  return v
+}

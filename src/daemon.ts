@@ -1,0 +1,88 @@
+// `flatnet daemon`: sets the node up around the native data plane, feeds it the
+// peer table, reports, and takes it all down again on SIGTERM/SIGINT.
+import { type Config, ConfigError, loadConfig } from './config.js'
+import type { Logger } from './log.js'
+import { addon, type Dataplane } from './native.js'
+import { configureTun, encapOverhead, enableForwarding, ensureBridge, mtuOfAddress } from './net/link.js'
+import { formatAddress, formatCidr } from './net/cidr.js'
+import { formatMac } from './net/mac.js'
+import { PeerTable } from './peer-table.js'
+
+export interface DaemonOptions {
+  configFile: string
+  overrides: Record<string, unknown>
+}
+
+const SEND_SOCKETS = 16 // outer source ports per node: flow entropy for ECMP/RSS
+const BATCH = 32
+
+export async function runDaemon (config: Config, options: DaemonOptions, log: Logger): Promise<void> {
+  const mtu = config.mtu ?? mtuOfAddress(config.underlay.address) - encapOverhead(config.underlay.address)
+  const dataplane: Dataplane = new addon.Dataplane({
+    tunName: config.tun.name,
+    offloads: config.offloads,
+    underlayAddress: config.underlay.address.bytes,
+    port: config.underlay.port,
+    vni: config.vni,
+    vtepMAC: config.vtepMAC,
+    sendSockets: SEND_SOCKETS,
+    batch: BATCH,
+  })
+  const info = dataplane.info()
+  const families = new Set(config.podCIDRs.map((c) => c.family))
+  configureTun(info.tunName, mtu, config.podCIDRs, config.clusterCIDRs)
+  if (config.bridge) ensureBridge(config.bridge.name, config.podCIDRs)
+  enableForwarding(families)
+
+  const table = new PeerTable(dataplane, config.podCIDRs)
+  table.replaceAll(config.peers)
+  dataplane.start()
+  log.info({
+    node: config.nodeName,
+    tun: info.tunName,
+    mtu,
+    podCIDRs: config.podCIDRs.map(formatCidr),
+    vtep: `${formatAddress(config.underlay.address)}:${config.underlay.port}`,
+    vni: config.vni,
+    vtepMAC: formatMac(config.vtepMAC),
+    peers: config.peers.length,
+    offloads: info,
+  }, 'ready')
+
+  // Offload fallbacks happen in the fast path; say so once when one does.
+  let gsoWasOn = info.udpGso
+  const watch = setInterval(() => {
+    const now = dataplane.info()
+    if (gsoWasOn && !now.udpGso) log.warn({ errno: now.udpGsoErrno }, 'UDP GSO refused by the underlay; sending segment by segment')
+    gsoWasOn = now.udpGso
+  }, 1000)
+
+  // SIGHUP re-reads the static peers; a bad file keeps the table that works.
+  process.on('SIGHUP', () => {
+    try {
+      const next = loadConfig(options.configFile, options.overrides)
+      table.replaceAll(next.peers)
+      log.info({ peers: next.peers.length }, 'peers reloaded')
+    } catch (err) {
+      const why = err instanceof ConfigError ? err.message : String(err)
+      log.error({ err: why }, 'reload rejected; keeping the current peers')
+    }
+  })
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      clearInterval(watch)
+      const stats = dataplane.stats()
+      // Closing the TUN removes it and every route through it.
+      dataplane.stop()
+      log.info({ signal, tx: stats.tx, rx: stats.rx, drops: nonZero(stats.drops) }, 'stopped')
+      resolve()
+    }
+    process.once('SIGTERM', () => stop('SIGTERM'))
+    process.once('SIGINT', () => stop('SIGINT'))
+  })
+}
+
+function nonZero (counts: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(counts).filter(([, n]) => n > 0))
+}

@@ -1,0 +1,230 @@
+// A small cluster in network namespaces: an underlay joining the nodes, a pod
+// bridge (cni0) on each node with pods behind it, and one data plane per node —
+// flatnet, the kernel's vxlan configured as flannel does, or plain routes (host-gw).
+// Used by the integration tests, `npm run demo` and the benchmarks.
+import { once } from 'node:events'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { ChildProcess } from 'node:child_process'
+import { formatMac, macFromName } from '../net/mac.js'
+import { Namespace } from './netns.js'
+
+export type DataplaneKind = 'flatnet' | 'kernel-vxlan' | 'host-gw'
+
+export interface NodeSpec {
+  kind: DataplaneKind
+  offloads?: boolean // flatnet only; default true
+  extra?: Record<string, unknown> // flatnet only: more config fields
+}
+
+export interface ClusterOptions {
+  nodes: NodeSpec[]
+  podsPerNode?: number // default 1
+  underlay?: 'bridge' | 'veth' // veth: two nodes joined directly (the benchmark topology)
+  underlayMTU?: number // default 1500
+  vni?: number
+  port?: number
+  tag?: string // namespace names: flatnet-<tag>-...
+}
+
+export interface Pod {
+  ns: Namespace
+  ip: string
+}
+
+export interface LabNode {
+  name: string
+  index: number
+  spec: NodeSpec
+  ns: Namespace
+  underlayIP: string
+  podCIDR: string
+  vtepMAC: string
+  pods: Pod[]
+  daemon?: ChildProcess
+  configFile?: string
+  logFile?: string
+}
+
+export const CLUSTER_CIDR = '10.244.0.0/16'
+const UNDERLAY_PREFIX = '192.168.77.'
+const REPO = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../../' : '../../', import.meta.url))
+const CLI = join(REPO, 'bin/flatnet.js')
+
+export class Cluster {
+  readonly nodes: LabNode[] = []
+  readonly dir = mkdtempSync(join(tmpdir(), 'flatnet-lab-'))
+  private readonly namespaces: Namespace[] = []
+  private underlay?: Namespace
+
+  private constructor (readonly tag: string, readonly options: ClusterOptions) {}
+
+  static async create (options: ClusterOptions): Promise<Cluster> {
+    const tag = options.tag ?? Math.random().toString(36).slice(2, 7)
+    const cluster = new Cluster(tag, options)
+    try {
+      await cluster.build()
+    } catch (err) {
+      await cluster.destroy()
+      throw err
+    }
+    return cluster
+  }
+
+  private ns (suffix: string): Namespace {
+    const ns = Namespace.create(`flatnet-${this.tag}-${suffix}`)
+    this.namespaces.push(ns)
+    return ns
+  }
+
+  private async build (): Promise<void> {
+    const { nodes, underlay = nodes.length === 2 ? 'veth' : 'bridge', underlayMTU = 1500 } = this.options
+    if (underlay === 'veth' && nodes.length !== 2) throw new Error('a veth underlay joins exactly two nodes')
+    nodes.forEach((spec, i) => {
+      const index = i + 1
+      const name = `n${index}`
+      this.nodes.push({
+        name, index, spec, ns: this.ns(name),
+        underlayIP: `${UNDERLAY_PREFIX}${index}`,
+        podCIDR: `10.244.${index}.0/24`,
+        vtepMAC: formatMac(macFromName(name)),
+        pods: [],
+      })
+    })
+    if (underlay === 'veth') {
+      const [a, b] = this.nodes
+      a.ns.ip('link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', b.ns.name)
+    } else {
+      this.underlay = this.ns('ul')
+      this.underlay.ip('link', 'add', 'br0', 'type', 'bridge')
+      this.underlay.ip('link', 'set', 'br0', 'up')
+      for (const n of this.nodes) {
+        this.underlay.ip('link', 'add', `u${n.index}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', n.ns.name)
+        this.underlay.ip('link', 'set', `u${n.index}`, 'master', 'br0', 'mtu', String(underlayMTU), 'up')
+      }
+    }
+    for (const n of this.nodes) {
+      n.ns.ip('link', 'set', 'eth0', 'mtu', String(underlayMTU), 'up')
+      n.ns.ip('addr', 'add', `${n.underlayIP}/24`, 'dev', 'eth0')
+      n.ns.sysctl('net.ipv4.ip_forward', '1')
+    }
+    for (const n of this.nodes) await this.startDataplane(n)
+    for (const n of this.nodes) {
+      for (let j = 0; j < (this.options.podsPerNode ?? 1); j++) this.addPod(n)
+    }
+  }
+
+  private peersOf (n: LabNode): LabNode[] {
+    return this.nodes.filter((p) => p !== n)
+  }
+
+  private async startDataplane (n: LabNode): Promise<void> {
+    const vni = this.options.vni ?? 1
+    const port = this.options.port ?? 8472
+    if (n.spec.kind === 'flatnet') {
+      n.configFile = join(this.dir, `${n.name}.json`)
+      n.logFile = join(this.dir, `${n.name}.log`)
+      writeFileSync(n.configFile, JSON.stringify(this.flatnetConfig(n), null, 2))
+      await this.startDaemon(n)
+      return
+    }
+    ensureBridge(n)
+    if (n.spec.kind === 'host-gw') {
+      for (const p of this.peersOf(n)) n.ns.ip('route', 'replace', p.podCIDR, 'via', p.underlayIP, 'dev', 'eth0')
+      return
+    }
+    // flannel's vxlan backend: flannel.1 with the subnet's .0/32, then per peer a
+    // permanent neighbour (.0 -> VTEP MAC), an FDB entry (MAC -> node) and a route.
+    const dev = 'flannel.1'
+    n.ns.ip('link', 'add', dev, 'type', 'vxlan', 'id', String(vni), 'dstport', String(port),
+      'local', n.underlayIP, 'dev', 'eth0', 'nolearning')
+    n.ns.ip('link', 'set', dev, 'address', n.vtepMAC, 'mtu', String((this.options.underlayMTU ?? 1500) - 50), 'up')
+    n.ns.ip('addr', 'add', `${n.podCIDR.replace('/24', '')}/32`, 'dev', dev)
+    for (const p of this.peersOf(n)) {
+      const gw = p.podCIDR.replace('/24', '')
+      n.ns.ip('neigh', 'replace', gw, 'lladdr', p.vtepMAC, 'dev', dev, 'nud', 'permanent')
+      n.ns.exec('bridge', 'fdb', 'append', p.vtepMAC, 'dev', dev, 'dst', p.underlayIP)
+      n.ns.ip('route', 'replace', p.podCIDR, 'via', gw, 'dev', dev, 'onlink')
+    }
+  }
+
+  flatnetConfig (n: LabNode): Record<string, unknown> {
+    return {
+      nodeName: n.name,
+      clusterCIDR: CLUSTER_CIDR,
+      podCIDR: n.podCIDR,
+      underlay: { address: n.underlayIP, port: this.options.port ?? 8472 },
+      vni: this.options.vni ?? 1,
+      vtepMAC: n.vtepMAC,
+      bridge: { name: 'cni0' },
+      offloads: n.spec.offloads ?? true,
+      peers: this.peersOf(n).filter((p) => p.spec.kind !== 'host-gw').map((p) => ({
+        nodeName: p.name, podCIDR: p.podCIDR, address: p.underlayIP, vtepMAC: p.vtepMAC,
+      })),
+      ...n.spec.extra,
+    }
+  }
+
+  /** Starts (or restarts) a flatnet node's daemon and waits for its `ready` line. */
+  async startDaemon (n: LabNode, timeoutMs = 10_000): Promise<void> {
+    const logFile = n.logFile as string
+    const before = readLog(logFile).length
+    n.daemon = n.ns.spawn(process.execPath, [CLI, 'daemon', '--config', n.configFile as string], logFile)
+    const deadline = Date.now() + timeoutMs
+    while (!readLog(logFile).slice(before).includes('"msg":"ready"')) {
+      if (n.daemon.exitCode !== null) throw new Error(`${n.name}: daemon exited (${n.daemon.exitCode}):\n${readLog(logFile).slice(before)}`)
+      if (Date.now() > deadline) throw new Error(`${n.name}: daemon not ready after ${timeoutMs} ms:\n${readLog(logFile).slice(before)}`)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+  }
+
+  /** Stops a node's daemon with SIGTERM; resolves to its exit code and how long it took. */
+  async stopDaemon (n: LabNode): Promise<{ code: number | null, ms: number }> {
+    const d = n.daemon
+    if (!d || d.exitCode !== null) return { code: d?.exitCode ?? null, ms: 0 }
+    const start = Date.now()
+    d.kill('SIGTERM')
+    const [code] = await once(d, 'exit') as [number | null]
+    return { code, ms: Date.now() - start }
+  }
+
+  addPod (n: LabNode): Pod {
+    const j = n.pods.length + 1
+    const ns = this.ns(`${n.name}p${j}`)
+    const ip = `10.244.${n.index}.${9 + j}`
+    ns.ip('link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', `vp${j}`, 'netns', n.ns.name)
+    n.ns.ip('link', 'set', `vp${j}`, 'master', 'cni0', 'up')
+    ns.ip('addr', 'add', `${ip}/24`, 'dev', 'eth0')
+    ns.ip('link', 'set', 'eth0', 'up')
+    ns.ip('route', 'add', 'default', 'via', `10.244.${n.index}.1`)
+    const pod = { ns, ip }
+    n.pods.push(pod)
+    return pod
+  }
+
+  log (n: LabNode): string {
+    return n.logFile ? readLog(n.logFile) : ''
+  }
+
+  async destroy (): Promise<void> {
+    // Pods and nodes first (their processes), the underlay last.
+    for (const ns of [...this.namespaces].reverse()) await ns.destroy()
+    rmSync(this.dir, { recursive: true, force: true })
+  }
+}
+
+function ensureBridge (n: LabNode): void {
+  n.ns.ip('link', 'add', 'cni0', 'type', 'bridge')
+  n.ns.ip('addr', 'add', n.podCIDR.replace('.0/24', '.1/24'), 'dev', 'cni0')
+  n.ns.ip('link', 'set', 'cni0', 'up')
+}
+
+function readLog (file: string): string {
+  try {
+    return readFileSync(file, 'utf8')
+  } catch {
+    return ''
+  }
+}

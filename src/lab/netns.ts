@@ -1,0 +1,97 @@
+// Network namespaces for tests, the demo and benchmarks. Safety: every namespace is
+// named flatnet-*, traffic only flows between namespaces made here, and whoever
+// creates one removes it (and its processes, by PID) even when a run fails.
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { openSync } from 'node:fs'
+import { promisify } from 'node:util'
+
+const execFileAsync = promisify(execFile)
+
+/** Why namespaces cannot be used here, or undefined when they can. */
+export function labUnavailable (): string | undefined {
+  if (process.getuid?.() !== 0) return 'needs root (network namespaces, TUN devices)'
+  try {
+    execFileSync('ip', ['-V'], { stdio: 'ignore' })
+  } catch {
+    return 'needs iproute2 (`ip`)'
+  }
+  return undefined
+}
+
+export function run (cmd: string, args: string[]): string {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+  } catch (err) {
+    const e = err as { stderr?: string, message: string }
+    throw new Error(`${cmd} ${args.join(' ')}: ${(e.stderr ?? e.message).trim()}`)
+  }
+}
+
+export class Namespace {
+  private readonly children = new Set<ChildProcess>()
+
+  constructor (readonly name: string) {
+    if (!name.startsWith('flatnet-')) throw new Error(`namespace ${name}: lab namespaces are named flatnet-*`)
+  }
+
+  static create (name: string): Namespace {
+    run('ip', ['netns', 'add', name])
+    const ns = new Namespace(name)
+    ns.ip('link', 'set', 'lo', 'up')
+    return ns
+  }
+
+  /** Runs a command inside, synchronously; throws with its stderr on failure. */
+  exec (cmd: string, ...args: string[]): string {
+    return run('ip', ['netns', 'exec', this.name, cmd, ...args])
+  }
+
+  async execAsync (cmd: string, args: string[], timeoutMs = 30_000): Promise<string> {
+    const { stdout } = await execFileAsync('ip', ['netns', 'exec', this.name, cmd, ...args],
+      { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 << 20 })
+    return stdout
+  }
+
+  ip (...args: string[]): string {
+    return this.exec('ip', ...args)
+  }
+
+  sysctl (key: string, value: string): void {
+    this.exec('sysctl', '-qw', `${key}=${value}`)
+  }
+
+  /** Starts a long-running process inside; it is killed when the namespace is destroyed. */
+  spawn (cmd: string, args: string[], logFile?: string): ChildProcess {
+    const out = logFile ? openSync(logFile, 'a') : 'ignore'
+    // `ip netns exec` execs the command, so the child's PID is the command's.
+    const child = spawn('ip', ['netns', 'exec', this.name, cmd, ...args], { stdio: ['ignore', out, out] })
+    this.children.add(child)
+    child.once('exit', () => this.children.delete(child))
+    return child
+  }
+
+  /** Kills what it spawned (SIGTERM, then SIGKILL) and deletes the namespace. */
+  async destroy (): Promise<void> {
+    await Promise.all([...this.children].map((c) => stopProcess(c)))
+    try {
+      run('ip', ['netns', 'delete', this.name])
+    } catch (err) {
+      if (!/No such file/.test((err as Error).message)) throw err
+    }
+  }
+}
+
+export async function stopProcess (child: ChildProcess, graceMs = 3000): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  child.kill('SIGTERM')
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
+  const code = await exited
+  clearTimeout(timer)
+  return code
+}
+
+/** Namespaces left by a run that died before its teardown (matching the given tag prefix). */
+export function leftoverNamespaces (prefix = 'flatnet-'): string[] {
+  return run('ip', ['netns', 'list']).split('\n').map((l) => l.split(' ')[0]).filter((n) => n.startsWith(prefix))
+}

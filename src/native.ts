@@ -1,0 +1,70 @@
+// The one place that loads the addon, and the typed surface the rest of the
+// TypeScript sees. Arguments are checked here (or earlier, in config.ts), so the
+// native side only converts them.
+import { existsSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { fileURLToPath } from 'node:url'
+import type { Address, Cidr } from './net/cidr.js'
+
+export interface DataplaneOptions {
+  tunName: string
+  offloads: boolean
+  underlayAddress: Buffer
+  port: number
+  vni: number
+  vtepMAC: Buffer
+  sendSockets: number // outer source ports the flow hash spreads over
+  batch: number // packets per wakeup
+}
+
+export interface NativePrefix { address: Buffer, length: number }
+export interface NativePeer { name: string, address: Buffer, port: number, mac: Buffer, cidrs: NativePrefix[] }
+export interface NativeTable { local: NativePrefix[], peers: NativePeer[] }
+
+export interface WorkerStats { packets: number, bytes: number, batches: number, syscalls: number, coalesced: number }
+export interface PeerStats { name: string, txPackets: number, txBytes: number, rxPackets: number, rxBytes: number }
+export interface DataplaneStats { tx: WorkerStats, rx: WorkerStats, drops: Record<string, number>, peers: PeerStats[] }
+export interface DataplaneInfo {
+  tunName: string
+  vnetHdr: boolean
+  tunCsum: boolean
+  tunTso: boolean
+  tunUso: boolean
+  udpGro: boolean
+  udpGso: boolean
+  udpGsoErrno: number // why UDP GSO was turned off (EIO = 5), 0 if it was not
+  tunError: number // last TUN read errno (device deleted), 0 if none
+}
+
+export interface Dataplane {
+  start(): void
+  stop(): void
+  setTable(table: NativeTable): void
+  stats(): DataplaneStats
+  info(): DataplaneInfo
+}
+
+interface Addon {
+  Dataplane: new (options: DataplaneOptions) => Dataplane
+  testing: Record<string, (...args: any[]) => any>
+}
+
+function addonPath (): string {
+  if (process.env.FLATNET_ADDON) return process.env.FLATNET_ADDON
+  // src/native.ts runs from src/ (tests) or dist/src/ (the built CLI).
+  for (const rel of ['../build/Release/flatnet.node', '../../build/Release/flatnet.node']) {
+    const file = fileURLToPath(new URL(rel, import.meta.url))
+    if (existsSync(file)) return file
+  }
+  throw new Error('flatnet native addon not built: run `npm install` (or `npx node-gyp rebuild`) in the repository')
+}
+
+export const addon: Addon = createRequire(import.meta.url)(addonPath())
+
+export function nativePrefix (c: Cidr): NativePrefix {
+  return { address: c.bytes, length: c.length }
+}
+
+export function nativeAddress (a: Address): Buffer {
+  return a.bytes
+}

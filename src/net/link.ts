@@ -1,0 +1,65 @@
+// Node networking through iproute2: the device, addresses, routes and sysctls the
+// data plane needs around it. Control-plane work, done at start and on changes;
+// every command is idempotent (replace, not add) so a restarted daemon converges.
+import { execFileSync } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import { type Address, type Cidr, formatAddress, formatCidr, nth } from './cidr.js'
+
+export function ip (...args: string[]): string {
+  try {
+    return execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+  } catch (err) {
+    const e = err as { stderr?: string, message: string }
+    throw new Error(`ip ${args.join(' ')}: ${(e.stderr ?? e.message).trim()}`)
+  }
+}
+
+interface IpAddrJson { ifname: string, mtu: number, addr_info?: Array<{ local: string }> }
+
+/** The MTU of the interface that holds the given local address. */
+export function mtuOfAddress (address: Address): number {
+  const want = formatAddress(address)
+  const links = JSON.parse(ip('-j', 'addr', 'show')) as IpAddrJson[]
+  const link = links.find((l) => l.addr_info?.some((a) => a.local === want))
+  if (!link) throw new Error(`underlay.address ${want} is on no interface of this node: set it to one of the node's addresses`)
+  return link.mtu
+}
+
+/** VXLAN overhead: outer IP + UDP (8) + VXLAN (8) + inner Ethernet (14). */
+export function encapOverhead (underlay: Address): number {
+  return (underlay.family === 4 ? 20 : 40) + 8 + 8 + 14
+}
+
+/**
+ * Addresses the TUN like flannel.1 (the pod CIDR's network address, /32 or /128),
+ * sets its MTU, brings it up and routes the cluster CIDRs into it. The local pod
+ * CIDR stays with the bridge: its route is more specific.
+ */
+export function configureTun (name: string, mtu: number, podCIDRs: Cidr[], clusterCIDRs: Cidr[]): void {
+  ip('link', 'set', 'dev', name, 'mtu', String(mtu))
+  for (const pod of podCIDRs) {
+    const host = pod.family === 4 ? 32 : 128
+    ip(pod.family === 4 ? '-4' : '-6', 'addr', 'replace', `${formatAddress(pod)}/${host}`, 'dev', name)
+  }
+  ip('link', 'set', 'dev', name, 'up')
+  for (const c of clusterCIDRs) ip(c.family === 4 ? '-4' : '-6', 'route', 'replace', formatCidr(c), 'dev', name)
+}
+
+/** Creates (or adopts) the pod bridge with each pod CIDR's gateway, the .1 address. */
+export function ensureBridge (name: string, podCIDRs: Cidr[]): void {
+  try {
+    ip('link', 'add', name, 'type', 'bridge')
+  } catch (err) {
+    if (!/File exists/.test((err as Error).message)) throw err
+  }
+  for (const pod of podCIDRs) {
+    ip(pod.family === 4 ? '-4' : '-6', 'addr', 'replace', `${formatAddress(nth(pod, 1))}/${pod.length}`, 'dev', name)
+  }
+  ip('link', 'set', 'dev', name, 'up')
+}
+
+/** Pods on other nodes are reached by routing through this node. */
+export function enableForwarding (families: Set<4 | 6>): void {
+  if (families.has(4)) writeFileSync('/proc/sys/net/ipv4/ip_forward', '1')
+  if (families.has(6)) writeFileSync('/proc/sys/net/ipv6/conf/all/forwarding', '1')
+}
