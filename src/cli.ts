@@ -4,7 +4,8 @@ import { ConfigError, loadConfig } from './config.js'
 import { runDaemon } from './daemon.js'
 import { createLogger } from './log.js'
 
-const USAGE = `usage: flatnet daemon --config FILE [--node-name NAME] [--pod-cidr CIDR] [--offloads on|off] [--log-level LEVEL]
+const USAGE = `usage: flatnet daemon --config FILE [--node-name NAME] [--pod-cidr CIDR]
+                      [--underlay-address IP] [--offloads on|off] [--log-level LEVEL]
 
   daemon   run the node's overlay data plane (needs CAP_NET_ADMIN and /dev/net/tun)
 `
@@ -29,6 +30,7 @@ export async function main (argv: string[]): Promise<void> {
         config: { type: 'string' },
         'node-name': { type: 'string' },
         'pod-cidr': { type: 'string' },
+        'underlay-address': { type: 'string' },
         offloads: { type: 'string' },
         'log-level': { type: 'string' },
       },
@@ -41,6 +43,7 @@ export async function main (argv: string[]): Promise<void> {
   const overrides: Record<string, unknown> = {}
   if (values['node-name'] !== undefined) overrides.nodeName = values['node-name']
   if (values['pod-cidr'] !== undefined) overrides.podCIDR = values['pod-cidr']
+  if (values['underlay-address'] !== undefined) overrides.underlayAddress = values['underlay-address']
   if (values['log-level'] !== undefined) overrides.logLevel = values['log-level']
   if (values.offloads !== undefined) {
     if (values.offloads !== 'on' && values.offloads !== 'off') usage('--offloads takes on or off')

@@ -53,7 +53,10 @@ export function loadConfig (file: string, overrides: Json = {}): Config {
     throw new ConfigError('(file)', `${file} is not valid JSON: ${(err as Error).message}`)
   }
   if (!isObject(raw)) throw new ConfigError('(file)', `${file} must hold a JSON object`)
-  return parseConfig({ ...raw, ...overrides })
+  const { underlayAddress, ...rest } = overrides
+  const merged: Json = { ...raw, ...rest }
+  if (underlayAddress !== undefined) merged.underlay = { ...(isObject(raw.underlay) ? raw.underlay : {}), address: underlayAddress }
+  return parseConfig(merged)
 }
 
 export function parseConfig (raw: Json): Config {

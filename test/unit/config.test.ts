@@ -1,0 +1,93 @@
+// Config validation: every bad field is named with what is wrong; defaults fill in.
+import t from 'tap'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { ConfigError, parseConfig } from '../../src/config.js'
+import { formatMac, macFromName } from '../../src/net/mac.js'
+
+const base = () => ({
+  nodeName: 'n1',
+  clusterCIDR: '10.244.0.0/16',
+  podCIDR: '10.244.1.0/24',
+  underlay: { address: '192.0.2.1', port: 8472 },
+  peers: [{ nodeName: 'n2', podCIDR: '10.244.2.0/24', address: '192.0.2.2', vtepMAC: '02:00:00:00:00:02' }],
+})
+
+t.test('defaults', async (t) => {
+  const c = parseConfig(base())
+  t.equal(c.vni, 1)
+  t.equal(c.tun.name, 'flatnet0')
+  t.equal(c.offloads, true)
+  t.equal(c.mtu, undefined, 'MTU left to detection from the underlay')
+  t.equal(formatMac(c.vtepMAC), formatMac(macFromName('n1')), 'VTEP MAC derived from the node name')
+  t.equal(c.peers[0].port, 8472, 'peer port defaults to our own')
+  t.equal(c.vtepMAC[0] & 3, 2, 'derived MAC is locally administered unicast')
+  t.same(macFromName('n1'), macFromName('n1'), 'same name, same MAC across restarts')
+  t.notSame(macFromName('n1'), macFromName('n2'))
+})
+
+t.test('dual-stack CIDRs', async (t) => {
+  const c = parseConfig({ ...base(), clusterCIDR: ['10.244.0.0/16', 'fd00:10:244::/56'], podCIDR: ['10.244.1.0/24', 'fd00:10:244:1::/64'] })
+  t.equal(c.podCIDRs.length, 2)
+  t.equal(c.podCIDRs[1].family, 6)
+})
+
+const cases: Array<[string, (c: any) => void, string, RegExp]> = [
+  ['missing nodeName', (c) => { delete c.nodeName }, 'nodeName', /is required|not a node name/],
+  ['podCIDR not a CIDR', (c) => { c.podCIDR = '10.244.1.0/33' }, 'podCIDR', /not a CIDR/],
+  ['podCIDR host bits', (c) => { c.podCIDR = '10.244.1.5/24' }, 'podCIDR', /host bits/],
+  ['podCIDR outside cluster', (c) => { c.podCIDR = '10.245.1.0/24' }, 'podCIDR', /not inside clusterCIDR/],
+  ['bad underlay address', (c) => { c.underlay.address = '192.0.2.300' }, 'underlay.address', /not an IP/],
+  ['missing underlay', (c) => { delete c.underlay }, 'underlay', /is required/],
+  ['port out of range', (c) => { c.underlay.port = 70000 }, 'underlay.port', /integer from 1 to 65535/],
+  ['vni too big', (c) => { c.vni = 1 << 24 }, 'vni', /integer from 1 to 16777215/],
+  ['multicast MAC', (c) => { c.vtepMAC = '01:00:5e:00:00:01' }, 'vtepMAC', /multicast/],
+  ['bad MAC', (c) => { c.vtepMAC = 'zz' }, 'vtepMAC', /not a MAC/],
+  ['mtu too small', (c) => { c.mtu = 100 }, 'mtu', /integer from 576/],
+  ['unknown field', (c) => { c.colour = 'blue' }, 'colour', /unknown field/],
+  ['bad tun name', (c) => { c.tun = { name: 'a-name-longer-than-15' } }, 'tun.name', /not an interface name/],
+  ['offloads not boolean', (c) => { c.offloads = 'yes' }, 'offloads', /true or false/],
+  ['peer overlaps own podCIDR', (c) => { c.peers[0].podCIDR = '10.244.1.0/24' }, 'peers[0].podCIDR', /overlaps this node/],
+  ['peers overlap each other', (c) => { c.peers.push({ ...c.peers[0], nodeName: 'n3', address: '192.0.2.3' }) }, 'peers[1].podCIDR', /overlaps n2/],
+  ['peer is self', (c) => { c.peers[0].nodeName = 'n1' }, 'peers[0].nodeName', /is this node/],
+  ['peer missing MAC', (c) => { delete c.peers[0].vtepMAC }, 'peers[0].vtepMAC', /is required/],
+  ['two IPv4 pod CIDRs', (c) => { c.podCIDR = ['10.244.1.0/24', '10.244.2.0/24'] }, 'podCIDR', /one IPv4 and one IPv6/],
+]
+
+for (const [name, mutate, field, message] of cases) {
+  t.test(name, async (t) => {
+    const c = base()
+    mutate(c)
+    const err = (() => {
+      try {
+        parseConfig(c)
+      } catch (e) {
+        return e
+      }
+    })()
+    t.type(err, ConfigError)
+    const e = err as ConfigError
+    t.equal(e.field, field)
+    t.match(e.message, message)
+    t.ok(e.message.startsWith(`config.${field}: `), e.message)
+  })
+}
+
+t.test('the CLI exits 2 naming the field', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'flatnet-config-'))
+  const file = join(dir, 'bad.json')
+  writeFileSync(file, JSON.stringify({ ...base(), podCIDR: '10.244.1.0/33' }))
+  const cli = new URL('../../bin/flatnet.js', import.meta.url).pathname
+  const bad = spawnSync(process.execPath, [cli, 'daemon', '--config', file], { encoding: 'utf8' })
+  t.equal(bad.status, 2)
+  t.match(bad.stderr, /config\.podCIDR: "10\.244\.1\.0\/33" is not a CIDR/)
+  writeFileSync(file, '{ not json')
+  const unreadable = spawnSync(process.execPath, [cli, 'daemon', '--config', file], { encoding: 'utf8' })
+  t.equal(unreadable.status, 2)
+  t.match(unreadable.stderr, /not valid JSON/)
+  const flag = spawnSync(process.execPath, [cli, 'daemon', '--config', file, '--offloads', 'maybe'], { encoding: 'utf8' })
+  t.equal(flag.status, 2)
+  t.match(flag.stderr, /--offloads takes on or off/)
+})
