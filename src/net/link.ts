@@ -36,7 +36,8 @@ export function encapOverhead (underlay: Address): number {
  * CIDR stays with the bridge: its route is more specific.
  */
 export function configureTun (name: string, mtu: number, podCIDRs: Cidr[], clusterCIDRs: Cidr[]): void {
-  ip('link', 'set', 'dev', name, 'mtu', String(mtu))
+  // No IPv6 link-local address: it would only send router solicitations into the overlay.
+  ip('link', 'set', 'dev', name, 'mtu', String(mtu), 'addrgenmode', 'none')
   for (const pod of podCIDRs) {
     const host = pod.family === 4 ? 32 : 128
     ip(pod.family === 4 ? '-4' : '-6', 'addr', 'replace', `${formatAddress(pod)}/${host}`, 'dev', name)
