@@ -3,11 +3,16 @@ import { parseArgs } from 'node:util'
 import { ConfigError, loadConfig } from './config.js'
 import { runDaemon } from './daemon.js'
 import { createLogger } from './log.js'
+import { queryControl, socketPathFor } from './control-socket.js'
 
 const USAGE = `usage: flatnet daemon --config FILE [--node-name NAME] [--pod-cidr CIDR]
-                      [--underlay-address IP] [--offloads on|off] [--log-level LEVEL]
+                      [--underlay-address IP]
+       flatnet peers [--node NAME | --socket PATH] [--json]
+       flatnet stats [--node NAME | --socket PATH] [--offloads on|off] [--log-level LEVEL]
 
   daemon   run the node's overlay data plane (needs CAP_NET_ADMIN and /dev/net/tun)
+  peers    list a running daemon's peer table: source, age, packets and bytes each way
+  stats    print a running daemon's counters and offload state as JSON
 `
 
 function usage (problem: string): never {
@@ -21,6 +26,7 @@ export async function main (argv: string[]): Promise<void> {
     process.stdout.write(USAGE)
     return
   }
+  if (command === 'peers' || command === 'stats') return await query(command, rest)
   if (command !== 'daemon') usage(`unknown command "${command}"`)
   let values
   try {
@@ -66,4 +72,33 @@ export async function main (argv: string[]): Promise<void> {
     log.fatal({ err }, 'daemon failed')
     process.exitCode = 1
   }
+}
+
+async function query (command: 'peers' | 'stats', args: string[]): Promise<void> {
+  let values
+  try {
+    ({ values } = parseArgs({ args, options: { node: { type: 'string' }, socket: { type: 'string' }, json: { type: 'boolean' } } }))
+  } catch (err) {
+    usage((err as Error).message)
+  }
+  const path = values.socket ?? (values.node ? socketPathFor(values.node) : undefined)
+  if (!path) usage(`${command} needs --node NAME or --socket PATH`)
+  let res
+  try {
+    res = await queryControl(path, command)
+  } catch (err) {
+    process.stderr.write(`flatnet: ${(err as Error).message}\n`)
+    process.exit(1)
+  }
+  if (command === 'stats' || values.json) {
+    process.stdout.write(`${JSON.stringify(command === 'stats' ? res : res.peers, null, 2)}\n`)
+    return
+  }
+  const rows = (res.peers as Array<Record<string, unknown>>).map((p) => [
+    String(p.nodeName), (p.podCIDRs as string[]).join(','), String(p.vtep), String(p.source), `${String(p.ageSeconds)}s`,
+    `${String(p.txPackets ?? 0)}/${String(p.txBytes ?? 0)}`, `${String(p.rxPackets ?? 0)}/${String(p.rxBytes ?? 0)}`,
+  ])
+  const head = ['NODE', 'POD CIDRS', 'VTEP', 'SOURCE', 'AGE', 'TX PKTS/BYTES', 'RX PKTS/BYTES']
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)))
+  for (const r of [head, ...rows]) process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()}\n`)
 }

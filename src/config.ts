@@ -29,6 +29,7 @@ export interface Config {
   offloads: boolean
   peers: PeerConfig[]
   logLevel: string
+  controlSocket?: string // default /run/flatnet/<nodeName>.sock
 }
 
 export class ConfigError extends Error {
@@ -61,7 +62,7 @@ export function loadConfig (file: string, overrides: Json = {}): Config {
 
 export function parseConfig (raw: Json): Config {
   known(raw, '', ['nodeName', 'clusterCIDR', 'podCIDR', 'underlay', 'vni', 'vtepMAC', 'mtu', 'tun', 'bridge',
-    'offloads', 'peers', 'logLevel'])
+    'offloads', 'peers', 'logLevel', 'controlSocket'])
   const nodeName = name(raw.nodeName, 'nodeName')
   const clusterCIDRs = cidrs(raw.clusterCIDR, 'clusterCIDR')
   const podCIDRs = cidrs(raw.podCIDR, 'podCIDR')
@@ -89,6 +90,10 @@ export function parseConfig (raw: Json): Config {
     }),
     offloads: optional(raw.offloads, true, (v) => boolean(v, 'offloads')),
     peers: [],
+    controlSocket: optional(raw.controlSocket, undefined, (v) => {
+      if (typeof v !== 'string' || !v.startsWith('/')) throw new ConfigError('controlSocket', 'must be an absolute path')
+      return v
+    }),
     logLevel: optional(raw.logLevel, 'info', (v) => oneOf(v, 'logLevel', ['trace', 'debug', 'info', 'warn', 'error'])),
   }
   config.peers = optional(raw.peers, [], (v) => peers(v, config))

@@ -7,6 +7,7 @@ import { configureTun, encapOverhead, enableForwarding, ensureBridge, mtuOfAddre
 import { formatAddress, formatCidr } from './net/cidr.js'
 import { formatMac } from './net/mac.js'
 import { PeerTable } from './peer-table.js'
+import { serveControl, socketPathFor } from './control-socket.js'
 
 export interface DaemonOptions {
   configFile: string
@@ -35,8 +36,28 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
   enableForwarding(families)
 
   const table = new PeerTable(dataplane, config.podCIDRs)
-  table.replaceAll(config.peers)
+  table.replaceAll(config.peers, 'static')
   dataplane.start()
+  const controlPath = config.controlSocket ?? socketPathFor(config.nodeName)
+  const control = await serveControl(controlPath, (cmd) => {
+    if (cmd === 'stats') return { node: config.nodeName, stats: dataplane.stats(), info: dataplane.info() }
+    if (cmd === 'peers') {
+      const counts = new Map(dataplane.stats().peers.map((p) => [p.name, p]))
+      return {
+        node: config.nodeName,
+        peers: table.list().map((p) => ({
+          nodeName: p.nodeName,
+          podCIDRs: p.podCIDRs.map(formatCidr),
+          vtep: `${formatAddress(p.address)}:${p.port}`,
+          vtepMAC: formatMac(p.vtepMAC),
+          source: p.source,
+          ageSeconds: Math.round((Date.now() - p.since) / 1000),
+          ...counts.get(p.nodeName),
+        })),
+      }
+    }
+    throw new Error(`unknown command "${cmd}" (known: stats, peers)`)
+  })
   log.info({
     node: config.nodeName,
     tun: info.tunName,
@@ -46,6 +67,7 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
     vni: config.vni,
     vtepMAC: formatMac(config.vtepMAC),
     peers: config.peers.length,
+    control: controlPath,
     offloads: info,
   }, 'ready')
 
@@ -61,7 +83,7 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
   process.on('SIGHUP', () => {
     try {
       const next = loadConfig(options.configFile, options.overrides)
-      table.replaceAll(next.peers)
+      table.replaceAll(next.peers, 'static')
       log.info({ peers: next.peers.length }, 'peers reloaded')
     } catch (err) {
       const why = err instanceof ConfigError ? err.message : String(err)
@@ -72,6 +94,7 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       clearInterval(watch)
+      control.close()
       const stats = dataplane.stats()
       // Closing the TUN removes it and every route through it.
       dataplane.stop()

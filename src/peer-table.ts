@@ -5,18 +5,28 @@ import type { PeerConfig } from './config.js'
 import type { Cidr } from './net/cidr.js'
 import { type Dataplane, type NativeTable, nativePrefix } from './native.js'
 
+export interface PeerEntry extends PeerConfig {
+  source: string // which peer source announced it (static, channel, kubernetes, etcd)
+  since: number // ms epoch of the last change
+}
+
 export class PeerTable {
-  private peers = new Map<string, PeerConfig>()
+  private peers = new Map<string, PeerEntry>()
 
   constructor (private readonly dataplane: Dataplane, private readonly local: Cidr[]) {}
 
-  /** Replaces the whole set (a static file, a full resync). */
-  replaceAll (peers: PeerConfig[]): void {
-    this.peers = new Map(peers.map((p) => [p.nodeName, p]))
+  /** Replaces the whole set (a static file, a full resync); unchanged peers keep their age. */
+  replaceAll (peers: PeerConfig[], source: string): void {
+    const now = Date.now()
+    this.peers = new Map(peers.map((p) => {
+      const old = this.peers.get(p.nodeName)
+      const same = old && JSON.stringify(strip(old)) === JSON.stringify(p)
+      return [p.nodeName, { ...p, source, since: same ? old.since : now }]
+    }))
     this.push()
   }
 
-  list (): PeerConfig[] {
+  list (): PeerEntry[] {
     return [...this.peers.values()]
   }
 
@@ -33,4 +43,9 @@ export class PeerTable {
     }
     this.dataplane.setTable(table)
   }
+}
+
+function strip (e: PeerEntry): PeerConfig {
+  const { source: _source, since: _since, ...config } = e
+  return config
 }

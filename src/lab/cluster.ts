@@ -10,8 +10,9 @@ import { fileURLToPath } from 'node:url'
 import type { ChildProcess } from 'node:child_process'
 import { formatMac, macFromName } from '../net/mac.js'
 import { Namespace } from './netns.js'
+import { startOpenvpn } from './openvpn.js'
 
-export type DataplaneKind = 'flatnet' | 'kernel-vxlan' | 'host-gw'
+export type DataplaneKind = 'flatnet' | 'kernel-vxlan' | 'host-gw' | 'openvpn'
 
 export interface NodeSpec {
   kind: DataplaneKind
@@ -131,6 +132,7 @@ export class Cluster {
       return
     }
     ensureBridge(n)
+    if (n.spec.kind === 'openvpn') { n.daemon = await startOpenvpn(n, this.peersOf(n), this.dir); return }
     if (n.spec.kind === 'host-gw') {
       for (const p of this.peersOf(n)) n.ns.ip('route', 'replace', p.podCIDR, 'via', p.underlayIP, 'dev', 'eth0')
       return
