@@ -1,0 +1,77 @@
+// iperf3 between two pods: server in the receiving pod for one test (`-s -1`),
+// client in the sending pod, results from the client's `-J` JSON (which carries
+// the receiver's side too).
+import type { Pod } from '../src/lab/cluster.js'
+import { stopProcess } from '../src/lab/netns.js'
+import { waitListening } from './listening.js'
+
+const PORT = 5201
+
+export interface TcpResult {
+  gbps: number // receiver's goodput
+  bytes: number // received
+  retransmits: number
+}
+
+export interface UdpResult {
+  pps: number // datagrams the receiver got per second
+  lossPct: number
+  sentPps: number
+}
+
+/** A receiver-side TCP throughput test with `streams` parallel connections. */
+export async function tcpThroughput (from: Pod, to: Pod, seconds: number, streams: number): Promise<TcpResult> {
+  const j = await iperf3(from, to, seconds, ['-P', String(streams)])
+  const r = j.end?.sum_received
+  if (!r || typeof r.bits_per_second !== 'number') throw new Error('iperf3: no sum_received in its JSON')
+  return { gbps: r.bits_per_second / 1e9, bytes: r.bytes, retransmits: j.end?.sum_sent?.retransmits ?? 0 }
+}
+
+/** Small-packet rate: 64-byte UDP payloads sent as fast as iperf3 can (`-b 0`). */
+export async function udpSmallPackets (from: Pod, to: Pod, seconds: number): Promise<UdpResult> {
+  const j = await iperf3(from, to, seconds, ['-u', '-l', '64', '-b', '0'])
+  const r = j.end?.sum_received
+  const s = j.end?.sum_sent
+  if (!r || typeof r.packets !== 'number' || !r.seconds) throw new Error('iperf3: no UDP sum_received in its JSON')
+  // `packets` is the highest sequence seen, `lost_packets` the gaps in it.
+  const delivered = r.packets - r.lost_packets
+  return { pps: delivered / r.seconds, lossPct: r.lost_percent, sentPps: s ? s.packets / s.seconds : NaN }
+}
+
+interface IperfJson {
+  error?: string
+  end?: {
+    sum_received?: { bits_per_second: number, bytes: number, packets: number, lost_packets: number, lost_percent: number, seconds: number }
+    sum_sent?: { retransmits?: number, packets: number, seconds: number }
+  }
+}
+
+async function iperf3 (from: Pod, to: Pod, seconds: number, args: string[]): Promise<IperfJson> {
+  const server = to.ns.spawn('iperf3', ['-s', '-1', '-p', String(PORT)])
+  try {
+    await waitListening(to.ns, 'tcp', PORT)
+    let stdout: string
+    try {
+      stdout = await from.ns.execAsync('iperf3', ['-c', to.ip, '-p', String(PORT), '-t', String(seconds), '-J', ...args],
+        (seconds + 20) * 1000)
+    } catch (err) {
+      // iperf3 -J reports its own errors in the JSON on stdout, and exits 1.
+      const out = (err as { stdout?: string }).stdout
+      const why = out ? parseJson(out).error : undefined
+      throw new Error(`iperf3 ${args.join(' ')}: ${why ?? (err as Error).message}`)
+    }
+    const j = parseJson(stdout)
+    if (j.error) throw new Error(`iperf3 ${args.join(' ')}: ${j.error}`)
+    return j
+  } finally {
+    await stopProcess(server, 1000)
+  }
+}
+
+function parseJson (text: string): IperfJson {
+  try {
+    return JSON.parse(text) as IperfJson
+  } catch {
+    return { error: `unparsable output: ${text.slice(0, 200)}` }
+  }
+}

@@ -1,0 +1,57 @@
+// Round-trip time between two pods: sockperf ping-pong over UDP (server in the
+// receiving pod), or when sockperf fails, ping every 2 ms and its percentiles.
+import type { Pod } from '../src/lab/cluster.js'
+import { stopProcess } from '../src/lab/netns.js'
+import { waitListening } from './listening.js'
+
+const PORT = 11111
+
+export interface RttResult {
+  p50Us: number
+  p99Us: number
+  tool: 'sockperf' | 'ping'
+  fallbackReason?: string
+}
+
+export async function roundTrip (from: Pod, to: Pod, seconds: number): Promise<RttResult> {
+  try {
+    return await sockperf(from, to, seconds)
+  } catch (err) {
+    const reason = (err as Error).message
+    return { ...await ping(from, to, seconds), fallbackReason: reason }
+  }
+}
+
+async function sockperf (from: Pod, to: Pod, seconds: number): Promise<RttResult> {
+  const server = to.ns.spawn('sockperf', ['sr', '-i', to.ip, '-p', String(PORT)])
+  try {
+    await waitListening(to.ns, 'udp', PORT)
+    // --full-rtt: without it sockperf reports half the round trip.
+    const out = await from.ns.execAsync('sockperf', ['pp', '-i', to.ip, '-p', String(PORT), '-t', String(seconds), '--full-rtt'],
+      (seconds + 15) * 1000)
+    // eslint-disable-next-line no-control-regex
+    const text = out.replace(/\x1b\[[0-9;]*m/g, '')
+    const p = (q: string): number => {
+      const m = new RegExp(`percentile ${q} =\\s*([0-9.]+)`).exec(text)
+      if (!m) throw new Error(`sockperf: no ${q} percentile in its output`)
+      return Number(m[1])
+    }
+    return { p50Us: p('50.000'), p99Us: p('99.000'), tool: 'sockperf' }
+  } finally {
+    await stopProcess(server, 1000)
+  }
+}
+
+async function ping (from: Pod, to: Pod, seconds: number): Promise<RttResult> {
+  const count = Math.max(100, seconds * 500)
+  const out = await from.ns.execAsync('ping', ['-n', '-i', '0.002', '-c', String(count), '-w', String(seconds + 5), to.ip],
+    (seconds + 15) * 1000)
+  const times = [...out.matchAll(/time=([0-9.]+) ms/g)].map((m) => Number(m[1]) * 1000).sort((a, b) => a - b)
+  if (times.length === 0) throw new Error(`ping ${to.ip}: no replies`)
+  return { p50Us: percentile(times, 50), p99Us: percentile(times, 99), tool: 'ping' }
+}
+
+/** Nearest-rank percentile of sorted values. */
+export function percentile (sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p / 100 * sorted.length) - 1))]
+}

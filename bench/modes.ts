@@ -1,0 +1,43 @@
+// The data planes the benchmark compares, each built as a two-node lab cluster
+// (veth underlay, one pod per node: the topology of ANCHORS.md).
+import { execFileSync } from 'node:child_process'
+import type { NodeSpec } from '../src/lab/cluster.js'
+
+export interface Mode {
+  name: string
+  description: string
+  node: NodeSpec // both nodes run the same data plane
+  userspace?: boolean // a process per node carries the packets: its CPU and memory are measured
+  /** Why this mode cannot run on this machine, or undefined. */
+  unavailable?: () => string | undefined
+}
+
+/** Every ratio in the report is taken against this mode's run in the same invocation. */
+export const BASELINE = 'kernel-vxlan'
+
+export const MODES: Mode[] = [
+  { name: 'host-gw', description: 'plain routes, no encapsulation (the limit)', node: { kind: 'host-gw' } },
+  { name: 'kernel-vxlan', description: 'Linux vxlan, flannel-style', node: { kind: 'kernel-vxlan' } },
+  { name: 'flatnet', description: 'flatnet, offloads on', node: { kind: 'flatnet', offloads: true }, userspace: true },
+  { name: 'flatnet-nooffload', description: 'flatnet, offloads off', node: { kind: 'flatnet', offloads: false }, userspace: true },
+  {
+    name: 'openvpn', description: 'OpenVPN p2p UDP, no crypto', node: { kind: 'openvpn' }, userspace: true,
+    unavailable: () => installed('openvpn', '--version') ? undefined : 'openvpn is not installed',
+  },
+]
+
+export function modeNamed (name: string): Mode {
+  const mode = MODES.find((m) => m.name === name)
+  if (!mode) throw new Error(`--modes: unknown mode "${name}"; known: ${MODES.map((m) => m.name).join(', ')}`)
+  return mode
+}
+
+function installed (cmd: string, ...args: string[]): boolean {
+  try {
+    execFileSync(cmd, args, { stdio: 'ignore' })
+    return true
+  } catch (err) {
+    // openvpn --version exits 1 but runs; only a missing binary is "not installed".
+    return (err as NodeJS.ErrnoException).code !== 'ENOENT'
+  }
+}

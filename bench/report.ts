@@ -1,0 +1,106 @@
+// What the benchmark reports: the metrics, a result file's shape, ratios to the
+// baseline mode, and the terminal table.
+import { BASELINE } from './modes.js'
+
+export type MetricKey = 'tcp1Gbps' | 'tcp4Gbps' | 'udp64Kpps' | 'udp64LossPct' | 'rttP50Us' | 'rttP99Us' | 'cpuSecPerGbit' | 'rssPeakMB'
+
+export interface Metric {
+  key: MetricKey
+  label: string
+  better: 'higher' | 'lower'
+  /** Only measured where a userspace process carries the packets (flatnet, openvpn). */
+  processOnly?: boolean
+  /** A ratio would mislead (a loss percentage against a near-zero one). */
+  noRatio?: boolean
+}
+
+export const METRICS: Metric[] = [
+  { key: 'tcp1Gbps', label: 'TCP 1 stream Gbit/s', better: 'higher' },
+  { key: 'tcp4Gbps', label: 'TCP 4 streams Gbit/s', better: 'higher' },
+  { key: 'udp64Kpps', label: 'UDP 64 B kpps recv', better: 'higher' },
+  { key: 'udp64LossPct', label: 'UDP 64 B loss %', better: 'lower', noRatio: true },
+  { key: 'rttP50Us', label: 'RTT p50 us', better: 'lower' },
+  { key: 'rttP99Us', label: 'RTT p99 us', better: 'lower' },
+  { key: 'cpuSecPerGbit', label: 'CPU s/Gbit (TCP 1)', better: 'lower', processOnly: true },
+  { key: 'rssPeakMB', label: 'peak RSS MB/process', better: 'lower', processOnly: true },
+]
+
+export type Metrics = Partial<Record<MetricKey, number>>
+
+export interface ModeResult {
+  mode: string
+  description: string
+  userspace: boolean
+  ok: boolean // every metric that applies was measured
+  error?: string // why the mode (or some metric) failed
+  metrics: Metrics
+  errors: Partial<Record<MetricKey, string>>
+  /** value / baseline value, where both exist and the baseline is not zero. */
+  ratios: Metrics
+  details: Record<string, unknown>
+}
+
+export interface BenchResult {
+  version: 1
+  date: string
+  baseline: string
+  topology: string
+  seconds: number
+  quick: boolean
+  host: { cpus: number, kernel: string, node: string }
+  modes: ModeResult[]
+}
+
+export function addRatios (modes: ModeResult[]): void {
+  const base = modes.find((m) => m.mode === BASELINE)?.metrics ?? {}
+  for (const m of modes) {
+    m.ratios = {}
+    for (const { key, noRatio } of METRICS) {
+      if (noRatio) continue
+      const v = m.metrics[key]
+      const b = base[key]
+      if (v !== undefined && b !== undefined && b > 0) m.ratios[key] = v / b
+    }
+  }
+}
+
+const LABEL_WIDTH = 22
+const CELL_WIDTH = 19
+
+/** Metrics as rows, modes as columns: "value (ratio x)", or why it is missing. */
+export function formatTable (result: BenchResult): string {
+  const { modes } = result
+  const lines: string[] = []
+  lines.push(`${result.topology}; ${result.seconds} s per test; (x) = ratio to ${result.baseline} of this run`)
+  lines.push(pad('metric', LABEL_WIDTH) + modes.map((m) => pad(m.mode, CELL_WIDTH)).join(''))
+  for (const metric of METRICS) {
+    const cells = modes.map((m) => {
+      const v = m.metrics[metric.key]
+      if (v === undefined) {
+        if (m.errors[metric.key] || (!m.ok && (m.userspace || !metric.processOnly))) return pad('failed', CELL_WIDTH)
+        return pad('-', CELL_WIDTH)
+      }
+      const r = m.ratios[metric.key]
+      return pad(`${fmt(v)}${r === undefined ? '' : ` (${r.toFixed(2)}x)`}`, CELL_WIDTH)
+    })
+    lines.push(pad(metric.label, LABEL_WIDTH) + cells.join(''))
+  }
+  const notes = modes.filter((m) => m.error).map((m) => `  ${m.mode}: ${brief(m.error as string)}`)
+  if (notes.length) lines.push('failures:', ...notes)
+  return lines.join('\n')
+}
+
+/** An error's first lines, short enough for a terminal (the JSON keeps all of it). */
+function brief (error: string): string {
+  return error.split('\n').slice(0, 3).map((l) => l.length > 240 ? `${l.slice(0, 240)}...` : l).join('\n    ')
+}
+
+function fmt (v: number): string {
+  if (v >= 100) return v.toFixed(0)
+  if (v >= 10) return v.toFixed(1)
+  return v.toFixed(2)
+}
+
+function pad (s: string, w: number): string {
+  return s.length >= w ? s.slice(0, w - 1) + ' ' : s + ' '.repeat(w - s.length)
+}

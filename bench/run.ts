@@ -1,0 +1,216 @@
+// `npm run bench`: builds the two-node lab afresh for each data plane, measures pod
+// on node 1 -> pod on node 2, prints a table with ratios to kernel VXLAN, and writes
+// bench/results/<time>.json plus an SVG chart beside it. A mode that fails is
+// reported and the others still run; the exit code is non-zero only when the
+// harness itself broke (bad options, no lab, a result it could not write).
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { cpus, release } from 'node:os'
+import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Cluster } from '../src/lab/cluster.js'
+import { labUnavailable, leftoverNamespaces } from '../src/lab/netns.js'
+import { writeChart } from './chart.js'
+import { tcpThroughput, udpSmallPackets } from './iperf.js'
+import { roundTrip } from './latency.js'
+import { BASELINE, MODES, modeNamed, type Mode } from './modes.js'
+import { cpuSeconds, RssSampler } from './process-usage.js'
+import { addRatios, formatTable, METRICS, type BenchResult, type MetricKey, type ModeResult } from './report.js'
+
+const REPO = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../' : '../', import.meta.url))
+const TOPOLOGY = '2 nodes, veth underlay, 1 pod per node, pod n1 -> pod n2'
+const USAGE = `usage: npm run bench -- [--quick] [--modes ${MODES.map((m) => m.name).join(',')}] [--seconds N] [--out DIR]`
+
+interface Options {
+  quick: boolean
+  seconds: number
+  modes: Mode[]
+  out: string
+}
+
+export function parseArgs (argv: string[]): Options {
+  let quick = false
+  let seconds: number | undefined
+  let modes = MODES
+  let out = join(REPO, 'bench/results')
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]
+    const value = (): string => {
+      const v = argv[++i]
+      if (v === undefined) throw new Error(`${a} needs a value\n${USAGE}`)
+      return v
+    }
+    if (a === '--quick') quick = true
+    else if (a === '--seconds') {
+      seconds = Number(value())
+      if (!Number.isInteger(seconds) || seconds < 1) throw new Error(`--seconds: "${argv[i]}" is not a whole number of seconds >= 1`)
+    } else if (a === '--modes') modes = value().split(',').filter(Boolean).map(modeNamed)
+    else if (a === '--out') out = resolve(value())
+    else if (a === '--help' || a === '-h') throw new Error(USAGE)
+    else throw new Error(`unknown option "${a}"\n${USAGE}`)
+  }
+  return { quick, seconds: seconds ?? (quick ? 2 : 5), modes, out }
+}
+
+// Every namespace of this run starts with this, so a sweep can find exactly ours.
+const RUN_PREFIX = `flatnet-bench${process.pid}m`
+let current: Cluster | undefined
+
+async function measureMode (mode: Mode, index: number, seconds: number): Promise<ModeResult> {
+  const result: ModeResult = { mode: mode.name, description: mode.description, userspace: mode.userspace ?? false, ok: false, metrics: {}, errors: {}, ratios: {}, details: {} }
+  const why = mode.unavailable?.()
+  if (why) {
+    result.error = `skipped: ${why}`
+    return result
+  }
+  const started = Date.now()
+  let sampler: RssSampler | undefined
+  try {
+    current = await Cluster.create({
+      nodes: [mode.node, mode.node], podsPerNode: 1, underlay: 'veth', tag: `bench${process.pid}m${index}`,
+    })
+    const [from, to] = current.nodes.map((n) => n.pods[0])
+    await waitReachable(from.ns, to.ip)
+    const pids = current.nodes.map((n) => n.daemon?.pid).filter((p): p is number => p !== undefined)
+    if (pids.length) sampler = new RssSampler(pids)
+
+    const measure = async (keys: MetricKey[], fn: () => Promise<void>): Promise<void> => {
+      try {
+        await fn()
+      } catch (err) {
+        for (const k of keys) result.errors[k] = (err as Error).message
+      }
+    }
+    await measure(['tcp1Gbps', 'cpuSecPerGbit'], async () => {
+      const cpuBefore = pids.map(cpuSeconds)
+      const tcp = await tcpThroughput(from, to, seconds, 1)
+      result.metrics.tcp1Gbps = tcp.gbps
+      result.details.tcp1 = tcp
+      if (pids.length) {
+        const cpu = pids.map(cpuSeconds).reduce((sum, v, i) => sum + v - cpuBefore[i], 0)
+        result.metrics.cpuSecPerGbit = cpu / (tcp.bytes * 8 / 1e9)
+        result.details.cpuSecondsTcp1 = cpu
+      }
+    })
+    await measure(['tcp4Gbps'], async () => {
+      const tcp = await tcpThroughput(from, to, seconds, 4)
+      result.metrics.tcp4Gbps = tcp.gbps
+      result.details.tcp4 = tcp
+    })
+    await measure(['udp64Kpps', 'udp64LossPct'], async () => {
+      const udp = await udpSmallPackets(from, to, seconds)
+      result.metrics.udp64Kpps = udp.pps / 1000
+      result.metrics.udp64LossPct = udp.lossPct
+      result.details.udp64 = udp
+    })
+    await measure(['rttP50Us', 'rttP99Us'], async () => {
+      const rtt = await roundTrip(from, to, seconds)
+      result.metrics.rttP50Us = rtt.p50Us
+      result.metrics.rttP99Us = rtt.p99Us
+      result.details.rtt = rtt
+    })
+    if (sampler) {
+      result.metrics.rssPeakMB = sampler.stop()
+      sampler = undefined
+    }
+    const failed = Object.entries(result.errors)
+    if (failed.length) result.error = failed.map(([k, e]) => `${k}: ${e}`).join('; ')
+    result.ok = METRICS.every((m) => (m.processOnly && !mode.userspace) || result.metrics[m.key] !== undefined)
+  } catch (err) {
+    result.error = (err as Error).message
+  } finally {
+    sampler?.stop()
+    const cluster = current
+    current = undefined
+    await cluster?.destroy().catch((err: Error) => { result.error = `${result.error ?? ''} (teardown: ${err.message})` })
+    sweep()
+    result.details.wallSeconds = (Date.now() - started) / 1000
+  }
+  return result
+}
+
+/** The data plane may need a moment (a daemon's peer table, openvpn's peer). */
+async function waitReachable (ns: Cluster['nodes'][number]['ns'], ip: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    try {
+      await ns.execAsync('ping', ['-n', '-c', '1', '-W', '1', ip], 5000)
+      return
+    } catch {
+      if (Date.now() > deadline) throw new Error(`pod ${ip} not reachable by ping from ${ns.name} after ${timeoutMs / 1000} s`)
+    }
+  }
+}
+
+/** Removes any namespace of this run still present: kills the processes inside it (by PID), then deletes it. */
+function sweep (): void {
+  for (const name of leftoverNamespaces(RUN_PREFIX)) {
+    const pids = execFileSync('ip', ['netns', 'pids', name], { encoding: 'utf8' }).split('\n').filter(Boolean)
+    for (const pid of pids) {
+      try { process.kill(Number(pid), 'SIGKILL') } catch { /* already gone */ }
+    }
+    try { execFileSync('ip', ['netns', 'delete', name], { stdio: 'ignore' }) } catch { /* raced with destroy */ }
+  }
+}
+
+function onSignal (signal: NodeJS.Signals): void {
+  console.error(`\n${signal}: tearing down`)
+  const cluster = current
+  current = undefined
+  const done = (): never => {
+    sweep()
+    process.exit(signal === 'SIGINT' ? 130 : 143)
+  }
+  if (cluster) cluster.destroy().then(done, done)
+  else done()
+}
+
+async function main (): Promise<number> {
+  let options: Options
+  try {
+    options = parseArgs(process.argv.slice(2))
+  } catch (err) {
+    console.error((err as Error).message)
+    return 2
+  }
+  const why = labUnavailable()
+  if (why) {
+    console.error(`bench: cannot build the namespace lab: ${why}`)
+    return 1
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  if (!options.modes.some((m) => m.name === BASELINE)) console.error(`note: ${BASELINE} not in --modes, so no ratios`)
+
+  const modes: ModeResult[] = []
+  for (const [i, mode] of options.modes.entries()) {
+    process.stderr.write(`${mode.name}: `)
+    const r = await measureMode(mode, i, options.seconds)
+    process.stderr.write(`${r.ok ? 'done' : 'FAILED'} in ${r.details.wallSeconds} s${r.error ? ` (${r.error.split('\n')[0]})` : ''}\n`)
+    modes.push(r)
+  }
+  addRatios(modes)
+  const result: BenchResult = {
+    version: 1,
+    date: new Date().toISOString(),
+    baseline: BASELINE,
+    topology: TOPOLOGY,
+    seconds: options.seconds,
+    quick: options.quick,
+    host: { cpus: cpus().length, kernel: release(), node: process.version },
+    modes,
+  }
+  console.log(formatTable(result))
+  mkdirSync(options.out, { recursive: true })
+  const jsonPath = join(options.out, `bench-${result.date.replace(/[:.]/g, '-')}.json`)
+  writeFileSync(jsonPath, JSON.stringify(result, null, 2) + '\n')
+  const svgPath = writeChart(jsonPath, result)
+  console.log(`results: ${jsonPath}\nchart:   ${svgPath}`)
+  return 0
+}
+
+main().then((code) => { process.exitCode = code }, (err: Error) => {
+  console.error(`bench: harness error: ${err.stack ?? err.message}`)
+  sweep()
+  process.exitCode = 1
+})

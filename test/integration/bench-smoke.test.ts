@@ -1,0 +1,53 @@
+// The benchmark harness end to end, briefly: `--quick` over host-gw, kernel VXLAN and
+// flatnet, as `npm run bench` runs it (a child process of the compiled runner). No
+// thresholds: each metric must have been measured, the chart written, nothing left.
+import t from 'tap'
+import { execFile } from 'node:child_process'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { labUnavailable, leftoverNamespaces } from '../../src/lab/netns.js'
+
+const REPO = fileURLToPath(new URL('../../', import.meta.url))
+const RUNNER = join(REPO, 'dist/bench/run.js')
+const MODES = ['host-gw', 'kernel-vxlan', 'flatnet']
+const ALL_MODES = ['tcp1Gbps', 'tcp4Gbps', 'udp64Kpps', 'udp64LossPct', 'rttP50Us', 'rttP99Us']
+const USERSPACE = ['cpuSecPerGbit', 'rssPeakMB'] // where a daemon carries the packets
+
+t.test('npm run bench -- --quick', async (t) => {
+  const why = labUnavailable()
+  if (why) {
+    if (process.env.CI) throw new Error(`the bench smoke test must run in CI but cannot: ${why}`)
+    t.skip(`bench smoke test skipped: ${why}`)
+    return
+  }
+  t.ok(existsSync(RUNNER), `${RUNNER} exists (npm test compiles it in pretest; else run npx tsc -p .)`)
+  const out = mkdtempSync(join(tmpdir(), 'flatnet-bench-smoke-'))
+  t.teardown(() => rmSync(out, { recursive: true, force: true }))
+
+  const { stdout, stderr } = await promisify(execFile)(process.execPath,
+    [RUNNER, '--quick', '--modes', MODES.join(','), '--out', out], { encoding: 'utf8', timeout: 120_000 })
+  t.comment(stdout)
+  t.comment(stderr)
+
+  const files = readdirSync(out)
+  const json = files.find((f) => f.endsWith('.json'))
+  if (!json) throw new Error(`no result JSON in ${out}: ${files.join(', ')}`)
+  t.ok(files.includes(json.replace(/\.json$/, '.svg')), 'the SVG chart is written beside the JSON')
+  const svg = readFileSync(join(out, json.replace(/\.json$/, '.svg')), 'utf8')
+  t.match(svg, /^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"[\s\S]*<\/svg>\n$/, 'the chart is one SVG element')
+
+  const result = JSON.parse(readFileSync(join(out, json), 'utf8'))
+  t.same(result.modes.map((m: { mode: string }) => m.mode), MODES, 'one result per mode, in order')
+  for (const m of result.modes) {
+    const keys = m.mode.startsWith('flatnet') ? [...ALL_MODES, ...USERSPACE] : ALL_MODES
+    for (const key of keys) {
+      t.type(m.metrics[key], 'number', `${m.mode}: ${key} measured${m.error ? ` (error: ${m.error})` : ''}`)
+      t.ok(Number.isFinite(m.metrics[key]), `${m.mode}: ${key} is finite`)
+    }
+    if (m.mode !== 'kernel-vxlan') t.type(m.ratios.tcp1Gbps, 'number', `${m.mode}: TCP ratio to kernel-vxlan`)
+  }
+  t.same(leftoverNamespaces('flatnet-bench'), [], 'no bench namespace left behind')
+})
