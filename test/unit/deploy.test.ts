@@ -1,0 +1,163 @@
+// The Kubernetes manifests in deploy/: parsed, cross-checked with each other and
+// with the daemon's config parser, so a broken manifest fails here, not on a node.
+import t from 'tap'
+import { readdirSync, readFileSync } from 'node:fs'
+import { join, relative } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseAllDocuments } from 'yaml'
+import { ConfigError, parseConfig } from '../../src/config.js'
+
+type Obj = Record<string, any>
+
+const deployDir = fileURLToPath(new URL('../../deploy/', import.meta.url))
+const NAMESPACE = 'kube-flatnet'
+const CLUSTER_SCOPED = new Set(['Namespace', 'ClusterRole', 'ClusterRoleBinding'])
+const NAMESPACED = new Set(['ServiceAccount', 'ConfigMap', 'DaemonSet'])
+
+function yamlFiles (dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const path = join(dir, e.name)
+    if (e.isDirectory()) return yamlFiles(path)
+    return /\.ya?ml$/.test(e.name) ? [relative(deployDir, path)] : []
+  })
+}
+
+const files = yamlFiles(deployDir).sort()
+const docs: Array<{ file: string, doc: Obj }> = files.flatMap((file) =>
+  parseAllDocuments(readFileSync(join(deployDir, file), 'utf8')).map((d) => {
+    if (d.errors.length > 0) throw new Error(`${file}: ${d.errors.map((e) => e.message).join('; ')}`)
+    return { file, doc: d.toJS() as Obj }
+  }).filter(({ doc }) => doc !== null))
+const objects = docs.filter(({ doc }) => doc.kind !== 'Kustomization')
+
+function one (kind: string): Obj {
+  const found = objects.filter(({ doc }) => doc.kind === kind)
+  if (found.length !== 1) throw new Error(`expected one ${kind} in deploy/, found ${found.length}`)
+  return found[0].doc
+}
+
+t.test('kustomization lists exactly the resource files present', async (t) => {
+  const kustomizations = docs.filter(({ doc }) => doc.kind === 'Kustomization')
+  t.equal(kustomizations.length, 1, 'one kustomization')
+  t.equal(kustomizations[0].file, 'kustomization.yaml')
+  const listed = [...(kustomizations[0].doc.resources as string[])].sort()
+  t.same(listed, files.filter((f) => f !== 'kustomization.yaml'))
+  t.equal(new Set(listed).size, listed.length, 'no resource listed twice')
+})
+
+t.test('every object has apiVersion, kind, a name and the right namespace', async (t) => {
+  t.ok(objects.length > 0, 'found objects')
+  for (const { file, doc } of objects) {
+    const at = `${file} ${String(doc.kind)}/${String(doc.metadata?.name)}`
+    t.type(doc.apiVersion, 'string', `${at}: apiVersion`)
+    t.ok(CLUSTER_SCOPED.has(doc.kind) || NAMESPACED.has(doc.kind), `${at}: known kind`)
+    t.match(doc.metadata?.name, /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, `${at}: metadata.name`)
+    if (NAMESPACED.has(doc.kind)) t.equal(doc.metadata.namespace, NAMESPACE, `${at}: namespace`)
+    if (CLUSTER_SCOPED.has(doc.kind)) t.equal(doc.metadata.namespace, undefined, `${at}: cluster-scoped, no namespace`)
+  }
+  t.equal(one('Namespace').metadata.name, NAMESPACE)
+})
+
+const daemonSet = one('DaemonSet')
+const pod = daemonSet.spec.template.spec
+const container = pod.containers.find((c: Obj) => c.name === 'flatnet') as Obj
+const args = container.args as string[]
+const env = new Map<string, Obj>((container.env as Obj[]).map((e) => [e.name, e]))
+
+t.test('DaemonSet runs on the host network, on every node, first', async (t) => {
+  t.equal(pod.hostNetwork, true)
+  t.equal(pod.priorityClassName, 'system-node-critical')
+  t.ok(pod.tolerations.some((x: Obj) => x.operator === 'Exists' && x.key === undefined && x.effect === undefined),
+    'tolerates every taint')
+  t.equal(daemonSet.spec.updateStrategy.type, 'RollingUpdate')
+  t.equal(daemonSet.spec.updateStrategy.rollingUpdate.maxUnavailable, 1)
+  t.same(daemonSet.spec.selector.matchLabels,
+    Object.fromEntries(Object.keys(daemonSet.spec.selector.matchLabels).map((k) => [k, daemonSet.spec.template.metadata.labels[k]])),
+    'selector matches the pod labels')
+  t.equal(pod.serviceAccountName, one('ServiceAccount').metadata.name)
+  t.match(container.image, /^flatnet(:|$)/, 'image named flatnet, so `kustomize edit set image flatnet=...` applies')
+})
+
+t.test('DaemonSet gets NET_ADMIN and NET_RAW, not privileged', async (t) => {
+  const sc = container.securityContext
+  t.equal(sc.privileged, false)
+  t.not(pod.securityContext?.privileged, true)
+  t.ok(sc.capabilities.add.includes('NET_ADMIN'), 'NET_ADMIN')
+  t.ok(sc.capabilities.add.includes('NET_RAW'), 'NET_RAW')
+  t.notOk(sc.capabilities.add.includes('SYS_ADMIN'), 'no SYS_ADMIN')
+})
+
+t.test('DaemonSet mounts /dev/net/tun, the config and the host directories', async (t) => {
+  const volumes = new Map<string, Obj>((pod.volumes as Obj[]).map((v) => [v.name, v]))
+  const mounts = new Map<string, Obj>((container.volumeMounts as Obj[]).map((m) => [m.mountPath, m]))
+  const hostPath = (mountPath: string): Obj | undefined => volumes.get(mounts.get(mountPath)?.name)?.hostPath
+  t.same(hostPath('/dev/net/tun'), { path: '/dev/net/tun', type: 'CharDevice' })
+  t.equal(hostPath('/etc/cni/net.d')?.path, '/etc/cni/net.d')
+  t.equal(hostPath('/run/flatnet')?.path, '/run/flatnet')
+  const config = volumes.get(mounts.get('/etc/flatnet')?.name)
+  t.equal(config?.configMap?.name, 'flatnet-config')
+  t.ok(args.includes('--config=/etc/flatnet/config.json'), 'daemon reads the mounted config.json')
+})
+
+t.test('probes use the named health port', async (t) => {
+  const health = (container.ports as Obj[]).find((p) => p.name === 'health')
+  t.equal(health?.containerPort, 9472)
+  t.same(container.livenessProbe.httpGet, { path: '/healthz', port: 'health' })
+  t.same(container.readinessProbe.httpGet, { path: '/readyz', port: 'health' })
+})
+
+t.test('resources: requests and a memory limit', async (t) => {
+  t.equal(container.resources.requests.cpu, '100m')
+  t.equal(container.resources.requests.memory, '64Mi')
+  t.type(container.resources.limits?.memory, 'string')
+})
+
+t.test('node identity comes from the downward API through flags', async (t) => {
+  t.same(env.get('NODE_NAME')?.valueFrom, { fieldRef: { fieldPath: 'spec.nodeName' } })
+  t.same(env.get('HOST_IP')?.valueFrom, { fieldRef: { fieldPath: 'status.hostIP' } })
+  t.ok(args.includes('--node-name=$(NODE_NAME)'))
+  t.ok(args.includes('--underlay-address=$(HOST_IP)'))
+  for (const a of args) {
+    for (const [, name] of a.matchAll(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g)) t.ok(env.has(name), `${a}: $(${name}) is defined`)
+  }
+})
+
+// What each per-node flag would carry on a node; documentation addresses.
+const SAMPLE: Record<string, string> = {
+  '--node-name': 'node-a',
+  '--underlay-address': '192.0.2.10',
+  '--pod-cidr': '10.244.3.0/24',
+  '--pod-cidr-from-node': '10.244.3.0/24',
+}
+
+t.test('config.json parses once the DaemonSet fills its placeholders', async (t) => {
+  const text = one('ConfigMap').data['config.json'] as string
+  t.ok(one('ConfigMap').metadata.name === 'flatnet-config')
+  const flags = new Set(args.map((a) => a.split('=')[0]))
+  const placeholders = [...text.matchAll(/"set by (--[a-z-]+)"/g)].map((m) => m[1])
+  t.ok(placeholders.length >= 3, 'nodeName, podCIDR and underlay.address are per node')
+  const fill = (skip?: string): Record<string, unknown> => JSON.parse(placeholders.reduce((out, flag) =>
+    flag === skip ? out : out.replaceAll(`"set by ${flag}"`, JSON.stringify(SAMPLE[flag])), text))
+  for (const flag of placeholders) {
+    t.ok(flags.has(flag), `the DaemonSet passes ${flag}`)
+    t.ok(SAMPLE[flag], `a sample value for ${flag}`)
+    const err = t.throws(() => parseConfig(fill(flag)), `without ${flag} the daemon stops`)
+    t.ok(err instanceof ConfigError && err.message.includes(`"set by ${flag}"`), `and the error names ${flag}`)
+  }
+  const config = parseConfig(fill())
+  t.equal(config.nodeName, 'node-a')
+  t.equal(config.podCIDRs.length, 1)
+  t.equal(config.underlay.port, 8472)
+})
+
+t.test('ClusterRole lets the daemon watch nodes, bound to its ServiceAccount', async (t) => {
+  const role = one('ClusterRole')
+  const grants = (resource: string, verb: string): boolean => (role.rules as Obj[]).some((r) =>
+    r.apiGroups.includes('') && r.resources.includes(resource) && r.verbs.includes(verb))
+  for (const verb of ['get', 'list', 'watch', 'patch']) t.ok(grants('nodes', verb), `nodes ${verb}`)
+  t.ok(grants('nodes/status', 'patch'), 'nodes/status patch')
+  const binding = one('ClusterRoleBinding')
+  t.same(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role.metadata.name })
+  t.ok(binding.subjects.some((s: Obj) => s.kind === 'ServiceAccount' && s.name === one('ServiceAccount').metadata.name &&
+    s.namespace === NAMESPACE), 'bound to the flatnet ServiceAccount')
+})
