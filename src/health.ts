@@ -1,0 +1,72 @@
+// The node's HTTP endpoint for kubelet probes and Prometheus: /healthz (the data
+// plane runs), /readyz (TUN up, routes in place, table loaded) and /metrics.
+import { createServer, type Server } from 'node:http'
+import { Counter, Gauge, Registry } from 'prom-client'
+import type { Dataplane } from './native.js'
+
+export interface HealthChecks {
+  live: () => string | undefined // undefined = healthy, else why not
+  ready: () => string | undefined
+  peers: () => number
+  sourceHealthy: () => Record<string, boolean>
+}
+
+/** Prometheus metrics read from the native counters at scrape time. */
+export function dataplaneMetrics (dataplane: Dataplane, checks: HealthChecks): Registry {
+  const registry = new Registry()
+  const absolute = (name: string, help: string, labelNames: string[], read: () => Array<[Record<string, string>, number]>): void => {
+    // Native counters are absolute totals: set them on scrape.
+    registry.registerMetric(new Counter({
+      name, help, labelNames, registers: [],
+      collect () { this.reset(); for (const [labels, v] of read()) this.inc(labels, v) },
+    }))
+  }
+  const gauge = (name: string, help: string, labelNames: string[], read: () => Array<[Record<string, string>, number]>): void => {
+    registry.registerMetric(new Gauge({
+      name, help, labelNames, registers: [],
+      collect () { this.reset(); for (const [labels, v] of read()) this.set(labels, v) },
+    }))
+  }
+  absolute('flatnet_packets_total', 'Inner packets forwarded, by direction (tx: TUN to underlay, rx: underlay to TUN).', ['direction'],
+    () => { const s = dataplane.stats(); return [[{ direction: 'tx' }, s.tx.packets], [{ direction: 'rx' }, s.rx.packets]] })
+  absolute('flatnet_bytes_total', 'Inner bytes forwarded, by direction.', ['direction'],
+    () => { const s = dataplane.stats(); return [[{ direction: 'tx' }, s.tx.bytes], [{ direction: 'rx' }, s.rx.bytes]] })
+  absolute('flatnet_coalesced_segments_total', 'Received TCP segments merged into an earlier one before the TUN write.', [],
+    () => [[{}, dataplane.stats().rx.coalesced]])
+  absolute('flatnet_drops_total', 'Packets dropped, by reason.', ['reason'],
+    () => Object.entries(dataplane.stats().drops).map(([reason, n]) => [{ reason }, n]))
+  absolute('flatnet_peer_packets_total', 'Inner packets to/from each peer.', ['peer', 'direction'],
+    () => dataplane.stats().peers.flatMap((p) => [[{ peer: p.name, direction: 'tx' }, p.txPackets], [{ peer: p.name, direction: 'rx' }, p.rxPackets]] as Array<[Record<string, string>, number]>))
+  absolute('flatnet_peer_bytes_total', 'Inner bytes to/from each peer.', ['peer', 'direction'],
+    () => dataplane.stats().peers.flatMap((p) => [[{ peer: p.name, direction: 'tx' }, p.txBytes], [{ peer: p.name, direction: 'rx' }, p.rxBytes]] as Array<[Record<string, string>, number]>))
+  gauge('flatnet_offload_enabled', 'Offloads in use (1) or not (0): tun_tso, tun_uso, tun_csum, udp_gso, udp_gro.', ['feature'], () => {
+    const i = dataplane.info()
+    return [['tun_csum', i.tunCsum], ['tun_tso', i.tunTso], ['tun_uso', i.tunUso], ['udp_gso', i.udpGso], ['udp_gro', i.udpGro]]
+      .map(([feature, on]) => [{ feature: feature as string }, on ? 1 : 0])
+  })
+  gauge('flatnet_peers', 'Peer VTEPs in the forwarding table.', [], () => [[{}, checks.peers()]])
+  gauge('flatnet_source_up', 'Whether each peer source is connected and in sync (1) or not (0).', ['source'],
+    () => Object.entries(checks.sourceHealthy()).map(([source, up]) => [{ source }, up ? 1 : 0]))
+  gauge('flatnet_ready', 'Whether the node is ready (TUN up, routes in place, table loaded).', [], () => [[{}, checks.ready() ? 0 : 1]])
+  return registry
+}
+
+export async function serveHealth (port: number, registry: Registry, checks: HealthChecks): Promise<Server> {
+  const server = createServer((req, res) => {
+    const reply = (why: string | undefined): void => {
+      res.writeHead(why ? 503 : 200, { 'content-type': 'text/plain' }).end(why ? `not ok: ${why}\n` : 'ok\n')
+    }
+    if (req.url === '/healthz') return reply(checks.live())
+    if (req.url === '/readyz') return reply(checks.ready())
+    if (req.url === '/metrics') {
+      void registry.metrics().then((text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text))
+      return
+    }
+    res.writeHead(404).end('try /healthz, /readyz or /metrics\n')
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, resolve)
+  })
+  return server
+}
