@@ -46,7 +46,6 @@ export function parseArgs (argv: string[]): Options {
       if (!Number.isInteger(seconds) || seconds < 1) throw new Error(`--seconds: "${argv[i]}" is not a whole number of seconds >= 1`)
     } else if (a === '--modes') modes = value().split(',').filter(Boolean).map(modeNamed)
     else if (a === '--out') out = resolve(value())
-    else if (a === '--help' || a === '-h') throw new Error(USAGE)
     else throw new Error(`unknown option "${a}"\n${USAGE}`)
   }
   return { quick, seconds: seconds ?? (quick ? 2 : 5), modes, out }
@@ -166,6 +165,10 @@ function onSignal (signal: NodeJS.Signals): void {
 }
 
 async function main (): Promise<number> {
+  if (process.argv.includes('--help') || process.argv.includes('-h')) {
+    console.log(USAGE)
+    return 0
+  }
   let options: Options
   try {
     options = parseArgs(process.argv.slice(2))
