@@ -53,8 +53,13 @@ class Coalescer {
   size_t headLen_ = 0;
   // Set while head_ is a TCP segment that more segments may still join.
   bool open_ = false;
+  // segments_ == 1: the head's own checksum is not verified yet.
   size_t ipHeaderLen_ = 0, tcpHeaderLen_ = 0, segSize_ = 0, segments_ = 0;
   uint32_t nextSeq_ = 0;
+
+  // Appends pkt to the open head, or drops it for a bad checksum (both return true);
+  // false when it does not belong to the run.
+  bool join(uint8_t* pkt, size_t len);
 };
 
 }  // namespace flatnet
