@@ -6,7 +6,7 @@ import { createLogger } from './log.js'
 import { queryControl, socketPathFor } from './control-socket.js'
 
 const USAGE = `usage: flatnet daemon --config FILE [--node-name NAME] [--pod-cidr CIDR]
-                      [--underlay-address IP]
+                      [--underlay-address IP] [--join ADDR[:PORT][,ADDR[:PORT]]]
        flatnet peers [--node NAME | --socket PATH] [--json]
        flatnet stats [--node NAME | --socket PATH] [--offloads on|off] [--log-level LEVEL]
 
@@ -37,6 +37,7 @@ export async function main (argv: string[]): Promise<void> {
         'node-name': { type: 'string' },
         'pod-cidr': { type: 'string' },
         'underlay-address': { type: 'string' },
+        join: { type: 'string' },
         offloads: { type: 'string' },
         'log-level': { type: 'string' },
       },
@@ -50,6 +51,7 @@ export async function main (argv: string[]): Promise<void> {
   if (values['node-name'] !== undefined) overrides.nodeName = values['node-name']
   if (values['pod-cidr'] !== undefined) overrides.podCIDR = values['pod-cidr']
   if (values['underlay-address'] !== undefined) overrides.underlayAddress = values['underlay-address']
+  if (values.join !== undefined) overrides.join = values.join // control channel seeds
   if (values['log-level'] !== undefined) overrides.logLevel = values['log-level']
   if (values.offloads !== undefined) {
     if (values.offloads !== 'on' && values.offloads !== 'off') usage('--offloads takes on or off')

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs'
 import { contains, type Address, type Cidr, formatCidr, overlaps, parseAddress, parseCidr } from './net/cidr.js'
 import { macFromName, parseMac } from './net/mac.js'
+import { parseSources, SOURCE_FIELDS, type SourcesConfig } from './control/config.js'
 
 export const DEFAULT_PORT = 8472 // Linux's vxlan default, and flannel's
 export const DEFAULT_VNI = 1
@@ -30,6 +31,7 @@ export interface Config {
   peers: PeerConfig[]
   logLevel: string
   controlSocket?: string // default /run/flatnet/<nodeName>.sock
+  sources: SourcesConfig // stateFile, channel, kubernetes, etcd (src/control/config.ts)
 }
 
 export class ConfigError extends Error {
@@ -54,15 +56,16 @@ export function loadConfig (file: string, overrides: Json = {}): Config {
     throw new ConfigError('(file)', `${file} is not valid JSON: ${(err as Error).message}`)
   }
   if (!isObject(raw)) throw new ConfigError('(file)', `${file} must hold a JSON object`)
-  const { underlayAddress, ...rest } = overrides
+  const { underlayAddress, join, ...rest } = overrides
   const merged: Json = { ...raw, ...rest }
   if (underlayAddress !== undefined) merged.underlay = { ...(isObject(raw.underlay) ? raw.underlay : {}), address: underlayAddress }
+  if (join !== undefined) merged.channel = { ...(isObject(raw.channel) ? raw.channel : {}), join }
   return parseConfig(merged)
 }
 
 export function parseConfig (raw: Json): Config {
   known(raw, '', ['nodeName', 'clusterCIDR', 'podCIDR', 'underlay', 'vni', 'vtepMAC', 'mtu', 'tun', 'bridge',
-    'offloads', 'peers', 'logLevel', 'controlSocket'])
+    'offloads', 'peers', 'logLevel', 'controlSocket', ...SOURCE_FIELDS])
   const nodeName = name(raw.nodeName, 'nodeName')
   const clusterCIDRs = cidrs(raw.clusterCIDR, 'clusterCIDR')
   const podCIDRs = cidrs(raw.podCIDR, 'podCIDR')
@@ -90,6 +93,7 @@ export function parseConfig (raw: Json): Config {
     }),
     offloads: optional(raw.offloads, true, (v) => boolean(v, 'offloads')),
     peers: [],
+    sources: {},
     controlSocket: optional(raw.controlSocket, undefined, (v) => {
       if (typeof v !== 'string' || !v.startsWith('/')) throw new ConfigError('controlSocket', 'must be an absolute path')
       return v
@@ -97,6 +101,7 @@ export function parseConfig (raw: Json): Config {
     logLevel: optional(raw.logLevel, 'info', (v) => oneOf(v, 'logLevel', ['trace', 'debug', 'info', 'warn', 'error'])),
   }
   config.peers = optional(raw.peers, [], (v) => peers(v, config))
+  config.sources = parseSources(raw, nodeName, config.underlay.address)
   return config
 }
 
@@ -145,13 +150,13 @@ function isObject (v: unknown): v is Json {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
 
-function object (v: unknown, at: string): Json {
+export function object (v: unknown, at: string): Json {
   if (v === undefined) throw new ConfigError(at, 'is required')
   if (!isObject(v)) throw new ConfigError(at, 'must be an object')
   return v
 }
 
-function known (o: Json, prefix: string, fields: string[]): void {
+export function known (o: Json, prefix: string, fields: string[]): void {
   for (const k of Object.keys(o)) {
     if (!fields.includes(k)) throw new ConfigError(`${prefix}${k}`, `unknown field (known: ${fields.join(', ')})`)
   }
@@ -205,14 +210,14 @@ function mac (v: unknown, at: string): Buffer {
   return m
 }
 
-function integer (v: unknown, at: string, min: number, max: number): number {
+export function integer (v: unknown, at: string, min: number, max: number): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
     throw new ConfigError(at, `${JSON.stringify(v)} must be an integer from ${min} to ${max}`)
   }
   return v
 }
 
-function boolean (v: unknown, at: string): boolean {
+export function boolean (v: unknown, at: string): boolean {
   if (typeof v !== 'boolean') throw new ConfigError(at, `${JSON.stringify(v)} must be true or false`)
   return v
 }

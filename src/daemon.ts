@@ -1,6 +1,6 @@
 // `flatnet daemon`: sets the node up around the native data plane, feeds it the
 // peer table, reports, and takes it all down again on SIGTERM/SIGINT.
-import { type Config, ConfigError, loadConfig } from './config.js'
+import type { Config } from './config.js'
 import type { Logger } from './log.js'
 import { addon, type Dataplane } from './native.js'
 import { configureTun, encapOverhead, enableForwarding, ensureBridge, mtuOfAddress } from './net/link.js'
@@ -8,6 +8,7 @@ import { formatAddress, formatCidr } from './net/cidr.js'
 import { formatMac } from './net/mac.js'
 import { PeerTable } from './peer-table.js'
 import { serveControl, socketPathFor } from './control-socket.js'
+import { startSources } from './control/sources.js'
 
 export interface DaemonOptions {
   configFile: string
@@ -35,12 +36,16 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
   if (config.bridge) ensureBridge(config.bridge.name, config.podCIDRs)
   enableForwarding(families)
 
-  const table = new PeerTable(dataplane, config.podCIDRs)
-  table.replaceAll(config.peers, 'static')
+  const table = new PeerTable(dataplane, config.podCIDRs, {
+    self: config.nodeName,
+    vni: config.vni,
+    onReject: (node, why) => log.warn({ peer: node, why }, 'peer refused'),
+  })
   dataplane.start()
+  const sources = await startSources(config, options.configFile, options.overrides, table, log)
   const controlPath = config.controlSocket ?? socketPathFor(config.nodeName)
   const control = await serveControl(controlPath, (cmd) => {
-    if (cmd === 'stats') return { node: config.nodeName, stats: dataplane.stats(), info: dataplane.info() }
+    if (cmd === 'stats') return { node: config.nodeName, stats: dataplane.stats(), info: dataplane.info(), sources: sources.stats(), heapUsed: process.memoryUsage().heapUsed }
     if (cmd === 'peers') {
       const counts = new Map(dataplane.stats().peers.map((p) => [p.name, p]))
       return {
@@ -50,7 +55,8 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
           podCIDRs: p.podCIDRs.map(formatCidr),
           vtep: `${formatAddress(p.address)}:${p.port}`,
           vtepMAC: formatMac(p.vtepMAC),
-          source: p.source,
+          source: p.restored ? `${p.source} (restored)` : p.source,
+          version: p.version,
           ageSeconds: Math.round((Date.now() - p.since) / 1000),
           ...counts.get(p.nodeName),
         })),
@@ -66,7 +72,7 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
     vtep: `${formatAddress(config.underlay.address)}:${config.underlay.port}`,
     vni: config.vni,
     vtepMAC: formatMac(config.vtepMAC),
-    peers: config.peers.length,
+    peers: table.size,
     control: controlPath,
     offloads: info,
   }, 'ready')
@@ -79,30 +85,19 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
     gsoWasOn = now.udpGso
   }, 1000)
 
-  // SIGHUP re-reads the static peers; a bad file keeps the table that works.
-  process.on('SIGHUP', () => {
-    try {
-      const next = loadConfig(options.configFile, options.overrides)
-      table.replaceAll(next.peers, 'static')
-      log.info({ peers: next.peers.length }, 'peers reloaded')
-    } catch (err) {
-      const why = err instanceof ConfigError ? err.message : String(err)
-      log.error({ err: why }, 'reload rejected; keeping the current peers')
-    }
-  })
-
   await new Promise<void>((resolve) => {
-    const stop = (signal: string): void => {
+    const stop = async (signal: string): Promise<void> => {
       clearInterval(watch)
       control.close()
+      await sources.stop() // withdraws this node (channel, etcd) while the data plane still runs
       const stats = dataplane.stats()
       // Closing the TUN removes it and every route through it.
       dataplane.stop()
       log.info({ signal, tx: stats.tx, rx: stats.rx, drops: nonZero(stats.drops) }, 'stopped')
       resolve()
     }
-    process.once('SIGTERM', () => stop('SIGTERM'))
-    process.once('SIGINT', () => stop('SIGINT'))
+    process.once('SIGTERM', () => { void stop('SIGTERM') })
+    process.once('SIGINT', () => { void stop('SIGINT') })
   })
 }
 

@@ -1,28 +1,58 @@
 // The control plane's view of the peer VTEPs, and the one place that turns it into
-// the native forwarding table. Every change is pushed whole: the native side swaps
-// tables atomically, so flows to unchanged peers never see a gap.
-import type { PeerConfig } from './config.js'
+// the native forwarding table. Sources report batches of changes; each batch that
+// changes forwarding is pushed as one table: the native side swaps tables
+// atomically, so flows to unchanged peers never see a gap.
 import type { Cidr } from './net/cidr.js'
-import { type Dataplane, type NativeTable, nativePrefix } from './native.js'
+import { overlaps } from './net/cidr.js'
+import type { Dataplane, NativePeer, NativePrefix, NativeTable } from './native.js'
+import type { PeerChanges, PeerSink } from './control/source.js'
+import { sameVtep, type SourceName, type VtepRecord } from './control/vtep.js'
 
-export interface PeerEntry extends PeerConfig {
-  source: string // which peer source announced it (static, channel, kubernetes, etcd)
-  since: number // ms epoch of the last change
+export interface PeerEntry extends VtepRecord {
+  since: number // ms epoch of the last change that mattered to forwarding
+  restored: boolean // from the state file, not yet confirmed by its source
 }
 
-export class PeerTable {
-  private peers = new Map<string, PeerEntry>()
+export interface PeerTableOptions {
+  self: string // this node: never a peer of itself
+  vni: number // records for another VNI are refused
+  onReject?: (nodeName: string, why: string) => void
+}
 
-  constructor (private readonly dataplane: Dataplane, private readonly local: Cidr[]) {}
+export class PeerTable implements PeerSink {
+  private readonly peers = new Map<string, PeerEntry>()
+  // Native form per peer, built once per change: a push only collects these.
+  private readonly natives = new Map<string, NativePeer>()
+  private readonly listeners: Array<() => void> = []
+  private readonly localNative
 
-  /** Replaces the whole set (a static file, a full resync); unchanged peers keep their age. */
-  replaceAll (peers: PeerConfig[], source: string): void {
-    const now = Date.now()
-    this.peers = new Map(peers.map((p) => {
-      const old = this.peers.get(p.nodeName)
-      const same = old && JSON.stringify(strip(old)) === JSON.stringify(p)
-      return [p.nodeName, { ...p, source, since: same ? old.since : now }]
-    }))
+  constructor (private readonly dataplane: Pick<Dataplane, 'setTable'>, private readonly local: Cidr[],
+    private readonly options: PeerTableOptions) {
+    this.localNative = local.map(nativePrefix)
+  }
+
+  update (source: SourceName, changes: PeerChanges): void {
+    let changed = false
+    for (const r of changes.set ?? []) changed = this.set(r) || changed
+    for (const name of changes.remove ?? []) {
+      const old = this.peers.get(name)
+      if (old?.source !== source) continue // another source owns it now
+      this.peers.delete(name)
+      this.natives.delete(name)
+      changed = true
+    }
+    if (changed) this.push()
+  }
+
+  resync (source: SourceName, records: VtepRecord[]): void {
+    const keep = new Set(records.map((r) => r.nodeName))
+    const gone = [...this.peers.values()].filter((p) => p.source === source && !keep.has(p.nodeName)).map((p) => p.nodeName)
+    this.update(source, { set: records, remove: gone })
+  }
+
+  /** The persisted table, installed before any source answers. */
+  restore (records: VtepRecord[]): void {
+    for (const r of records) this.set(r, true)
     this.push()
   }
 
@@ -30,22 +60,39 @@ export class PeerTable {
     return [...this.peers.values()]
   }
 
+  get size (): number {
+    return this.peers.size
+  }
+
+  /** Called after every push (the state file is written from here). */
+  onChange (fn: () => void): void {
+    this.listeners.push(fn)
+  }
+
+  private set (r: VtepRecord, restored = false): boolean {
+    const reject = (why: string): false => { this.options.onReject?.(r.nodeName, why); return false }
+    if (r.nodeName === this.options.self) return false // our own record, echoed by a source
+    if (r.vni !== this.options.vni) return reject(`VNI ${r.vni} is not this cluster's ${this.options.vni}`)
+    if (r.podCIDRs.some((c) => this.local.some((own) => overlaps(own, c)))) return reject('pod CIDR overlaps this node\'s')
+    const old = this.peers.get(r.nodeName)
+    if (old && old.source === r.source && r.version < old.version && !old.restored) return false // stale
+    const same = old !== undefined && sameVtep(old, r)
+    this.peers.set(r.nodeName, { ...r, since: same ? old.since : Date.now(), restored })
+    if (same) return old.restored !== restored || old.source !== r.source // listing changed, forwarding did not
+    this.natives.set(r.nodeName, {
+      name: r.nodeName, address: r.address.bytes, port: r.port, mac: r.vtepMAC, cidrs: r.podCIDRs.map(nativePrefix),
+    })
+    return true
+  }
+
   private push (): void {
-    const table: NativeTable = {
-      local: this.local.map(nativePrefix),
-      peers: this.list().map((p) => ({
-        name: p.nodeName,
-        address: p.address.bytes,
-        port: p.port,
-        mac: p.vtepMAC,
-        cidrs: p.podCIDRs.map(nativePrefix),
-      })),
-    }
+    const table: NativeTable = { local: this.localNative, peers: [...this.natives.values()] }
     this.dataplane.setTable(table)
+    for (const fn of this.listeners) fn()
   }
 }
 
-function strip (e: PeerEntry): PeerConfig {
-  const { source: _source, since: _since, ...config } = e
-  return config
+// Types only from native.ts: the table (and its tests, benchmarks) must not need the addon loaded.
+function nativePrefix (c: Cidr): NativePrefix {
+  return { address: c.bytes, length: c.length }
 }

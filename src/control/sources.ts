@@ -1,0 +1,67 @@
+// Starts the peer sources the config names, behind the persisted table: the state
+// file is installed first (forwarding resumes before any source answers), then
+// every change is written back to it.
+import type { Config } from '../config.js'
+import type { Logger } from '../log.js'
+import type { PeerTable } from '../peer-table.js'
+import { ChannelSource } from './channel.js'
+import { EtcdSource } from './etcd.js'
+import { KubernetesSource } from './kubernetes.js'
+import type { PeerSource } from './source.js'
+import { loadTable, persistOnChange } from './state-file.js'
+import { StaticSource } from './static.js'
+import type { VtepRecord } from './vtep.js'
+
+export interface RunningSources {
+  stop (): Promise<void>
+  stats (): Record<string, Record<string, number>>
+}
+
+export function selfRecord (config: Config): VtepRecord {
+  return {
+    nodeName: config.nodeName,
+    podCIDRs: config.podCIDRs,
+    address: config.underlay.address,
+    port: config.underlay.port,
+    vni: config.vni,
+    vtepMAC: config.vtepMAC,
+    version: 0,
+    source: 'static',
+  }
+}
+
+export async function startSources (config: Config, configFile: string, overrides: Record<string, unknown>,
+  table: PeerTable, log: Logger): Promise<RunningSources> {
+  const { stateFile, channel, kubernetes, etcd } = config.sources
+  let persist: ReturnType<typeof persistOnChange> | undefined
+  if (stateFile) {
+    try {
+      const saved = loadTable(stateFile)
+      if (saved.length) table.restore(saved)
+      log.info({ stateFile, peers: saved.length }, 'restored the last known peer table')
+    } catch (err) {
+      log.warn({ stateFile, err: (err as Error).message }, 'ignoring a damaged state file')
+    }
+    persist = persistOnChange(stateFile, () => table.list(), (err) => log.warn({ stateFile, err: err.message }, 'cannot write the state file'))
+    table.onChange(persist.schedule)
+  }
+  const self = selfRecord(config)
+  const sources: PeerSource[] = [new StaticSource({ configFile, overrides, config, log })]
+  if (channel) sources.push(new ChannelSource(channel, self, log.child({ source: 'channel' })))
+  if (kubernetes) sources.push(new KubernetesSource(kubernetes, self, log.child({ source: 'kubernetes' })))
+  if (etcd) sources.push(new EtcdSource(etcd, self, log.child({ source: 'etcd' })))
+  for (const s of sources) await s.start(table)
+  return {
+    async stop () {
+      // Withdraw everywhere at once, but never hold the stop past its 2 s budget.
+      await Promise.race([
+        Promise.allSettled(sources.map((s) => s.stop())),
+        new Promise((resolve) => setTimeout(resolve, 1000).unref()),
+      ])
+      persist?.flush()
+    },
+    stats () {
+      return Object.fromEntries(sources.map((s) => [s.name, s.stats?.() ?? {}]))
+    },
+  }
+}

@@ -1,0 +1,79 @@
+// A peer VTEP as every source knows it, and its wire form (plain strings and
+// numbers: what the control channel, etcd values, the state file and the
+// Kubernetes annotations carry). Anything a source hands over is checked here
+// first, so a hostile or broken source cannot put a malformed entry in the table.
+import type { PeerConfig } from '../config.js'
+import { type Cidr, formatAddress, formatCidr, parseAddress, parseCidr } from '../net/cidr.js'
+import { formatMac, parseMac } from '../net/mac.js'
+
+export type SourceName = 'static' | 'channel' | 'kubernetes' | 'etcd'
+
+export interface VtepRecord extends PeerConfig {
+  vni: number
+  version: number // grows with every change the owner makes (etcd mod revision, channel incarnation, ...)
+  source: SourceName
+}
+
+/** Wire form: versioned by the channel's schema number, not here. */
+export interface VtepWire {
+  node: string
+  cidrs: string[]
+  addr: string
+  port: number
+  vni: number
+  mac: string
+  ver: number
+}
+
+export function toWire (r: VtepRecord): VtepWire {
+  return {
+    node: r.nodeName,
+    cidrs: r.podCIDRs.map(formatCidr),
+    addr: formatAddress(r.address),
+    port: r.port,
+    vni: r.vni,
+    mac: formatMac(r.vtepMAC),
+    ver: r.version,
+  }
+}
+
+const NODE_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/
+
+/** Checks an untrusted wire record; returns the record or why it was refused. */
+export function fromWire (v: unknown, source: SourceName): VtepRecord | string {
+  if (typeof v !== 'object' || v === null) return 'not an object'
+  const w = v as Record<string, unknown>
+  if (typeof w.node !== 'string' || !NODE_NAME.test(w.node)) return `node ${JSON.stringify(w.node)} is not a node name`
+  if (!Array.isArray(w.cidrs) || w.cidrs.length < 1 || w.cidrs.length > 2) return `${w.node}: cidrs must hold one or two CIDRs`
+  const podCIDRs: Cidr[] = []
+  for (const c of w.cidrs) {
+    const parsed = typeof c === 'string' ? parseCidr(c) : 'is not a string'
+    if (typeof parsed === 'string') return `${w.node}: cidr ${JSON.stringify(c)} ${parsed}`
+    podCIDRs.push(parsed)
+  }
+  if (podCIDRs.length === 2 && podCIDRs[0].family === podCIDRs[1].family) return `${w.node}: two cidrs must be one IPv4 and one IPv6`
+  const address = typeof w.addr === 'string' ? parseAddress(w.addr) : undefined
+  if (!address) return `${w.node}: addr ${JSON.stringify(w.addr)} is not an IP address`
+  if (!isInt(w.port, 1, 65535)) return `${w.node}: port ${JSON.stringify(w.port)} is not 1-65535`
+  if (!isInt(w.vni, 1, 0xffffff)) return `${w.node}: vni ${JSON.stringify(w.vni)} is not 1-16777215`
+  const vtepMAC = typeof w.mac === 'string' ? parseMac(w.mac) : undefined
+  if (!vtepMAC || (vtepMAC[0] & 1)) return `${w.node}: mac ${JSON.stringify(w.mac)} is not a unicast MAC`
+  if (!isInt(w.ver, 0, Number.MAX_SAFE_INTEGER)) return `${w.node}: ver ${JSON.stringify(w.ver)} is not a version number`
+  return { nodeName: w.node, podCIDRs, address, port: w.port, vni: w.vni, vtepMAC, version: w.ver, source }
+}
+
+/** The static config's peers as records (they carry no VNI of their own: the node's). */
+export function fromPeerConfig (p: PeerConfig, vni: number): VtepRecord {
+  return { ...p, vni, version: 0, source: 'static' }
+}
+
+/** Same forwarding meaning (what the native table sees), whatever the version or source. */
+export function sameVtep (a: PeerConfig & { vni: number }, b: PeerConfig & { vni: number }): boolean {
+  return a.nodeName === b.nodeName && a.port === b.port && a.vni === b.vni && a.address.bytes.equals(b.address.bytes) &&
+    a.vtepMAC.equals(b.vtepMAC) && a.podCIDRs.length === b.podCIDRs.length &&
+    a.podCIDRs.every((c, i) => c.length === b.podCIDRs[i].length && c.bytes.equals(b.podCIDRs[i].bytes))
+}
+
+function isInt (v: unknown, min: number, max: number): v is number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max
+}

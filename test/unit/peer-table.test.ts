@@ -1,0 +1,79 @@
+// PeerTable: sources' batches become one native table each; resync removes only the
+// source's own stale peers; the state file round-trips and survives a torn write.
+import t from 'tap'
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { PeerTable } from '../../src/peer-table.js'
+import { loadTable, saveTable } from '../../src/control/state-file.js'
+import { fromWire, type VtepRecord } from '../../src/control/vtep.js'
+import { parseCidr, type Cidr } from '../../src/net/cidr.js'
+import type { NativeTable } from '../../src/native.js'
+
+function rec (i: number, source: VtepRecord['source'] = 'channel', version = 1): VtepRecord {
+  const r = fromWire({ node: `n${i}`, cidrs: [`10.${(i >> 8) & 255}.${i & 255}.0/24`], addr: `192.0.2.${i & 255}`, port: 8472, vni: 1, mac: '02:00:00:00:00:09', ver: version }, source)
+  if (typeof r === 'string') throw new Error(r)
+  return r
+}
+
+function table (): { table: PeerTable, pushes: NativeTable[], rejects: string[] } {
+  const pushes: NativeTable[] = []
+  const rejects: string[] = []
+  const table = new PeerTable({ setTable: (tb) => pushes.push(tb) }, [parseCidr('10.0.0.0/24') as Cidr],
+    { self: 'n0', vni: 1, onReject: (n, why) => rejects.push(`${n}: ${why}`) })
+  return { table, pushes, rejects }
+}
+
+t.test('a batch is one push; unchanged records do not push', async (t) => {
+  const { table: tb, pushes } = table()
+  tb.update('channel', { set: [rec(1), rec(2), rec(3)] })
+  t.equal(pushes.length, 1)
+  t.equal(pushes[0].peers.length, 3)
+  tb.update('channel', { set: [rec(2)] })
+  t.equal(pushes.length, 1, 'same VTEP again: no swap')
+  tb.update('channel', { remove: ['n2'] })
+  t.same(pushes[1].peers.map((p) => p.name), ['n1', 'n3'])
+})
+
+t.test('refuses itself, another VNI, an overlap with the local pod CIDR, and stale versions', async (t) => {
+  const { table: tb, rejects } = table()
+  const self = { ...rec(1), nodeName: 'n0' }
+  const otherVni = { ...rec(2), vni: 7 }
+  const overlap = { ...rec(3), podCIDRs: [parseCidr('10.0.0.0/16') as Cidr] }
+  tb.update('channel', { set: [self, otherVni, overlap, rec(4, 'channel', 5)] })
+  t.same(tb.list().map((p) => p.nodeName), ['n4'])
+  t.equal(rejects.length, 2)
+  tb.update('channel', { set: [{ ...rec(4, 'channel', 3), port: 9999 }] })
+  t.equal(tb.list()[0].port, 8472, 'an older version does not overwrite a newer one')
+})
+
+t.test('resync removes only that source\'s peers; remove by another source is ignored', async (t) => {
+  const { table: tb } = table()
+  tb.update('static', { set: [rec(1, 'static')] })
+  tb.update('etcd', { set: [rec(2, 'etcd'), rec(3, 'etcd')] })
+  tb.resync('etcd', [rec(3, 'etcd')])
+  t.same(tb.list().map((p) => p.nodeName).sort(), ['n1', 'n3'])
+  tb.update('etcd', { remove: ['n1'] })
+  t.same(tb.list().map((p) => p.nodeName).sort(), ['n1', 'n3'])
+})
+
+t.test('restored entries forward at once and go when their source resyncs without them', async (t) => {
+  const { table: tb, pushes } = table()
+  tb.restore([rec(1), rec(2)])
+  t.equal(pushes.at(-1)?.peers.length, 2)
+  t.ok(tb.list().every((p) => p.restored))
+  tb.resync('channel', [rec(1)])
+  t.same(tb.list().map((p) => [p.nodeName, p.restored]), [['n1', false]])
+})
+
+t.test('state file: round trip, atomic replace, damaged file refused', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'flatnet-state-'))
+  const file = join(dir, 'sub', 'n0.peers')
+  t.same(loadTable(file), [], 'no file: empty')
+  saveTable(file, [rec(1), rec(2, 'etcd', 42)])
+  const back = loadTable(file)
+  t.same(back.map((r) => [r.nodeName, r.source, r.version]), [['n1', 'channel', 1], ['n2', 'etcd', 42]])
+  t.same(readdirSync(join(dir, 'sub')), ['n0.peers'], 'no temp file left')
+  writeFileSync(file, Buffer.from([0xc1, 0x00]))
+  t.throws(() => loadTable(file))
+})
