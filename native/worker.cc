@@ -29,8 +29,8 @@ constexpr size_t kMaxIpPacket = 65535;
 // single IP packet before it is segmented (ip_append_data's 64 KB limit).
 constexpr size_t kMaxGsoPayload = 65507;
 constexpr size_t kMaxGsoSegments = 64;  // UDP_MAX_SEGMENTS in older kernels
-// Segments one super-packet may become: 64 KB at the smallest sane MSS (536).
-constexpr size_t kMaxSplit = 128;
+// Segments one super-packet may become: 64 KB at an MSS down to 256 bytes.
+constexpr size_t kMaxSplit = 256;
 constexpr size_t kControlLen = CMSG_SPACE(sizeof(uint16_t));
 constexpr size_t kRxControlLen = CMSG_SPACE(sizeof(int));
 // Encapsulation prefix minus the vnet header: where a TUN read lands so that the
