@@ -4,6 +4,7 @@
 import type { Pod } from '../src/lab/cluster.js'
 import { stopProcess } from '../src/lab/netns.js'
 import { waitListening } from './listening.js'
+import { onCpu, RECEIVER_CPU, SENDER_CPU } from './pinning.js'
 
 const PORT = 5201
 
@@ -47,12 +48,12 @@ interface IperfJson {
 }
 
 async function iperf3 (from: Pod, to: Pod, seconds: number, args: string[]): Promise<IperfJson> {
-  const server = to.ns.spawn('iperf3', ['-s', '-1', '-p', String(PORT)])
+  const server = to.ns.spawn(...onCpu(RECEIVER_CPU, 'iperf3', ['-s', '-1', '-p', String(PORT)]))
   try {
     await waitListening(to.ns, 'tcp', PORT)
     let stdout: string
     try {
-      stdout = await from.ns.execAsync('iperf3', ['-c', to.ip, '-p', String(PORT), '-t', String(seconds), '-J', ...args],
+      stdout = await from.ns.execAsync(...onCpu(SENDER_CPU, 'iperf3', ['-c', to.ip, '-p', String(PORT), '-t', String(seconds), '-J', ...args]),
         (seconds + 20) * 1000)
     } catch (err) {
       // iperf3 -J reports its own errors in the JSON on stdout, and exits 1.

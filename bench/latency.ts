@@ -3,6 +3,7 @@
 import type { Pod } from '../src/lab/cluster.js'
 import { stopProcess } from '../src/lab/netns.js'
 import { waitListening } from './listening.js'
+import { onCpu, PING_PONG_CPU } from './pinning.js'
 
 const PORT = 11111
 
@@ -10,7 +11,7 @@ export interface RttResult {
   p50Us: number
   p99Us: number
   tool: 'sockperf' | 'ping'
-  fallbackReason?: string
+    fallbackReason?: string
 }
 
 export async function roundTrip (from: Pod, to: Pod, seconds: number): Promise<RttResult> {
@@ -23,11 +24,11 @@ export async function roundTrip (from: Pod, to: Pod, seconds: number): Promise<R
 }
 
 async function sockperf (from: Pod, to: Pod, seconds: number): Promise<RttResult> {
-  const server = to.ns.spawn('sockperf', ['sr', '-i', to.ip, '-p', String(PORT)])
+  const server = to.ns.spawn(...onCpu(PING_PONG_CPU, 'sockperf', ['sr', '-i', to.ip, '-p', String(PORT)]))
   try {
     await waitListening(to.ns, 'udp', PORT)
     // --full-rtt: without it sockperf reports half the round trip.
-    const out = await from.ns.execAsync('sockperf', ['pp', '-i', to.ip, '-p', String(PORT), '-t', String(seconds), '--full-rtt'],
+    const out = await from.ns.execAsync(...onCpu(PING_PONG_CPU, 'sockperf', ['pp', '-i', to.ip, '-p', String(PORT), '-t', String(seconds), '--full-rtt']),
       (seconds + 15) * 1000)
     // eslint-disable-next-line no-control-regex
     const text = out.replace(/\x1b\[[0-9;]*m/g, '')
@@ -44,7 +45,7 @@ async function sockperf (from: Pod, to: Pod, seconds: number): Promise<RttResult
 
 async function ping (from: Pod, to: Pod, seconds: number): Promise<RttResult> {
   const count = Math.max(100, seconds * 500)
-  const out = await from.ns.execAsync('ping', ['-n', '-i', '0.002', '-c', String(count), '-w', String(seconds + 5), to.ip],
+  const out = await from.ns.execAsync(...onCpu(PING_PONG_CPU, 'ping', ['-n', '-i', '0.002', '-c', String(count), '-w', String(seconds + 5), to.ip]),
     (seconds + 15) * 1000)
   const times = [...out.matchAll(/time=([0-9.]+) ms/g)].map((m) => Number(m[1]) * 1000).sort((a, b) => a - b)
   if (times.length === 0) throw new Error(`ping ${to.ip}: no replies`)

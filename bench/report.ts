@@ -48,6 +48,8 @@ export interface BenchResult {
   seconds: number
   quick: boolean
   host: { cpus: number, kernel: string, node: string }
+  /** CPUs the load generators were pinned to (see bench/pinning.ts). */
+  placement: { sender: number, receiver: number, pingPong: number }
   modes: ModeResult[]
 }
 

@@ -14,6 +14,7 @@ import { writeChart } from './chart.js'
 import { tcpThroughput, udpSmallPackets } from './iperf.js'
 import { roundTrip } from './latency.js'
 import { BASELINE, MODES, modeNamed, type Mode } from './modes.js'
+import { PING_PONG_CPU, RECEIVER_CPU, SENDER_CPU } from './pinning.js'
 import { cpuSeconds, RssSampler } from './process-usage.js'
 import { addRatios, formatTable, METRICS, type BenchResult, type MetricKey, type ModeResult } from './report.js'
 
@@ -201,6 +202,7 @@ async function main (): Promise<number> {
     seconds: options.seconds,
     quick: options.quick,
     host: { cpus: cpus().length, kernel: release(), node: process.version },
+    placement: { sender: SENDER_CPU, receiver: RECEIVER_CPU, pingPong: PING_PONG_CPU },
     modes,
   }
   console.log(formatTable(result))
