@@ -51,7 +51,7 @@ export function renderChart (result: BenchResult): string {
         return
       }
       out.push(`<rect x="${x + 2}" y="${y(v)}" width="${BAR - 4}" height="${y(0) - y(v)}" fill="${COLORS[i % COLORS.length]}"><title>${esc(`${r.mode} ${metric.label}: ${r.metrics[metric.key]} (${v.toFixed(3)}x)`)}</title></rect>`)
-      out.push(text(x + BAR / 2, y(v) - 4, `${v.toFixed(2)}${v > yMax ? '^' : ''}`, 'text-anchor="middle" font-size="9"'))
+      out.push(text(x + BAR / 2, y(v) - 4, v > yMax ? `${v.toFixed(v >= 10 ? 0 : 1)}^` : v.toFixed(2), 'text-anchor="middle" font-size="9"'))
     })
     const cx = x0 + (modes.length * BAR) / 2
     out.push(text(cx, y(0) + 18, metric.label, 'text-anchor="middle"'))
