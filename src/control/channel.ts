@@ -140,6 +140,8 @@ export class ChannelSource implements PeerSource {
 
   private attach (socket: Socket, outbound?: string): void {
     socket.setNoDelay(true)
+    // Heartbeats keep a live connection busy; one silent this long is dead or hostile.
+    socket.setTimeout(Math.max(2 * this.config.deadAfterMs, HELLO_TIMEOUT_MS), () => socket.destroy())
     const c: Conn = { socket, outbound, ownNonce: randomBytes(16), sendSeq: 0, recvSeq: 0, sent: new Map() }
     this.conns.add(c)
     c.helloTimer = setTimeout(() => this.reject(c, new ChannelError('handshake', 'no hello in time')), HELLO_TIMEOUT_MS)

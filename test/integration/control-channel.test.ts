@@ -1,0 +1,119 @@
+// The control channel on 8 namespace nodes, daemons listening on their underlay
+// addresses: a (re)joining node is reachable from every pod and reaches every pod
+// within 1 s; kill -9 withdraws it everywhere within 5 s (default heartbeats);
+// SIGTERM withdraws it at once; wrong-key and garbage frames are counted, the
+// connections closed, nothing learned, and the daemon's memory stays flat.
+import t from 'tap'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { queryControl } from '../../src/control-socket.js'
+import type { Cluster, LabNode } from '../../src/lab/cluster.js'
+import { ping, withCluster } from '../lib/lab.js'
+
+const KEY = 'integration-cluster-key-4f1c9a'
+const N = 8
+const tag = `cc${Math.random().toString(36).slice(2, 5)}`
+const state = mkdtempSync(join(tmpdir(), 'flatnet-cc-'))
+t.teardown(() => rmSync(state, { recursive: true, force: true }))
+
+const sock = (i: number): string => `/run/flatnet/${tag}-n${i}.sock`
+const peersOf = async (n: LabNode): Promise<string[]> => {
+  const res = await queryControl(sock(n.index), 'peers')
+  return (res.peers as Array<{ nodeName: string }>).map((p) => p.nodeName).sort()
+}
+async function until (what: () => Promise<boolean>, ms: number): Promise<number> {
+  const start = Date.now()
+  while (!(await what())) {
+    if (Date.now() - start > ms) return -1
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  return Date.now() - start
+}
+const others = (c: Cluster, n: LabNode): LabNode[] => c.nodes.filter((m) => m !== n && m.daemon?.exitCode === null)
+const rss = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0)
+
+t.test(`${N} nodes learn each other over the control channel`, async (t) => {
+  const nodes = Array.from({ length: N }, (_, i) => ({
+    kind: 'flatnet' as const,
+    extra: {
+      peers: [],
+      controlSocket: sock(i + 1),
+      stateFile: join(state, `n${i + 1}.peers`),
+      channel: { key: KEY, join: '192.168.77.1,192.168.77.2' }, // two seeds; default heartbeats (500 ms / dead after 3 s)
+    },
+  }))
+  const cluster = await withCluster(t, { nodes, tag })
+  if (!cluster) return
+  const everyone = cluster.nodes.map((n) => n.name)
+  const full = async (): Promise<boolean> => {
+    for (const n of cluster.nodes) if ((await peersOf(n)).length !== N - 1) return false
+    return true
+  }
+  t.ok(await until(full, 5000) >= 0, 'every node has the other 7')
+
+  const n8 = cluster.nodes[7]
+  await t.test('SIGTERM withdraws at once', async (t) => {
+    await cluster.stopDaemon(n8)
+    const ms = await until(async () => {
+      for (const m of others(cluster, n8)) if ((await peersOf(m)).includes('n8')) return false
+      return true
+    }, 3000)
+    t.ok(ms >= 0 && ms < 500, `n8 withdrawn everywhere ${ms} ms after it exited`)
+  })
+
+  await t.test('a joining node reaches all pods and all reach it within 1 s', async (t) => {
+    const started = Date.now()
+    await cluster.startDaemon(n8) // returns at its "ready" line
+    const readyAt = Date.now()
+    const ms = await until(async () => {
+      if ((await peersOf(n8)).length !== N - 1) return false
+      for (const m of others(cluster, n8)) if (!(await peersOf(m)).includes('n8')) return false
+      return true
+    }, 5000)
+    t.ok(ms >= 0 && ms < 1000, `tables converged ${ms} ms after n8 was ready (start to ready: ${readyAt - started} ms)`)
+    const pod8 = n8.pods[0]
+    const results = await Promise.all(others(cluster, n8).flatMap((m) => [
+      ping(m.pods[0], pod8.ip, 1).then((ok) => [`${m.name} -> n8`, ok] as const),
+      ping(pod8, m.pods[0].ip, 1).then((ok) => [`n8 -> ${m.name}`, ok] as const),
+    ]))
+    const firstPingMs = Date.now() - readyAt
+    for (const [pair, ok] of results) t.ok(ok, `${pair}: ping`)
+    t.comment(`all 14 pings answered ${firstPingMs} ms after ready`)
+    t.same((await peersOf(n8)), everyone.filter((x) => x !== 'n8'))
+  })
+
+  await t.test('kill -9 is withdrawn everywhere within 5 s', async (t) => {
+    const victim = cluster.nodes[4] // n5: not a seed
+    const killedAt = Date.now()
+    victim.daemon?.kill('SIGKILL')
+    const ms = await until(async () => {
+      for (const m of others(cluster, victim)) if ((await peersOf(m)).includes(victim.name)) return false
+      return true
+    }, 8000)
+    t.ok(ms >= 0 && ms < 5000, `${victim.name} withdrawn everywhere ${Date.now() - killedAt} ms after SIGKILL`)
+    const restored = await until(async () => { await cluster.startDaemon(victim); return true }, 1)
+    t.ok(restored >= 0)
+    const back = await until(async () => (await peersOf(cluster.nodes[0])).includes(victim.name), 2000)
+    t.ok(back >= 0, `${victim.name} back after restart (${back} ms)`)
+  })
+
+  await t.test('wrong key and garbage: counted, closed, nothing learned, memory flat', async (t) => {
+    const target = cluster.nodes[1]
+    const pid = target.daemon?.pid as number
+    const before = rss(pid)
+    // From n3's namespace: 800 connections, a quarter each of wrong-key hello, random bytes, oversized length, framed junk.
+    const out = await cluster.nodes[2].ns.execAsync(process.execPath,
+      [join(process.cwd(), 'test/fixtures/channel-intruder.mjs'), target.underlayIP, '8473', '800'], 60_000)
+    t.same(JSON.parse(out), { closed: 800, errors: 0 }, 'the daemon closed every hostile connection')
+    const stats = await queryControl(sock(2), 'stats')
+    const ch = (stats.sources as Record<string, Record<string, number>>).channel
+    t.comment(`channel counters: ${JSON.stringify(ch)}`)
+    t.ok(ch.auth >= 200, `wrong-key frames counted (${ch.auth})`)
+    t.ok((ch.malformed ?? 0) >= 150 && (ch.malformed ?? 0) + (ch.oversized ?? 0) >= 600, `garbage counted (malformed ${ch.malformed}, oversized ${ch.oversized})`)
+    t.notOk((await peersOf(target)).includes('intruder'), 'nothing learned')
+    t.equal((await peersOf(target)).length, N - 1, 'the real members kept')
+    const after = rss(pid)
+    t.ok(after - before < 16 * 1024, `RSS ${before} -> ${after} KiB (< 16 MiB growth after 800 hostile connections)`)
+  })
+})
