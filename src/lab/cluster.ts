@@ -223,7 +223,7 @@ function ensureBridge (n: LabNode): void {
   n.ns.ip('link', 'set', 'cni0', 'up')
 }
 
-function readLog (file: string): string {
+export function readLog (file: string): string {
   try {
     return readFileSync(file, 'utf8')
   } catch {

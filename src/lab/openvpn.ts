@@ -1,10 +1,9 @@
 // OpenVPN as a lab data plane: the classic userspace tunnel flatnet is compared with
 // (ANCHORS.md). Point-to-point over UDP with no TLS and no cipher, so what is measured
 // is the TUN <-> UDP path of one single-threaded process per node, not cryptography.
-import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { ChildProcess } from 'node:child_process'
-import type { LabNode } from './cluster.js'
+import { readLog, type LabNode } from './cluster.js'
 
 const PORT = 1194
 const DEV = 'ovpn0'
@@ -41,12 +40,4 @@ export async function startOpenvpn (n: LabNode, peers: LabNode[], dir: string, t
   }
   n.ns.ip('route', 'replace', peer.podCIDR, 'dev', DEV)
   return child
-}
-
-function readLog (file: string): string {
-  try {
-    return readFileSync(file, 'utf8')
-  } catch {
-    return ''
-  }
 }
