@@ -27,8 +27,11 @@ t.test('npm run bench -- --quick', async (t) => {
   const out = mkdtempSync(join(tmpdir(), 'flatnet-bench-smoke-'))
   t.teardown(() => rmSync(out, { recursive: true, force: true }))
 
-  const { stdout, stderr } = await promisify(execFile)(process.execPath,
+  const running = promisify(execFile)(process.execPath,
     [RUNNER, '--quick', '--modes', MODES.join(','), '--out', out], { encoding: 'utf8', timeout: 120_000 })
+  // The runner names its namespaces flatnet-bench<its pid>m<mode index>-...
+  const prefix = `flatnet-bench${running.child.pid}m`
+  const { stdout, stderr } = await running
   t.comment(stdout)
   t.comment(stderr)
 
@@ -49,5 +52,5 @@ t.test('npm run bench -- --quick', async (t) => {
     }
     if (m.mode !== 'kernel-vxlan') t.type(m.ratios.tcp1Gbps, 'number', `${m.mode}: TCP ratio to kernel-vxlan`)
   }
-  t.same(leftoverNamespaces('flatnet-bench'), [], 'no bench namespace left behind')
+  t.same(leftoverNamespaces(prefix), [], 'no namespace of the run left behind')
 })
