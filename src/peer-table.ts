@@ -60,6 +60,10 @@ export class PeerTable implements PeerSink {
     return [...this.peers.values()]
   }
 
+  get (nodeName: string): PeerEntry | undefined {
+    return this.peers.get(nodeName)
+  }
+
   get size (): number {
     return this.peers.size
   }
