@@ -36,7 +36,9 @@ export async function startSources (config: Config, configFile: string, override
   let persist: ReturnType<typeof persistOnChange> | undefined
   if (stateFile) {
     try {
-      const saved = loadTable(stateFile)
+      // Only sources still configured: nothing else would ever withdraw the others.
+      const running = new Set(['static', channel && 'channel', kubernetes && 'kubernetes', etcd && 'etcd'])
+      const saved = loadTable(stateFile).filter((r) => running.has(r.source))
       if (saved.length) table.restore(saved)
       log.info({ stateFile, peers: saved.length }, 'restored the last known peer table')
     } catch (err) {
