@@ -31,6 +31,7 @@ export interface Config {
   peers: PeerConfig[]
   logLevel: string
   controlSocket?: string // default /run/flatnet/<nodeName>.sock
+  healthPort: number // /healthz, /readyz, /metrics; 0 = off
   sources: SourcesConfig // stateFile, channel, kubernetes, etcd (src/control/config.ts)
 }
 
@@ -65,7 +66,7 @@ export function loadConfig (file: string, overrides: Json = {}): Config {
 
 export function parseConfig (raw: Json): Config {
   known(raw, '', ['nodeName', 'clusterCIDR', 'podCIDR', 'underlay', 'vni', 'vtepMAC', 'mtu', 'tun', 'bridge',
-    'offloads', 'peers', 'logLevel', 'controlSocket', ...SOURCE_FIELDS])
+    'offloads', 'peers', 'logLevel', 'controlSocket', 'healthPort', ...SOURCE_FIELDS])
   const nodeName = name(raw.nodeName, 'nodeName')
   const clusterCIDRs = cidrs(raw.clusterCIDR, 'clusterCIDR')
   const podCIDRs = cidrs(raw.podCIDR, 'podCIDR')
@@ -94,6 +95,7 @@ export function parseConfig (raw: Json): Config {
     offloads: optional(raw.offloads, true, (v) => boolean(v, 'offloads')),
     peers: [],
     sources: {},
+    healthPort: optional(raw.healthPort, 9472, (v) => integer(v, 'healthPort', 0, 65535)),
     controlSocket: optional(raw.controlSocket, undefined, (v) => {
       if (typeof v !== 'string' || !v.startsWith('/')) throw new ConfigError('controlSocket', 'must be an absolute path')
       return v

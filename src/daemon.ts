@@ -9,6 +9,8 @@ import { formatMac } from './net/mac.js'
 import { PeerTable } from './peer-table.js'
 import { serveControl, socketPathFor } from './control-socket.js'
 import { startSources } from './control/sources.js'
+import { dataplaneMetrics, type HealthChecks, serveHealth } from './health.js'
+import { tunReady } from './net/link.js'
 
 export interface DaemonOptions {
   configFile: string
@@ -64,6 +66,16 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
     }
     throw new Error(`unknown command "${cmd}" (known: stats, peers)`)
   })
+  const checks: HealthChecks = {
+    live: () => {
+      const err = dataplane.info().tunError
+      return err ? `TUN read failed (errno ${err}): the device is gone` : undefined
+    },
+    ready: () => tunReady(info.tunName, config.clusterCIDRs),
+    peers: () => table.list().length,
+    sourceHealthy: () => ({ static: true }),
+  }
+  const health = config.healthPort ? await serveHealth(config.healthPort, dataplaneMetrics(dataplane, checks), checks) : undefined
   log.info({
     node: config.nodeName,
     tun: info.tunName,
@@ -90,6 +102,7 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
       clearInterval(watch)
       control.close()
       await sources.stop() // withdraws this node (channel, etcd) while the data plane still runs
+      health?.close()
       const stats = dataplane.stats()
       // Closing the TUN removes it and every route through it.
       dataplane.stop()

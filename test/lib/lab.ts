@@ -32,7 +32,7 @@ const ECHO_PORT = 7000
 
 /** A TCP server in the pod that answers each connection with the address it sees. */
 export function startPeerEcho (pod: Pod): void {
-  pod.ns.spawn(process.execPath, ['-e', `require('net').createServer((s) => { s.end(s.remoteAddress + '\\n') }).listen(${ECHO_PORT})`])
+  pod.ns.spawn(process.execPath, ['-e', `require('net').createServer((s) => { s.end(s.remoteAddress + '\\n') }).listen(${ECHO_PORT}, '0.0.0.0')`])
 }
 
 /** Connects from one pod to another's echo server; resolves to the address the server saw. */
