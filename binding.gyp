@@ -14,7 +14,9 @@
         "native/tun.cc",
         "native/udp.cc",
         "native/worker.cc",
-        "native/dataplane.cc"
+        "native/dataplane.cc",
+        "native/admit.cc",
+        "native/js_table.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_DISABLE_CPP_EXCEPTIONS", "NAPI_VERSION=8"],

@@ -4,34 +4,13 @@
 #include <napi.h>
 
 #include <cstring>
-#include <unordered_map>
 
 #include "dataplane.h"
+#include "js_table.h"
 #include "testing.h"
-#include "udp.h"
 
 namespace flatnet {
 namespace {
-
-IpAddr toAddr(const Napi::Value& v) {
-  auto buf = v.As<Napi::Buffer<uint8_t>>();
-  IpAddr a;
-  a.family = buf.Length() == 16 ? 6 : 4;
-  std::memcpy(a.bytes, buf.Data(), buf.Length() == 16 ? 16 : 4);
-  return a;
-}
-
-Prefix toPrefix(const Napi::Object& o) {
-  Prefix p;
-  p.addr = toAddr(o.Get("address"));
-  p.length = uint8_t(o.Get("length").As<Napi::Number>().Uint32Value());
-  maskAddress(p.addr.family, p.addr.bytes, p.length);
-  return p;
-}
-
-void copyMac(const Napi::Value& v, uint8_t* mac) {
-  std::memcpy(mac, v.As<Napi::Buffer<uint8_t>>().Data(), 6);
-}
 
 class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
  public:
@@ -49,10 +28,10 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
     DataplaneOptions opt;
     opt.tunName = o.Get("tunName").As<Napi::String>().Utf8Value();
     opt.offloads = o.Get("offloads").As<Napi::Boolean>().Value();
-    opt.underlay = toAddr(o.Get("underlayAddress"));
+    opt.underlay = addrFromJs(o.Get("underlayAddress"));
     opt.port = uint16_t(o.Get("port").As<Napi::Number>().Uint32Value());
     opt.vtep.vni = o.Get("vni").As<Napi::Number>().Uint32Value();
-    copyMac(o.Get("vtepMAC"), opt.vtep.mac);
+    macFromJs(o.Get("vtepMAC"), opt.vtep.mac);
     opt.sendSockets = int(o.Get("sendSockets").As<Napi::Number>().Int32Value());
     opt.batch = int(o.Get("batch").As<Napi::Number>().Int32Value());
     const char* where = "";
@@ -76,30 +55,7 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
 
   // setTable({ local: Prefix[], peers: [{ name, address, port, mac, cidrs: Prefix[] }] })
   Napi::Value SetTable(const Napi::CallbackInfo& info) {
-    Napi::Object t = info[0].As<Napi::Object>();
-    auto fib = std::make_unique<Fib>();
-    Napi::Array local = t.Get("local").As<Napi::Array>();
-    for (uint32_t i = 0; i < local.Length(); i++) fib->addLocal(toPrefix(local.Get(i).As<Napi::Object>()));
-    Napi::Array peers = t.Get("peers").As<Napi::Array>();
-    std::unordered_map<std::string, std::shared_ptr<PeerCounters>> counters;
-    for (uint32_t i = 0; i < peers.Length(); i++) {
-      Napi::Object p = peers.Get(i).As<Napi::Object>();
-      Peer peer;
-      peer.name = p.Get("name").As<Napi::String>().Utf8Value();
-      peer.address = toAddr(p.Get("address"));
-      peer.sockaddrLen = toSockaddr(
-          peer.address, uint16_t(p.Get("port").As<Napi::Number>().Uint32Value()), &peer.sockaddr);
-      copyMac(p.Get("mac"), peer.mac);
-      auto it = counters_.find(peer.name);
-      peer.counters = it != counters_.end() ? it->second : std::make_shared<PeerCounters>();
-      counters[peer.name] = peer.counters;
-      Napi::Array cidrs = p.Get("cidrs").As<Napi::Array>();
-      size_t index = fib->addPeer(std::move(peer));
-      for (uint32_t j = 0; j < cidrs.Length(); j++)
-        fib->addRoute(toPrefix(cidrs.Get(j).As<Napi::Object>()), index);
-    }
-    dp_.setTable(std::move(fib));
-    counters_ = std::move(counters);  // a removed peer's counts go with it
+    dp_.setTable(fibFromJs(info[0].As<Napi::Object>(), &counters_));
     return info.Env().Undefined();
   }
 
@@ -154,7 +110,7 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
   }
 
   Dataplane dp_;
-  std::unordered_map<std::string, std::shared_ptr<PeerCounters>> counters_;
+  PeerCountersByName counters_;
 };
 
 }  // namespace

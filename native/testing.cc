@@ -9,10 +9,13 @@
 #include <string>
 #include <vector>
 
+#include "admit.h"
 #include "checksum.h"
 #include "gro.h"
 #include "gso.h"
+#include "js_table.h"
 #include "packet.h"
+#include "vxlan.h"
 
 namespace flatnet {
 namespace {
@@ -211,6 +214,52 @@ Napi::Value FlowHash(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), flowHash(b.Data(), b.Length()));
 }
 
+// encapPrefix(vni, dstMac, srcMac, ethType) -> the 22-byte VXLAN + Ethernet prefix
+Napi::Value EncapPrefix(const Napi::CallbackInfo& info) {
+  uint8_t dst[6], src[6];
+  macFromJs(info[1], dst);
+  macFromJs(info[2], src);
+  auto out = Napi::Buffer<uint8_t>::New(info.Env(), kEncapPrefixLen);
+  writeEncapPrefix(out.Data(), info[0].As<Napi::Number>().Uint32Value(), dst, src,
+                   uint16_t(info[3].As<Napi::Number>().Uint32Value()));
+  return out;
+}
+
+// admit(table, fromAddress, vni, vtepMAC, datagram) -> { inner, totalLen } or { drop }
+// where table is what Dataplane.setTable takes and fromAddress the outer source.
+Napi::Value Admit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  PeerCountersByName counters;
+  auto fib = fibFromJs(info[0].As<Napi::Object>(), &counters);
+  Vtep local{};
+  local.vni = info[2].As<Napi::Number>().Uint32Value();
+  macFromJs(info[3], local.mac);
+  auto d = buffer(info[4]);
+  Napi::Object r = Napi::Object::New(env);
+  const Peer* from = fib->peerByAddress(addrFromJs(info[1]));
+  IpView ip;
+  Drop why;
+  if (!from) {
+    r.Set("drop", kDropNames[kDropUnknownPeer]);
+  } else if (!admit(*fib, *from, local, d.Data(), d.Length(), &ip, &why)) {
+    r.Set("drop", kDropNames[why]);
+  } else {
+    r.Set("peer", from->name);
+    r.Set("inner", double(kEncapPrefixLen));
+    r.Set("totalLen", double(ip.totalLen));
+  }
+  return r;
+}
+
+// fibLookup(table, address) -> the peer name for an inner destination, or null
+Napi::Value FibLookup(const Napi::CallbackInfo& info) {
+  PeerCountersByName counters;
+  auto fib = fibFromJs(info[0].As<Napi::Object>(), &counters);
+  IpAddr a = addrFromJs(info[1]);
+  const Peer* p = fib->lookup(a.family, a.bytes);
+  return p ? Napi::Value(Napi::String::New(info.Env(), p->name)) : info.Env().Null();
+}
+
 }  // namespace
 
 void InitTesting(Napi::Env env, Napi::Object exports) {
@@ -228,6 +277,9 @@ void InitTesting(Napi::Env env, Napi::Object exports) {
   add("coalesce", Coalesce);
   add("benchCoalesce", BenchCoalesce);
   add("flowHash", FlowHash);
+  add("encapPrefix", EncapPrefix);
+  add("admit", Admit);
+  add("fibLookup", FibLookup);
   exports.Set("testing", t);
 }
 

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "admit.h"
 #include "dataplane.h"
 #include "gso.h"
 #include "udp.h"
@@ -281,29 +282,14 @@ void ReceiveLoop::receiveMessage(const Fib& fib, uint8_t* buf, size_t len,
   bool vnet = dp_.tun().vnetHdr;
   for (size_t off = 0; off < len; off += gsoSize) {
     uint8_t* p = buf + off;
-    size_t n = std::min(gsoSize, len - off), inner;
+    size_t n = std::min(gsoSize, len - off);
+    IpView ip;
     Drop why;
-    if (!decapsulate(p, n, dp_.options().vtep, &inner, &why)) {
+    if (!admit(fib, *peer, dp_.options().vtep, p, n, &ip, &why)) {
       c.drops[why].add(1);
       continue;
     }
-    uint8_t* pkt = p + inner;
-    IpView ip;
-    uint16_t ethType = load16(p + inner - 2);
-    if (!parseIp(pkt, n - inner, &ip) || (ip.version == 4) != (ethType == kEthTypeIpv4)) {
-      c.drops[kDropBadInnerIp].add(1);
-      continue;
-    }
-    // No NAT and no relaying: the inner source must belong to the peer that sent it,
-    // and the destination must be one of this node's pods.
-    if (fib.lookup(ip.version, ip.src) != peer) {
-      c.drops[kDropSpoofedSource].add(1);
-      continue;
-    }
-    if (!fib.isLocal(ip.version, ip.dst)) {
-      c.drops[kDropForeignDest].add(1);
-      continue;
-    }
+    uint8_t* pkt = p + kEncapPrefixLen;
     peer->counters->rxPackets.add(1);
     peer->counters->rxBytes.add(ip.totalLen);
     c.packets.add(1);
