@@ -17,7 +17,7 @@ function rec (i: number, port = 8472): VtepRecord {
 async function sink (): Promise<{ setTable: (t: NativeTable) => void, kind: string }> {
   if (process.env.FLATNET_BENCH_NATIVE !== '1') return { setTable: () => {}, kind: 'no-op push (TypeScript side only)' }
   const { addon } = await import('../src/native.js')
-  const dp = new addon.Dataplane({ tunName: 'flbench0', offloads: false, underlayAddress: Buffer.from([127, 0, 0, 1]), port: 18472, vni: 1, vtepMAC: Buffer.from([2, 0, 0, 0, 0, 1]), sendSockets: 1, batch: 32 })
+  const dp = new addon.Dataplane({ tunName: 'flbench0', offloads: false, underlayAddress: Buffer.from([127, 0, 0, 1]), port: 18472, vni: 1, vtepMAC: Buffer.from([2, 0, 0, 0, 0, 1]), sendSockets: 1, batch: 32, busyPollMicros: 0 })
   process.on('exit', () => dp.stop())
   return { setTable: (t) => dp.setTable(t), kind: 'native setTable (whole-table swap)' }
 }

@@ -34,6 +34,7 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
     macFromJs(o.Get("vtepMAC"), opt.vtep.mac);
     opt.sendSockets = int(o.Get("sendSockets").As<Napi::Number>().Int32Value());
     opt.batch = int(o.Get("batch").As<Napi::Number>().Int32Value());
+    opt.busyPollMicros = int(o.Get("busyPollMicros").As<Napi::Number>().Int32Value());
     const char* where = "";
     if (int err = dp_.open(opt, &where)) {
       Napi::Error e = Napi::Error::New(info.Env(), std::string(where) + ": " + std::strerror(err));

@@ -24,6 +24,7 @@ struct DataplaneOptions {
   Vtep vtep{};
   int sendSockets = 16;   // outer source ports available to the flow hash
   int batch = 32;         // packets per wakeup before the loops yield to a send/write
+  int busyPollMicros = 0; // keep polling this long after the last packet before sleeping
 };
 
 // Quiescent-state tracking for one worker: lets setTable free an old table only

@@ -58,7 +58,7 @@ TransmitLoop::TransmitLoop(Dataplane& dp) : dp_(dp) {
 
 int TransmitLoop::fd() const { return dp_.tun().fd; }
 
-void TransmitLoop::runBatch(const Fib& fib) {
+bool TransmitLoop::runBatch(const Fib& fib) {
   WorkerCounters& c = dp_.txCounters;
   size_t batch = size_t(dp_.options().batch), reads = 0;
   bool vnet = dp_.tun().vnetHdr;
@@ -80,6 +80,7 @@ void TransmitLoop::runBatch(const Fib& fib) {
   }
   if (reads) c.batches.add(1);
   flush();
+  return reads > 0;
 }
 
 // Routes one packet read into slot (n bytes as read) and queues its datagrams.
@@ -241,7 +242,7 @@ ReceiveLoop::ReceiveLoop(Dataplane& dp) : dp_(dp), coalescer_(&ReceiveLoop::emit
 
 int ReceiveLoop::fd() const { return dp_.rxFd_; }
 
-void ReceiveLoop::runBatch(const Fib& fib) {
+bool ReceiveLoop::runBatch(const Fib& fib) {
   WorkerCounters& c = dp_.rxCounters;
   size_t batch = mmsg_.size();
   for (size_t k = 0; k < batch; k++) {
@@ -256,7 +257,7 @@ void ReceiveLoop::runBatch(const Fib& fib) {
     h.msg_hdr.msg_controllen = kRxControlLen;
   }
   int got = recvmmsg(dp_.rxFd_, mmsg_.data(), unsigned(batch), MSG_DONTWAIT, nullptr);
-  if (got <= 0) return;
+  if (got <= 0) return false;
   c.syscalls.add(1);
   c.batches.add(1);
   for (int k = 0; k < got; k++) {
@@ -270,6 +271,7 @@ void ReceiveLoop::runBatch(const Fib& fib) {
       }
     receiveMessage(fib, &slots_[k * slotSize_], len, from_[k], gsoSize);
   }
+  return true;
 }
 
 // Validates and delivers every datagram of one received message (several when the

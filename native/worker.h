@@ -20,8 +20,9 @@ class TransmitLoop {
  public:
   explicit TransmitLoop(Dataplane& dp);
   int fd() const;
-  // Reads until the TUN is empty or the batch is full, then sends.
-  void runBatch(const Fib& fib);
+  // Reads until the TUN is empty or the batch is full, then sends. Returns
+  // whether anything was read.
+  bool runBatch(const Fib& fib);
 
  private:
   struct Message {            // one sendmmsg entry: a datagram or a GSO train
@@ -55,7 +56,8 @@ class ReceiveLoop {
  public:
   explicit ReceiveLoop(Dataplane& dp);
   int fd() const;
-  void runBatch(const Fib& fib);
+  // One recvmmsg and its deliveries. Returns whether anything was received.
+  bool runBatch(const Fib& fib);
 
  private:
   void receiveMessage(const Fib& fib, uint8_t* buf, size_t len, const sockaddr_storage& from,

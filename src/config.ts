@@ -8,6 +8,7 @@ import { parseSources, SOURCE_FIELDS, type SourcesConfig } from './control/confi
 
 export const DEFAULT_PORT = 8472 // Linux's vxlan default, and flannel's
 export const DEFAULT_VNI = 1
+export const DEFAULT_BUSY_POLL_MICROS = 0 // spinning only pays with idle cores: on 2 cores it slowed RTT 10x
 
 export interface PeerConfig {
   nodeName: string
@@ -28,6 +29,7 @@ export interface Config {
   tun: { name: string }
   bridge?: { name: string } // create this bridge with the pod CIDR's gateway (.1) address
   offloads: boolean
+  busyPollMicros: number // keep the packet loops polling this long after traffic (latency vs idle CPU)
   peers: PeerConfig[]
   logLevel: string
   controlSocket?: string // default /run/flatnet/<nodeName>.sock
@@ -66,7 +68,7 @@ export function loadConfig (file: string, overrides: Json = {}): Config {
 
 export function parseConfig (raw: Json): Config {
   known(raw, '', ['nodeName', 'clusterCIDR', 'podCIDR', 'underlay', 'vni', 'vtepMAC', 'mtu', 'tun', 'bridge',
-    'offloads', 'peers', 'logLevel', 'controlSocket', 'healthPort', ...SOURCE_FIELDS])
+    'offloads', 'busyPollMicros', 'peers', 'logLevel', 'controlSocket', 'healthPort', ...SOURCE_FIELDS])
   const nodeName = name(raw.nodeName, 'nodeName')
   const clusterCIDRs = cidrs(raw.clusterCIDR, 'clusterCIDR')
   const podCIDRs = cidrs(raw.podCIDR, 'podCIDR')
@@ -93,6 +95,7 @@ export function parseConfig (raw: Json): Config {
       return { name: ifname(b.name, 'bridge.name') }
     }),
     offloads: optional(raw.offloads, true, (v) => boolean(v, 'offloads')),
+    busyPollMicros: optional(raw.busyPollMicros, DEFAULT_BUSY_POLL_MICROS, (v) => integer(v, 'busyPollMicros', 0, 100_000)),
     peers: [],
     sources: {},
     healthPort: optional(raw.healthPort, 9472, (v) => integer(v, 'healthPort', 0, 65535)),

@@ -31,6 +31,7 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
     vtepMAC: config.vtepMAC,
     sendSockets: SEND_SOCKETS,
     batch: BATCH,
+    busyPollMicros: config.busyPollMicros,
   })
   const info = dataplane.info()
   const families = new Set(config.podCIDRs.map((c) => c.family))

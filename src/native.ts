@@ -15,6 +15,7 @@ export interface DataplaneOptions {
   vtepMAC: Buffer
   sendSockets: number // outer source ports the flow hash spreads over
   batch: number // packets per wakeup
+  busyPollMicros: number // keep polling this long after traffic before sleeping (0 = never)
 }
 
 export interface NativePrefix { address: Buffer, length: number }

@@ -6,7 +6,6 @@ import type { Logger } from '../log.js'
 import type { PeerTable } from '../peer-table.js'
 import { ChannelSource } from './channel.js'
 import { EtcdSource } from './etcd.js'
-import { KubernetesSource } from './kubernetes.js'
 import type { PeerSource } from './source.js'
 import { loadTable, persistOnChange } from './state-file.js'
 import { StaticSource } from './static.js'
@@ -50,7 +49,11 @@ export async function startSources (config: Config, configFile: string, override
   const self = selfRecord(config)
   const sources: PeerSource[] = [new StaticSource({ configFile, overrides, config, log })]
   if (channel) sources.push(new ChannelSource(channel, self, log.child({ source: 'channel' })))
-  if (kubernetes) sources.push(new KubernetesSource(kubernetes, self, log.child({ source: 'kubernetes' })))
+  if (kubernetes) {
+    // Loaded only when used: the Kubernetes client alone adds ~80 MB of RSS.
+    const { KubernetesSource } = await import('./kubernetes.js')
+    sources.push(new KubernetesSource(kubernetes, self, log.child({ source: 'kubernetes' })))
+  }
   if (etcd) sources.push(new EtcdSource(etcd, self, log.child({ source: 'etcd' })))
   for (const s of sources) await s.start(table)
   return {
