@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs'
 import { contains, type Address, type Cidr, formatCidr, overlaps, parseAddress, parseCidr } from './net/cidr.js'
 import { macFromName, parseMac } from './net/mac.js'
 import { parseSources, SOURCE_FIELDS, type SourcesConfig } from './control/config.js'
+import { type CniConfig, DEFAULT_CNI } from './cni.js'
 
 export const DEFAULT_PORT = 8472 // Linux's vxlan default, and flannel's
 export const DEFAULT_VNI = 1
@@ -35,6 +36,8 @@ export interface Config {
   controlSocket?: string // default /run/flatnet/<nodeName>.sock
   healthPort: number // /healthz, /readyz, /metrics; 0 = off
   sources: SourcesConfig // stateFile, channel, kubernetes, etcd (src/control/config.ts)
+  cni?: CniConfig // undefined: no CNI files written
+  ipMasq: boolean // masquerade pod traffic leaving the cluster CIDR
 }
 
 export class ConfigError extends Error {
@@ -68,7 +71,7 @@ export function loadConfig (file: string, overrides: Json = {}): Config {
 
 export function parseConfig (raw: Json): Config {
   known(raw, '', ['nodeName', 'clusterCIDR', 'podCIDR', 'underlay', 'vni', 'vtepMAC', 'mtu', 'tun', 'bridge',
-    'offloads', 'busyPollMicros', 'peers', 'logLevel', 'controlSocket', 'healthPort', ...SOURCE_FIELDS])
+    'offloads', 'busyPollMicros', 'peers', 'logLevel', 'controlSocket', 'healthPort', 'cni', 'ipMasq', ...SOURCE_FIELDS])
   const nodeName = name(raw.nodeName, 'nodeName')
   const clusterCIDRs = cidrs(raw.clusterCIDR, 'clusterCIDR')
   const podCIDRs = cidrs(raw.podCIDR, 'podCIDR')
@@ -104,10 +107,27 @@ export function parseConfig (raw: Json): Config {
       return v
     }),
     logLevel: optional(raw.logLevel, 'info', (v) => oneOf(v, 'logLevel', ['trace', 'debug', 'info', 'warn', 'error'])),
+    ipMasq: optional(raw.ipMasq, true, (v) => boolean(v, 'ipMasq')),
   }
+  config.cni = raw.cni === false ? undefined : cniConfig(raw.cni, config.bridge?.name)
   config.peers = optional(raw.peers, [], (v) => peers(v, config))
   config.sources = parseSources(raw, nodeName, config.underlay.address)
   return config
+}
+
+function cniConfig (v: unknown, bridge: string | undefined): CniConfig {
+  const o = v === undefined || v === null ? {} : object(v, 'cni')
+  known(o, 'cni.', ['confDir', 'subnetFile', 'ipamDataDir'])
+  const path = (p: unknown, at: string): string => {
+    if (typeof p !== 'string' || !p.startsWith('/')) throw new ConfigError(at, 'must be an absolute path')
+    return p
+  }
+  return {
+    confDir: optional(o.confDir, DEFAULT_CNI.confDir, (p) => path(p, 'cni.confDir')),
+    subnetFile: optional(o.subnetFile, DEFAULT_CNI.subnetFile, (p) => path(p, 'cni.subnetFile')),
+    ipamDataDir: optional(o.ipamDataDir, undefined, (p) => path(p, 'cni.ipamDataDir')),
+    bridge: bridge ?? DEFAULT_CNI.bridge,
+  }
 }
 
 function tunConfig (v: unknown): { name: string } {

@@ -11,6 +11,8 @@ import { serveControl, socketPathFor } from './control-socket.js'
 import { startSources } from './control/sources.js'
 import { dataplaneMetrics, type HealthChecks, serveHealth } from './health.js'
 import { tunReady } from './net/link.js'
+import { applyMasquerade, removeMasquerade } from './net/masquerade.js'
+import { writeCniFiles } from './cni.js'
 
 export interface DaemonOptions {
   configFile: string
@@ -77,6 +79,11 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
     sourceHealthy: () => ({ static: true }),
   }
   const health = config.healthPort ? await serveHealth(config.healthPort, dataplaneMetrics(dataplane, checks), checks) : undefined
+  if (config.ipMasq) applyMasquerade(config.podCIDRs, config.clusterCIDRs)
+  // The kubelet starts pods once a conflist appears: only after the data plane can carry them.
+  const notReady = checks.ready()
+  if (notReady) throw new Error(`data plane not ready after setup: ${notReady}`)
+  const cni = config.cni ? writeCniFiles({ clusterCIDRs: config.clusterCIDRs, podCIDRs: config.podCIDRs, mtu, ipMasq: config.ipMasq }, config.cni) : undefined
   log.info({
     node: config.nodeName,
     tun: info.tunName,
@@ -87,6 +94,8 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
     vtepMAC: formatMac(config.vtepMAC),
     peers: table.size,
     control: controlPath,
+    ipMasq: config.ipMasq,
+    cni: cni?.conflist,
     offloads: info,
   }, 'ready')
 
@@ -107,6 +116,7 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
       const stats = dataplane.stats()
       // Closing the TUN removes it and every route through it.
       dataplane.stop()
+      if (config.ipMasq) removeMasquerade()
       log.info({ signal, tx: stats.tx, rx: stats.rx, drops: nonZero(stats.drops) }, 'stopped')
       resolve()
     }

@@ -28,11 +28,15 @@ export interface ClusterOptions {
   vni?: number
   port?: number
   tag?: string // namespace names: flatnet-<tag>-...
+  cniPods?: boolean // no lab pods and no daemon-made bridge: the test adds pods with the CNI plugins
+  dualStack?: boolean // flatnet nodes only: IPv6 pod CIDRs (fd00:10:244:N::/64) beside the IPv4 ones
+  ipv6Underlay?: boolean // flatnet nodes only: the underlay and the VTEPs on fd00:77::N
 }
 
 export interface Pod {
   ns: Namespace
   ip: string
+  ip6?: string // dual-stack clusters
 }
 
 export interface LabNode {
@@ -42,6 +46,8 @@ export interface LabNode {
   ns: Namespace
   underlayIP: string
   podCIDR: string
+  podCIDR6?: string // dual-stack clusters
+  cniDir: string // this node's CNI conf dir, subnet file and host-local data, inside the cluster's temp dir
   vtepMAC: string
   pods: Pod[]
   daemon?: ChildProcess
@@ -50,7 +56,9 @@ export interface LabNode {
 }
 
 export const CLUSTER_CIDR = '10.244.0.0/16'
+export const CLUSTER_CIDR6 = 'fd00:10:244::/48'
 const UNDERLAY_PREFIX = '192.168.77.'
+const UNDERLAY_PREFIX6 = 'fd00:77::'
 const REPO = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../../' : '../../', import.meta.url))
 const CLI = join(REPO, 'bin/flatnet.js')
 
@@ -74,7 +82,8 @@ export class Cluster {
     return cluster
   }
 
-  private ns (suffix: string): Namespace {
+  /** A namespace flatnet-<tag>-<suffix>, destroyed with the cluster (e.g. a pod the CNI plugins wire up). */
+  ns (suffix: string): Namespace {
     const ns = Namespace.create(`flatnet-${this.tag}-${suffix}`)
     this.namespaces.push(ns)
     return ns
@@ -83,13 +92,17 @@ export class Cluster {
   private async build (): Promise<void> {
     const { nodes, underlay = nodes.length === 2 ? 'veth' : 'bridge', underlayMTU = 1500 } = this.options
     if (underlay === 'veth' && nodes.length !== 2) throw new Error('a veth underlay joins exactly two nodes')
+    const v6 = this.options.ipv6Underlay === true
+    if ((v6 || this.options.dualStack) && nodes.some((s) => s.kind !== 'flatnet')) throw new Error('IPv6 lab clusters run flatnet nodes only')
     nodes.forEach((spec, i) => {
       const index = i + 1
       const name = `n${index}`
       this.nodes.push({
         name, index, spec, ns: this.ns(name),
-        underlayIP: `${UNDERLAY_PREFIX}${index}`,
+        underlayIP: v6 ? `${UNDERLAY_PREFIX6}${index}` : `${UNDERLAY_PREFIX}${index}`,
         podCIDR: `10.244.${index}.0/24`,
+        podCIDR6: this.options.dualStack ? `fd00:10:244:${index}::/64` : undefined,
+        cniDir: join(this.dir, name),
         vtepMAC: formatMac(macFromName(name)),
         pods: [],
       })
@@ -108,11 +121,18 @@ export class Cluster {
     }
     for (const n of this.nodes) {
       n.ns.ip('link', 'set', 'eth0', 'mtu', String(underlayMTU), 'up')
-      n.ns.ip('addr', 'add', `${n.underlayIP}/24`, 'dev', 'eth0')
+      if (v6) n.ns.ip('-6', 'addr', 'add', `${n.underlayIP}/64`, 'dev', 'eth0', 'nodad')
+      else n.ns.ip('addr', 'add', `${n.underlayIP}/24`, 'dev', 'eth0')
       n.ns.sysctl('net.ipv4.ip_forward', '1')
+      if (v6 || this.options.dualStack) {
+        n.ns.sysctl('net.ipv6.conf.all.forwarding', '1')
+        // No duplicate address detection on the bridge: its gateway would stay tentative for a second.
+        n.ns.sysctl('net.ipv6.conf.default.accept_dad', '0')
+      }
     }
     for (const n of this.nodes) await this.startDataplane(n)
     for (const n of this.nodes) {
+      if (this.options.cniPods) continue
       for (let j = 0; j < (this.options.podsPerNode ?? 1); j++) this.addPod(n)
     }
   }
@@ -157,20 +177,23 @@ export class Cluster {
   }
 
   flatnetConfig (n: LabNode): Record<string, unknown> {
+    const both = (v4: string, v6: string | undefined): string | string[] => v6 ? [v4, v6] : v4
     return {
       nodeName: n.name,
-      clusterCIDR: CLUSTER_CIDR,
-      podCIDR: n.podCIDR,
+      clusterCIDR: both(CLUSTER_CIDR, this.options.dualStack ? CLUSTER_CIDR6 : undefined),
+      podCIDR: both(n.podCIDR, n.podCIDR6),
       underlay: { address: n.underlayIP, port: this.options.port ?? 8472 },
       vni: this.options.vni ?? 1,
       vtepMAC: n.vtepMAC,
-      bridge: { name: 'cni0' },
+      bridge: this.options.cniPods ? undefined : { name: 'cni0' },
+      // All namespaces share one filesystem: never /etc/cni/net.d or /var/lib/cni.
+      cni: { confDir: join(n.cniDir, 'net.d'), subnetFile: join(n.cniDir, 'subnet.env'), ipamDataDir: join(n.cniDir, 'ipam') },
       // Per cluster, not /var/lib/flatnet: node names repeat across clusters.
       stateFile: join(this.dir, `${n.name}.peers`),
       controlSocket: join(this.dir, `${n.name}.sock`),
       offloads: n.spec.offloads ?? true,
       peers: this.peersOf(n).filter((p) => p.spec.kind !== 'host-gw').map((p) => ({
-        nodeName: p.name, podCIDR: p.podCIDR, address: p.underlayIP, vtepMAC: p.vtepMAC,
+        nodeName: p.name, podCIDR: both(p.podCIDR, p.podCIDR6), address: p.underlayIP, vtepMAC: p.vtepMAC,
       })),
       ...n.spec.extra,
     }
@@ -208,7 +231,13 @@ export class Cluster {
     ns.ip('addr', 'add', `${ip}/24`, 'dev', 'eth0')
     ns.ip('link', 'set', 'eth0', 'up')
     ns.ip('route', 'add', 'default', 'via', `10.244.${n.index}.1`)
-    const pod = { ns, ip }
+    let ip6: string | undefined
+    if (n.podCIDR6) {
+      ip6 = n.podCIDR6.replace('::/64', `::${(9 + j).toString(16)}`)
+      ns.ip('-6', 'addr', 'add', `${ip6}/64`, 'dev', 'eth0', 'nodad')
+      ns.ip('-6', 'route', 'add', 'default', 'via', n.podCIDR6.replace('::/64', '::1'))
+    }
+    const pod = { ns, ip, ip6 }
     n.pods.push(pod)
     return pod
   }
