@@ -1,14 +1,15 @@
 // libFuzzer target: the receive path over one hostile UDP message, as
 // ReceiveLoop::receiveMessage (worker.cc) runs it: the message is split at the
-// UDP GRO size, each datagram is decapsulated, its inner IP header parsed, its
-// source checked against the sending peer and its destination against this node
-// (fib lookups), and what passes is coalesced (gro.cc) into TUN writes.
+// UDP GRO size, each datagram goes through admit() (decapsulate, parseIp, source
+// and destination checked in the fib), and what passes is coalesced (gro.cc) into
+// TUN writes.
 // Input: [gsoSize: 2 bytes BE (0 = whole message)] [sender: 1 byte] [message].
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
 
+#include "admit.h"
 #include "fib.h"
 #include "fuzz_common.h"
 #include "gro.h"
@@ -75,20 +76,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Coalescer coalescer(&emit, &sink);
   for (size_t off = 0; off < size; off += gsoSize) {
     uint8_t* p = buf.data() + off;
-    size_t n = std::min(gsoSize, size - off), inner;
+    size_t n = std::min(gsoSize, size - off);
+    IpView ip;
     Drop why;
-    if (!decapsulate(p, n, kLocal, &inner, &why)) {
+    if (!admit(*fib, *peer, kLocal, p, n, &ip, &why)) {
       if (why < 0 || why >= kDropCount) abort();
       continue;
     }
-    uint8_t* pkt = p + inner;
-    IpView ip;
-    uint16_t ethType = load16(p + inner - 2);
-    if (!parseIp(pkt, n - inner, &ip) || (ip.version == 4) != (ethType == kEthTypeIpv4)) continue;
-    if (ip.totalLen > n - inner || ip.headerLen > ip.totalLen) abort();
+    uint8_t* pkt = p + kEncapPrefixLen;
+    if (ip.totalLen > n - kEncapPrefixLen || ip.headerLen > ip.totalLen) abort();
     flowHash(pkt, ip.totalLen);
-    if (fib->lookup(ip.version, ip.src) != peer) continue;
-    if (!fib->isLocal(ip.version, ip.dst)) continue;
     coalescer.add(pkt, ip.totalLen);
   }
   coalescer.flush();

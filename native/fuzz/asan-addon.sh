@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The addon built with AddressSanitizer + UndefinedBehaviorSanitizer (gcc), in its
+# own node-gyp tree so it never replaces build/Release, and the unit tests run
+# against it.
+#   native/fuzz/asan-addon.sh build          -> fuzz-out/asan-addon/build/Release/flatnet.node
+#   native/fuzz/asan-addon.sh test [FILES]   unit tests (default test/unit/*.test.ts) on that build
+# NODEDIR: node headers (default /usr, as the main build finds them here).
+# node itself is not instrumented, so the ASan runtime is preloaded; leak checking is
+# off (node's own allocations at exit are not ours), any other report aborts the test.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+dir="$root/fuzz-out/asan-addon"
+addon="$dir/build/Release/flatnet.node"
+cmd=${1:-build}
+shift || true
+
+build() {
+  mkdir -p "$dir"
+  # binding.gyp with sources pointing back at native/ and sanitizer flags added.
+  node -e '
+    const fs = require("fs")
+    const gyp = Function("return (" + fs.readFileSync(process.argv[1], "utf8") + ")")()
+    for (const t of gyp.targets) {
+      t.sources = t.sources.map((s) => "../../" + s)
+      const san = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", "-fno-omit-frame-pointer", "-g"]
+      t.cflags_cc = t.cflags_cc.filter((f) => !/^-O/.test(f)).concat(["-O1", ...san])
+      t.ldflags = (t.ldflags || []).concat(["-fsanitize=address,undefined"])
+    }
+    fs.writeFileSync(process.argv[2], JSON.stringify(gyp, null, 2))
+  ' "$root/binding.gyp" "$dir/binding.gyp"
+  # node-addon-api is found from the repository's node_modules.
+  (cd "$dir" && NODE_PATH="$root/node_modules" "$root/node_modules/.bin/node-gyp" rebuild --nodedir="${NODEDIR:-/usr}" >"$dir/build.log" 2>&1) \
+    || { tail -30 "$dir/build.log"; exit 1; }
+  echo "built $addon"
+}
+
+case "$cmd" in
+  build) build ;;
+  test)
+    [ -f "$addon" ] || build
+    files=("$@")
+    [ ${#files[@]} -gt 0 ] || files=("$root"/test/unit/*.test.ts)
+    cd "$root"
+    FLATNET_ADDON="$addon" LD_PRELOAD="$(gcc -print-file-name=libasan.so)" \
+      ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:halt_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+      npx tap --disable-coverage "${files[@]}"
+    ;;
+  *) echo "usage: asan-addon.sh build | test [FILES]" >&2; exit 2 ;;
+esac
