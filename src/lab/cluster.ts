@@ -242,6 +242,19 @@ export class Cluster {
     return pod
   }
 
+  /** A host outside the cluster on the underlay bridge (e.g. for NAT tests): never a real address. */
+  attachToUnderlay (suffix: string, address: string): Namespace {
+    if (!this.underlay) throw new Error('attachToUnderlay needs a bridge underlay')
+    const ns = this.ns(suffix)
+    const port = `o-${suffix}`.slice(0, 15)
+    this.underlay.ip('link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns.name)
+    this.underlay.ip('link', 'set', port, 'master', 'br0', 'up')
+    const v6 = address.includes(':')
+    ns.ip(v6 ? '-6' : '-4', 'addr', 'add', `${address}/${v6 ? 64 : 24}`, 'dev', 'eth0', ...(v6 ? ['nodad'] : []))
+    ns.ip('link', 'set', 'eth0', 'up')
+    return ns
+  }
+
   log (n: LabNode): string {
     return n.logFile ? readLog(n.logFile) : ''
   }

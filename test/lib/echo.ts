@@ -1,0 +1,38 @@
+// A TCP "who am I" server for any namespace and either family: it answers each
+// connection with the source address it sees. NAT tests read the masqueraded
+// address from it; dual-stack tests reach it over IPv4 and IPv6.
+import type { Namespace } from '../../src/lab/netns.js'
+
+const PORT = 7001 // beside lab.ts's IPv4-only echo on 7000
+
+/** Listens on 0.0.0.0 and [::] separately, so IPv4 peers are not shown as ::ffff:a.b.c.d. */
+export function startEcho (ns: Namespace): void {
+  const serve = (host: string): string =>
+    `require('net').createServer((s) => { s.end(s.remoteAddress + '\\n') }).listen({ port: ${PORT}, host: '${host}', ipv6Only: ${host === '::'} })`
+  ns.spawn(process.execPath, ['-e', `${serve('0.0.0.0')}; ${serve('::')}`])
+}
+
+/** Connects from a namespace to an echo server; resolves to the source address the server saw. */
+export async function seenAs (from: Namespace, address: string): Promise<string> {
+  const script = `const s = require('net').connect(${PORT}, '${address}'); let d = '';
+    s.on('data', (b) => { d += b }); s.on('end', () => process.stdout.write(d.trim()));
+    s.on('error', (e) => { process.stderr.write(e.message); process.exit(1) }); s.setTimeout(5000, () => process.exit(2))`
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return (await from.execAsync(process.execPath, ['-e', script], 15_000)).trim()
+    } catch (err) {
+      if (attempt >= 20) throw err // the server may still be starting
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+  }
+}
+
+/** ping or ping -6, a few packets; true when they came back. */
+export async function pingFrom (from: Namespace, address: string, count = 2): Promise<boolean> {
+  try {
+    await from.execAsync('ping', [address.includes(':') ? '-6' : '-4', '-c', String(count), '-i', '0.2', '-W', '2', '-q', address], 15_000)
+    return true
+  } catch {
+    return false
+  }
+}
