@@ -20,7 +20,8 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
                         InstanceMethod("stop", &DataplaneWrap::Stop),
                         InstanceMethod("setTable", &DataplaneWrap::SetTable),
                         InstanceMethod("stats", &DataplaneWrap::Stats),
-                        InstanceMethod("info", &DataplaneWrap::Info)});
+                        InstanceMethod("info", &DataplaneWrap::Info),
+                        InstanceMethod("reopenTun", &DataplaneWrap::ReopenTun)});
   }
 
   explicit DataplaneWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DataplaneWrap>(info) {
@@ -47,6 +48,16 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
  private:
   Napi::Value Start(const Napi::CallbackInfo& info) {
     dp_.start();
+    return info.Env().Undefined();
+  }
+  Napi::Value ReopenTun(const Napi::CallbackInfo& info) {
+    const char* where = "";
+    if (int err = dp_.reopenTun(&where)) {
+      Napi::Error e = Napi::Error::New(info.Env(), std::string(where) + ": " + std::strerror(err));
+      e.Set("errno", Napi::Number::New(info.Env(), err));
+      e.Set("step", Napi::String::New(info.Env(), where));
+      e.ThrowAsJavaScriptException();
+    }
     return info.Env().Undefined();
   }
   Napi::Value Stop(const Napi::CallbackInfo& info) {

@@ -67,13 +67,33 @@ void Dataplane::start() {
   rx_ = std::thread([this] { run<ReceiveLoop>(&rxQ_); });
 }
 
-void Dataplane::stop() {
+void Dataplane::joinLoops() {
   if (running_.exchange(false)) {
     uint64_t one = 1;
     if (write(wakeFd_, &one, sizeof one) < 0) { /* eventfd cannot be full here */ }
     tx_.join();
     rx_.join();
+    // Reset the eventfd, or restarted loops would find it readable forever.
+    if (read(wakeFd_, &one, sizeof one) < 0) { /* EAGAIN: already zero */ }
   }
+}
+
+// Both loops use the TUN descriptor (transmit polls and reads it, receive writes
+// it), so it is swapped with no loop running rather than under them: a reopen is
+// rare (someone deleted the device) and costs one thread restart, a few ms.
+int Dataplane::reopenTun(const char** where) {
+  bool wasRunning = running_.load();
+  joinLoops();
+  if (tun_.fd >= 0) close(tun_.fd), tun_.fd = -1;
+  int err = openTun(options_.tunName, options_.offloads, &tun_, where);
+  tunError_.store(0, std::memory_order_relaxed);
+  // On failure the loops still run (receive counts tun_write drops) and the caller retries.
+  if (wasRunning) start();
+  return err;
+}
+
+void Dataplane::stop() {
+  joinLoops();
   for (int* fd : {&tun_.fd, &rxFd_, &wakeFd_})
     if (*fd >= 0) close(*fd), *fd = -1;
   for (int fd : txFds_) close(fd);

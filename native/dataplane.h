@@ -41,6 +41,10 @@ class Dataplane {
   int open(const DataplaneOptions& options, const char** where);
   void start();
   void stop();  // idempotent; joins the threads and closes every descriptor
+  // Replaces the TUN descriptor (the device was deleted by someone else): joins the
+  // loops, reopens the TUN by name, clears tunError and restarts the loops. Returns
+  // 0 or an errno, *where naming the step. The UDP sockets, table and counters stay.
+  int reopenTun(const char** where);
   // Publishes a new table; returns once no worker can still see the old one.
   void setTable(std::unique_ptr<Fib> fib);
 
@@ -74,6 +78,7 @@ class Dataplane {
   std::unique_ptr<Fib> owned_;
   Quiescence txQ_, rxQ_;
   std::thread tx_, rx_;
+  void joinLoops();  // stops the threads only; descriptors stay open
 };
 
 }  // namespace flatnet

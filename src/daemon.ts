@@ -11,6 +11,7 @@ import { serveControl, socketPathFor } from './control-socket.js'
 import { startSources } from './control/sources.js'
 import { dataplaneMetrics, type HealthChecks, serveHealth } from './health.js'
 import { tunReady } from './net/link.js'
+import { startHealer } from './heal.js'
 import { applyMasquerade, removeMasquerade } from './net/masquerade.js'
 import { writeCniFiles } from './cni.js'
 
@@ -47,6 +48,8 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
     onReject: (node, why) => log.warn({ peer: node, why }, 'peer refused'),
   })
   dataplane.start()
+  // Someone deleting the TUN or a route is noticed and repaired (src/heal.ts).
+  const healer = startHealer({ dataplane, tunName: info.tunName, mtu, podCIDRs: config.podCIDRs, clusterCIDRs: config.clusterCIDRs, log })
   const sources = await startSources(config, options.configFile, options.overrides, table, log)
   const controlPath = config.controlSocket ?? socketPathFor(config.nodeName)
   const control = await serveControl(controlPath, (cmd) => {
@@ -110,6 +113,7 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
   await new Promise<void>((resolve) => {
     const stop = async (signal: string): Promise<void> => {
       clearInterval(watch)
+      healer.stop()
       control.close()
       await sources.stop() // withdraws this node (channel, etcd) while the data plane still runs
       health?.close()

@@ -43,6 +43,8 @@ export interface Dataplane {
   setTable(table: NativeTable): void
   stats(): DataplaneStats
   info(): DataplaneInfo
+  /** Reopens the TUN by name (it was deleted): loops restarted around the swap; sockets, table, counters kept. */
+  reopenTun(): void
 }
 
 interface Addon {
