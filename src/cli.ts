@@ -7,8 +7,9 @@ import { queryControl, socketPathFor } from './control-socket.js'
 
 const USAGE = `usage: flatnet daemon --config FILE [--node-name NAME] [--pod-cidr CIDR]
                       [--underlay-address IP] [--join ADDR[:PORT][,ADDR[:PORT]]]
+                      [--offloads on|off] [--log-level LEVEL]
        flatnet peers [--node NAME | --socket PATH] [--json]
-       flatnet stats [--node NAME | --socket PATH] [--offloads on|off] [--log-level LEVEL]
+       flatnet stats [--node NAME | --socket PATH]
 
   daemon   run the node's overlay data plane (needs CAP_NET_ADMIN and /dev/net/tun)
   peers    list a running daemon's peer table: source, age, packets and bytes each way
