@@ -110,7 +110,10 @@ t.test(`${N} nodes learn each other over the control channel`, async (t) => {
     const ch = (stats.sources as Record<string, Record<string, number>>).channel
     t.comment(`channel counters: ${JSON.stringify(ch)}`)
     t.ok(ch.auth >= 200, `wrong-key frames counted (${ch.auth})`)
-    t.ok((ch.malformed ?? 0) >= 150 && (ch.malformed ?? 0) + (ch.oversized ?? 0) >= 600, `garbage counted (malformed ${ch.malformed}, oversized ${ch.oversized})`)
+    // Random bytes usually announce an oversized frame, but now and then a length under
+    // the limit: that connection then ends by the hello timeout, counted as handshake.
+    const garbage = (ch.malformed ?? 0) + (ch.oversized ?? 0) + (ch.handshake ?? 0)
+    t.ok((ch.malformed ?? 0) >= 150 && garbage >= 600, `garbage counted (malformed ${ch.malformed}, oversized ${ch.oversized}, handshake ${ch.handshake})`)
     t.notOk((await peersOf(target)).includes('intruder'), 'nothing learned')
     t.equal((await peersOf(target)).length, N - 1, 'the real members kept')
     const after = rss(pid)
