@@ -36,3 +36,33 @@ export async function pingFrom (from: Namespace, address: string, count = 2): Pr
     return false
   }
 }
+
+const SINK_PORT = 7002
+
+/** A TCP sink on both families: for each connection, replies "<bytes> <sha256>" of all it read once the sender half-closes. */
+export function startSink (ns: Namespace): void {
+  const serve = (host: string): string => `require('net').createServer({ allowHalfOpen: true }, (s) => {
+    const h = require('crypto').createHash('sha256'); let n = 0
+    s.on('data', (b) => { n += b.length; h.update(b) }); s.on('end', () => s.end(n + ' ' + h.digest('hex')))
+  }).listen({ port: ${SINK_PORT}, host: '${host}', ipv6Only: ${host === '::'} })`
+  ns.spawn(process.execPath, ['-e', `${serve('0.0.0.0')}; ${serve('::')}`])
+}
+
+/** Sends `mib` MiB of pseudo-random bytes to a sink; resolves to whether the sink saw exactly them, and the throughput. */
+export async function bulkTransfer (from: Namespace, address: string, mib: number): Promise<{ intact: boolean, gbps: number, reply: string }> {
+  const script = `const c = require('crypto'); const chunk = c.randomBytes(1 << 20); const h = c.createHash('sha256')
+    const s = require('net').connect(${SINK_PORT}, '${address}'); let reply = ''; const t0 = process.hrtime.bigint()
+    s.on('connect', () => { let i = 0; const more = () => { while (i < ${mib}) { i++; h.update(chunk); if (!s.write(chunk)) return s.once('drain', more) } s.end() }; more() })
+    s.on('data', (b) => { reply += b }); s.on('error', (e) => { process.stderr.write(e.message); process.exit(1) })
+    s.on('close', () => { const ns = Number(process.hrtime.bigint() - t0); process.stdout.write(JSON.stringify({ want: (${mib} << 20) + ' ' + h.digest('hex'), reply, gbps: ${mib} * 8 * 1048576 / ns })) })
+    s.setTimeout(30000, () => process.exit(2))`
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const r = JSON.parse(await from.execAsync(process.execPath, ['-e', script], 60_000))
+      return { intact: r.want === r.reply, gbps: r.gbps, reply: r.reply }
+    } catch (err) {
+      if (attempt >= 20) throw err // the sink may still be starting
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+  }
+}
