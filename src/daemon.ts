@@ -53,7 +53,7 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
   const sources = await startSources(config, options.configFile, options.overrides, table, log)
   const controlPath = config.controlSocket ?? socketPathFor(config.nodeName)
   const control = await serveControl(controlPath, (cmd) => {
-    if (cmd === 'stats') return { node: config.nodeName, stats: dataplane.stats(), info: dataplane.info(), sources: sources.stats(), heapUsed: process.memoryUsage().heapUsed }
+    if (cmd === 'stats') return { node: config.nodeName, stats: dataplane.stats(), info: dataplane.info(), sources: sources.stats(), heapUsed: process.memoryUsage().heapUsed, memory: process.memoryUsage() }
     if (cmd === 'peers') {
       const counts = new Map(dataplane.stats().peers.map((p) => [p.name, p]))
       return {
