@@ -4,6 +4,7 @@
 // SIGTERM withdraws it at once; wrong-key and garbage frames are counted, the
 // connections closed, nothing learned, and the daemon's memory stays flat.
 import t from 'tap'
+import { until } from '../lib/until.js'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -21,14 +22,6 @@ const sock = (i: number): string => `/run/flatnet/${tag}-n${i}.sock`
 const peersOf = async (n: LabNode): Promise<string[]> => {
   const res = await queryControl(sock(n.index), 'peers')
   return (res.peers as Array<{ nodeName: string }>).map((p) => p.nodeName).sort()
-}
-async function until (what: () => Promise<boolean>, ms: number): Promise<number> {
-  const start = Date.now()
-  while (!(await what())) {
-    if (Date.now() - start > ms) return -1
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-  return Date.now() - start
 }
 const others = (c: Cluster, n: LabNode): LabNode[] => c.nodes.filter((m) => m !== n && m.daemon?.exitCode === null)
 const rss = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0)
@@ -50,7 +43,7 @@ t.test(`${N} nodes learn each other over the control channel`, async (t) => {
     for (const n of cluster.nodes) if ((await peersOf(n)).length !== N - 1) return false
     return true
   }
-  t.ok(await until(full, 5000) >= 0, 'every node has the other 7')
+  t.ok(await until(full, 5000, 20) >= 0, 'every node has the other 7')
 
   const n8 = cluster.nodes[7]
   await t.test('SIGTERM withdraws at once', async (t) => {
@@ -92,9 +85,9 @@ t.test(`${N} nodes learn each other over the control channel`, async (t) => {
       return true
     }, 8000)
     t.ok(ms >= 0 && ms < 5000, `${victim.name} withdrawn everywhere ${Date.now() - killedAt} ms after SIGKILL`)
-    const restored = await until(async () => { await cluster.startDaemon(victim); return true }, 1)
+    const restored = await until(async () => { await cluster.startDaemon(victim); return true }, 1, 20)
     t.ok(restored >= 0)
-    const back = await until(async () => (await peersOf(cluster.nodes[0])).includes(victim.name), 2000)
+    const back = await until(async () => (await peersOf(cluster.nodes[0])).includes(victim.name), 2000, 20)
     t.ok(back >= 0, `${victim.name} back after restart (${back} ms)`)
   })
 

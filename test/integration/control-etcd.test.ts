@@ -2,6 +2,7 @@
 // ports: join, graceful leave, lease expiry after SIGKILL, and an etcd restart during
 // which the peer table keeps forwarding on what it knew, then resyncs.
 import t from 'tap'
+import { until } from '../lib/until.js'
 import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -59,15 +60,6 @@ if (!existsSync(ETCD)) {
     return { child, last: () => last }
   }
 
-  const until = async (what: () => boolean, ms: number): Promise<number> => {
-    const start = Date.now()
-    while (!what()) {
-      if (Date.now() - start > ms) return -1
-      await new Promise((resolve) => setTimeout(resolve, 20))
-    }
-    return Date.now() - start
-  }
-
   t.test('join, leave, lease expiry, etcd restart', async (t) => {
     await startEtcd()
     const pushes: NativeTable[] = []
@@ -81,21 +73,21 @@ if (!existsSync(ETCD)) {
 
     const e2 = member('e2', 2)
     const e3 = member('e3', 3)
-    const join = await until(() => names().join() === 'e2,e3' && e2.last().join() === 'e1,e3' && e3.last().join() === 'e1,e2', 5000)
+    const join = await until(() => names().join() === 'e2,e3' && e2.last().join() === 'e1,e3' && e3.last().join() === 'e1,e2', 5000, 20)
     t.ok(join >= 0, `all three see each other (${join} ms)`, { table: names(), e2: e2.last(), e3: e3.last() })
     t.equal(table.list()[0].source, 'etcd')
 
     e3.child.kill('SIGTERM')
-    const leave = await until(() => !names().includes('e3') && !e2.last().includes('e3'), 3000)
+    const leave = await until(() => !names().includes('e3') && !e2.last().includes('e3'), 3000, 20)
     t.ok(leave >= 0 && leave < 500, `graceful stop (lease revoked) withdrawn in ${leave} ms`)
 
     e2.child.kill('SIGKILL')
     const killedAt = Date.now()
-    const expiry = await until(() => !names().includes('e2'), 6000)
+    const expiry = await until(() => !names().includes('e2'), 6000, 20)
     t.ok(expiry >= 0, `SIGKILLed member withdrawn when its 2 s lease ran out (${Date.now() - killedAt} ms)`)
 
     const e4 = member('e4', 4)
-    t.ok(await until(() => names().includes('e4'), 3000) >= 0, 'e4 joined')
+    t.ok(await until(() => names().includes('e4'), 3000, 20) >= 0, 'e4 joined')
     const pushesBefore = pushes.length
     await stopProcess(etcd as ChildProcess, 1000)
     await new Promise((resolve) => setTimeout(resolve, 3000)) // longer than the lease TTL
@@ -106,7 +98,7 @@ if (!existsSync(ETCD)) {
     await startEtcd()
     // Leases were suspended while etcd was down; e4 and e1 re-register or keep alive; a new node appears.
     const e5 = member('e5', 5)
-    const resync = await until(() => names().join() === 'e4,e5' && e5.last().join() === 'e1,e4', 10_000)
+    const resync = await until(() => names().join() === 'e4,e5' && e5.last().join() === 'e1,e4', 10_000, 20)
     t.ok(resync >= 0, `after the restart: resynced with e4 and the new e5 (${resync} ms)`, { table: names(), e5: e5.last() })
     e4.child.kill('SIGTERM'); e5.child.kill('SIGTERM')
   })

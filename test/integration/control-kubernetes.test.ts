@@ -3,6 +3,7 @@
 // the daemon annotates its own Node, adds/updates/deletes flow through, a bookmark
 // changes nothing, and a 410 Gone after a compaction relists (missing deletes too).
 import t from 'tap'
+import { until } from '../lib/until.js'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -15,15 +16,6 @@ import { formatMac } from '../../src/net/mac.js'
 import { FakeKubeApi, kubeconfigFor } from '../fixtures/fake-kube-api.js'
 
 const ann = (i: number): Record<string, string> => ({ [ANNOTATION.mac]: `02:00:00:00:02:0${i}`, [ANNOTATION.port]: '8472', [ANNOTATION.vni]: '1' })
-
-async function until (what: () => boolean, ms: number): Promise<number> {
-  const start = Date.now()
-  while (!what()) {
-    if (Date.now() - start > ms) return -1
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-  return Date.now() - start
-}
 
 t.test('nodes as peers through list/watch, annotations, 410 relist', async (t) => {
   const api = new FakeKubeApi()

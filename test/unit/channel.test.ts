@@ -1,6 +1,7 @@
 // The control channel in one process on loopback: membership, leave, death by
 // silence, and hostile input (wrong key, garbage, oversized, replayed hello).
 import t from 'tap'
+import { until } from '../lib/until.js'
 import { connect, type Socket } from 'node:net'
 import { randomBytes } from 'node:crypto'
 import { pino } from 'pino'
@@ -51,15 +52,6 @@ async function node (t: Tap, i: number, join: number[], extra: Partial<ChannelCo
 }
 type Tap = typeof t
 
-async function until (what: () => boolean, ms: number): Promise<number> {
-  const start = Date.now()
-  while (!what()) {
-    if (Date.now() - start > ms) return -1
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-  return Date.now() - start
-}
-
 t.test('wire: a frame sealed for one nonce does not open under another; hello nonces are single-use', async (t) => {
   const a = randomBytes(16); const b = randomBytes(16)
   const frame = seal(KEY, a, { t: 'digest', members: [] })
@@ -75,19 +67,19 @@ t.test('three nodes: learn all through seeds, leave at once, dead after silence'
   const n2 = await node(t, 2, [1])
   const n3 = await node(t, 3, [2]) // knows only n2; learns n1 through it
   const all = (): boolean => n1.sink.peers.size === 2 && n2.sink.peers.size === 2 && n3.sink.peers.size === 2
-  const ms = await until(all, 2000)
+  const ms = await until(all, 2000, 5)
   t.ok(ms >= 0 && ms < 1000, `all three know each other in ${ms} ms`)
   t.same(n1.sink.peers.get('n3')?.address, self(3).address)
 
   await n3.source.stop()
-  const leave = await until(() => !n1.sink.peers.has('n3') && !n2.sink.peers.has('n3'), 1000)
+  const leave = await until(() => !n1.sink.peers.has('n3') && !n2.sink.peers.has('n3'), 1000, 5)
   t.ok(leave >= 0 && leave < 200, `graceful stop withdrawn in ${leave} ms`)
 
   // n2 goes silent without a word (as after kill -9, but its sockets stay open).
   const s2 = n2.source as unknown as { tick: NodeJS.Timeout, gossipNow: () => void, sendDigest: () => void }
   clearInterval(s2.tick)
   s2.gossipNow = () => {}; s2.sendDigest = () => {}
-  const dead = await until(() => !n1.sink.peers.has('n2'), 3000)
+  const dead = await until(() => !n1.sink.peers.has('n2'), 3000, 5)
   t.ok(dead >= 0 && dead < 1000, `silent node withdrawn in ${dead} ms (deadAfter 600)`)
   t.equal(n1.source.stats().dead, 1)
 })
@@ -95,7 +87,7 @@ t.test('three nodes: learn all through seeds, leave at once, dead after silence'
 t.test('hostile input: wrong key, garbage, oversized, replayed hello — counted, closed, nothing learned', async (t) => {
   const n1 = await node(t, 4, [])
   const bad = await node(t, 5, [4], { key: Buffer.from('the-wrong-key-0123456789') })
-  await until(() => (n1.source.stats().auth ?? 0) > 0, 2000)
+  await until(() => (n1.source.stats().auth ?? 0) > 0, 2000, 5)
   t.ok(n1.source.stats().auth >= 1, 'wrong key: counted as auth')
   t.equal(n1.sink.peers.size, 0, 'nothing learned from the wrong key')
   t.equal(bad.sink.peers.size, 0, 'and the other way neither')
