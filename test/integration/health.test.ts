@@ -1,0 +1,96 @@
+// The node's HTTP endpoint as the kubelet's probes and Prometheus see it, fetched
+// from inside the node's namespace: /healthz and /readyz answer 200 once the daemon
+// is ready, /readyz turns 503 (saying why) when the cluster route goes and back
+// when the healer restores it, and /metrics carries per-peer and per-reason series after traffic.
+import t from 'tap'
+import { fileURLToPath } from 'node:url'
+import type { LabNode } from '../../src/lab/cluster.js'
+import { ping, withCluster } from '../lib/lab.js'
+
+const PORT = 9472 // the default healthPort, as the DaemonSet's probes expect
+const SEND_UDP = fileURLToPath(new URL('../fixtures/send-udp.mjs', import.meta.url))
+
+async function get (n: LabNode, path: string): Promise<{ status: number, body: string }> {
+  const script = `fetch('http://127.0.0.1:${PORT}${path}').then(async (r) => process.stdout.write(JSON.stringify({ status: r.status, body: await r.text() })),
+    (e) => process.stdout.write(JSON.stringify({ status: 0, body: String(e.cause?.code ?? e.message) })))`
+  return JSON.parse(await n.ns.execAsync(process.execPath, ['-e', script], 10_000))
+}
+
+/** The value of one Prometheus sample, e.g. sample(text, 'flatnet_drops_total', { reason: 'no_route' }). */
+function sample (text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  for (const line of text.split('\n')) {
+    const m = /^([a-z_]+)(?:\{([^}]*)\})? (\S+)$/.exec(line)
+    if (!m || m[1] !== name) continue
+    const have = Object.fromEntries([...(m[2] ?? '').matchAll(/([a-z_]+)="([^"]*)"/g)].map((x) => [x[1], x[2]]))
+    if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(m[3])
+  }
+  return undefined
+}
+
+t.test('healthz, readyz and metrics on a 3-node cluster', async (t) => {
+  const cluster = await withCluster(t, { nodes: [{ kind: 'flatnet' }, { kind: 'flatnet' }, { kind: 'flatnet' }] })
+  if (!cluster) return
+  const [n1, n2] = cluster.nodes
+
+  t.same(await get(n1, '/healthz'), { status: 200, body: 'ok\n' }, '/healthz 200 once ready')
+  t.same(await get(n1, '/readyz'), { status: 200, body: 'ok\n' }, '/readyz 200 once ready')
+  t.equal((await get(n1, '/nope')).status, 404, 'unknown path 404')
+
+  // Not ready without the cluster route, until the healer (src/heal.ts, every 250 ms) puts it back:
+  // delete it and poll /readyz from one script, so the window is not missed.
+  const watch = `(async () => { await fetch('http://127.0.0.1:${PORT}/readyz') // warm: the first fetch is slow
+      require('child_process').execFileSync('ip', ['route', 'del', '10.244.0.0/16', 'dev', 'flatnet0'])
+      const seen = []; const t0 = Date.now()
+      while (Date.now() - t0 < 3000) {
+        const r = await fetch('http://127.0.0.1:${PORT}/readyz'); const body = await r.text()
+        const m = await (await fetch('http://127.0.0.1:${PORT}/metrics')).text()
+        const ready = Number(/^flatnet_ready (\\d)/m.exec(m)?.[1])
+        if (seen.at(-1)?.status !== r.status) seen.push({ status: r.status, body, ready })
+        if (r.status === 200 && seen.length > 1) break
+      }
+      process.stdout.write(JSON.stringify(seen)) })()`
+  let seen: Array<{ status: number, body: string, ready: number }> = []
+  // The healer may run in the few ms between the delete and the first fetch: try again then.
+  for (let attempt = 0; attempt < 5 && seen[0]?.status !== 503; attempt++) {
+    seen = JSON.parse(await n1.ns.execAsync(process.execPath, ['-e', watch], 10_000))
+  }
+  t.equal(seen[0]?.status, 503, '/readyz 503 without the cluster route')
+  t.match(seen[0]?.body, 'no route for 10.244.0.0/16 via flatnet0', '/readyz says why')
+  t.equal(seen[0]?.ready, 0, 'flatnet_ready 0 meanwhile')
+  t.equal(seen.at(-1)?.status, 200, '/readyz 200 again once the route is healed')
+  t.equal(seen.at(-1)?.ready, 1, 'flatnet_ready 1 again')
+  t.equal((await get(n1, '/healthz')).status, 200, '/healthz 200 throughout: alive')
+
+  // Traffic to every peer, one packet to nowhere (no_route) and one malformed datagram from a peer (bad_flags).
+  for (const p of cluster.nodes.slice(1)) t.ok(await ping(n1.pods[0], p.pods[0].ip, 3), `n1 pod -> ${p.name} pod`)
+  await ping(n1.pods[0], '10.244.99.1', 1)
+  await n2.ns.execAsync(process.execPath, [SEND_UDP, n2.underlayIP, n1.underlayIP, '8472', '00'.repeat(64)])
+
+  const metrics = await get(n1, '/metrics')
+  t.equal(metrics.status, 200, '/metrics 200')
+  const m = metrics.body
+  for (const name of ['flatnet_packets_total', 'flatnet_bytes_total', 'flatnet_coalesced_segments_total', 'flatnet_drops_total',
+    'flatnet_peer_packets_total', 'flatnet_peer_bytes_total', 'flatnet_offload_enabled', 'flatnet_peers', 'flatnet_source_up', 'flatnet_ready']) {
+    t.match(m, new RegExp(`^# TYPE ${name} (counter|gauge)$`, 'm'), `${name} exported`)
+  }
+  for (const p of ['n2', 'n3']) {
+    for (const direction of ['tx', 'rx']) {
+      t.ok((sample(m, 'flatnet_peer_packets_total', { peer: p, direction }) ?? 0) >= 3, `flatnet_peer_packets_total{peer="${p}",direction="${direction}"} >= 3`)
+      t.ok((sample(m, 'flatnet_peer_bytes_total', { peer: p, direction }) ?? 0) >= 3 * 84, `flatnet_peer_bytes_total{peer="${p}",direction="${direction}"} >= 3 pings`)
+    }
+  }
+  t.ok((sample(m, 'flatnet_packets_total', { direction: 'tx' }) ?? 0) >= 6, 'flatnet_packets_total{direction="tx"}')
+  t.ok((sample(m, 'flatnet_drops_total', { reason: 'no_route' }) ?? 0) >= 1, 'flatnet_drops_total{reason="no_route"} counts the packet to nowhere')
+  t.equal(sample(m, 'flatnet_drops_total', { reason: 'bad_flags' }), 1, 'flatnet_drops_total{reason="bad_flags"} counts the malformed datagram')
+  t.equal(sample(m, 'flatnet_drops_total', { reason: 'spoofed_source' }), 0, 'every reason is exported, zero included')
+  t.equal(sample(m, 'flatnet_peers'), 2, 'flatnet_peers 2')
+  t.equal(sample(m, 'flatnet_ready'), 1, 'flatnet_ready 1')
+  t.equal(sample(m, 'flatnet_source_up', { source: 'static' }), 1, 'flatnet_source_up{source="static"} 1')
+  t.ok(sample(m, 'flatnet_offload_enabled', { feature: 'tun_tso' }) !== undefined, 'flatnet_offload_enabled{feature="tun_tso"}')
+
+  // Stopped: the port closes with the daemon; restarted: ready again.
+  await cluster.stopDaemon(n1)
+  t.equal((await get(n1, '/readyz')).status, 0, 'no answer once stopped')
+  await cluster.startDaemon(n1)
+  t.equal((await get(n1, '/readyz')).status, 200, '/readyz 200 after restart')
+})
