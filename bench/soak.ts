@@ -40,6 +40,7 @@ export interface DirectionAccount {
   receiverDrops: Record<string, number> // the receiver daemon's drop counters, by reason
   kernelUdpErrors: number // receiver's UDP RcvbufErrors + InErrors (per skb, a GRO train counts once)
   linkDrops: number // sender's underlay tx_dropped + receiver's rx_dropped
+  tunQueueDrops: number // sender's TUN tx_dropped: packets the kernel could not queue for the daemon to read
   unexplained: number // sent - admitted - receiver drops, not covered by the kernel counters
 }
 
@@ -81,8 +82,8 @@ function udpErrors (n: LabNode): number {
   return get('RcvbufErrors') + get('InErrors')
 }
 
-function linkStat (n: LabNode, dir: 'rx_dropped' | 'tx_dropped'): number {
-  return Number(n.ns.exec('cat', `/sys/class/net/eth0/statistics/${dir}`).trim())
+function linkStat (n: LabNode, dir: 'rx_dropped' | 'tx_dropped', dev = 'eth0'): number {
+  return Number(n.ns.exec('cat', `/sys/class/net/${dev}/statistics/${dir}`).trim())
 }
 
 interface IperfJson { end?: { sum_received?: { bytes: number }, sum_sent?: { retransmits?: number } }, intervals?: Array<{ sum: { bytes: number } }> }
@@ -131,7 +132,7 @@ export async function soakLoad (cluster: Cluster, seconds: number, log: (l: stri
   const pids = [n1, n2].map(daemonPid)
   const start = pids.map((pid) => ({ rss: rssKB(pid), fds: fdCount(pid) }))
   const before = await Promise.all([n1, n2].map((n) => statsOf(cluster, n)))
-  const beforeKernel = { udp: [n1, n2].map(udpErrors), rx: [n1, n2].map((n) => linkStat(n, 'rx_dropped')), tx: [n1, n2].map((n) => linkStat(n, 'tx_dropped')) }
+  const beforeKernel = { udp: [n1, n2].map(udpErrors), rx: [n1, n2].map((n) => linkStat(n, 'rx_dropped')), tx: [n1, n2].map((n) => linkStat(n, 'tx_dropped')), tun: [n1, n2].map((n) => linkStat(n, 'tx_dropped', 'flatnet0')) }
   log(`load: ${seconds} s of iperf3 flows starting and stopping, both directions`)
   const totals = { flows: 0, bytes: 0, retransmits: 0 }
   const deadline = Date.now() + seconds * 1000
@@ -142,7 +143,7 @@ export async function soakLoad (cluster: Cluster, seconds: number, log: (l: stri
   await sleep(1000) // in-flight packets land, counters settle
   const after = await Promise.all([n1, n2].map((n) => statsOf(cluster, n)))
   await sleep(500) // the stats connections close on the daemon side too
-  const afterKernel = { udp: [n1, n2].map(udpErrors), rx: [n1, n2].map((n) => linkStat(n, 'rx_dropped')), tx: [n1, n2].map((n) => linkStat(n, 'tx_dropped')) }
+  const afterKernel = { udp: [n1, n2].map(udpErrors), rx: [n1, n2].map((n) => linkStat(n, 'rx_dropped')), tx: [n1, n2].map((n) => linkStat(n, 'tx_dropped')), tun: [n1, n2].map((n) => linkStat(n, 'tx_dropped', 'flatnet0')) }
   const daemons = [n1, n2].map((n, i): DaemonFigures => {
     const rssEnd = rssKB(pids[i])
     return {
@@ -173,6 +174,7 @@ export async function soakLoad (cluster: Cluster, seconds: number, log: (l: stri
       receiverDrops,
       kernelUdpErrors,
       linkDrops,
+      tunQueueDrops: afterKernel.tun[s] - beforeKernel.tun[s],
       // A kernel-counted skb may be a GRO train of up to 64 datagrams.
       unexplained: Math.max(0, missing - 64 * kernelUdpErrors - linkDrops),
     }
