@@ -4,8 +4,9 @@ import { ConfigError, loadConfig } from './config.js'
 import { runDaemon } from './daemon.js'
 import { createLogger } from './log.js'
 import { queryControl, socketPathFor } from './control-socket.js'
+import { nodeIdentity, podCIDRsFromNode } from './node-cidr.js'
 
-const USAGE = `usage: flatnet daemon --config FILE [--node-name NAME] [--pod-cidr CIDR]
+const USAGE = `usage: flatnet daemon --config FILE [--node-name NAME] [--pod-cidr CIDR | --pod-cidr-from-node]
                       [--underlay-address IP] [--join ADDR[:PORT][,ADDR[:PORT]]]
                       [--offloads on|off] [--log-level LEVEL]
        flatnet peers [--node NAME | --socket PATH] [--json]
@@ -37,6 +38,7 @@ export async function main (argv: string[]): Promise<void> {
         config: { type: 'string' },
         'node-name': { type: 'string' },
         'pod-cidr': { type: 'string' },
+        'pod-cidr-from-node': { type: 'boolean' },
         'underlay-address': { type: 'string' },
         join: { type: 'string' },
         offloads: { type: 'string' },
@@ -57,6 +59,20 @@ export async function main (argv: string[]): Promise<void> {
   if (values.offloads !== undefined) {
     if (values.offloads !== 'on' && values.offloads !== 'off') usage('--offloads takes on or off')
     overrides.offloads = values.offloads === 'on'
+  }
+  if (values['pod-cidr-from-node']) {
+    if (values['pod-cidr'] !== undefined) usage('give --pod-cidr or --pod-cidr-from-node, not both')
+    const { nodeName, kubeconfig } = nodeIdentity(values.config, values['node-name'])
+    if (!nodeName) usage('--pod-cidr-from-node needs the node name (--node-name or nodeName in the config)')
+    const log = createLogger(values['log-level'] ?? 'info')
+    try {
+      const cidrs = await podCIDRsFromNode(nodeName, kubeconfig, { timeoutMs: 600_000, onWait: (why) => log.warn({ why }, 'waiting for this node\'s pod CIDRs') })
+      overrides.podCIDR = cidrs.length === 1 ? cidrs[0] : cidrs
+      log.info({ node: nodeName, podCIDRs: cidrs }, 'pod CIDRs from the Node object')
+    } catch (err) {
+      log.fatal({ err: (err as Error).message }, 'no pod CIDRs')
+      process.exit(1)
+    }
   }
   let config
   try {

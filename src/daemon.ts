@@ -14,6 +14,7 @@ import { tunReady } from './net/link.js'
 import { startHealer } from './heal.js'
 import { applyMasquerade, removeMasquerade } from './net/masquerade.js'
 import { writeCniFiles } from './cni.js'
+import { markNetworkAvailable } from './node-cidr.js'
 
 export interface DaemonOptions {
   configFile: string
@@ -87,6 +88,12 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
   const notReady = checks.ready()
   if (notReady) throw new Error(`data plane not ready after setup: ${notReady}`)
   const cni = config.cni ? writeCniFiles({ clusterCIDRs: config.clusterCIDRs, podCIDRs: config.podCIDRs, mtu, ipMasq: config.ipMasq }, config.cni) : undefined
+  if (config.sources.kubernetes) {
+    // The scheduler keeps pods off a node whose NetworkUnavailable is True (set by some cloud providers).
+    markNetworkAvailable(config.nodeName, config.sources.kubernetes.kubeconfig).then(
+      () => log.info({ node: config.nodeName }, 'Node condition NetworkUnavailable=False'),
+      (err) => log.warn({ err: String((err as Error)?.message ?? err) }, 'cannot set the Node\'s NetworkUnavailable condition (RBAC: patch nodes/status)'))
+  }
   log.info({
     node: config.nodeName,
     tun: info.tunName,
