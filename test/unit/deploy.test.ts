@@ -148,6 +148,12 @@ t.test('config.json parses once the DaemonSet fills its placeholders', async (t)
   t.equal(config.nodeName, 'node-a')
   t.equal(config.podCIDRs.length, 1)
   t.equal(config.underlay.port, 8472)
+  t.ok(config.sources.kubernetes, 'peers from the Node objects (kubernetes source)')
+  t.equal(config.ipMasq, true, 'NAT outgoing on')
+  // The daemon's CNI files land in the host directories the DaemonSet mounts.
+  const mounts = (container.volumeMounts as Obj[]).map((m) => m.mountPath as string)
+  t.ok(mounts.includes(config.cni?.confDir as string), `conflist dir ${String(config.cni?.confDir)} is mounted from the host`)
+  t.ok(mounts.some((m) => config.cni?.subnetFile.startsWith(`${m}/`)), `subnet file ${String(config.cni?.subnetFile)} is on a host mount`)
 })
 
 t.test('ClusterRole lets the daemon watch nodes, bound to its ServiceAccount', async (t) => {
