@@ -18,6 +18,7 @@ export interface NodeSpec {
   kind: DataplaneKind
   offloads?: boolean // flatnet only; default true
   extra?: Record<string, unknown> // flatnet only: more config fields
+  args?: string[] // flatnet only: more `flatnet daemon` flags
 }
 
 export interface ClusterOptions {
@@ -203,7 +204,7 @@ export class Cluster {
   async startDaemon (n: LabNode, timeoutMs = 10_000): Promise<void> {
     const logFile = n.logFile as string
     const before = readLog(logFile).length
-    n.daemon = n.ns.spawn(process.execPath, [CLI, 'daemon', '--config', n.configFile as string], logFile)
+    n.daemon = n.ns.spawn(process.execPath, [CLI, 'daemon', '--config', n.configFile as string, ...(n.spec.args ?? [])], logFile)
     const deadline = Date.now() + timeoutMs
     while (!readLog(logFile).slice(before).includes('"msg":"ready"')) {
       if (n.daemon.exitCode !== null) throw new Error(`${n.name}: daemon exited (${n.daemon.exitCode}):\n${readLog(logFile).slice(before)}`)
