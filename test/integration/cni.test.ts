@@ -9,6 +9,8 @@ import { join } from 'node:path'
 import { CLUSTER_CIDR, type LabNode, type Pod } from '../../src/lab/cluster.js'
 import { type Attachment, CNI_PATH, CniRuntime } from '../lib/cni.js'
 import { ping, startPeerEcho, tcpSeenAs, withCluster } from '../lib/lab.js'
+import { pingFrom, seenAs, startEcho } from '../lib/echo.js'
+import type { Namespace } from '../../src/lab/netns.js'
 
 const plugins = ['bridge', 'host-local', 'portmap'].filter((p) => !existsSync(join(CNI_PATH, p)))
 if (plugins.length > 0 && !process.env.CI) {
@@ -82,6 +84,46 @@ if (plugins.length > 0 && !process.env.CI) {
     for (const n of cluster.nodes) {
       t.same(vethsOnBridge(n), [], `${n.name}: no veth left on cni0`)
       t.same(reservations(n), [], `${n.name}: no IPAM reservation left`)
+    }
+  })
+
+  t.test('dual-stack pods from the CNI plugins over an IPv6 underlay', async (t) => {
+    const cluster = await withCluster(t, { nodes: [{ kind: 'flatnet' }, { kind: 'flatnet' }], cniPods: true, dualStack: true, ipv6Underlay: true })
+    if (!cluster) return
+    const pods: Array<{ node: LabNode, cni: CniRuntime, a: Attachment, ns: Namespace, v4: string, v6: string }> = []
+    for (const n of cluster.nodes) {
+      const file = join(n.cniDir, 'net.d', '10-flatnet.conflist')
+      const bridge = JSON.parse(readFileSync(file, 'utf8')).plugins[0]
+      t.equal(bridge.mtu, 1430, `${n.name}: MTU = 1500 - 70 on an IPv6 underlay`)
+      t.same(bridge.ipam.ranges, [[{ subnet: n.podCIDR, gateway: n.podCIDR.replace('.0/24', '.1') }],
+        [{ subnet: n.podCIDR6, gateway: n.podCIDR6?.replace('::/64', '::1') }]], `${n.name}: one range per family`)
+      t.same(bridge.ipam.routes, [{ dst: '0.0.0.0/0' }, { dst: '::/0' }], `${n.name}: a default route per family`)
+      const cni = new CniRuntime(n.ns, file)
+      const ns = cluster.ns(`${n.name}c1`)
+      const a = { containerId: `${n.name}-ds-${cluster.tag}`, netns: `/var/run/netns/${ns.name}`, ifname: 'eth0' }
+      const result = await cni.add(a)
+      const v4 = result.ips?.find((x) => !x.address.includes(':'))?.address.split('/')[0] ?? ''
+      const v6 = result.ips?.find((x) => x.address.includes(':'))?.address.split('/')[0] ?? ''
+      t.ok(v4.startsWith(n.podCIDR.replace('0/24', '')), `${n.name}: IPv4 ${v4} from ${n.podCIDR}`)
+      t.ok(v6.startsWith(n.podCIDR6?.replace('::/64', '::') ?? '-'), `${n.name}: IPv6 ${v6} from ${n.podCIDR6 ?? ''}`)
+      await cni.check(a)
+      t.pass(`${n.name}: CHECK passes`)
+      pods.push({ node: n, cni, a, ns, v4, v6 })
+      startEcho(ns)
+    }
+    for (const [from, to] of [[pods[0], pods[1]], [pods[1], pods[0]]]) {
+      for (const [src, dst] of [[from.v4, to.v4], [from.v6, to.v6]]) {
+        // The bridge plugin leaves DAD on in the pod: its IPv6 address may be tentative for a moment.
+        let ok = false
+        for (let i = 0; i < 10 && !ok; i++) ok = await pingFrom(from.ns, dst, 1)
+        t.ok(ok, `${from.node.name} -> ${to.node.name}: ping ${dst}`)
+        t.equal(await seenAs(from.ns, dst), src, `${from.node.name} -> ${to.node.name}: TCP to ${dst}, seen as ${src}`)
+      }
+    }
+    for (const p of pods) {
+      await p.cni.del(p.a)
+      t.same(vethsOnBridge(p.node), [], `${p.node.name}: DEL removed the veth`)
+      t.same(reservations(p.node), [], `${p.node.name}: DEL released both addresses`)
     }
   })
 }
