@@ -47,6 +47,10 @@ function count (text: string, what: string): number {
 
 /** Routes, TUN and bridge addresses: exactly one of each, nothing left over. */
 function checkNodeState (t: Test, n: LabNode, label: string): void {
+  if (n.podCIDR6) {
+    const routes6 = n.ns.ip('-6', 'route', 'show', 'exact', 'fd00:10:244::/48')
+    t.equal(count(routes6, 'dev flatnet0'), 1, `${label}: one IPv6 cluster route via flatnet0`)
+  }
   const routes = n.ns.ip('route', 'show', 'exact', '10.244.0.0/16')
   t.equal(count(routes, 'dev flatnet0'), 1, `${label}: one cluster route via flatnet0 (${routes.trim()})`)
   t.equal(routes.trim().split('\n').length, 1, `${label}: no other cluster route`)
@@ -88,7 +92,7 @@ t.test('daemon SIGKILLed and restarted: idempotent setup, traffic back within 2 
 })
 
 t.test('TUN deleted, set down, cluster route deleted: healed within 2 s and logged', async (t) => {
-  const cluster = await cluster3(t)
+  const cluster = await withCluster(t, { nodes: [{ kind: 'flatnet' }, { kind: 'flatnet' }, { kind: 'flatnet' }], dualStack: true })
   if (!cluster) return
   const [n1, n2] = cluster.nodes
   const [p1, p2] = [n1.pods[0], n2.pods[0]]
@@ -98,16 +102,18 @@ t.test('TUN deleted, set down, cluster route deleted: healed within 2 s and logg
     ['ip link del flatnet0', ['link', 'del', 'flatnet0']],
     ['ip route del 10.244.0.0/16', ['route', 'del', '10.244.0.0/16']],
     ['ip link set flatnet0 down', ['link', 'set', 'flatnet0', 'down']],
+    ['ip -6 route del fd00:10:244::/48', ['-6', 'route', 'del', 'fd00:10:244::/48']],
     ['ip link del flatnet0 (again)', ['link', 'del', 'flatnet0']],
   ]
   for (const [what, args] of faults) {
+    const v6 = what.includes('-6')
     const logBefore = cluster.log(n1).length
     const at = Date.now()
     n1.ns.ip(...args)
     // Both directions: p1's replies go out through n1's TUN and route.
-    const ms = await msUntilPing(p2, p1.ip, 5_000, at)
+    const ms = await msUntilPing(p2, v6 ? p1.ip6! : p1.ip, 5_000, at)
     t.ok(ms >= 0 && ms <= 2000, `${what}: traffic back in ${ms} ms`)
-    const back = await msUntilPing(p1, n2.pods[0].ip, 2_000)
+    const back = await msUntilPing(p1, v6 ? p2.ip6! : p2.ip, 2_000)
     t.ok(back >= 0, `${what}: n1 -> n2 works too`)
     const logged = cluster.log(n1).slice(logBefore)
     t.match(logged, /"msg":"healed the TUN device and routes"/, `${what}: logged what it did`)
