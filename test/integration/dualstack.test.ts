@@ -6,11 +6,11 @@ import t from 'tap'
 import { withCluster } from '../lib/lab.js'
 import { bulkTransfer, pingFrom, seenAs, startEcho, startSink } from '../lib/echo.js'
 
-for (const ipv6Underlay of [true, false]) {
+for (const [ipv6Underlay, offloads] of [[true, true], [false, true], [true, false]]) {
   const mtu = ipv6Underlay ? 1430 : 1450
-  t.test(`3 dual-stack flatnet nodes, IPv${ipv6Underlay ? 6 : 4} underlay`, async (t) => {
+  t.test(`3 dual-stack flatnet nodes, IPv${ipv6Underlay ? 6 : 4} underlay, offloads ${offloads ? 'on' : 'off'}`, async (t) => {
     const cluster = await withCluster(t, {
-      nodes: [{ kind: 'flatnet' }, { kind: 'flatnet' }, { kind: 'flatnet' }], dualStack: true, ipv6Underlay,
+      nodes: [{ kind: 'flatnet', offloads }, { kind: 'flatnet', offloads }, { kind: 'flatnet', offloads }], dualStack: true, ipv6Underlay,
     })
     if (!cluster) return
     for (const n of cluster.nodes) {
@@ -45,6 +45,11 @@ for (const ipv6Underlay of [true, false]) {
     t.ok(stats.stats.rx.packets > 0, 'n2 received over the overlay')
     const drops = Object.entries(stats.stats.drops as Record<string, number>).filter(([, v]) => v > 0)
     t.same(drops.filter(([k]) => k !== 'no_route'), [], 'n2: no receive drops')
+    // NAT outgoing for IPv6 pods: an outside host on the underlay sees the node's address.
+    const outside = cluster.attachToUnderlay('out', ipv6Underlay ? 'fd00:77::c8' : '192.168.77.200')
+    startEcho(outside)
+    const outsideIP = ipv6Underlay ? 'fd00:77::c8' : '192.168.77.200'
+    t.equal(await seenAs(pods[0].ns, outsideIP), cluster.nodes[0].underlayIP, `n1 pod -> outside ${outsideIP}: masqueraded to ${cluster.nodes[0].underlayIP}`)
     t.match(cluster.nodes[0].ns.exec('nft', 'list', 'table', 'ip6', 'flatnet'), /ip6 saddr fd00:10:244:1::\/64 ip6 daddr fd00:10:244::\/48 return/,
       'n1: IPv6 pods masqueraded in their own ip6 table, pod-to-pod excepted')
     for (const n of cluster.nodes) {
