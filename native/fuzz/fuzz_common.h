@@ -4,10 +4,12 @@
 #pragma once
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "checksum.h"
 #include "fib.h"
 #include "gro.h"
+#include "gso.h"
 #include "packet.h"
 #include "vnet_hdr.h"
 
@@ -40,6 +42,14 @@ inline Prefix prefix6(uint8_t a, uint8_t b, uint8_t c, uint8_t d, uint8_t len) {
   return p;
 }
 
+// Whether the TCP/UDP checksum of the packet ip describes verifies (sum over the
+// pseudo-header and the segment folds to 0xffff).
+inline bool transportChecksumOk(const uint8_t* pkt, const IpView& ip) {
+  size_t l4 = ip.totalLen - ip.headerLen;
+  uint32_t pseudo = pseudoHeaderSum(ip.version, ip.src, ip.dst, ip.proto, uint32_t(l4));
+  return checksumFold(checksumPartial(pkt + ip.headerLen, l4, pseudo)) == 0xffff;
+}
+
 template <class Sink>
 void checkTunWrite(const Sink& s, const TunWrite& w) {
   if (w.data < s.begin || w.len < sizeof(VnetHdr) || w.data + w.len > s.end) abort();
@@ -57,6 +67,12 @@ void checkTunWrite(const Sink& s, const TunWrite& w) {
   if (!parseIp(pkt, len, &ip) || ip.totalLen != len) abort();
   if (h.csumStart != ip.headerLen || h.csumStart + h.csumOffset + 2 > len) abort();
   if (h.gsoSize == 0 || h.hdrLen > len) abort();
+  // Every merged segment's checksum was verified, so the completed whole must verify:
+  // finish it as the kernel would (from csumStart) and check with the pseudo-header.
+  std::vector<uint8_t> copy(pkt, pkt + len);
+  if (!completeChecksum(h, copy.data(), len)) abort();
+  if (!transportChecksumOk(copy.data(), ip)) abort();
+  if (ip.version == 4 && checksumFold(checksumPartial(copy.data(), ip.headerLen, 0)) != 0xffff) abort();
 }
 
 }  // namespace flatnet

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <vector>
 
+#include "fuzz_common.h"
 #include "gso.h"
 #include "packet.h"
 
@@ -55,7 +56,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     IpView s;
     // Segments of a split are complete IP packets of exactly their size.
     if ((hdr.gsoType & ~kGsoEcn) != kGsoNone &&
-        (!parseIp(seg, sizes[i], &s) || s.totalLen != sizes[i] || s.version != ip.version))
+        (!parseIp(seg, sizes[i], &s) || s.totalLen != sizes[i] || s.version != ip.version ||
+         !transportChecksumOk(seg, s) ||
+         (s.version == 4 && checksumFold(checksumPartial(seg, s.headerLen, 0)) != 0xffff)))
       abort();
     at += sizes[i];
   }
