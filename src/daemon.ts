@@ -42,6 +42,8 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
   configureTun(info.tunName, mtu, config.podCIDRs, config.clusterCIDRs)
   if (config.bridge) ensureBridge(config.bridge.name, config.podCIDRs)
   enableForwarding(families)
+  // NAT outgoing before anything runs: a missing nft fails the start here, with nothing to undo.
+  if (config.ipMasq) applyMasquerade(config.podCIDRs, config.clusterCIDRs)
 
   const table = new PeerTable(dataplane, config.podCIDRs, {
     self: config.nodeName,
@@ -83,11 +85,20 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
     sourceHealthy: () => ({ static: true }),
   }
   const health = config.healthPort ? await serveHealth(config.healthPort, dataplaneMetrics(dataplane, checks), checks) : undefined
-  if (config.ipMasq) applyMasquerade(config.podCIDRs, config.clusterCIDRs)
   // The kubelet starts pods once a conflist appears: only after the data plane can carry them.
-  const notReady = checks.ready()
-  if (notReady) throw new Error(`data plane not ready after setup: ${notReady}`)
-  const cni = config.cni ? writeCniFiles({ clusterCIDRs: config.clusterCIDRs, podCIDRs: config.podCIDRs, mtu, ipMasq: config.ipMasq }, config.cni) : undefined
+  let cni: { conflist: string } | undefined
+  try {
+    const notReady = checks.ready()
+    if (notReady) throw new Error(`data plane not ready after setup: ${notReady}`)
+    cni = config.cni ? writeCniFiles({ clusterCIDRs: config.clusterCIDRs, podCIDRs: config.podCIDRs, mtu, ipMasq: config.ipMasq }, config.cni) : undefined
+  } catch (err) {
+    // Undo what runs, or the open servers and sockets would keep a failed daemon alive.
+    healer.stop(); control.close(); health?.close()
+    await sources.stop()
+    dataplane.stop()
+    if (config.ipMasq) removeMasquerade()
+    throw err
+  }
   if (config.sources.kubernetes) {
     // The scheduler keeps pods off a node whose NetworkUnavailable is True (set by some cloud providers).
     markNetworkAvailable(config.nodeName, config.sources.kubernetes.kubeconfig).then(
@@ -127,7 +138,11 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
       const stats = dataplane.stats()
       // Closing the TUN removes it and every route through it.
       dataplane.stop()
-      if (config.ipMasq) removeMasquerade()
+      try {
+        if (config.ipMasq) removeMasquerade()
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'cannot remove the nftables masquerade tables')
+      }
       log.info({ signal, tx: stats.tx, rx: stats.rx, drops: nonZero(stats.drops) }, 'stopped')
       resolve()
     }

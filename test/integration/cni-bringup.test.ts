@@ -57,4 +57,13 @@ t.test('--pod-cidr-from-node: CIDR from the Node, conflist after ready, NetworkU
   const annotate = requests.find((r) => r.method === 'PATCH' && r.path === `/api/v1/nodes/${n1.name}`)
   t.equal(annotate?.body?.metadata?.annotations?.['flatnet.io/vtep-mac'], n1.vtepMAC, 'VTEP MAC annotated on the Node')
   t.match(cluster.log(n1), /Node condition NetworkUnavailable=False/, 'logged')
+
+  // A conflist that cannot be written fails the start (exit 1) and leaves nothing running or installed.
+  await cluster.stopDaemon(n2)
+  writeFileSync(n2.configFile as string, JSON.stringify({ ...cluster.flatnetConfig(n2), cni: { confDir: join(n2.configFile as string, 'net.d') } }))
+  const err = await cluster.startDaemon(n2).then(() => undefined, (e: Error) => e)
+  t.match(err?.message, /daemon exited \(1\)/, 'unwritable confDir: the daemon exits 1')
+  t.match(cluster.log(n2), /ENOTDIR.*"msg":"daemon failed"/, 'and says why')
+  t.equal(n2.ns.exec('nft', 'list', 'tables').trim(), '', 'no nft table left')
+  t.notOk(n2.ns.ip('link').includes('flatnet0'), 'no TUN left')
 })
