@@ -82,7 +82,7 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
     },
     ready: () => tunReady(info.tunName, config.clusterCIDRs),
     peers: () => table.list().length,
-    sourceHealthy: () => ({ static: true }),
+    sourceHealthy: () => sources.up(),
   }
   const health = config.healthPort ? await serveHealth(config.healthPort, dataplaneMetrics(dataplane, checks), checks) : undefined
   // The kubelet starts pods once a conflist appears: only after the data plane can carry them.

@@ -289,6 +289,10 @@ export class ChannelSource implements PeerSource {
     if (!this.hasLiveSeed()) this.dialSeeds()
   }
 
+  up (): boolean {
+    return this.hasLiveSeed()
+  }
+
   private hasLiveSeed (): boolean {
     return this.config.join.length === 0 || [...this.conns].some((c) => c.node && c.outbound)
   }

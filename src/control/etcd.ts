@@ -47,6 +47,10 @@ export class EtcdSource implements PeerSource {
     return { ...this.counts }
   }
 
+  up (): boolean {
+    return this.lease !== undefined && this.watchAbort !== undefined && !this.watchAbort.signal.aborted
+  }
+
   private async run (): Promise<void> {
     while (!this.stopped) {
       try {

@@ -24,6 +24,7 @@ export class KubernetesSource implements PeerSource {
   private api?: CoreV1Api
   private restart?: NodeJS.Timeout
   private stopped = false
+  private connected = false
   private readonly counts = { events: 0, errors: 0, restarts: 0, resyncs: 0, skipped: 0 }
 
   constructor (private readonly config: KubernetesConfig, private readonly self: VtepRecord, private readonly log: Logger) {}
@@ -38,6 +39,7 @@ export class KubernetesSource implements PeerSource {
     const api = this.api
     const informer = makeInformer<V1Node>(kc, '/api/v1/nodes', async () => await api.listNode())
     this.informer = informer
+    informer.on('connect', () => { this.connected = true })
     informer.on('add', (n) => this.changed(n))
     informer.on('update', (n) => this.changed(n))
     informer.on('delete', (n) => {
@@ -48,6 +50,7 @@ export class KubernetesSource implements PeerSource {
     informer.on('error', (err) => {
       // The informer stops on any error but 410 (which it relists itself): start it again.
       this.counts.errors++
+      this.connected = false
       if (this.stopped) return
       this.log.warn({ err: String((err as Error)?.message ?? err) }, 'node watch failed; keeping the last known peers, restarting')
       clearTimeout(this.restart)
@@ -88,6 +91,10 @@ export class KubernetesSource implements PeerSource {
       },
     }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch))
     this.log.info({ node: this.self.nodeName }, 'annotated own Node with the VTEP')
+  }
+
+  up (): boolean {
+    return this.connected
   }
 
   private changed (n: V1Node): void {

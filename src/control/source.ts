@@ -22,4 +22,6 @@ export interface PeerSource {
   stop (): Promise<void>
   /** Counters for `flatnet stats`. */
   stats? (): Record<string, number>
+  /** Whether it is connected and in sync right now (metrics: flatnet_source_up). */
+  up (): boolean
 }

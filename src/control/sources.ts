@@ -14,6 +14,7 @@ import type { VtepRecord } from './vtep.js'
 export interface RunningSources {
   stop (): Promise<void>
   stats (): Record<string, Record<string, number>>
+  up (): Record<string, boolean>
 }
 
 export function selfRecord (config: Config): VtepRecord {
@@ -67,6 +68,9 @@ export async function startSources (config: Config, configFile: string, override
     },
     stats () {
       return Object.fromEntries(sources.map((s) => [s.name, s.stats?.() ?? {}]))
+    },
+    up () {
+      return Object.fromEntries(sources.map((s) => [s.name, s.up()]))
     },
   }
 }

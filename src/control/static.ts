@@ -49,6 +49,10 @@ export class StaticSource implements PeerSource {
     this.watcher?.close()
   }
 
+  up (): boolean {
+    return true // the file is always there to read; a rejected reload keeps a working table
+  }
+
   stats (): Record<string, number> {
     return { ...this.counts }
   }
