@@ -4,7 +4,6 @@ import { ConfigError, loadConfig } from './config.js'
 import { runDaemon } from './daemon.js'
 import { createLogger } from './log.js'
 import { queryControl, socketPathFor } from './control-socket.js'
-import { nodeIdentity, podCIDRsFromNode } from './node-cidr.js'
 
 const USAGE = `usage: flatnet daemon --config FILE [--node-name NAME] [--pod-cidr CIDR | --pod-cidr-from-node]
                       [--underlay-address IP] [--join ADDR[:PORT][,ADDR[:PORT]]]
@@ -62,6 +61,8 @@ export async function main (argv: string[]): Promise<void> {
   }
   if (values['pod-cidr-from-node']) {
     if (values['pod-cidr'] !== undefined) usage('give --pod-cidr or --pod-cidr-from-node, not both')
+    // Loaded only here: the Kubernetes client alone adds ~80 MB to the daemon's RSS.
+    const { nodeIdentity, podCIDRsFromNode } = await import('./node-cidr.js')
     const { nodeName, kubeconfig } = nodeIdentity(values.config, values['node-name'])
     if (!nodeName) usage('--pod-cidr-from-node needs the node name (--node-name or nodeName in the config)')
     const log = createLogger(values['log-level'] ?? 'info')

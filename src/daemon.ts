@@ -14,7 +14,6 @@ import { tunReady } from './net/link.js'
 import { startHealer } from './heal.js'
 import { applyMasquerade, removeMasquerade } from './net/masquerade.js'
 import { writeCniFiles } from './cni.js'
-import { markNetworkAvailable } from './node-cidr.js'
 
 export interface DaemonOptions {
   configFile: string
@@ -101,7 +100,8 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
   }
   if (config.sources.kubernetes) {
     // The scheduler keeps pods off a node whose NetworkUnavailable is True (set by some cloud providers).
-    markNetworkAvailable(config.nodeName, config.sources.kubernetes.kubeconfig).then(
+    const { kubeconfig } = config.sources.kubernetes
+    import('./node-cidr.js').then(async ({ markNetworkAvailable }) => await markNetworkAvailable(config.nodeName, kubeconfig)).then(
       () => log.info({ node: config.nodeName }, 'Node condition NetworkUnavailable=False'),
       (err) => log.warn({ err: String((err as Error)?.message ?? err) }, 'cannot set the Node\'s NetworkUnavailable condition (RBAC: patch nodes/status)'))
   }
