@@ -271,6 +271,17 @@ bool ReceiveLoop::runBatch(const Fib& fib) {
       }
     receiveMessage(fib, &slots_[k * slotSize_], len, from_[k], gsoSize);
   }
+  if (dp_.tun().vnetHdr) {
+    // Coalescing runs across the whole batch: the slots are one buffer, in receive
+    // order, so segments of a flow that arrived as separate datagrams (a peer
+    // without UDP GSO, such as the kernel's vxlan on a NIC without tunnel offload)
+    // still merge into one TUN write.
+    coalescer_.flush();
+    const Coalescer::Stats& s = coalescer_.stats();
+    c.drops[kDropBadChecksum].add(s.badChecksum - seen_.badChecksum);
+    c.coalesced.add(s.merged - seen_.merged);
+    seen_ = s;
+  }
   return true;
 }
 
@@ -303,13 +314,6 @@ void ReceiveLoop::receiveMessage(const Fib& fib, uint8_t* buf, size_t len,
     } else {
       c.syscalls.add(1);
     }
-  }
-  if (vnet) {
-    coalescer_.flush();
-    const Coalescer::Stats& s = coalescer_.stats();
-    c.drops[kDropBadChecksum].add(s.badChecksum - seen_.badChecksum);
-    c.coalesced.add(s.merged - seen_.merged);
-    seen_ = s;
   }
 }
 

@@ -53,7 +53,7 @@ try {
 
   say('\nno NAT: the receiving pod sees the sending pod\'s own address:')
   const listener = nodes[1].pods[0].ns.spawn(process.execPath, ['-e',
-    "require('net').createServer((s) => s.end(s.remoteAddress)).listen(7000)"])
+    "require('net').createServer((s) => s.end(s.remoteAddress)).listen(7000, '0.0.0.0')"])
   await new Promise((resolve) => setTimeout(resolve, 300))
   const seen = await nodes[0].pods[0].ns.execAsync(process.execPath, ['-e',
     `const s = require('net').connect(7000, '${nodes[1].pods[0].ip}'); s.on('data', (d) => process.stdout.write(String(d)))`])
