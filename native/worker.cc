@@ -263,6 +263,10 @@ bool ReceiveLoop::runBatch(const Fib& fib) {
   for (int k = 0; k < got; k++) {
     msghdr& mh = mmsg_[k].msg_hdr;
     size_t len = mmsg_[k].msg_len, gsoSize = len;
+    if (len == 0) {  // an empty datagram: nothing to split (and no size to split by)
+      c.drops[kDropTooShort].add(1);
+      continue;
+    }
     for (cmsghdr* cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
       if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO) {
         int size;
