@@ -19,4 +19,27 @@ namespace flatnet {
 bool admit(const Fib& fib, const Peer& from, const Vtep& local, const uint8_t* p, size_t n, IpView* ip,
            Drop* why);
 
+// One received message: a single datagram, or a train of gsoSize-byte datagrams that
+// UDP GRO merged (one sender). Finds the sender among the peers by its outer source
+// address, admits each datagram, and calls admitted(peer, innerPacket, ip) for those
+// that pass and dropped(reason, count) for the rest.
+template <class Admitted, class Dropped>
+void admitMessage(const Fib& fib, const IpAddr& from, const Vtep& local, uint8_t* buf, size_t len,
+                  size_t gsoSize, Admitted&& admitted, Dropped&& dropped) {
+  if (len == 0) return dropped(kDropTooShort, 1);  // nothing to split, and no size to split by
+  if (gsoSize == 0 || gsoSize > len) gsoSize = len;
+  const Peer* peer = fib.peerByAddress(from);
+  if (!peer) return dropped(kDropUnknownPeer, (len + gsoSize - 1) / gsoSize);
+  for (size_t off = 0; off < len; off += gsoSize) {
+    uint8_t* p = buf + off;
+    size_t n = len - off < gsoSize ? len - off : gsoSize;
+    IpView ip;
+    Drop why;
+    if (admit(fib, *peer, local, p, n, &ip, &why))
+      admitted(*peer, p + kEncapPrefixLen, ip);
+    else
+      dropped(why, 1);
+  }
+}
+
 }  // namespace flatnet

@@ -263,10 +263,6 @@ bool ReceiveLoop::runBatch(const Fib& fib) {
   for (int k = 0; k < got; k++) {
     msghdr& mh = mmsg_[k].msg_hdr;
     size_t len = mmsg_[k].msg_len, gsoSize = len;
-    if (len == 0) {  // an empty datagram: nothing to split (and no size to split by)
-      c.drops[kDropTooShort].add(1);
-      continue;
-    }
     for (cmsghdr* cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
       if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO) {
         int size;
@@ -294,31 +290,23 @@ bool ReceiveLoop::runBatch(const Fib& fib) {
 void ReceiveLoop::receiveMessage(const Fib& fib, uint8_t* buf, size_t len,
                                  const sockaddr_storage& from, size_t gsoSize) {
   WorkerCounters& c = dp_.rxCounters;
-  const Peer* peer = fib.peerByAddress(fromSockaddr(from));
-  if (!peer) return c.drops[kDropUnknownPeer].add((len + gsoSize - 1) / gsoSize);
   bool vnet = dp_.tun().vnetHdr;
-  for (size_t off = 0; off < len; off += gsoSize) {
-    uint8_t* p = buf + off;
-    size_t n = std::min(gsoSize, len - off);
-    IpView ip;
-    Drop why;
-    if (!admit(fib, *peer, dp_.options().vtep, p, n, &ip, &why)) {
-      c.drops[why].add(1);
-      continue;
-    }
-    uint8_t* pkt = p + kEncapPrefixLen;
-    peer->counters->rxPackets.add(1);
-    peer->counters->rxBytes.add(ip.totalLen);
-    c.packets.add(1);
-    c.bytes.add(ip.totalLen);
-    if (vnet) {
-      coalescer_.add(pkt, ip.totalLen);  // trims any Ethernet padding
-    } else if (write(dp_.tun().fd, pkt, ip.totalLen) < 0) {
-      c.drops[kDropTunWrite].add(1);
-    } else {
-      c.syscalls.add(1);
-    }
-  }
+  admitMessage(
+      fib, fromSockaddr(from), dp_.options().vtep, buf, len, gsoSize,
+      [&](const Peer& peer, uint8_t* pkt, const IpView& ip) {
+        peer.counters->rxPackets.add(1);
+        peer.counters->rxBytes.add(ip.totalLen);
+        c.packets.add(1);
+        c.bytes.add(ip.totalLen);
+        if (vnet) {
+          coalescer_.add(pkt, ip.totalLen);  // trims any Ethernet padding
+        } else if (write(dp_.tun().fd, pkt, ip.totalLen) < 0) {
+          c.drops[kDropTunWrite].add(1);
+        } else {
+          c.syscalls.add(1);
+        }
+      },
+      [&](Drop why, size_t count) { c.drops[why].add(count); });
 }
 
 void ReceiveLoop::emit(void* self, const TunWrite& w) {

@@ -63,31 +63,24 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   uint8_t sender = data[2];
   data += 3;
   size = size - 3;
-  if (size == 0) return 0;
-  if (gsoSize == 0 || gsoSize > size) gsoSize = size;
   // An exact-size heap copy, so ASan sees any read past the datagram.
   std::vector<uint8_t> buf(data, data + size);
   IpAddr from = sender % 3 == 0 ? addr4(192, 168, 77, 2)
                 : sender % 3 == 1 ? addr6(0x20, 0x01, 0x0d, 0xb8, 3)
                                   : addr4(192, 168, 77, 99);
-  const Peer* peer = fib->peerByAddress(from);
-  if (!peer) return 0;  // unknown_peer: nothing is parsed
   Sink sink{buf.data(), buf.data() + buf.size()};
   Coalescer coalescer(&emit, &sink);
-  for (size_t off = 0; off < size; off += gsoSize) {
-    uint8_t* p = buf.data() + off;
-    size_t n = std::min(gsoSize, size - off);
-    IpView ip;
-    Drop why;
-    if (!admit(*fib, *peer, kLocal, p, n, &ip, &why)) {
-      if (why < 0 || why >= kDropCount) abort();
-      continue;
-    }
-    uint8_t* pkt = p + kEncapPrefixLen;
-    if (ip.totalLen > n - kEncapPrefixLen || ip.headerLen > ip.totalLen) abort();
-    flowHash(pkt, ip.totalLen);
-    coalescer.add(pkt, ip.totalLen);
-  }
+  // The receive loop's own per-message code (admit.h), empty and unknown-sender cases included.
+  admitMessage(
+      *fib, from, kLocal, buf.data(), size, gsoSize,
+      [&](const Peer&, uint8_t* pkt, const IpView& ip) {
+        if (pkt < buf.data() || pkt + ip.totalLen > buf.data() + size || ip.headerLen > ip.totalLen) abort();
+        flowHash(pkt, ip.totalLen);
+        coalescer.add(pkt, ip.totalLen);
+      },
+      [&](Drop why, size_t count) {
+        if (why < 0 || why >= kDropCount || count == 0) abort();
+      });
   coalescer.flush();
   return 0;
 }
