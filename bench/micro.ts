@@ -1,4 +1,4 @@
-// Micro-benchmarks of the pure packet functions (native/checksum, gso, gro) through
+// Micro-benchmarks of the pure packet functions (native/vxlan, admit, checksum, gso, gro) through
 // exports.testing. Each call repeats the native work so the N-API crossing (~100 ns)
 // does not swamp a 64-byte checksum; figures are per packet of the given size.
 // Run: node dist/bench/micro.js  (after `tsc`; FLATNET_ADDON picks another build)
@@ -7,6 +7,28 @@ import { addon } from '../src/native.js'
 
 const t = addon.testing
 const SIZES = [64, 512, 1400, 65000]
+
+// A node with a 3-peer table, receiving from and sending to peer n2 (documentation addresses).
+const MAC = Buffer.from([2, 0, 0, 0, 0, 1])
+const PEER_MAC = Buffer.from([2, 0, 0, 0, 0, 2])
+const TABLE = {
+  local: [{ address: Buffer.from([10, 244, 1, 0]), length: 24 }],
+  peers: [2, 3, 4].map((i) => ({
+    name: `n${i}`, address: Buffer.from([192, 0, 2, i]), port: 8472, mac: Buffer.from([2, 0, 0, 0, 0, i]),
+    cidrs: [{ address: Buffer.from([10, 244, i, 0]), length: 24 }],
+  })),
+}
+/** An IPv4 UDP packet of `size` bytes from src to dst (checksums irrelevant to these loops). */
+function udpPacket (size: number, src: number[], dst: number[]): Buffer {
+  const p = bytes(Math.min(size, 65535))
+  p.fill(0, 0, 28)
+  p[0] = 0x45
+  p.writeUInt16BE(p.length, 2)
+  p[8] = 64
+  p[9] = 17
+  Buffer.from([...src, ...dst]).copy(p, 12)
+  return p
+}
 const MSS = 1448
 
 // Deterministic bytes; the content does not change the speed of any of these loops.
@@ -56,6 +78,13 @@ for (const size of SIZES) {
   measure('checksum reference', size, repeat, () => t.checksumReference(buf, repeat))
   measure('checksumCopy', size, repeat, () => t.checksumCopy(buf, repeat))
 
+  const out = udpPacket(size, [10, 244, 1, 10], [10, 244, 2, 10])
+  const perHeader = 20_000 // header work does not grow with size; enough repeats to hide the table build per call
+  measure('encapsulate (route, hash, prefix)', size, perHeader, () => t.benchEncapsulate(TABLE, out, 1, MAC, perHeader))
+  const prefix: Buffer = t.encapPrefix(1, MAC, PEER_MAC, 0x0800)
+  const datagram = Buffer.concat([prefix, udpPacket(size, [10, 244, 2, 10], [10, 244, 1, 10])])
+  measure('decapsulate (admit)', size, perHeader, () => t.benchAdmit(TABLE, Buffer.from([192, 0, 2, 2]), 1, MAC, datagram, perHeader))
+
   const { hdr, pkt } = tsoPacket(Math.max(size, 40))
   const segments: Buffer[] = t.gsoSplit(hdr, pkt)
   const splitRepeat = Math.max(1, Math.floor(repeat / 4))
@@ -65,7 +94,7 @@ for (const size of SIZES) {
 }
 
 const pad = (s: string | number, n: number) => String(s).padStart(n)
-console.log(`${'operation'.padEnd(24)}${pad('bytes', 7)}${pad('ns/packet', 12)}${pad('GB/s', 8)}${pad('±%', 6)}`)
+console.log(`${'operation'.padEnd(36)}${pad('bytes', 7)}${pad('ns/packet', 12)}${pad('GB/s', 8)}${pad('±%', 6)}`)
 for (const r of rows) {
-  console.log(`${r.op.padEnd(24)}${pad(r.size, 7)}${pad(r.ns.toFixed(1), 12)}${pad(r.gbps.toFixed(2), 8)}${pad(r.rme.toFixed(1), 6)}`)
+  console.log(`${r.op.padEnd(36)}${pad(r.size, 7)}${pad(r.ns.toFixed(1), 12)}${pad(r.gbps.toFixed(2), 8)}${pad(r.rme.toFixed(1), 6)}`)
 }

@@ -251,6 +251,46 @@ Napi::Value Admit(const Napi::CallbackInfo& info) {
   return r;
 }
 
+// benchEncapsulate(table, packet, vni, srcMac, repeat) -> repeat: what the transmit
+// path does per packet before the send: parse, route, flow hash, write the prefix.
+Napi::Value BenchEncapsulate(const Napi::CallbackInfo& info) {
+  PeerCountersByName counters;
+  auto fib = fibFromJs(info[0].As<Napi::Object>(), &counters);
+  auto pkt = buffer(info[1]);
+  uint32_t vni = info[2].As<Napi::Number>().Uint32Value();
+  uint8_t src[6], prefix[kEncapPrefixLen];
+  macFromJs(info[3], src);
+  uint32_t n = repeatArg(info, 4), routed = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    IpView ip;
+    if (!parseIp(pkt.Data(), pkt.Length(), &ip)) continue;
+    const Peer* peer = fib->lookup(ip.version, ip.dst);
+    if (!peer) continue;
+    routed += flowHash(pkt.Data(), pkt.Length()) & 1;
+    writeEncapPrefix(prefix, vni, peer->mac, src, ip.version == 4 ? kEthTypeIpv4 : kEthTypeIpv6);
+    routed += prefix[0] >> 3;
+  }
+  return Napi::Number::New(info.Env(), routed);
+}
+
+// benchAdmit(table, fromAddress, vni, vtepMAC, datagram, repeat) -> admitted count
+Napi::Value BenchAdmit(const Napi::CallbackInfo& info) {
+  PeerCountersByName counters;
+  auto fib = fibFromJs(info[0].As<Napi::Object>(), &counters);
+  Vtep local{};
+  local.vni = info[2].As<Napi::Number>().Uint32Value();
+  macFromJs(info[3], local.mac);
+  auto d = buffer(info[4]);
+  const Peer* from = fib->peerByAddress(addrFromJs(info[1]));
+  uint32_t n = repeatArg(info, 5), admitted = 0;
+  for (uint32_t i = 0; from && i < n; i++) {
+    IpView ip;
+    Drop why;
+    admitted += admit(*fib, *from, local, d.Data(), d.Length(), &ip, &why);
+  }
+  return Napi::Number::New(info.Env(), admitted);
+}
+
 // fibLookup(table, address) -> the peer name for an inner destination, or null
 Napi::Value FibLookup(const Napi::CallbackInfo& info) {
   PeerCountersByName counters;
@@ -280,6 +320,8 @@ void InitTesting(Napi::Env env, Napi::Object exports) {
   add("encapPrefix", EncapPrefix);
   add("admit", Admit);
   add("fibLookup", FibLookup);
+  add("benchEncapsulate", BenchEncapsulate);
+  add("benchAdmit", BenchAdmit);
   exports.Set("testing", t);
 }
 
