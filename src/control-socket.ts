@@ -14,21 +14,38 @@ export function socketPathFor (nodeName: string): string {
 
 export type Handler = (cmd: string) => unknown
 
-export async function serveControl (path: string, handle: Handler): Promise<Server> {
+/** What one local client may hold: a CLI query takes milliseconds and a few KB. */
+export interface ControlLimits {
+  idleMs: number // a connection silent this long (half-open, or a stalled partial frame) is closed
+  maxConnections: number // beyond this, new connections are closed at once
+  maxUnsentBytes: number // replies queued to a client that does not read them
+}
+
+export const CONTROL_LIMITS: ControlLimits = { idleMs: 10_000, maxConnections: 64, maxUnsentBytes: 4 << 20 }
+
+export async function serveControl (path: string, handle: Handler, limits: ControlLimits = CONTROL_LIMITS): Promise<Server> {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
   rmSync(path, { force: true }) // a stale socket from a killed daemon
   const server = createServer((socket) => {
+    socket.setTimeout(limits.idleMs, () => socket.destroy())
+    const reply = (value: unknown): void => {
+      // A client pipelining requests without reading the answers would grow our write buffer without end.
+      if (socket.writableLength > limits.maxUnsentBytes) return void socket.destroy()
+      writeFrame(socket, value)
+    }
     readFrames(socket, (req) => {
+      if (socket.destroyed) return
       const cmd = typeof req === 'object' && req !== null ? (req as { cmd?: unknown }).cmd : undefined
-      if (typeof cmd !== 'string') return writeFrame(socket, { ok: false, error: 'request must be { cmd: string }' })
+      if (typeof cmd !== 'string') return reply({ ok: false, error: 'request must be { cmd: string }' })
       try {
-        writeFrame(socket, { ok: true, ...(handle(cmd) as object) })
+        reply({ ok: true, ...(handle(cmd) as object) })
       } catch (err) {
-        writeFrame(socket, { ok: false, error: (err as Error).message })
+        reply({ ok: false, error: (err as Error).message })
       }
     }, () => {}, 64 << 10)
     socket.on('error', () => {})
   })
+  server.maxConnections = limits.maxConnections
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     // umask-independent: create, then restrict before anyone can use it.
