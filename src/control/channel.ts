@@ -118,7 +118,7 @@ export class ChannelSource implements PeerSource {
 
   private dialSeeds (): void {
     for (const seed of this.config.join) {
-      if (seed.host === this.config.listen.host && seed.port === this.config.listen.port) continue
+      if (key(seed) === key(this.config.listen)) continue
       if (![...this.conns].some((c) => c.outbound === key(seed))) this.dial(seed)
     }
   }
@@ -293,8 +293,12 @@ export class ChannelSource implements PeerSource {
     return this.hasLiveSeed()
   }
 
+  // A live connection dialed at a seed's address, not just any dialed member: the
+  // full-mesh dials are outbound too, and counting them kept nodes from ever redialing
+  // seeds that died and came back (the seeds then never relearned them).
   private hasLiveSeed (): boolean {
-    return this.config.join.length === 0 || [...this.conns].some((c) => c.node && c.outbound)
+    const seeds = this.config.join.filter((s) => key(s) !== key(this.config.listen)).map(key)
+    return seeds.length === 0 || [...this.conns].some((c) => c.node && c.outbound && seeds.includes(c.outbound))
   }
 
   private ensureConnected (node: string): void {
