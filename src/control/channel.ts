@@ -17,6 +17,7 @@ import { randomBytes } from 'node:crypto'
 import { createConnection, createServer, type Server, type Socket } from 'node:net'
 import { FrameError, MAX_FRAME, readFrames, writeFrame } from '../frame.js'
 import type { Logger } from '../log.js'
+import { Backoff } from './backoff.js'
 import { type ChannelConfig, type Endpoint, endpoint } from './config.js'
 import { ChannelError, NonceCache, open, type Rejection, seal } from './channel-wire.js'
 import type { PeerSink, PeerSource } from './source.js'
@@ -64,10 +65,13 @@ export class ChannelSource implements PeerSource {
   private tick?: NodeJS.Timeout
   private resyncTimer?: NodeJS.Timeout
   private gossipSoon = false
+  private readonly seedBackoff: Backoff
+  private nextSeedDial = 0
   private stopping = false
   private readonly selfRecord: VtepRecord
 
   constructor (private readonly config: ChannelConfig, self: VtepRecord, private readonly log: Logger) {
+    this.seedBackoff = new Backoff(config.heartbeatMs, 8000)
     this.selfRecord = { ...self, version: this.inc, source: 'channel' }
   }
 
@@ -286,7 +290,14 @@ export class ChannelSource implements PeerSource {
     for (const [node, t] of this.tombstones) if (now - t.at > 10 * this.config.deadAfterMs) this.tombstones.delete(node)
     for (const c of this.conns) if (c.node) this.sendDigest(c)
     for (const node of this.members.keys()) this.ensureConnected(node)
-    if (!this.hasLiveSeed()) this.dialSeeds()
+    if (this.hasLiveSeed()) {
+      this.seedBackoff.reset()
+      this.nextSeedDial = 0
+    } else if (now >= this.nextSeedDial) {
+      // Seeds gone: keep forwarding on what we know, and redial them ever less often.
+      this.nextSeedDial = now + this.seedBackoff.next()
+      this.dialSeeds()
+    }
   }
 
   up (): boolean {

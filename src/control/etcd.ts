@@ -7,17 +7,18 @@
 // the next revision; on any failure (etcd down, watch compacted) start over after a
 // pause. The peer table is left as it is meanwhile: forwarding goes on.
 import type { Logger } from '../log.js'
+import { Backoff } from './backoff.js'
 import type { EtcdConfig } from './config.js'
 import type { PeerSink, PeerSource } from './source.js'
 import { fromWire, toWire, type VtepRecord } from './vtep.js'
 
 const CALL_TIMEOUT_MS = 2000
-const RETRY_MS = 500
 
 interface Kv { key?: string, value?: string, mod_revision?: string }
 
 export class EtcdSource implements PeerSource {
   readonly name = 'etcd'
+  private readonly backoff = new Backoff()
   private sink?: PeerSink
   private stopped = false
   private lease?: string
@@ -56,13 +57,14 @@ export class EtcdSource implements PeerSource {
       try {
         await this.register()
         const revision = await this.snapshot()
+        this.backoff.reset()
         await this.watch(revision + 1)
       } catch (err) {
         if (this.stopped) break
         this.counts.errors++
         this.log.warn({ endpoint: this.url(), err: (err as Error).message }, 'etcd unavailable; keeping the last known peers, retrying')
         this.endpoint = (this.endpoint + 1) % this.config.endpoints.length
-        await new Promise((resolve) => setTimeout(resolve, RETRY_MS))
+        await new Promise((resolve) => setTimeout(resolve, this.backoff.next()))
       }
     }
   }

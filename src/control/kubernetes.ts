@@ -5,6 +5,7 @@
 // daemon writes on its own Node. A Node without them runs no flatnet: not a peer.
 import { CoreV1Api, KubeConfig, makeInformer, PatchStrategy, setHeaderOptions, type V1Node } from '@kubernetes/client-node'
 import type { Logger } from '../log.js'
+import { Backoff } from './backoff.js'
 import { formatMac } from '../net/mac.js'
 import type { KubernetesConfig } from './config.js'
 import type { PeerSink, PeerSource } from './source.js'
@@ -15,7 +16,6 @@ export const ANNOTATION = {
   port: 'flatnet.io/vtep-port',
   vni: 'flatnet.io/vni',
 }
-const RESTART_MS = 1000 // after a failed list or watch
 
 export class KubernetesSource implements PeerSource {
   readonly name = 'kubernetes'
@@ -25,6 +25,7 @@ export class KubernetesSource implements PeerSource {
   private restart?: NodeJS.Timeout
   private stopped = false
   private connected = false
+  private readonly backoff = new Backoff(1000, 30_000) // after a failed list or watch
   private readonly counts = { events: 0, errors: 0, restarts: 0, resyncs: 0, skipped: 0 }
 
   constructor (private readonly config: KubernetesConfig, private readonly self: VtepRecord, private readonly log: Logger) {}
@@ -39,7 +40,7 @@ export class KubernetesSource implements PeerSource {
     const api = this.api
     const informer = makeInformer<V1Node>(kc, '/api/v1/nodes', async () => await api.listNode())
     this.informer = informer
-    informer.on('connect', () => { this.connected = true })
+    informer.on('connect', () => { this.connected = true; this.backoff.reset() })
     informer.on('add', (n) => this.changed(n))
     informer.on('update', (n) => this.changed(n))
     informer.on('delete', (n) => {
@@ -57,7 +58,7 @@ export class KubernetesSource implements PeerSource {
       this.restart = setTimeout(() => {
         this.counts.restarts++
         informer.start().catch(() => {})
-      }, RESTART_MS)
+      }, this.backoff.next())
     })
     informer.start().then(() => {
       this.counts.resyncs++

@@ -216,7 +216,8 @@ export class Cluster {
   /** Stops a node's daemon with SIGTERM; resolves to its exit code and how long it took. */
   async stopDaemon (n: LabNode): Promise<{ code: number | null, ms: number }> {
     const d = n.daemon
-    if (!d || d.exitCode !== null) return { code: d?.exitCode ?? null, ms: 0 }
+    // Gone already (exited, or killed by a signal such as a crash): no 'exit' is coming.
+    if (!d || d.exitCode !== null || d.signalCode !== null) return { code: d?.exitCode ?? null, ms: 0 }
     const start = Date.now()
     d.kill('SIGTERM')
     const [code] = await once(d, 'exit') as [number | null]
