@@ -225,26 +225,40 @@ Napi::Value EncapPrefix(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// admit(table, fromAddress, vni, vtepMAC, datagram) -> { inner, totalLen } or { drop }
+// The arguments admit and benchAdmit share: (table, fromAddress, vni, vtepMAC, datagram).
+struct AdmitCase {
+  PeerCountersByName counters;
+  std::unique_ptr<Fib> fib;
+  Vtep local{};
+  const Peer* from = nullptr;
+  const uint8_t* data = nullptr;
+  size_t len = 0;
+
+  explicit AdmitCase(const Napi::CallbackInfo& info) : fib(fibFromJs(info[0].As<Napi::Object>(), &counters)) {
+    local.vni = info[2].As<Napi::Number>().Uint32Value();
+    macFromJs(info[3], local.mac);
+    auto d = buffer(info[4]);
+    data = d.Data();
+    len = d.Length();
+    from = fib->peerByAddress(addrFromJs(info[1]));
+  }
+  bool run(IpView* ip, Drop* why) const {
+    if (!from) return *why = kDropUnknownPeer, false;
+    return admit(*fib, *from, local, data, len, ip, why);
+  }
+};
+
+// admit(table, fromAddress, vni, vtepMAC, datagram) -> { peer, inner, totalLen } or { drop }
 // where table is what Dataplane.setTable takes and fromAddress the outer source.
 Napi::Value Admit(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  PeerCountersByName counters;
-  auto fib = fibFromJs(info[0].As<Napi::Object>(), &counters);
-  Vtep local{};
-  local.vni = info[2].As<Napi::Number>().Uint32Value();
-  macFromJs(info[3], local.mac);
-  auto d = buffer(info[4]);
-  Napi::Object r = Napi::Object::New(env);
-  const Peer* from = fib->peerByAddress(addrFromJs(info[1]));
+  AdmitCase c(info);
+  Napi::Object r = Napi::Object::New(info.Env());
   IpView ip;
   Drop why;
-  if (!from) {
-    r.Set("drop", kDropNames[kDropUnknownPeer]);
-  } else if (!admit(*fib, *from, local, d.Data(), d.Length(), &ip, &why)) {
+  if (!c.run(&ip, &why)) {
     r.Set("drop", kDropNames[why]);
   } else {
-    r.Set("peer", from->name);
+    r.Set("peer", c.from->name);
     r.Set("inner", double(kEncapPrefixLen));
     r.Set("totalLen", double(ip.totalLen));
   }
@@ -275,18 +289,12 @@ Napi::Value BenchEncapsulate(const Napi::CallbackInfo& info) {
 
 // benchAdmit(table, fromAddress, vni, vtepMAC, datagram, repeat) -> admitted count
 Napi::Value BenchAdmit(const Napi::CallbackInfo& info) {
-  PeerCountersByName counters;
-  auto fib = fibFromJs(info[0].As<Napi::Object>(), &counters);
-  Vtep local{};
-  local.vni = info[2].As<Napi::Number>().Uint32Value();
-  macFromJs(info[3], local.mac);
-  auto d = buffer(info[4]);
-  const Peer* from = fib->peerByAddress(addrFromJs(info[1]));
+  AdmitCase c(info);
   uint32_t n = repeatArg(info, 5), admitted = 0;
-  for (uint32_t i = 0; from && i < n; i++) {
+  for (uint32_t i = 0; i < n; i++) {
     IpView ip;
     Drop why;
-    admitted += admit(*fib, *from, local, d.Data(), d.Length(), &ip, &why);
+    admitted += c.run(&ip, &why);
   }
   return Napi::Number::New(info.Env(), admitted);
 }

@@ -11,18 +11,11 @@ import { join } from 'node:path'
 import { queryControl } from '../../src/control-socket.js'
 import type { Cluster, LabNode } from '../../src/lab/cluster.js'
 import { ping, withCluster } from '../lib/lab.js'
+import { channelLab } from '../lib/channel.js'
 
 const KEY = 'integration-cluster-key-4f1c9a'
 const N = 8
-const tag = `cc${Math.random().toString(36).slice(2, 5)}`
-const state = mkdtempSync(join(tmpdir(), 'flatnet-cc-'))
-t.teardown(() => rmSync(state, { recursive: true, force: true }))
-
-const sock = (i: number): string => `/run/flatnet/${tag}-n${i}.sock`
-const peersOf = async (n: LabNode): Promise<string[]> => {
-  const res = await queryControl(sock(n.index), 'peers')
-  return (res.peers as Array<{ nodeName: string }>).map((p) => p.nodeName).sort()
-}
+const { tag, state, sock, peersOf } = channelLab(t, 'cc')
 const others = (c: Cluster, n: LabNode): LabNode[] => c.nodes.filter((m) => m !== n && m.daemon?.exitCode === null)
 const rss = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0)
 

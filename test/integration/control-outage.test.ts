@@ -11,29 +11,14 @@ import { join } from 'node:path'
 import { queryControl } from '../../src/control-socket.js'
 import type { LabNode, Pod } from '../../src/lab/cluster.js'
 import { ping, withCluster } from '../lib/lab.js'
+import { channelLab } from '../lib/channel.js'
 import { until } from '../lib/until.js'
+import { steadyPing } from '../lib/echo.js'
 
 const KEY = 'integration-outage-key-7d2e1b'
 const N = 6
-const tag = `co${Math.random().toString(36).slice(2, 5)}`
-const state = mkdtempSync(join(tmpdir(), 'flatnet-co-'))
-t.teardown(() => rmSync(state, { recursive: true, force: true }))
+const { tag, state, sock, peersOf } = channelLab(t, 'co')
 
-const sock = (i: number): string => `/run/flatnet/${tag}-n${i}.sock`
-const peersOf = async (n: LabNode): Promise<string[]> => {
-  const res = await queryControl(sock(n.index), 'peers')
-  return (res.peers as Array<{ nodeName: string }>).map((p) => p.nodeName).sort()
-}
-
-/** Pings at 20/s for `seconds` in the background; resolves to [sent, received]. */
-function steadyPing (from: Pod, to: string, seconds: number): Promise<[number, number]> {
-  return from.ns.execAsync('ping', ['-i', '0.05', '-W', '1', '-w', String(seconds), '-q', to], (seconds + 10) * 1000)
-    .catch((err: { stdout?: string }) => err.stdout ?? '') // exit 1 when some were lost
-    .then((out) => {
-      const m = /(\d+) packets transmitted, (\d+) received/.exec(out)
-      return m ? [Number(m[1]), Number(m[2])] : [0, 0]
-    })
-}
 
 t.test('channel seeds killed: survivors forward on, then reconnect and resync', async (t) => {
   const nodes = Array.from({ length: N }, (_, i) => ({

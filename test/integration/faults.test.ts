@@ -3,6 +3,7 @@
 // someone else, the underlay link bounced, a peer node restarted, and a reload
 // with an invalid config file. Each fails if flatnet does not recover by itself.
 import t from 'tap'
+import { steadyPing } from '../lib/echo.js'
 import { once } from 'node:events'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -25,15 +26,6 @@ async function msUntilPing (from: Pod, to: string, timeoutMs = 10_000, since = D
   return -1
 }
 
-/** Pings at 20/s for `seconds` in the background; resolves to [sent, received]. */
-function steadyPing (from: Pod, to: string, seconds: number): Promise<[number, number]> {
-  return from.ns.execAsync('ping', ['-i', '0.05', '-W', '1', '-w', String(seconds), '-q', to], (seconds + 10) * 1000)
-    .catch((err: { stdout?: string }) => err.stdout ?? '') // exit 1 when some were lost
-    .then((out) => {
-      const m = /(\d+) packets transmitted, (\d+) received/.exec(out)
-      return m ? [Number(m[1]), Number(m[2])] : [0, 0]
-    })
-}
 
 async function kill9 (n: LabNode): Promise<void> {
   const d = n.daemon!

@@ -1,6 +1,7 @@
 // A TCP "who am I" server for any namespace and either family: it answers each
 // connection with the source address it sees. NAT tests read the masqueraded
 // address from it; dual-stack tests reach it over IPv4 and IPv6.
+import type { Pod } from '../../src/lab/cluster.js'
 import type { Namespace } from '../../src/lab/netns.js'
 
 const PORT = 7001 // beside lab.ts's IPv4-only echo on 7000
@@ -65,4 +66,14 @@ export async function bulkTransfer (from: Namespace, address: string, mib: numbe
       await new Promise((resolve) => setTimeout(resolve, 100))
     }
   }
+}
+
+/** Pings at 20/s for `seconds` in the background; resolves to [sent, received]. */
+export function steadyPing (from: Pod, to: string, seconds: number): Promise<[number, number]> {
+  return from.ns.execAsync('ping', ['-i', '0.05', '-W', '1', '-w', String(seconds), '-q', to], (seconds + 10) * 1000)
+    .catch((err: { stdout?: string }) => err.stdout ?? '') // exit 1 when some were lost
+    .then((out) => {
+      const m = /(\d+) packets transmitted, (\d+) received/.exec(out)
+      return m ? [Number(m[1]), Number(m[2])] : [0, 0]
+    })
 }
