@@ -5,8 +5,7 @@
 // connections closed, nothing learned, and the daemon's memory stays flat.
 import t from 'tap'
 import { until } from '../lib/until.js'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { queryControl } from '../../src/control-socket.js'
 import type { Cluster, LabNode } from '../../src/lab/cluster.js'
@@ -15,20 +14,13 @@ import { channelLab } from '../lib/channel.js'
 
 const KEY = 'integration-cluster-key-4f1c9a'
 const N = 8
-const { tag, state, sock, peersOf } = channelLab(t, 'cc')
+const channel = channelLab(t, 'cc')
+const { tag, sock, peersOf } = channel
 const others = (c: Cluster, n: LabNode): LabNode[] => c.nodes.filter((m) => m !== n && m.daemon?.exitCode === null)
 const rss = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0)
 
 t.test(`${N} nodes learn each other over the control channel`, async (t) => {
-  const nodes = Array.from({ length: N }, (_, i) => ({
-    kind: 'flatnet' as const,
-    extra: {
-      peers: [],
-      controlSocket: sock(i + 1),
-      stateFile: join(state, `n${i + 1}.peers`),
-      channel: { key: KEY, join: '192.168.77.1,192.168.77.2' }, // two seeds; default heartbeats (500 ms / dead after 3 s)
-    },
-  }))
+  const nodes = channel.nodes(N, KEY)
   const cluster = await withCluster(t, { nodes, tag })
   if (!cluster) return
   const everyone = cluster.nodes.map((n) => n.name)

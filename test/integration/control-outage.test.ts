@@ -5,11 +5,8 @@
 // seeds afterwards is learned by everyone and reaches every pod.
 import t from 'tap'
 import { once } from 'node:events'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { queryControl } from '../../src/control-socket.js'
-import type { LabNode, Pod } from '../../src/lab/cluster.js'
+import type { LabNode } from '../../src/lab/cluster.js'
 import { ping, withCluster } from '../lib/lab.js'
 import { channelLab } from '../lib/channel.js'
 import { until } from '../lib/until.js'
@@ -17,19 +14,12 @@ import { steadyPing } from '../lib/echo.js'
 
 const KEY = 'integration-outage-key-7d2e1b'
 const N = 6
-const { tag, state, sock, peersOf } = channelLab(t, 'co')
+const channel = channelLab(t, 'co')
+const { tag, sock, peersOf } = channel
 
 
 t.test('channel seeds killed: survivors forward on, then reconnect and resync', async (t) => {
-  const nodes = Array.from({ length: N }, (_, i) => ({
-    kind: 'flatnet' as const,
-    extra: {
-      peers: [],
-      controlSocket: sock(i + 1),
-      stateFile: join(state, `n${i + 1}.peers`),
-      channel: { key: KEY, join: '192.168.77.1,192.168.77.2' }, // default heartbeats: 500 ms, dead after 3 s
-    },
-  }))
+  const nodes = channel.nodes(N, KEY)
   const cluster = await withCluster(t, { nodes, tag })
   if (!cluster) return
   const [n1, n2, n3, n4, n5, n6] = cluster.nodes

@@ -5,13 +5,15 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type t from 'tap'
 import { queryControl } from '../../src/control-socket.js'
-import type { LabNode } from '../../src/lab/cluster.js'
+import type { LabNode, NodeSpec } from '../../src/lab/cluster.js'
 
 export interface ChannelLab {
   tag: string
   state: string
   sock: (i: number) => string
   peersOf: (n: LabNode) => Promise<string[]>
+  /** n flatnet node specs on the channel, joined through seeds n1 and n2, default heartbeats (500 ms, dead after 3 s). */
+  nodes: (n: number, key: string) => NodeSpec[]
 }
 
 export function channelLab (test: typeof t, prefix: string): ChannelLab {
@@ -23,5 +25,14 @@ export function channelLab (test: typeof t, prefix: string): ChannelLab {
     const res = await queryControl(sock(n.index), 'peers')
     return (res.peers as Array<{ nodeName: string }>).map((p) => p.nodeName).sort()
   }
-  return { tag, state, sock, peersOf }
+  const nodes = (n: number, key: string): NodeSpec[] => Array.from({ length: n }, (_, i) => ({
+    kind: 'flatnet' as const,
+    extra: {
+      peers: [],
+      controlSocket: sock(i + 1),
+      stateFile: join(state, `n${i + 1}.peers`),
+      channel: { key, join: '192.168.77.1,192.168.77.2' },
+    },
+  }))
+  return { tag, state, sock, peersOf, nodes }
 }
