@@ -76,16 +76,17 @@ bool TransmitLoop::runBatch(const Fib& fib) {
       break;
     }
     c.syscalls.add(1);
-    encapsulate(fib, slot, size_t(n));
+    encapsulate(fib, reads, size_t(n));
   }
   if (reads) c.batches.add(1);
   flush();
   return reads > 0;
 }
 
-// Routes one packet read into slot (n bytes as read) and queues its datagrams.
-void TransmitLoop::encapsulate(const Fib& fib, uint8_t* slot, size_t n) {
+// Routes the packet read into slot `index` (n bytes as read) and queues its datagrams.
+void TransmitLoop::encapsulate(const Fib& fib, size_t index, size_t n) {
   WorkerCounters& c = dp_.txCounters;
+  uint8_t* slot = &slots_[index * slotSize_];
   VnetHdr hdr{};
   if (dp_.tun().vnetHdr) {
     if (n < sizeof hdr) return c.drops[kDropBadTunPacket].add(1);
@@ -109,7 +110,7 @@ void TransmitLoop::encapsulate(const Fib& fib, uint8_t* slot, size_t n) {
     return queue(peer, socket, slot, kEncapPrefixLen + n, 0, 1, uint32_t(n));
   }
 
-  uint8_t* out = &outs_[(slot - slots_.data()) / slotSize_ * outSize_];
+  uint8_t* out = &outs_[index * outSize_];
   size_t count = 0;
   if (gsoSplit(hdr, pkt, n, out, outSize_, kEncapPrefixLen, sizes_.data(), kMaxSplit, &count) !=
       GsoResult::ok)

@@ -34,7 +34,7 @@ class TransmitLoop {
     int socket;               // index into the send socket pool
     const Peer* peer;
   };
-  void encapsulate(const Fib& fib, uint8_t* slot, size_t n);
+  void encapsulate(const Fib& fib, size_t index, size_t n);
   void queue(const Peer* peer, int socket, uint8_t* data, size_t len, uint16_t gsoSize,
              uint16_t segments, uint32_t innerBytes);
   void flush();
