@@ -19,6 +19,10 @@ export const MODES: Mode[] = [
   { name: 'host-gw', description: 'plain routes, no encapsulation (the limit)', node: { kind: 'host-gw' } },
   { name: 'kernel-vxlan', description: 'Linux vxlan, flannel-style', node: { kind: 'kernel-vxlan' } },
   { name: 'flatnet', description: 'flatnet, offloads on', node: { kind: 'flatnet', offloads: true }, userspace: true },
+  {
+    name: 'flatnet-busypoll', description: 'flatnet, offloads on, busyPollMicros 200 (latency mode)',
+    node: { kind: 'flatnet', offloads: true, extra: { busyPollMicros: 200 } }, userspace: true,
+  },
   { name: 'flatnet-nooffload', description: 'flatnet, offloads off', node: { kind: 'flatnet', offloads: false }, userspace: true },
   {
     name: 'openvpn', description: 'OpenVPN p2p UDP, no crypto', node: { kind: 'openvpn' }, userspace: true,
