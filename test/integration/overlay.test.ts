@@ -32,3 +32,21 @@ for (const offloads of [true, false]) {
     }
   })
 }
+
+// Latency mode: the packet threads keep polling (and yielding) after traffic. They
+// must still forward both ways, and stop promptly while spinning.
+t.test('busyPollMicros: forwards both ways and stops promptly', async (t) => {
+  const node = { kind: 'flatnet' as const, extra: { busyPollMicros: 200 } }
+  const cluster = await withCluster(t, { nodes: [node, node] })
+  if (!cluster) return
+  const [a, b] = cluster.nodes.map((n) => n.pods[0])
+  ;[a, b].forEach(startPeerEcho)
+  t.ok(await ping(a, b.ip), 'n1 -> n2: ping')
+  t.equal(await tcpSeenAs(a, b), a.ip, 'n1 -> n2: TCP')
+  t.equal(await tcpSeenAs(b, a), b.ip, 'n2 -> n1: TCP')
+  for (const n of cluster.nodes) {
+    const { code, ms } = await cluster.stopDaemon(n)
+    t.equal(code, 0, `${n.name}: SIGTERM exits 0`)
+    t.ok(ms < 2000, `${n.name}: stopped in ${ms} ms (< 2 s)`)
+  }
+})
