@@ -44,7 +44,7 @@ struct alignas(64) WorkerCounters {
   Counter packets, bytes;      // inner packets forwarded (after segmentation / before coalescing)
   Counter batches;             // wakeups that moved at least one packet
   Counter syscalls;            // read/write/sendmmsg/recvmmsg calls that moved packets
-  Counter coalesced;           // received segments merged into an earlier one (GRO)
+  Counter coalesced;           // packets sent or written with an earlier one (tx: joined a UDP GSO train, rx: GRO)
   Counter drops[kDropCount];
 };
 

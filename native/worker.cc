@@ -107,6 +107,7 @@ void TransmitLoop::encapsulate(const Fib& fib, size_t index, size_t n) {
     if ((hdr.flags & kVnetNeedsCsum) && !completeChecksum(hdr, pkt, n))
       return c.drops[kDropBadTunPacket].add(1);
     writeEncapPrefix(slot, vtep.vni, peer->mac, vtep.mac, ethType);
+    if (join(peer, socket, slot, kEncapPrefixLen + n)) return;
     return queue(peer, socket, slot, kEncapPrefixLen + n, 0, 1, uint32_t(n));
   }
 
@@ -140,7 +141,33 @@ void TransmitLoop::encapsulate(const Fib& fib, size_t index, size_t n) {
 
 void TransmitLoop::queue(const Peer* peer, int socket, uint8_t* data, size_t len, uint16_t gsoSize,
                          uint16_t segments, uint32_t innerBytes) {
-  messages_.push_back(Message{data, len, gsoSize, segments, innerBytes, socket, peer});
+  size_t iov = messages_.empty() ? 0 : messages_.back().iovFirst + messages_.back().iovCount;
+  iov_[iov] = iovec{data, len};
+  // Only a lone datagram can grow into a train: a segmented one is closed already.
+  bool open = segments == 1 && dp_.gsoOn_.load(std::memory_order_relaxed);
+  messages_.push_back(
+      Message{iov, 1, len, gsoSize, segments, innerBytes, socket, open, peer});
+}
+
+// Small packets of one flow (UDP, or a stream of ACKs) encapsulate to datagrams of one
+// size for one peer: the previous message takes this one as a further UDP GSO
+// segment, a buffer of its own in the same send, so the kernel builds one skb for the
+// run instead of one per packet. A shorter datagram ends the train, as GSO requires.
+bool TransmitLoop::join(const Peer* peer, int socket, uint8_t* data, size_t len) {
+  if (messages_.empty()) return false;
+  Message& m = messages_.back();
+  size_t segLen = m.iovCount == 1 ? m.len : m.gsoSize;
+  if (!m.open || m.peer != peer || m.socket != socket || len > segLen ||
+      m.segments >= kMaxGsoSegments || m.len + len > kMaxGsoPayload)
+    return false;
+  iov_[m.iovFirst + m.iovCount++] = iovec{data, len};
+  m.gsoSize = uint16_t(segLen);
+  m.len += len;
+  m.segments++;
+  m.innerBytes += uint32_t(len - kEncapPrefixLen);
+  if (len < segLen) m.open = false;
+  dp_.txCounters.coalesced.add(1);
+  return true;
 }
 
 // Sends what the batch queued: consecutive messages for the same socket go out in
@@ -162,9 +189,8 @@ void TransmitLoop::sendRun(size_t first, size_t count) {
     const Message& m = messages_[first + k];
     mmsghdr& h = mmsg_[k];
     h = mmsghdr{};
-    iov_[k] = iovec{m.data, m.len};
-    h.msg_hdr.msg_iov = &iov_[k];
-    h.msg_hdr.msg_iovlen = 1;
+    h.msg_hdr.msg_iov = &iov_[m.iovFirst];
+    h.msg_hdr.msg_iovlen = m.iovCount;
     h.msg_hdr.msg_name = const_cast<sockaddr_storage*>(&m.peer->sockaddr);
     h.msg_hdr.msg_namelen = m.peer->sockaddrLen;
     if (m.gsoSize) {
@@ -210,21 +236,27 @@ void TransmitLoop::sendRun(size_t first, size_t count) {
   }
 }
 
-// The fallback for a GSO train the kernel refused: one datagram per segment.
+// The fallback for a GSO train the kernel refused: one datagram per segment. A
+// train is one buffer cut every gsoSize bytes (segmented), or a buffer per datagram
+// (joined); this walks both.
 void TransmitLoop::sendOneByOne(const Message& m) {
   WorkerCounters& c = dp_.txCounters;
   int fd = dp_.txFds_[m.socket];
-  for (size_t off = 0; off < m.len; off += m.gsoSize) {
-    size_t len = std::min<size_t>(m.gsoSize, m.len - off);
-    if (sendto(fd, m.data + off, len, 0, reinterpret_cast<const sockaddr*>(&m.peer->sockaddr),
-               m.peer->sockaddrLen) < 0) {
-      c.drops[kDropSendError].add(1);
-      continue;
+  for (size_t b = 0; b < m.iovCount; b++) {
+    const iovec& buf = iov_[m.iovFirst + b];
+    auto* data = static_cast<uint8_t*>(buf.iov_base);
+    for (size_t off = 0; off < buf.iov_len; off += m.gsoSize) {
+      size_t len = std::min<size_t>(m.gsoSize, buf.iov_len - off);
+      if (sendto(fd, data + off, len, 0, reinterpret_cast<const sockaddr*>(&m.peer->sockaddr),
+                 m.peer->sockaddrLen) < 0) {
+        c.drops[kDropSendError].add(1);
+        continue;
+      }
+      m.peer->counters->txPackets.add(1);
+      m.peer->counters->txBytes.add(len - kEncapPrefixLen);
+      c.packets.add(1);
+      c.bytes.add(len - kEncapPrefixLen);
     }
-    m.peer->counters->txPackets.add(1);
-    m.peer->counters->txBytes.add(len - kEncapPrefixLen);
-    c.packets.add(1);
-    c.bytes.add(len - kEncapPrefixLen);
   }
 }
 

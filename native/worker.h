@@ -26,17 +26,20 @@ class TransmitLoop {
 
  private:
   struct Message {            // one sendmmsg entry: a datagram or a GSO train
-    uint8_t* data;
-    size_t len;
+    size_t iovFirst;          // its buffers: iov_[iovFirst, iovFirst + iovCount)
+    size_t iovCount;
+    size_t len;               // bytes over all its buffers
     uint16_t gsoSize;         // 0 = a single datagram
     uint16_t segments;
     uint32_t innerBytes;
     int socket;               // index into the send socket pool
+    bool open;                // datagrams of exactly gsoSize may still join it
     const Peer* peer;
   };
   void encapsulate(const Fib& fib, size_t index, size_t n);
   void queue(const Peer* peer, int socket, uint8_t* data, size_t len, uint16_t gsoSize,
              uint16_t segments, uint32_t innerBytes);
+  bool join(const Peer* peer, int socket, uint8_t* data, size_t len);
   void flush();
   void sendRun(size_t first, size_t count);
   void sendOneByOne(const Message& m);
@@ -48,7 +51,7 @@ class TransmitLoop {
   std::vector<uint16_t> sizes_;
   std::vector<Message> messages_;
   std::vector<mmsghdr> mmsg_;
-  std::vector<iovec> iov_;
+  std::vector<iovec> iov_;         // the queued messages' buffers, in order
   std::vector<uint8_t> control_;   // one UDP_SEGMENT cmsg per message
 };
 

@@ -33,6 +33,8 @@ export function dataplaneMetrics (dataplane: Dataplane, checks: HealthChecks): R
     () => { const s = dataplane.stats(); return [[{ direction: 'tx' }, s.tx.bytes], [{ direction: 'rx' }, s.rx.bytes]] })
   absolute('flatnet_coalesced_segments_total', 'Received TCP segments merged into an earlier one before the TUN write.', [],
     () => [[{}, dataplane.stats().rx.coalesced]])
+  absolute('flatnet_gso_joined_packets_total', 'Small packets sent as a further segment of an earlier one\'s UDP GSO train.', [],
+    () => [[{}, dataplane.stats().tx.coalesced]])
   absolute('flatnet_drops_total', 'Packets dropped, by reason.', ['reason'],
     () => Object.entries(dataplane.stats().drops).map(([reason, n]) => [{ reason }, n]))
   absolute('flatnet_peer_packets_total', 'Inner packets to/from each peer.', ['peer', 'direction'],

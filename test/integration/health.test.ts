@@ -69,7 +69,7 @@ t.test('healthz, readyz and metrics on a 3-node cluster', async (t) => {
   const metrics = await get(n1, '/metrics')
   t.equal(metrics.status, 200, '/metrics 200')
   const m = metrics.body
-  for (const name of ['flatnet_packets_total', 'flatnet_bytes_total', 'flatnet_coalesced_segments_total', 'flatnet_drops_total',
+  for (const name of ['flatnet_packets_total', 'flatnet_bytes_total', 'flatnet_coalesced_segments_total', 'flatnet_gso_joined_packets_total', 'flatnet_drops_total',
     'flatnet_peer_packets_total', 'flatnet_peer_bytes_total', 'flatnet_offload_enabled', 'flatnet_peers', 'flatnet_source_up', 'flatnet_ready']) {
     t.match(m, new RegExp(`^# TYPE ${name} (counter|gauge)$`, 'm'), `${name} exported`)
   }
