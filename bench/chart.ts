@@ -95,6 +95,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     process.exit(2)
   }
   const result = JSON.parse(readFileSync(file, 'utf8')) as BenchResult
-  addRatios(result.modes) // with today's rules for which metrics have ratios
+  // With today's rules for which metrics have ratios; a multi-round file keeps its paired medians.
+  if ((result.rounds ?? 1) === 1) addRatios(result.modes)
   console.log(writeChart(file, result))
 }

@@ -46,6 +46,7 @@ export interface BenchResult {
   baseline: string
   topology: string
   seconds: number
+  rounds?: number // > 1: values are medians over rounds, ratios medians of per-round ratios
   quick: boolean
   host: { cpus: number, kernel: string, node: string }
   /** CPUs the load generators were pinned to (see bench/pinning.ts). */
@@ -73,7 +74,9 @@ const CELL_WIDTH = 19
 export function formatTable (result: BenchResult): string {
   const { modes } = result
   const lines: string[] = []
-  lines.push(`${result.topology}; ${result.seconds} s per test; (x) = ratio to ${result.baseline} of this run`)
+  const rounds = result.rounds ?? 1
+  lines.push(`${result.topology}; ${result.seconds} s per test; (x) = ratio to ${result.baseline} of this run` +
+    (rounds > 1 ? `;\nmedians of ${rounds} interleaved rounds, ratios paired within each round (spread in the JSON)` : ''))
   lines.push(pad('metric', LABEL_WIDTH) + modes.map((m) => pad(m.mode, CELL_WIDTH)).join(''))
   for (const metric of METRICS) {
     const cells = modes.map((m) => {
@@ -86,6 +89,16 @@ export function formatTable (result: BenchResult): string {
       return pad(`${fmt(v)}${r === undefined ? '' : ` (${r.toFixed(2)}x)`}`, CELL_WIDTH)
     })
     lines.push(pad(metric.label, LABEL_WIDTH) + cells.join(''))
+  }
+  if (rounds > 1) {
+    lines.push(`ratio to ${result.baseline}, lowest-highest over the rounds:`)
+    for (const metric of METRICS.filter((m) => !m.noRatio && !m.processOnly)) {
+      const cells = modes.map((m) => {
+        const s = (m.details.ratioSpread as Record<string, [number, number]> | undefined)?.[metric.key]
+        return pad(s ? `${s[0].toFixed(2)}-${s[1].toFixed(2)}` : '-', CELL_WIDTH)
+      })
+      lines.push(pad(metric.label, LABEL_WIDTH) + cells.join(''))
+    }
   }
   const notes = modes.filter((m) => m.error).map((m) => `  ${m.mode}: ${brief(m.error as string)}`)
   if (notes.length) lines.push('failures:', ...notes)

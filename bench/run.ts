@@ -16,15 +16,17 @@ import { roundTrip } from './latency.js'
 import { BASELINE, MODES, modeNamed, type Mode } from './modes.js'
 import { PING_PONG_CPU, RECEIVER_CPU, SENDER_CPU } from './pinning.js'
 import { cpuSeconds, RssSampler } from './process-usage.js'
-import { addRatios, formatTable, METRICS, type BenchResult, type MetricKey, type ModeResult } from './report.js'
+import { formatTable, METRICS, type BenchResult, type MetricKey, type ModeResult } from './report.js'
+import { combineRounds } from './rounds.js'
 
 const REPO = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../' : '../', import.meta.url))
 const TOPOLOGY = '2 nodes, veth underlay, 1 pod per node, pod n1 -> pod n2'
-const USAGE = `usage: npm run bench -- [--quick] [--modes ${MODES.map((m) => m.name).join(',')}] [--seconds N] [--out DIR]`
+const USAGE = `usage: npm run bench -- [--quick] [--modes ${MODES.map((m) => m.name).join(',')}] [--seconds N] [--rounds N] [--out DIR]`
 
 interface Options {
   quick: boolean
   seconds: number
+  rounds: number // every mode this many times, interleaved; medians reported (bench/rounds.ts)
   modes: Mode[]
   out: string
 }
@@ -32,6 +34,7 @@ interface Options {
 export function parseArgs (argv: string[]): Options {
   let quick = false
   let seconds: number | undefined
+  let rounds = 1
   let modes = MODES
   let out = join(REPO, 'bench/results')
   for (let i = 0; i < argv.length; i++) {
@@ -45,11 +48,14 @@ export function parseArgs (argv: string[]): Options {
     else if (a === '--seconds') {
       seconds = Number(value())
       if (!Number.isInteger(seconds) || seconds < 1) throw new Error(`--seconds: "${argv[i]}" is not a whole number of seconds >= 1`)
+    } else if (a === '--rounds') {
+      rounds = Number(value())
+      if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds: "${argv[i]}" is not a whole number >= 1`)
     } else if (a === '--modes') modes = value().split(',').filter(Boolean).map(modeNamed)
     else if (a === '--out') out = resolve(value())
     else throw new Error(`unknown option "${a}"\n${USAGE}`)
   }
-  return { quick, seconds: seconds ?? (quick ? 2 : 5), modes, out }
+  return { quick, seconds: seconds ?? (quick ? 2 : 5), rounds, modes, out }
 }
 
 // Every namespace of this run starts with this, so a sweep can find exactly ours.
@@ -186,20 +192,25 @@ async function main (): Promise<number> {
   process.on('SIGTERM', onSignal)
   if (!options.modes.some((m) => m.name === BASELINE)) console.error(`note: ${BASELINE} not in --modes, so no ratios`)
 
-  const modes: ModeResult[] = []
-  for (const [i, mode] of options.modes.entries()) {
-    process.stderr.write(`${mode.name}: `)
-    const r = await measureMode(mode, i, options.seconds)
-    process.stderr.write(`${r.ok ? 'done' : 'FAILED'} in ${r.details.wallSeconds} s${r.error ? ` (${r.error.split('\n')[0]})` : ''}\n`)
-    modes.push(r)
+  const rounds: ModeResult[][] = []
+  for (let round = 0; round < options.rounds; round++) {
+    const results: ModeResult[] = []
+    for (const [i, mode] of options.modes.entries()) {
+      process.stderr.write(`${options.rounds > 1 ? `round ${round + 1}/${options.rounds} ` : ''}${mode.name}: `)
+      const r = await measureMode(mode, round * options.modes.length + i, options.seconds)
+      process.stderr.write(`${r.ok ? 'done' : 'FAILED'} in ${r.details.wallSeconds} s${r.error ? ` (${r.error.split('\n')[0]})` : ''}\n`)
+      results.push(r)
+    }
+    rounds.push(results)
   }
-  addRatios(modes)
+  const modes = combineRounds(rounds)
   const result: BenchResult = {
     version: 1,
     date: new Date().toISOString(),
     baseline: BASELINE,
     topology: TOPOLOGY,
     seconds: options.seconds,
+    rounds: options.rounds,
     quick: options.quick,
     host: { cpus: cpus().length, kernel: release(), node: process.version },
     placement: { sender: SENDER_CPU, receiver: RECEIVER_CPU, pingPong: PING_PONG_CPU },
