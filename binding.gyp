@@ -11,6 +11,7 @@
         "native/gro.cc",
         "native/vxlan.cc",
         "native/fib.cc",
+        "native/peer_index.cc",
         "native/tun.cc",
         "native/udp.cc",
         "native/worker.cc",

@@ -19,6 +19,7 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
                        {InstanceMethod("start", &DataplaneWrap::Start),
                         InstanceMethod("stop", &DataplaneWrap::Stop),
                         InstanceMethod("setTable", &DataplaneWrap::SetTable),
+                        InstanceMethod("updatePeers", &DataplaneWrap::UpdatePeers),
                         InstanceMethod("stats", &DataplaneWrap::Stats),
                         InstanceMethod("info", &DataplaneWrap::Info),
                         InstanceMethod("reopenTun", &DataplaneWrap::ReopenTun)});
@@ -65,9 +66,18 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
     return info.Env().Undefined();
   }
 
-  // setTable({ local: Prefix[], peers: [{ name, address, port, mac, cidrs: Prefix[] }] })
+  // setTable({ local: Prefix[], peers: [{ name, address, port, mac, cidrs: Prefix[] }] }):
+  // the whole table (first install, restore); unchanged peers keep their counters.
   Napi::Value SetTable(const Napi::CallbackInfo& info) {
-    dp_.setTable(fibFromJs(info[0].As<Napi::Object>(), &counters_));
+    setTableFromJs(&dp_.table(), info[0].As<Napi::Object>());
+    dp_.reclaim();
+    return info.Env().Undefined();
+  }
+  // updatePeers({ set: Peer[], remove: string[] }): only what changed, so a change
+  // costs the same whatever the number of peers.
+  Napi::Value UpdatePeers(const Napi::CallbackInfo& info) {
+    updatePeersFromJs(&dp_.table(), info[0].As<Napi::Object>());
+    dp_.reclaim();
     return info.Env().Undefined();
   }
 
@@ -92,7 +102,7 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
     o.Set("drops", drops);
     Napi::Array peers = Napi::Array::New(env);
     uint32_t n = 0;
-    for (const Peer& p : dp_.table().peers()) {
+    dp_.table().forEachPeer([&](const Peer& p) {
       Napi::Object po = Napi::Object::New(env);
       po.Set("name", p.name);
       po.Set("txPackets", double(p.counters->txPackets.get()));
@@ -100,7 +110,7 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
       po.Set("rxPackets", double(p.counters->rxPackets.get()));
       po.Set("rxBytes", double(p.counters->rxBytes.get()));
       peers.Set(n++, po);
-    }
+    });
     o.Set("peers", peers);
     return o;
   }
@@ -122,7 +132,6 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
   }
 
   Dataplane dp_;
-  PeerCountersByName counters_;
 };
 
 }  // namespace

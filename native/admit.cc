@@ -11,7 +11,7 @@ bool admit(const Fib& fib, const Peer& from, const Vtep& local, const uint8_t* p
     return *why = kDropBadInnerIp, false;
   // No NAT and no relaying: the inner source must belong to the peer that sent it,
   // and the destination must be one of this node's pods.
-  if (fib.lookup(ip->version, ip->src) != &from) return *why = kDropSpoofedSource, false;
+  if (!sameNode(fib.lookup(ip->version, ip->src), from)) return *why = kDropSpoofedSource, false;
   if (!fib.isLocal(ip->version, ip->dst)) return *why = kDropForeignDest, false;
   return true;
 }

@@ -18,8 +18,6 @@ Dataplane::~Dataplane() { stop(); }
 
 int Dataplane::open(const DataplaneOptions& options, const char** where) {
   options_ = options;
-  owned_ = std::make_unique<Fib>();
-  fib_.store(owned_.get());
   if (int err = openTun(options.tunName, options.offloads, &tun_, where)) return err;
   int fd = openUdpReceive(options.underlay, options.port, options.offloads, &groOn_, where);
   if (fd < 0) return stop(), -fd;
@@ -41,7 +39,7 @@ void Dataplane::run(Quiescence* q) {
   Loop loop(*this);
   pollfd fds[2] = {{loop.fd(), POLLIN, 0}, {wakeFd_, POLLIN, 0}};
   auto batch = [&] {
-    // seq_cst pair with setTable: either setTable sees us busy, or we see its new table.
+    // seq_cst pair with synchronize (qsbr.h): either it sees us busy, or we see the table's changes.
     q->busy.store(true);
     bool moved = loop.runBatch(*fib_.load());
     q->batches.fetch_add(1, std::memory_order_release);
@@ -103,16 +101,10 @@ void Dataplane::stop() {
   txFds_.clear();
 }
 
-void Dataplane::setTable(std::unique_ptr<Fib> fib) {
-  fib_.store(fib.get());
-  // Quiescent-state wait: a worker that is idle, or has finished a batch since the
-  // swap, can no longer hold the old table. Waits at most one batch.
-  for (Quiescence* q : {&txQ_, &rxQ_}) {
-    uint64_t seen = q->batches.load(std::memory_order_acquire);
-    while (q->busy.load() && q->batches.load(std::memory_order_acquire) == seen)
-      std::this_thread::yield();
-  }
-  owned_ = std::move(fib);
-}
+void Dataplane::reclaim() {
+  Retired retired = table_.takeRetired();
+  if (retired.empty()) return;  // only additions: nothing a worker could be holding
+  synchronize(fib_, {&txQ_, &rxQ_});
+}  // retired is freed here
 
 }  // namespace flatnet

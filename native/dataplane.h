@@ -1,6 +1,6 @@
 // One node's data plane: the TUN, the underlay sockets, the two packet loops on
 // native threads, and the forwarding table they share. The control plane talks to
-// it through a narrow surface (setTable, stats, stop); nothing calls back into
+// it through a narrow surface (table changes, stats, stop); nothing calls back into
 // JavaScript from here.
 #pragma once
 #include <atomic>
@@ -11,6 +11,7 @@
 
 #include "counters.h"
 #include "fib.h"
+#include "qsbr.h"
 #include "tun.h"
 #include "vxlan.h"
 
@@ -27,13 +28,6 @@ struct DataplaneOptions {
   int busyPollMicros = 0; // keep polling this long after the last packet before sleeping
 };
 
-// Quiescent-state tracking for one worker: lets setTable free an old table only
-// after every worker has finished the batch that might still be reading it.
-struct alignas(64) Quiescence {
-  std::atomic<bool> busy{false};
-  std::atomic<uint64_t> batches{0};
-};
-
 class Dataplane {
  public:
   ~Dataplane();
@@ -45,12 +39,15 @@ class Dataplane {
   // loops, reopens the TUN by name, clears tunError and restarts the loops. Returns
   // 0 or an errno, *where naming the step. The UDP sockets, table and counters stay.
   int reopenTun(const char** where);
-  // Publishes a new table; returns once no worker can still see the old one.
-  void setTable(std::unique_ptr<Fib> fib);
+  // The forwarding table, changed in place by its one writer (the JavaScript thread);
+  // the workers see each change as it is made. Call reclaim() after a batch of changes.
+  Fib& table() { return table_; }
+  // Frees what the table's changes retired, once no worker can still hold it: waits
+  // for each busy worker to finish its current batch.
+  void reclaim();
 
   const DataplaneOptions& options() const { return options_; }
   const TunDevice& tun() const { return tun_; }
-  const Fib& table() const { return *owned_; }
   bool udpGroOn() const { return groOn_; }
   bool udpGsoOn() const { return gsoOn_.load(std::memory_order_relaxed); }
   int udpGsoErrno() const { return gsoErrno_.load(std::memory_order_relaxed); }
@@ -74,8 +71,8 @@ class Dataplane {
   std::atomic<int> gsoErrno_{0};  // why UDP GSO was turned off, 0 if it was not
   std::atomic<int> tunError_{0};  // last TUN read error (device gone), 0 if none
   std::atomic<bool> running_{false};
-  std::atomic<const Fib*> fib_{nullptr};
-  std::unique_ptr<Fib> owned_;
+  Fib table_;
+  std::atomic<const Fib*> fib_{&table_};  // never changes; what the workers' QSBR handshake loads
   Quiescence txQ_, rxQ_;
   std::thread tx_, rx_;
   void joinLoops();  // stops the threads only; descriptors stay open

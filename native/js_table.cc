@@ -1,6 +1,8 @@
 #include "js_table.h"
 
 #include <cstring>
+#include <string>
+#include <unordered_set>
 
 #include "udp.h"
 
@@ -18,37 +20,53 @@ void macFromJs(const Napi::Value& v, uint8_t mac[6]) {
   std::memcpy(mac, v.As<Napi::Buffer<uint8_t>>().Data(), 6);
 }
 
-static Prefix prefixFromJs(const Napi::Object& o) {
-  Prefix p;
-  p.addr = addrFromJs(o.Get("address"));
-  p.length = uint8_t(o.Get("length").As<Napi::Number>().Uint32Value());
-  maskAddress(p.addr.family, p.addr.bytes, p.length);
-  return p;
+static std::vector<Prefix> prefixesFromJs(const Napi::Array& a) {
+  std::vector<Prefix> out(a.Length());
+  for (uint32_t i = 0; i < a.Length(); i++) {
+    Napi::Object o = a.Get(i).As<Napi::Object>();
+    Prefix& p = out[i];
+    p.addr = addrFromJs(o.Get("address"));
+    p.length = uint8_t(o.Get("length").As<Napi::Number>().Uint32Value());
+    maskAddress(p.addr.family, p.addr.bytes, p.length);
+  }
+  return out;
 }
 
-std::unique_ptr<Fib> fibFromJs(const Napi::Object& t, PeerCountersByName* counters) {
-  auto fib = std::make_unique<Fib>();
-  Napi::Array local = t.Get("local").As<Napi::Array>();
-  for (uint32_t i = 0; i < local.Length(); i++) fib->addLocal(prefixFromJs(local.Get(i).As<Napi::Object>()));
+// Sets one { name, address, port, mac, cidrs }; returns its name.
+static std::string setPeerFromJs(Fib* fib, const Napi::Object& p) {
+  Peer peer;
+  peer.name = p.Get("name").As<Napi::String>().Utf8Value();
+  peer.address = addrFromJs(p.Get("address"));
+  peer.sockaddrLen = toSockaddr(peer.address, uint16_t(p.Get("port").As<Napi::Number>().Uint32Value()),
+                                &peer.sockaddr);
+  macFromJs(p.Get("mac"), peer.mac);
+  std::string name = peer.name;
+  fib->setPeer(std::move(peer), prefixesFromJs(p.Get("cidrs").As<Napi::Array>()));
+  return name;
+}
+
+void setTableFromJs(Fib* fib, const Napi::Object& t) {
+  fib->setLocal(prefixesFromJs(t.Get("local").As<Napi::Array>()));
   Napi::Array peers = t.Get("peers").As<Napi::Array>();
-  PeerCountersByName kept;
-  for (uint32_t i = 0; i < peers.Length(); i++) {
-    Napi::Object p = peers.Get(i).As<Napi::Object>();
-    Peer peer;
-    peer.name = p.Get("name").As<Napi::String>().Utf8Value();
-    peer.address = addrFromJs(p.Get("address"));
-    peer.sockaddrLen = toSockaddr(peer.address, uint16_t(p.Get("port").As<Napi::Number>().Uint32Value()),
-                                  &peer.sockaddr);
-    macFromJs(p.Get("mac"), peer.mac);
-    auto it = counters->find(peer.name);
-    peer.counters = it != counters->end() ? it->second : std::make_shared<PeerCounters>();
-    kept[peer.name] = peer.counters;
-    Napi::Array cidrs = p.Get("cidrs").As<Napi::Array>();
-    size_t index = fib->addPeer(std::move(peer));
-    for (uint32_t j = 0; j < cidrs.Length(); j++)
-      fib->addRoute(prefixFromJs(cidrs.Get(j).As<Napi::Object>()), index);
-  }
-  *counters = std::move(kept);
+  std::unordered_set<std::string> present;
+  for (uint32_t i = 0; i < peers.Length(); i++) present.insert(setPeerFromJs(fib, peers.Get(i).As<Napi::Object>()));
+  std::vector<std::string> absent;
+  fib->forEachPeer([&](const Peer& p) {
+    if (!present.count(p.name)) absent.push_back(p.name);
+  });
+  for (const std::string& name : absent) fib->removePeer(name);
+}
+
+void updatePeersFromJs(Fib* fib, const Napi::Object& changes) {
+  Napi::Array set = changes.Get("set").As<Napi::Array>();
+  for (uint32_t i = 0; i < set.Length(); i++) setPeerFromJs(fib, set.Get(i).As<Napi::Object>());
+  Napi::Array remove = changes.Get("remove").As<Napi::Array>();
+  for (uint32_t i = 0; i < remove.Length(); i++) fib->removePeer(remove.Get(i).As<Napi::String>().Utf8Value());
+}
+
+std::unique_ptr<Fib> fibFromJs(const Napi::Object& table) {
+  auto fib = std::make_unique<Fib>();
+  setTableFromJs(fib.get(), table);
   return fib;
 }
 

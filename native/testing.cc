@@ -227,14 +227,13 @@ Napi::Value EncapPrefix(const Napi::CallbackInfo& info) {
 
 // The arguments admit and benchAdmit share: (table, fromAddress, vni, vtepMAC, datagram).
 struct AdmitCase {
-  PeerCountersByName counters;
   std::unique_ptr<Fib> fib;
   Vtep local{};
   const Peer* from = nullptr;
   const uint8_t* data = nullptr;
   size_t len = 0;
 
-  explicit AdmitCase(const Napi::CallbackInfo& info) : fib(fibFromJs(info[0].As<Napi::Object>(), &counters)) {
+  explicit AdmitCase(const Napi::CallbackInfo& info) : fib(fibFromJs(info[0].As<Napi::Object>())) {
     local.vni = info[2].As<Napi::Number>().Uint32Value();
     macFromJs(info[3], local.mac);
     auto d = buffer(info[4]);
@@ -268,8 +267,7 @@ Napi::Value Admit(const Napi::CallbackInfo& info) {
 // benchEncapsulate(table, packet, vni, srcMac, repeat) -> repeat: what the transmit
 // path does per packet before the send: parse, route, flow hash, write the prefix.
 Napi::Value BenchEncapsulate(const Napi::CallbackInfo& info) {
-  PeerCountersByName counters;
-  auto fib = fibFromJs(info[0].As<Napi::Object>(), &counters);
+  auto fib = fibFromJs(info[0].As<Napi::Object>());
   auto pkt = buffer(info[1]);
   uint32_t vni = info[2].As<Napi::Number>().Uint32Value();
   uint8_t src[6], prefix[kEncapPrefixLen];
@@ -301,8 +299,7 @@ Napi::Value BenchAdmit(const Napi::CallbackInfo& info) {
 
 // fibLookup(table, address) -> the peer name for an inner destination, or null
 Napi::Value FibLookup(const Napi::CallbackInfo& info) {
-  PeerCountersByName counters;
-  auto fib = fibFromJs(info[0].As<Napi::Object>(), &counters);
+  auto fib = fibFromJs(info[0].As<Napi::Object>());
   IpAddr a = addrFromJs(info[1]);
   const Peer* p = fib->lookup(a.family, a.bytes);
   return p ? Napi::Value(Napi::String::New(info.Env(), p->name)) : info.Env().Null();

@@ -26,24 +26,17 @@ const Vtep kLocal{1, {0x02, 0, 0, 0, 0, 0x01}};
 // fd00:2::/64; n3 (192.168.77.3, over IPv6 underlay 2001:db8::3) 10.244.3.0/24.
 Fib* makeFib() {
   auto* fib = new Fib();
-  fib->addLocal(prefix4(10, 244, 1, 0, 24));
-  fib->addLocal(prefix6(0xfd, 0x00, 0x00, 0x01, 64));
+  fib->setLocal({prefix4(10, 244, 1, 0, 24), prefix6(0xfd, 0x00, 0x00, 0x01, 64)});
   Peer n2;
   n2.name = "n2";
   n2.address = addr4(192, 168, 77, 2);
   std::memcpy(n2.mac, "\x02\x00\x00\x00\x00\x02", 6);
-  n2.counters = std::make_shared<PeerCounters>();
-  size_t i2 = fib->addPeer(n2);
-  fib->addRoute(prefix4(10, 244, 2, 0, 24), i2);
-  fib->addRoute(prefix6(0xfd, 0x00, 0x00, 0x02, 64), i2);
+  fib->setPeer(n2, {prefix4(10, 244, 2, 0, 24), prefix6(0xfd, 0x00, 0x00, 0x02, 64)});
   Peer n3;
   n3.name = "n3";
   n3.address = addr6(0x20, 0x01, 0x0d, 0xb8, 3);
   std::memcpy(n3.mac, "\x02\x00\x00\x00\x00\x03", 6);
-  n3.counters = std::make_shared<PeerCounters>();
-  size_t i3 = fib->addPeer(n3);
-  fib->addRoute(prefix4(10, 244, 3, 0, 24), i3);
-  fib->addRoute(prefix4(10, 244, 3, 128, 25), i3);  // a second prefix length to probe
+  fib->setPeer(n3, {prefix4(10, 244, 3, 0, 24), prefix4(10, 244, 3, 128, 25)});  // a second prefix length to probe
   return fib;
 }
 
