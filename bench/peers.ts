@@ -6,7 +6,7 @@
 import { PeerTable } from '../src/peer-table.js'
 import { fromWire, type VtepRecord } from '../src/control/vtep.js'
 import { parseCidr, type Cidr } from '../src/net/cidr.js'
-import type { NativeTable } from '../src/native.js'
+import type { NativePeerChanges, NativeTable } from '../src/native.js'
 
 function rec (i: number, port = 8472): VtepRecord {
   const r = fromWire({ node: `n${i}`, cidrs: [`10.${(i >> 8) & 255}.${i & 255}.0/24`], addr: `192.0.2.${i & 255}`, port, vni: 1, mac: '02:00:00:00:00:09', ver: 1 }, 'channel')
@@ -14,12 +14,12 @@ function rec (i: number, port = 8472): VtepRecord {
   return r
 }
 
-async function sink (): Promise<{ setTable: (t: NativeTable) => void, kind: string }> {
-  if (process.env.FLATNET_BENCH_NATIVE !== '1') return { setTable: () => {}, kind: 'no-op push (TypeScript side only)' }
+async function sink (): Promise<{ setTable: (t: NativeTable) => void, updatePeers: (c: NativePeerChanges) => void, kind: string }> {
+  if (process.env.FLATNET_BENCH_NATIVE !== '1') return { setTable: () => {}, updatePeers: () => {}, kind: 'no-op push (TypeScript side only)' }
   const { addon } = await import('../src/native.js')
   const dp = new addon.Dataplane({ tunName: 'flbench0', offloads: false, underlayAddress: Buffer.from([127, 0, 0, 1]), port: 18472, vni: 1, vtepMAC: Buffer.from([2, 0, 0, 0, 0, 1]), sendSockets: 1, batch: 32, busyPollMicros: 0 })
   process.on('exit', () => dp.stop())
-  return { setTable: (t) => dp.setTable(t), kind: 'native setTable (whole-table swap)' }
+  return { setTable: (t) => dp.setTable(t), updatePeers: (c) => dp.updatePeers(c), kind: 'native updatePeers' }
 }
 
 const dp = await sink()

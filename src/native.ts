@@ -21,6 +21,8 @@ export interface DataplaneOptions {
 export interface NativePrefix { address: Buffer, length: number }
 export interface NativePeer { name: string, address: Buffer, port: number, mac: Buffer, cidrs: NativePrefix[] }
 export interface NativeTable { local: NativePrefix[], peers: NativePeer[] }
+/** The peers that changed since the last push: set adds or replaces by name, remove drops by name. */
+export interface NativePeerChanges { set: NativePeer[], remove: string[] }
 
 export interface WorkerStats { packets: number, bytes: number, batches: number, syscalls: number, coalesced: number }
 export interface PeerStats { name: string, txPackets: number, txBytes: number, rxPackets: number, rxBytes: number }
@@ -40,7 +42,10 @@ export interface DataplaneInfo {
 export interface Dataplane {
   start(): void
   stop(): void
+  /** Makes the native table exactly this one (first install, restore): peers absent from it are removed. */
   setTable(table: NativeTable): void
+  /** Applies only the changed peers: costs the same with 10 peers or 5,000. */
+  updatePeers(changes: NativePeerChanges): void
   stats(): DataplaneStats
   info(): DataplaneInfo
   /** Reopens the TUN by name (it was deleted): loops restarted around the swap; sockets, table, counters kept. */

@@ -13,7 +13,6 @@ import { EtcdSource } from '../../src/control/etcd.js'
 import { PeerTable } from '../../src/peer-table.js'
 import { fromWire } from '../../src/control/vtep.js'
 import { parseCidr, type Cidr } from '../../src/net/cidr.js'
-import type { NativeTable } from '../../src/native.js'
 
 const ETCD = '/usr/bin/etcd'
 if (!existsSync(ETCD)) {
@@ -62,8 +61,8 @@ if (!existsSync(ETCD)) {
 
   t.test('join, leave, lease expiry, etcd restart', async (t) => {
     await startEtcd()
-    const pushes: NativeTable[] = []
-    const table = new PeerTable({ setTable: (tb) => pushes.push(tb) }, [parseCidr('10.244.1.0/24') as Cidr], { self: 'e1', vni: 1 })
+    const pushes: unknown[] = []
+    const table = new PeerTable({ setTable: (tb) => pushes.push(tb), updatePeers: (c) => pushes.push(c) }, [parseCidr('10.244.1.0/24') as Cidr], { self: 'e1', vni: 1 })
     const self = fromWire({ node: 'e1', cidrs: ['10.244.1.0/24'], addr: '192.0.2.1', port: 8472, vni: 1, mac: '02:00:00:00:01:01', ver: 0 }, 'etcd')
     if (typeof self === 'string') throw new Error(self)
     const source = new EtcdSource({ endpoints: [endpoint], prefix: '/flatnet/nodes/', ttlSeconds: 2 }, self, pino({ level: 'silent' }))

@@ -30,7 +30,7 @@ t.test('nodes as peers through list/watch, annotations, 410 relist', async (t) =
   api.put(api.node('k3', ['10.244.3.0/24'], '192.0.2.3', ann(3)))
   api.put(api.node('k4', ['10.244.4.0/24'], '192.0.2.4')) // runs no flatnet: not a peer
 
-  const table = new PeerTable({ setTable: () => {} }, [parseCidr('10.244.1.0/24') as Cidr], { self: 'k1', vni: 1 })
+  const table = new PeerTable({ setTable: () => {}, updatePeers: () => {} }, [parseCidr('10.244.1.0/24') as Cidr], { self: 'k1', vni: 1 })
   const self = fromWire({ node: 'k1', cidrs: ['10.244.1.0/24'], addr: '192.0.2.1', port: 8472, vni: 1, mac: '02:00:00:00:02:01', ver: 0 }, 'kubernetes')
   if (typeof self === 'string') throw new Error(self)
   const source = new KubernetesSource({ kubeconfig, annotate: true }, self, pino({ level: 'silent' }))

@@ -1,5 +1,6 @@
-// PeerTable: sources' batches become one native table each; resync removes only the
-// source's own stale peers; the state file round-trips and survives a torn write.
+// PeerTable: sources' batches become one native push each, carrying only what
+// changed after the first; resync removes only the source's own stale peers; the
+// state file round-trips and survives a torn write.
 import t from 'tap'
 import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -8,7 +9,7 @@ import { PeerTable } from '../../src/peer-table.js'
 import { loadTable, saveTable } from '../../src/control/state-file.js'
 import { fromWire, type VtepRecord } from '../../src/control/vtep.js'
 import { parseCidr, type Cidr } from '../../src/net/cidr.js'
-import type { NativeTable } from '../../src/native.js'
+import type { NativePeer, NativePeerChanges, NativeTable } from '../../src/native.js'
 
 function rec (i: number, source: VtepRecord['source'] = 'channel', version = 1): VtepRecord {
   const r = fromWire({ node: `n${i}`, cidrs: [`10.${(i >> 8) & 255}.${i & 255}.0/24`], addr: `192.0.2.${i & 255}`, port: 8472, vni: 1, mac: '02:00:00:00:00:09', ver: version }, source)
@@ -16,23 +17,47 @@ function rec (i: number, source: VtepRecord['source'] = 'channel', version = 1):
   return r
 }
 
-function table (): { table: PeerTable, pushes: NativeTable[], rejects: string[] } {
-  const pushes: NativeTable[] = []
+interface Push { whole: boolean, set: string[], remove: string[] }
+
+// A dataplane that keeps the native table as the addon would, and records each push.
+function table (): { table: PeerTable, pushes: Push[], native: Map<string, NativePeer>, rejects: string[] } {
+  const pushes: Push[] = []
+  const native = new Map<string, NativePeer>()
   const rejects: string[] = []
-  const table = new PeerTable({ setTable: (tb) => pushes.push(tb) }, [parseCidr('10.0.0.0/24') as Cidr],
+  const updatePeers = (c: NativePeerChanges, whole = false): void => {
+    for (const p of c.set) native.set(p.name, p)
+    for (const name of c.remove) native.delete(name)
+    pushes.push({ whole, set: c.set.map((p) => p.name), remove: c.remove })
+  }
+  const setTable = (tb: NativeTable): void => {
+    updatePeers({ set: tb.peers, remove: [...native.keys()].filter((n) => !tb.peers.some((p) => p.name === n)) }, true)
+  }
+  const table = new PeerTable({ setTable, updatePeers }, [parseCidr('10.0.0.0/24') as Cidr],
     { self: 'n0', vni: 1, onReject: (n, why) => rejects.push(`${n}: ${why}`) })
-  return { table, pushes, rejects }
+  return { table, pushes, native, rejects }
 }
 
 t.test('a batch is one push; unchanged records do not push', async (t) => {
-  const { table: tb, pushes } = table()
+  const { table: tb, pushes, native } = table()
   tb.update('channel', { set: [rec(1), rec(2), rec(3)] })
-  t.equal(pushes.length, 1)
-  t.equal(pushes[0].peers.length, 3)
+  t.same(pushes, [{ whole: true, set: ['n1', 'n2', 'n3'], remove: [] }], 'the first push is the whole table')
   tb.update('channel', { set: [rec(2)] })
-  t.equal(pushes.length, 1, 'same VTEP again: no swap')
+  t.equal(pushes.length, 1, 'same VTEP again: no push')
   tb.update('channel', { remove: ['n2'] })
-  t.same(pushes[1].peers.map((p) => p.name), ['n1', 'n3'])
+  t.same(pushes[1], { whole: false, set: [], remove: ['n2'] })
+  t.same([...native.keys()], ['n1', 'n3'])
+})
+
+t.test('after the first push, a batch carries only the peers it changed', async (t) => {
+  const { table: tb, pushes, native } = table()
+  tb.update('channel', { set: Array.from({ length: 1000 }, (_, i) => rec(i + 1)) })
+  tb.update('channel', { set: [{ ...rec(7), port: 9999 }, rec(8)], remove: ['n9', 'n77'] })
+  t.same(pushes.at(-1), { whole: false, set: ['n7'], remove: ['n9', 'n77'] }, 'n8 unchanged: not sent')
+  t.equal(native.get('n7')?.port, 9999)
+  t.equal(native.size, 998)
+  tb.update('channel', { set: [rec(9)] })
+  t.same(pushes.at(-1), { whole: false, set: ['n9'], remove: [] }, 'removed, then back')
+  t.equal(native.size, 999)
 })
 
 t.test('refuses itself, another VNI, an overlap with the local pod CIDR, and stale versions', async (t) => {
@@ -60,7 +85,7 @@ t.test('resync removes only that source\'s peers; remove by another source is ig
 t.test('restored entries forward at once and go when their source resyncs without them', async (t) => {
   const { table: tb, pushes } = table()
   tb.restore([rec(1), rec(2)])
-  t.equal(pushes.at(-1)?.peers.length, 2)
+  t.same(pushes.at(-1), { whole: true, set: ['n1', 'n2'], remove: [] })
   t.ok(tb.list().every((p) => p.restored))
   tb.resync('channel', [rec(1)])
   t.same(tb.list().map((p) => [p.nodeName, p.restored]), [['n1', false]])
