@@ -5,6 +5,7 @@
       "sources": [
         "native/addon.cc",
         "native/testing.cc",
+        "native/testing_fib.cc",
         "native/packet.cc",
         "native/checksum.cc",
         "native/gso.cc",

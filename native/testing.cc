@@ -327,6 +327,7 @@ void InitTesting(Napi::Env env, Napi::Object exports) {
   add("fibLookup", FibLookup);
   add("benchEncapsulate", BenchEncapsulate);
   add("benchAdmit", BenchAdmit);
+  InitTestingFib(env, t);
   exports.Set("testing", t);
 }
 

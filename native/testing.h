@@ -5,4 +5,6 @@
 
 namespace flatnet {
 void InitTesting(Napi::Env env, Napi::Object exports);
+// The forwarding-table exports (testing_fib.cc), added to exports.testing.
+void InitTestingFib(Napi::Env env, Napi::Object testing);
 }

@@ -52,9 +52,19 @@ export interface Dataplane {
   reopenTun(): void
 }
 
+/** testing.Table: a native forwarding table changed as the Dataplane's is, read as the workers read it. */
+export interface NativeTestTable extends Pick<Dataplane, 'setTable' | 'updatePeers'> {
+  lookup(destination: Buffer): string | null
+  peerByAddress(underlay: Buffer): string | null
+  isLocal(destination: Buffer): boolean
+  peers(): string[]
+  /** Looks every destination up, repeat times; returns how many were routed. */
+  benchLookup(destinations: Buffer[], repeat: number): number
+}
+
 interface Addon {
   Dataplane: new (options: DataplaneOptions) => Dataplane
-  testing: Record<string, (...args: any[]) => any>
+  testing: Record<string, (...args: any[]) => any> & { Table: new () => NativeTestTable }
 }
 
 function addonPath (): string {
