@@ -4,7 +4,7 @@
 // SIGTERM withdraws it at once; wrong-key and garbage frames are counted, the
 // connections closed, nothing learned, and the daemon's memory stays flat.
 import t from 'tap'
-import { until } from '../lib/until.js'
+import { until } from '../../src/lab/until.js'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { queryControl } from '../../src/control-socket.js'

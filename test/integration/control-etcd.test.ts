@@ -2,7 +2,7 @@
 // ports: join, graceful leave, lease expiry after SIGKILL, and an etcd restart during
 // which the peer table keeps forwarding on what it knew, then resyncs.
 import t from 'tap'
-import { until } from '../lib/until.js'
+import { until } from '../../src/lab/until.js'
 import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'

@@ -3,7 +3,7 @@
 // the daemon annotates its own Node, adds/updates/deletes flow through, a bookmark
 // changes nothing, and a 410 Gone after a compaction relists (missing deletes too).
 import t from 'tap'
-import { until } from '../lib/until.js'
+import { until } from '../../src/lab/until.js'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'

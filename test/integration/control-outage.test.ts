@@ -9,7 +9,7 @@ import { queryControl } from '../../src/control-socket.js'
 import type { LabNode } from '../../src/lab/cluster.js'
 import { ping, withCluster } from '../lib/lab.js'
 import { channelLab } from '../lib/channel.js'
-import { until } from '../lib/until.js'
+import { until } from '../../src/lab/until.js'
 import { steadyPing } from '../lib/echo.js'
 
 const KEY = 'integration-outage-key-7d2e1b'

@@ -1,7 +1,7 @@
 // The control channel in one process on loopback: membership, leave, death by
 // silence, and hostile input (wrong key, garbage, oversized, replayed hello).
 import t from 'tap'
-import { until } from '../lib/until.js'
+import { until } from '../../src/lab/until.js'
 import { connect, type Socket } from 'node:net'
 import { randomBytes } from 'node:crypto'
 import { pino } from 'pino'
