@@ -1,14 +1,15 @@
 // Peer table scale, at 10 / 1,000 / 5,000 peers: ns per update of one peer (the
 // PeerTable and its push of that one peer), per control-plane lookup (PeerTable.get),
 // and per packet for the workers' route lookup in the native table (every peer's
-// pod CIDR in turn). With FLATNET_BENCH_NATIVE=1 (root, run inside a throwaway
-// namespace: it opens a TUN) the push goes to a running Dataplane (updatePeers, with
-// its wait for the workers); otherwise to a no-op, which measures the TypeScript side alone.
-// Run: node dist/bench/peers.js
+// pod CIDR in turn). The push goes first to a no-op, which measures the TypeScript
+// side alone; then, as root, to a running Dataplane (updatePeers, with its wait for
+// the workers), in a child run inside a throwaway namespace because it opens a TUN.
+// Run: sudo npm run bench:peers
 import { PeerTable } from '../src/peer-table.js'
 import { fromWire, type VtepRecord } from '../src/control/vtep.js'
 import { parseCidr, type Cidr } from '../src/net/cidr.js'
 import { addon, type Dataplane } from '../src/native.js'
+import { labUnavailable, Namespace } from '../src/lab/netns.js'
 
 type Sink = Pick<Dataplane, 'setTable' | 'updatePeers'>
 
@@ -19,13 +20,14 @@ function rec (i: number, port = 8472): VtepRecord {
 }
 
 function sink (): { dp: Sink, kind: string } {
-  if (process.env.FLATNET_BENCH_NATIVE !== '1') return { dp: { setTable: () => {}, updatePeers: () => {} }, kind: 'no-op push (TypeScript side only)' }
+  if (!NATIVE) return { dp: { setTable: () => {}, updatePeers: () => {} }, kind: 'no-op push (TypeScript side only)' }
   const dp = new addon.Dataplane({ tunName: 'flbench0', offloads: false, underlayAddress: Buffer.from([127, 0, 0, 1]), port: 18472, vni: 1, vtepMAC: Buffer.from([2, 0, 0, 0, 0, 1]), sendSockets: 1, batch: 32, busyPollMicros: 0 })
   dp.start()
   process.on('exit', () => dp.stop())
   return { dp, kind: 'native updatePeers on a running Dataplane' }
 }
 
+const NATIVE = process.env.FLATNET_BENCH_NATIVE === '1'
 const { dp, kind } = sink()
 const local = [parseCidr('172.16.0.0/24') as Cidr]
 console.log(`push: ${kind}`)
@@ -58,4 +60,18 @@ for (const n of [10, 1000, 5000]) {
   const fibNs = Number(process.hrtime.bigint() - t0) / (repeat * n)
   const ok = hits === lookups && routed === repeat * n ? 'ok' : 'miss'
   console.log(`${String(n).padStart(5)} peers: update of one peer ${updateNs.toFixed(0).padStart(6)} ns   lookup ${lookupNs.toFixed(1).padStart(5)} ns   fib lookup ${fibNs.toFixed(1).padStart(5)} ns/packet  (${ok})`)
+}
+
+if (!NATIVE) {
+  const why = labUnavailable()
+  if (why) {
+    console.log(`native push skipped: ${why}`)
+  } else {
+    const ns = Namespace.create(`flatnet-peers${process.pid}`)
+    try {
+      await ns.execAsync('env', ['FLATNET_BENCH_NATIVE=1', process.execPath, process.argv[1]], 300_000).then((out) => process.stdout.write(out))
+    } finally {
+      await ns.destroy()
+    }
+  }
 }

@@ -1,6 +1,7 @@
 // The benchmark harness end to end, briefly: `--quick` over host-gw, kernel VXLAN and
-// flatnet, as `npm run bench` runs it (a child process of the compiled runner). No
-// thresholds: each metric must have been measured, the chart written, nothing left.
+// flatnet, as `npm run bench` runs it (a child process of the compiled runner), then
+// the peer-table and convergence benchmarks. No thresholds: each metric must have
+// been measured, the chart written, nothing left.
 import t from 'tap'
 import { execFile } from 'node:child_process'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
@@ -16,18 +17,25 @@ const MODES = ['host-gw', 'kernel-vxlan', 'flatnet']
 const COMMON_METRICS = ['tcp1Gbps', 'tcp4Gbps', 'udp64Kpps', 'udp64LossPct', 'rttP50Us', 'rttP99Us']
 const USERSPACE_METRICS = ['cpuSecPerGbit', 'rssPeakMB'] // where a daemon carries the packets
 
-t.test('npm run bench -- --quick', async (t) => {
+type Test = typeof t
+const run = promisify(execFile)
+
+/** False (and the test skipped, saying why) where namespaces cannot be made; CI must make them. */
+function labOrSkip (t: Test): boolean {
   const why = labUnavailable()
-  if (why) {
-    if (process.env.CI) throw new Error(`the bench smoke test must run in CI but cannot: ${why}`)
-    t.skip(`bench smoke test skipped: ${why}`)
-    return
-  }
+  if (!why) return true
+  if (process.env.CI) throw new Error(`the bench smoke tests must run in CI but cannot: ${why}`)
+  t.skip(`bench smoke test skipped: ${why}`)
+  return false
+}
+
+t.test('npm run bench -- --quick', async (t) => {
+  if (!labOrSkip(t)) return
   t.ok(existsSync(RUNNER), `${RUNNER} exists (npm test compiles it in pretest; else run npx tsc -p .)`)
   const out = mkdtempSync(join(tmpdir(), 'flatnet-bench-smoke-'))
   t.teardown(() => rmSync(out, { recursive: true, force: true }))
 
-  const running = promisify(execFile)(process.execPath,
+  const running = run(process.execPath,
     [RUNNER, '--quick', '--modes', MODES.join(','), '--out', out], { encoding: 'utf8', timeout: 120_000 })
   // The runner names its namespaces flatnet-bench<its pid>m<mode index>-...
   const prefix = `flatnet-bench${running.child.pid}m`
@@ -53,4 +61,24 @@ t.test('npm run bench -- --quick', async (t) => {
     if (m.mode !== 'kernel-vxlan') t.type(m.ratios.tcp1Gbps, 'number', `${m.mode}: TCP ratio to kernel-vxlan`)
   }
   t.same(leftoverNamespaces(prefix), [], 'no namespace of the run left behind')
+})
+
+t.test('npm run bench:peers', async (t) => {
+  if (!labOrSkip(t)) return
+  const { stdout } = await run(process.execPath, [join(REPO, 'dist/bench/peers.js')], { encoding: 'utf8', timeout: 120_000 })
+  t.comment(stdout)
+  const rows = stdout.split('\n').filter((l) => /peers: update of one peer +\d+ ns +lookup +[\d.]+ ns +fib lookup +[\d.]+ ns\/packet +\(ok\)/.test(l))
+  t.equal(rows.length, 6, '10 / 1,000 / 5,000 peers, for the TypeScript side and the native push, every lookup found')
+  t.match(stdout, /push: native updatePeers on a running Dataplane/)
+  t.same(leftoverNamespaces('flatnet-peers'), [], 'its namespace removed')
+})
+
+t.test('npm run bench:convergence -- --rounds 1', async (t) => {
+  if (!labOrSkip(t)) return
+  const { stdout } = await run(process.execPath, [join(REPO, 'dist/bench/convergence.js'), '--rounds', '1'], { encoding: 'utf8', timeout: 120_000 })
+  t.comment(stdout)
+  for (const event of ['graceful stop', 'start', 'join: every table', 'join: all 14 pod pairs', 'kill -9']) {
+    t.match(stdout, new RegExp(`^\\| ${event}[^|]* \\| [\\d.]+ \\| \\d+ \\|`, 'm'), `${event}: measured`)
+  }
+  t.same(leftoverNamespaces('flatnet-cv'), [], 'its namespaces removed')
 })
