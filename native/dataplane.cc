@@ -1,6 +1,7 @@
 #include "dataplane.h"
 
 #include <poll.h>
+#include <pthread.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -64,8 +65,15 @@ void Dataplane::run(Quiescence* q) {
 
 void Dataplane::start() {
   if (running_.exchange(true)) return;
-  tx_ = std::thread([this] { run<TransmitLoop>(&txQ_); });
-  rx_ = std::thread([this] { run<ReceiveLoop>(&rxQ_); });
+  // Named so that top -H, perf and /proc/<pid>/task show which loop burns the CPU.
+  tx_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "flatnet-tx");
+    run<TransmitLoop>(&txQ_);
+  });
+  rx_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "flatnet-rx");
+    run<ReceiveLoop>(&rxQ_);
+  });
 }
 
 void Dataplane::joinLoops() {

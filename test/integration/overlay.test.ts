@@ -2,6 +2,7 @@
 // configuration) on one underlay. Every pod reaches every other by ping and TCP,
 // and the receiver sees the sender's own pod IP (no NAT) — in both offload modes.
 import t from 'tap'
+import { readdirSync, readFileSync } from 'node:fs'
 import { ping, startPeerEcho, tcpSeenAs, withCluster } from '../lib/lab.js'
 
 for (const offloads of [true, false]) {
@@ -24,6 +25,9 @@ for (const offloads of [true, false]) {
       }
     }
     for (const n of cluster.nodes.filter((n) => n.spec.kind === 'flatnet')) {
+      const pid = n.daemon?.pid as number
+      const names = readdirSync(`/proc/${pid}/task`).map((tid) => readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim())
+      t.ok(names.includes('flatnet-tx') && names.includes('flatnet-rx'), `${n.name}: packet threads named for top -H and perf`)
       const { code, ms } = await cluster.stopDaemon(n)
       t.equal(code, 0, `${n.name}: SIGTERM exits 0`)
       t.ok(ms < 2000, `${n.name}: stopped in ${ms} ms (< 2 s)`)
