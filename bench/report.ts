@@ -48,7 +48,7 @@ export interface BenchResult {
   seconds: number
   rounds?: number // > 1: values are medians over rounds, ratios medians of per-round ratios
   quick: boolean
-  host: { cpus: number, kernel: string, node: string }
+  host: { cpus: number, kernel: string, node: string, tcpCongestionControl?: string }
   /** CPUs the load generators were pinned to (see bench/pinning.ts). */
   placement: { sender: number, receiver: number, pingPong: number }
   modes: ModeResult[]
@@ -75,7 +75,8 @@ export function formatTable (result: BenchResult): string {
   const { modes } = result
   const lines: string[] = []
   const rounds = result.rounds ?? 1
-  lines.push(`${result.topology}; ${result.seconds} s per test; (x) = ratio to ${result.baseline} of this run` +
+  const cc = result.host.tcpCongestionControl ? `; TCP ${result.host.tcpCongestionControl}` : ''
+  lines.push(`${result.topology}; ${result.seconds} s per test${cc}; (x) = ratio to ${result.baseline} of this run` +
     (rounds > 1 ? `;\nmedians of ${rounds} interleaved rounds, ratios paired within each round (spread in the JSON)` : ''))
   lines.push(pad('metric', LABEL_WIDTH) + modes.map((m) => pad(m.mode, CELL_WIDTH)).join(''))
   for (const metric of METRICS) {
