@@ -39,12 +39,9 @@ template <class Loop>
 void Dataplane::run(Quiescence* q) {
   Loop loop(*this);
   pollfd fds[2] = {{loop.fd(), POLLIN, 0}, {wakeFd_, POLLIN, 0}};
-  auto batch = [&] {
-    // seq_cst pair with synchronize (qsbr.h): either it sees us busy, or we see the table's changes.
-    q->busy.store(true);
-    bool moved = loop.runBatch(*fib_.load());
-    q->batches.fetch_add(1, std::memory_order_release);
-    q->busy.store(false, std::memory_order_release);
+  auto batch = [&] {  // one QSBR read section per batch (qsbr.h)
+    bool moved = false;
+    readSection(q, fib_, [&](const Fib& fib) { moved = loop.runBatch(fib); });
     return moved;
   };
   const auto spin = std::chrono::microseconds(options_.busyPollMicros);

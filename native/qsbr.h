@@ -15,7 +15,7 @@
 namespace flatnet {
 
 // One reader thread's state. A reader holds table pointers only inside a section
-// (readSection, or the same steps in Dataplane::run around each batch).
+// (readSection; Dataplane::run makes each batch one).
 struct alignas(64) Quiescence {
   std::atomic<bool> busy{false};
   std::atomic<uint64_t> batches{0};
