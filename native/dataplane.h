@@ -1,5 +1,6 @@
 // One node's data plane: the TUN, the underlay sockets, the two packet loops on
-// native threads, and the forwarding table they share. The control plane talks to
+// native threads (one each, or both on one thread when busy-polling), and the
+// forwarding table they share. The control plane talks to
 // it through a narrow surface (table changes, stats, stop); nothing calls back into
 // JavaScript from here.
 #pragma once
@@ -58,8 +59,11 @@ class Dataplane {
  private:
   friend class TransmitLoop;
   friend class ReceiveLoop;
-  template <class Loop>
+  // The packet loop of one thread: polls each loop's descriptor and runs their batches.
+  template <class... Loops>
   void run(Quiescence* q);
+  template <class... Loops>
+  std::thread loopThread(const char* name, Quiescence* q);
 
   DataplaneOptions options_;
   TunDevice tun_;
@@ -74,7 +78,7 @@ class Dataplane {
   Fib table_;
   std::atomic<const Fib*> fib_{&table_};  // never changes; what the workers' QSBR handshake loads
   Quiescence txQ_, rxQ_;
-  std::thread tx_, rx_;
+  std::vector<std::thread> threads_;  // flatnet-tx + flatnet-rx, or one flatnet-txrx when busy-polling
   void joinLoops();  // stops the threads only; descriptors stay open
 };
 

@@ -30,7 +30,7 @@ export interface Config {
   tun: { name: string }
   bridge?: { name: string } // create this bridge with the pod CIDR's gateway (.1) address
   offloads: boolean
-  busyPollMicros: number // keep the packet loops polling this long after traffic (latency vs idle CPU)
+  busyPollMicros: number // keep polling this long after traffic, both loops on one thread (latency vs idle CPU)
   peers: PeerConfig[]
   logLevel: string
   controlSocket?: string // default /run/flatnet/<nodeName>.sock

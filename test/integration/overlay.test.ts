@@ -3,7 +3,16 @@
 // and the receiver sees the sender's own pod IP (no NAT) — in both offload modes.
 import t from 'tap'
 import { readdirSync, readFileSync } from 'node:fs'
+import type { LabNode } from '../../src/lab/cluster.js'
+import { tcpThroughput } from '../../bench/iperf.js'
 import { ping, startPeerEcho, tcpSeenAs, withCluster } from '../lib/lab.js'
+
+/** The daemon's native packet threads, by the names they give themselves. */
+const packetThreads = (n: LabNode): string[] => {
+  const pid = n.daemon?.pid as number
+  return readdirSync(`/proc/${pid}/task`).map((tid) => readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim())
+    .filter((name) => name.startsWith('flatnet-')).sort()
+}
 
 for (const offloads of [true, false]) {
   t.test(`3 flatnet nodes + 1 kernel vxlan node, offloads ${offloads ? 'on' : 'off'}`, async (t) => {
@@ -25,9 +34,7 @@ for (const offloads of [true, false]) {
       }
     }
     for (const n of cluster.nodes.filter((n) => n.spec.kind === 'flatnet')) {
-      const pid = n.daemon?.pid as number
-      const names = readdirSync(`/proc/${pid}/task`).map((tid) => readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim())
-      t.ok(names.includes('flatnet-tx') && names.includes('flatnet-rx'), `${n.name}: packet threads named for top -H and perf`)
+      t.same(packetThreads(n), ['flatnet-rx', 'flatnet-tx'], `${n.name}: a packet thread per direction, named for top -H and perf`)
       const { code, ms } = await cluster.stopDaemon(n)
       t.equal(code, 0, `${n.name}: SIGTERM exits 0`)
       t.ok(ms < 2000, `${n.name}: stopped in ${ms} ms (< 2 s)`)
@@ -37,8 +44,9 @@ for (const offloads of [true, false]) {
   })
 }
 
-// Latency mode: the packet threads keep polling (and yielding) after traffic. They
-// must still forward both ways, and stop promptly while spinning.
+// Latency mode: one packet thread per node carries both directions and keeps polling
+// (and yielding) after traffic. It must still forward both ways, bulk TCP included
+// (segmentation and coalescing on the one thread), and stop promptly while spinning.
 t.test('busyPollMicros: forwards both ways and stops promptly', async (t) => {
   const node = { kind: 'flatnet' as const, extra: { busyPollMicros: 200 } }
   const cluster = await withCluster(t, { nodes: [node, node] })
@@ -48,7 +56,10 @@ t.test('busyPollMicros: forwards both ways and stops promptly', async (t) => {
   t.ok(await ping(a, b.ip), 'n1 -> n2: ping')
   t.equal(await tcpSeenAs(a, b), a.ip, 'n1 -> n2: TCP')
   t.equal(await tcpSeenAs(b, a), b.ip, 'n2 -> n1: TCP')
+  const bulk = await tcpThroughput(a, b, 1, 1)
+  t.ok(bulk.bytes > 10e6, `n1 -> n2: 1 s of iperf3 moved ${(bulk.bytes / 1e6).toFixed(0)} MB`)
   for (const n of cluster.nodes) {
+    t.same(packetThreads(n), ['flatnet-txrx'], `${n.name}: one packet thread`)
     const { code, ms } = await cluster.stopDaemon(n)
     t.equal(code, 0, `${n.name}: SIGTERM exits 0`)
     t.ok(ms < 2000, `${n.name}: stopped in ${ms} ms (< 2 s)`)
