@@ -23,9 +23,8 @@ export interface PeerTableOptions {
 
 export class PeerTable implements PeerSink {
   private readonly peers = new Map<string, PeerEntry>()
-  // Native form per peer, built once per change: the first push sends them all.
-  private readonly natives = new Map<string, NativePeer>()
-  // What changed since the last push: all that later pushes send.
+  // Native form of each peer changed since the last push, built once per change. Until
+  // the first push that is every peer, which it sends as the whole table.
   private readonly changed = new Map<string, NativePeer>()
   private readonly removed = new Set<string>()
   private installed = false // the first push sets the whole table (and the local CIDRs)
@@ -44,7 +43,6 @@ export class PeerTable implements PeerSink {
       const old = this.peers.get(name)
       if (old?.source !== source) continue // another source owns it now
       this.peers.delete(name)
-      this.natives.delete(name)
       this.changed.delete(name)
       this.removed.add(name)
       changed = true
@@ -91,16 +89,16 @@ export class PeerTable implements PeerSink {
     const same = old !== undefined && sameVtep(old, r)
     this.peers.set(r.nodeName, { ...r, since: same ? old.since : Date.now(), restored })
     if (same) return old.restored !== restored || old.source !== r.source // listing changed, forwarding did not
-    const native = { name: r.nodeName, address: r.address.bytes, port: r.port, mac: r.vtepMAC, cidrs: r.podCIDRs.map(nativePrefix) }
-    this.natives.set(r.nodeName, native)
-    this.changed.set(r.nodeName, native)
+    this.changed.set(r.nodeName, {
+      name: r.nodeName, address: r.address.bytes, port: r.port, mac: r.vtepMAC, cidrs: r.podCIDRs.map(nativePrefix),
+    })
     this.removed.delete(r.nodeName)
     return true
   }
 
   private push (): void {
     if (!this.installed) {
-      this.dataplane.setTable({ local: this.localNative, peers: [...this.natives.values()] })
+      this.dataplane.setTable({ local: this.localNative, peers: [...this.changed.values()] })
       this.installed = true
     } else if (this.changed.size > 0 || this.removed.size > 0) { // else only the listing changed
       this.dataplane.updatePeers({ set: [...this.changed.values()], remove: [...this.removed] })
