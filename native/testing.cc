@@ -297,14 +297,6 @@ Napi::Value BenchAdmit(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), admitted);
 }
 
-// fibLookup(table, address) -> the peer name for an inner destination, or null
-Napi::Value FibLookup(const Napi::CallbackInfo& info) {
-  auto fib = fibFromJs(info[0].As<Napi::Object>());
-  IpAddr a = addrFromJs(info[1]);
-  const Peer* p = fib->lookup(a.family, a.bytes);
-  return p ? Napi::Value(Napi::String::New(info.Env(), p->name)) : info.Env().Null();
-}
-
 }  // namespace
 
 void InitTesting(Napi::Env env, Napi::Object exports) {
@@ -324,7 +316,6 @@ void InitTesting(Napi::Env env, Napi::Object exports) {
   add("flowHash", FlowHash);
   add("encapPrefix", EncapPrefix);
   add("admit", Admit);
-  add("fibLookup", FibLookup);
   add("benchEncapsulate", BenchEncapsulate);
   add("benchAdmit", BenchAdmit);
   InitTestingFib(env, t);

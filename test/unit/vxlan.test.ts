@@ -6,7 +6,7 @@ import { addr, ipv4, ipv6, udp } from '../lib/packets.js'
 import { vxlanFrame } from '../lib/frames.js'
 import { parseMac } from '../../src/net/mac.js'
 
-const { encapPrefix, admit, fibLookup } = addon.testing
+const { encapPrefix, admit } = addon.testing
 const mac = (s: string): Buffer => parseMac(s)!
 const OWN_MAC = '02:00:00:00:00:01'
 const PEER_MAC = '02:00:00:00:00:02'
@@ -32,7 +32,9 @@ t.test('forwarding table lookups', async (t) => {
     ['10.244.2.7', 'n2'], ['10.244.3.255', 'n3'], ['10.244.9.1', 'gw'], ['10.245.0.1', null],
     ['fd00:2::1234', 'n2'], ['fd00:3::1', null], ['192.0.2.2', null],
   ]
-  for (const [dst, want] of cases) t.equal(fibLookup(table, addr(dst)), want, `${dst} -> ${want ?? 'no route'}`)
+  const fib = new addon.testing.Table()
+  fib.setTable(table)
+  for (const [dst, want] of cases) t.equal(fib.lookup(addr(dst)), want, `${dst} -> ${want ?? 'no route'}`)
 })
 
 const v4 = (src: string, dst: string): Buffer => ipv4(addr(src), addr(dst), 17, udp(addr(src), addr(dst), 40000, 9, Buffer.from('payload')))
