@@ -217,7 +217,7 @@ async function main (): Promise<number> {
       kernel: release(),
       node: process.version,
       // New namespaces inherit the host's default, and it moves single-stream figures:
-      // flatnet/kernel was 0.47x under bbr and 0.53x under cubic on the same machine.
+      // flatnet/kernel was 0.43x under bbr and 0.53x under cubic on the same machine.
       tcpCongestionControl: readFileSync('/proc/sys/net/ipv4/tcp_congestion_control', 'utf8').trim(),
     },
     placement: { sender: SENDER_CPU, receiver: RECEIVER_CPU, pingPong: PING_PONG_CPU },

@@ -7,6 +7,7 @@
 import t from 'tap'
 import { join } from 'node:path'
 import { queryControl } from '../../src/control-socket.js'
+import { tcpThroughput, udpSmallPackets } from '../../bench/iperf.js'
 import { ipChecksumOk, transportChecksumOk } from '../lib/packets.js'
 import { readPcap } from '../lib/pcap.js'
 import { withCluster } from '../lib/lab.js'
@@ -26,22 +27,15 @@ t.test('frames on a wire without offloads: valid VXLAN, valid inner checksums, w
     return { file, stop: async () => { await new Promise((resolve) => setTimeout(resolve, 500)); await stopProcess(dump) } }
   }
   const tcpDump = await capture('tcp.pcap')
-  const server = n2.pods[0].ns.spawn('iperf3', ['-s', '-1'])
-  await new Promise((resolve) => setTimeout(resolve, 300))
-  const run = JSON.parse(await n1.pods[0].ns.execAsync('iperf3', ['-c', n2.pods[0].ip, '-t', '2', '-J'], 30_000))
-  t.ok(run.end.sum_received.bytes > 1e6, `TCP flowed: ${(run.end.sum_received.bits_per_second / 1e9).toFixed(2)} Gbit/s`)
-  await stopProcess(server)
+  const run = await tcpThroughput(n1.pods[0], n2.pods[0], 2, 1)
+  t.ok(run.bytes > 1e6, `TCP flowed: ${run.gbps.toFixed(2)} Gbit/s`)
   await tcpDump.stop()
   // Then small UDP datagrams as fast as iperf3 sends them: the transmit loop joins
   // each run of them to one peer into a GSO train.
   const udpDump = await capture('udp.pcap')
   const before = await txStats(cluster.dir, n1.name)
-  const udpServer = n2.pods[0].ns.spawn('iperf3', ['-s', '-1'])
-  await new Promise((resolve) => setTimeout(resolve, 300))
-  const udp = JSON.parse(await n1.pods[0].ns.execAsync('iperf3', ['-c', n2.pods[0].ip, '-u', '-l', '64', '-b', '0', '-t', '1', '-J'], 30_000))
-  await stopProcess(udpServer)
+  const received = Math.round((await udpSmallPackets(n1.pods[0], n2.pods[0], 1)).pps) // in 1 s
   const after = await txStats(cluster.dir, n1.name)
-  const received = udp.end.sum_received.packets - udp.end.sum_received.lost_packets
   t.ok(received > 1000, `${received} small UDP datagrams received`)
   const packets = after.packets - before.packets
   const joined = after.coalesced - before.coalesced
