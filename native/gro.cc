@@ -1,7 +1,8 @@
-// TCP receive coalescing, the rules of Linux tcp_gro_receive (net/ipv4/tcp_offload.c)
-// and wireguard-go's tun/offload_linux.go, for one pending flow at a time: segments
-// of a bulk transfer arrive back to back in a batch, and any other packet ends the run
-// (so the order of packets is kept).
+// Receive coalescing, the rules of Linux tcp_gro_receive (net/ipv4/tcp_offload.c),
+// udp_gro_receive_segment (net/ipv4/udp_offload.c) and wireguard-go's
+// tun/offload_linux.go, for one pending flow at a time: segments of a bulk transfer
+// arrive back to back in a batch, and any other packet ends the run (so the order of
+// packets is kept).
 #include "gro.h"
 
 #include <cstring>
@@ -13,36 +14,53 @@ namespace flatnet {
 namespace {
 
 constexpr size_t kMaxMerged = 0xffff;  // the IP length fields are 16-bit
+constexpr size_t kMaxUdpSegments = 64;  // UDP_GRO_CNT_MAX: no more than the kernel's own GRO
 
-// The TCP segment of a packet that coalescing may start or join, or null.
-// Only plain headers: IPv4 without options or fragmentation, IPv6 without extension
-// headers, flags exactly ACK or ACK|PSH, some payload.
-const uint8_t* mergeableTcp(const uint8_t* pkt, size_t len, size_t* ipLen, size_t* tcpLen) {
-  if (len < kIpv4HeaderLen + kTcpHeaderLen) return nullptr;
+// The transport header of a packet that coalescing may start or join, or null;
+// *proto says which. Only plain headers: IPv4 without options or fragmentation,
+// IPv6 without extension headers, some payload. TCP: flags exactly ACK or ACK|PSH.
+// UDP (when udp): a length field that matches the packet.
+const uint8_t* mergeable(const uint8_t* pkt, size_t len, bool udp, size_t* ipLen, size_t* l4Len,
+                         uint8_t* proto) {
+  if (len < kIpv4HeaderLen + kUdpHeaderLen) return nullptr;
   uint8_t version = pkt[0] >> 4;
   if (version == 4) {
-    if (pkt[0] != 0x45 || pkt[9] != kProtoTcp || (load16(pkt + 6) & 0x3fff)) return nullptr;
+    if (pkt[0] != 0x45 || (load16(pkt + 6) & 0x3fff)) return nullptr;
     *ipLen = kIpv4HeaderLen;
+    *proto = pkt[9];
   } else if (version == 6) {
-    if (pkt[6] != kProtoTcp) return nullptr;
     *ipLen = kIpv6HeaderLen;
+    *proto = pkt[6];
   } else {
     return nullptr;
   }
-  if (len < *ipLen + kTcpHeaderLen) return nullptr;
-  const uint8_t* tcp = pkt + *ipLen;
-  *tcpLen = size_t(tcp[12] >> 4) * 4;
-  uint8_t flags = tcp[13];
-  if (*tcpLen < kTcpHeaderLen || *ipLen + *tcpLen >= len) return nullptr;  // >=: no payload
+  const uint8_t* l4 = pkt + *ipLen;
+  if (*proto == kProtoUdp && udp) {
+    *l4Len = kUdpHeaderLen;
+    if (len <= *ipLen + kUdpHeaderLen || load16(l4 + 4) != len - *ipLen) return nullptr;
+    return l4;
+  }
+  if (*proto != kProtoTcp || len < *ipLen + kTcpHeaderLen) return nullptr;
+  *l4Len = size_t(l4[12] >> 4) * 4;
+  uint8_t flags = l4[13];
+  if (*l4Len < kTcpHeaderLen || *ipLen + *l4Len >= len) return nullptr;  // >=: no payload
   if (flags != kTcpAck && flags != (kTcpAck | kTcpPsh)) return nullptr;
-  return tcp;
+  return l4;
 }
 
-// The pseudo-header sum of a TCP segment of tcpLen bytes in packet ip.
-uint32_t pseudoSum(const uint8_t* ip, size_t tcpLen) {
+// The pseudo-header sum of a transport segment of l4Len bytes in packet ip.
+uint32_t pseudoSum(const uint8_t* ip, uint8_t proto, size_t l4Len) {
   bool v4 = ip[0] >> 4 == 4;
-  return pseudoHeaderSum(v4 ? 4 : 6, ip + (v4 ? 12 : 8), ip + (v4 ? 16 : 24), kProtoTcp,
-                         uint32_t(tcpLen));
+  return pseudoHeaderSum(v4 ? 4 : 6, ip + (v4 ? 12 : 8), ip + (v4 ? 16 : 24), proto,
+                         uint32_t(l4Len));
+}
+
+// Where the transport checksum field is.
+size_t checksumField(uint8_t proto) { return proto == kProtoTcp ? 16 : 6; }
+
+// IPv4 UDP may go without a checksum (0): there is nothing to verify.
+bool unchecked(const uint8_t* ip, uint8_t proto, const uint8_t* l4) {
+  return proto == kProtoUdp && ip[0] >> 4 == 4 && load16(l4 + 6) == 0;
 }
 
 // Same IP flow and the header fields Linux inet_gro_receive / ipv6_gro_receive
@@ -68,46 +86,52 @@ void writeHeader(uint8_t* at, const VnetHdr& h) { std::memcpy(at, &h, sizeof h);
 void Coalescer::add(uint8_t* pkt, size_t len) {
   if (open_ && join(pkt, len)) return;
   flush();
-  size_t ipLen, tcpLen;
-  const uint8_t* tcp = mergeableTcp(pkt, len, &ipLen, &tcpLen);
+  size_t ipLen, l4Len;
+  uint8_t proto;
+  const uint8_t* l4 = mergeable(pkt, len, udp_, &ipLen, &l4Len, &proto);
   head_ = pkt;
   headLen_ = len;
   segments_ = 1;
-  if (!tcp || tcp[13] & kTcpPsh) {  // PSH ends a run: nothing can follow it
+  if (!l4 || (proto == kProtoTcp && l4[13] & kTcpPsh)) {  // PSH ends a run: nothing can follow it
     flush();
     return;
   }
   open_ = true;
+  proto_ = proto;
   ipHeaderLen_ = ipLen;
-  tcpHeaderLen_ = tcpLen;
-  segSize_ = len - ipLen - tcpLen;
-  nextSeq_ = load32(tcp + 4) + uint32_t(segSize_);
+  l4HeaderLen_ = l4Len;
+  segSize_ = len - ipLen - l4Len;
+  if (proto == kProtoTcp) nextSeq_ = load32(l4 + 4) + uint32_t(segSize_);
 }
 
 bool Coalescer::join(uint8_t* pkt, size_t len) {
-  size_t ipLen, tcpLen;
-  const uint8_t* tcp = mergeableTcp(pkt, len, &ipLen, &tcpLen);
-  if (!tcp || ipLen != ipHeaderLen_ || tcpLen != tcpHeaderLen_) return false;
-  size_t payload = len - ipLen - tcpLen;
-  const uint8_t* headTcp = head_ + ipLen;
-  if (payload > segSize_ || headLen_ + payload > kMaxMerged || load32(tcp + 4) != nextSeq_ ||
-      !sameIp(head_, pkt) || !sameTcp(headTcp, tcp, tcpLen))
+  size_t ipLen, l4Len;
+  uint8_t proto;
+  const uint8_t* l4 = mergeable(pkt, len, udp_, &ipLen, &l4Len, &proto);
+  if (!l4 || proto != proto_ || ipLen != ipHeaderLen_ || l4Len != l4HeaderLen_) return false;
+  size_t payload = len - ipLen - l4Len;
+  const uint8_t* headL4 = head_ + ipLen;
+  if (payload > segSize_ || headLen_ + payload > kMaxMerged || !sameIp(head_, pkt)) return false;
+  bool tcp = proto == kProtoTcp;
+  if (tcp ? load32(l4 + 4) != nextSeq_ || !sameTcp(headL4, l4, l4Len)
+          : std::memcmp(headL4, l4, 4) != 0 || segments_ >= kMaxUdpSegments)
     return false;
   // The head is verified only once something joins it: alone it goes out unchanged
   // and the kernel checks it, merged its checksum field is overwritten.
-  if (segments_ == 1 &&
-      checksumFold(checksumPartial(headTcp, headLen_ - ipLen, pseudoSum(head_, headLen_ - ipLen))) !=
+  if (segments_ == 1 && !unchecked(head_, proto, headL4) &&
+      checksumFold(checksumPartial(headL4, headLen_ - ipLen, pseudoSum(head_, proto, headLen_ - ipLen))) !=
           0xffff) {
     stats_.badChecksum++;
     head_ = nullptr;  // dropped; pkt starts a new run
     open_ = false;
     return false;
   }
-  uint8_t flags = tcp[13];
+  uint8_t flags = tcp ? l4[13] : 0;
+  bool verify = !unchecked(pkt, proto, l4);
   // Sum the header before the copy: the moved payload may overwrite it.
-  uint32_t sum = checksumPartial(tcp, tcpLen, pseudoSum(pkt, len - ipLen));
-  sum = checksumCopy(head_ + headLen_, tcp + tcpLen, payload, sum);
-  if (checksumFold(sum) != 0xffff) {
+  uint32_t sum = checksumPartial(l4, l4Len, pseudoSum(pkt, proto, len - ipLen));
+  sum = checksumCopy(head_ + headLen_, l4 + l4Len, payload, sum);
+  if (verify && checksumFold(sum) != 0xffff) {
     stats_.badChecksum++;  // the copied bytes lie past headLen_: nothing to undo
     return true;
   }
@@ -126,22 +150,25 @@ void Coalescer::flush() {
   VnetHdr h{};  // all zero: no offload, the kernel checks the packet as it is
   if (segments_ > 1) {
     uint8_t* ip = head_;
-    size_t tcpLen = headLen_ - ipHeaderLen_;
-    if (ip[0] >> 4 == 4) {
+    bool v4 = ip[0] >> 4 == 4;
+    size_t l4Len = headLen_ - ipHeaderLen_;
+    if (v4) {
       store16(ip + 2, uint16_t(headLen_));
       ipv4HeaderChecksum(ip, ipHeaderLen_);
     } else {
-      store16(ip + 4, uint16_t(tcpLen));
+      store16(ip + 4, uint16_t(l4Len));
     }
+    // UDP: the length of the whole train, as udp_send_skb leaves a GSO send.
+    if (proto_ == kProtoUdp) store16(ip + ipHeaderLen_ + 4, uint16_t(l4Len));
     // CHECKSUM_PARTIAL: the field holds the folded pseudo-header sum, not complemented
     // (as tcp_v4_send_check); the kernel completes it from csumStart.
-    store16(ip + ipHeaderLen_ + 16, checksumFold(pseudoSum(ip, tcpLen)));
+    store16(ip + ipHeaderLen_ + checksumField(proto_), checksumFold(pseudoSum(ip, proto_, l4Len)));
     h.flags = kVnetNeedsCsum;
-    h.gsoType = ip[0] >> 4 == 4 ? kGsoTcpv4 : kGsoTcpv6;
-    h.hdrLen = uint16_t(ipHeaderLen_ + tcpHeaderLen_);
+    h.gsoType = proto_ == kProtoUdp ? kGsoUdpL4 : v4 ? kGsoTcpv4 : kGsoTcpv6;
+    h.hdrLen = uint16_t(ipHeaderLen_ + l4HeaderLen_);
     h.gsoSize = uint16_t(segSize_);
     h.csumStart = uint16_t(ipHeaderLen_);
-    h.csumOffset = 16;
+    h.csumOffset = uint16_t(checksumField(proto_));
   }
   writeHeader(head_ - sizeof(VnetHdr), h);
   emit_(ctx_, TunWrite{head_ - sizeof(VnetHdr), headLen_ + sizeof(VnetHdr)});

@@ -1,6 +1,6 @@
-// Coalescing of received TCP segments back into one super-packet per TUN write,
-// the inverse of gso.h (as Linux GRO and wireguard-go do). Pure: it rewrites
-// buffers and reports writes through a callback.
+// Coalescing of received TCP segments (and, where the TUN takes USO, UDP datagrams)
+// back into one super-packet per TUN write, the inverse of gso.h (as Linux GRO and
+// wireguard-go do). Pure: it rewrites buffers and reports writes through a callback.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -25,9 +25,15 @@ struct TunWrite {
 // follows on, and every segment but the last has the first one's payload size;
 // the merged packet stays under 64 KB.
 //
+// With udp on, datagrams of one UDP flow (same addresses, ports and IP header
+// fields) merge the same way into a GSO_UDP_L4 packet: all but the last carry the
+// first one's payload size, at most 64 of them (what Linux UDP GRO builds). A
+// tunnelled small-packet flow then costs one TUN write per 64 datagrams instead of
+// one each; the kernel cuts it back into the same datagrams before the socket.
+//
 // What is written: a merged packet gets a vnet header with NEEDS_CSUM, the
-// pseudo-header sum in its checksum field and gso TCPV4/TCPV6; any other packet
-// gets an all-zero header and is passed unchanged (the kernel checks it).
+// pseudo-header sum in its checksum field and gso TCPV4/TCPV6/UDP_L4; any other
+// packet gets an all-zero header and is passed unchanged (the kernel checks it).
 class Coalescer {
  public:
   struct Stats {
@@ -36,7 +42,10 @@ class Coalescer {
   };
   using Emit = void (*)(void* ctx, const TunWrite& w);
 
-  Coalescer(Emit emit, void* ctx) : emit_(emit), ctx_(ctx) {}
+  Coalescer(Emit emit, void* ctx, bool udp = false) : emit_(emit), ctx_(ctx), udp_(udp) {}
+  // Turns UDP merging off for good (the kernel refused a GSO_UDP_L4 write).
+  void disableUdp() { udp_ = false; }
+  bool udp() const { return udp_; }
   // pkt points at an IP packet of len bytes (already validated by the caller:
   // parseIp succeeded and len equals the IP total length).
   void add(uint8_t* pkt, size_t len);
@@ -47,15 +56,17 @@ class Coalescer {
  private:
   Emit emit_;
   void* ctx_;
+  bool udp_;
   Stats stats_;
   // The packet being grown; null when none is pending.
   uint8_t* head_ = nullptr;
   size_t headLen_ = 0;
-  // Set while head_ is a TCP segment that more segments may still join.
+  // Set while head_ is a segment that more segments may still join.
   bool open_ = false;
+  uint8_t proto_ = 0;  // of the open head: kProtoTcp or kProtoUdp
   // segments_ == 1: the head's own checksum is not verified yet.
-  size_t ipHeaderLen_ = 0, tcpHeaderLen_ = 0, segSize_ = 0, segments_ = 0;
-  uint32_t nextSeq_ = 0;
+  size_t ipHeaderLen_ = 0, l4HeaderLen_ = 0, segSize_ = 0, segments_ = 0;
+  uint32_t nextSeq_ = 0;  // TCP only
 
   // Appends pkt to the open head, or drops it for a bad checksum (both return true);
   // false when it does not belong to the run.

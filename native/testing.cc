@@ -180,12 +180,13 @@ struct Collected {
 Napi::Value Coalesce(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Collected out{env, Napi::Array::New(env)};
+  // coalesce(packets, udp): udp merges UDP datagrams too, as on a TUN with USO.
   Coalescer c(
       [](void* ctx, const TunWrite& w) {
         auto* o = static_cast<Collected*>(ctx);
         o->writes.Set(o->writes.Length(), Napi::Buffer<uint8_t>::Copy(o->env, w.data, w.len));
       },
-      &out);
+      &out, info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value());
   if (!readPackets(info, scratchOf(info))) return env.Undefined();
   coalesceBatch(scratchOf(info), &c);
   Napi::Object r = Napi::Object::New(env);
@@ -202,7 +203,7 @@ Napi::Value BenchCoalesce(const Napi::CallbackInfo& info) {
   uint32_t n = repeatArg(info, 1);
   for (uint32_t i = 0; i < n; i++) {
     writes = 0;
-    Coalescer c([](void* ctx, const TunWrite&) { ++*static_cast<size_t*>(ctx); }, &writes);
+    Coalescer c([](void* ctx, const TunWrite&) { ++*static_cast<size_t*>(ctx); }, &writes, true);
     coalesceBatch(s, &c);
   }
   return Napi::Number::New(info.Env(), double(writes));

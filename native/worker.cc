@@ -11,6 +11,7 @@
 #include "admit.h"
 #include "dataplane.h"
 #include "gso.h"
+#include "tun.h"
 #include "udp.h"
 #include "vnet_hdr.h"
 #include "vxlan.h"
@@ -262,7 +263,11 @@ void TransmitLoop::sendOneByOne(const Message& m) {
 
 // ---- receive ----
 
-ReceiveLoop::ReceiveLoop(Dataplane& dp) : dp_(dp), coalescer_(&ReceiveLoop::emit, this) {
+// UDP datagrams merge only into a TUN that took USO: the kernel that accepts
+// TUN_F_USO4/6 (Linux 6.2) is the one that takes GSO_UDP_L4 writes, from the same
+// change; before it a write of one fails with EINVAL.
+ReceiveLoop::ReceiveLoop(Dataplane& dp)
+    : dp_(dp), coalescer_(&ReceiveLoop::emit, this, (dp.tun().offloads & kTunUso4) != 0) {
   size_t batch = size_t(dp.options().batch);
   // With UDP GRO one message can hold a 64 KB train of datagrams.
   slotSize_ = dp.udpGroOn() ? kMaxIpPacket + 1 : kEncapPrefixLen + kMaxIpPacket + 64;

@@ -67,6 +67,8 @@ void checkTunWrite(const Sink& s, const TunWrite& w) {
   if (!parseIp(pkt, len, &ip) || ip.totalLen != len) abort();
   if (h.csumStart != ip.headerLen || h.csumStart + h.csumOffset + 2 > len) abort();
   if (h.gsoSize == 0 || h.hdrLen > len) abort();
+  // A UDP train's length field covers the whole train, as the kernel's GSO expects.
+  if (h.gsoType == kGsoUdpL4 && load16(pkt + ip.headerLen + 4) != len - ip.headerLen) abort();
   // Every merged segment's checksum was verified, so the completed whole must verify:
   // finish it as the kernel would (from csumStart) and check with the pseudo-header.
   std::vector<uint8_t> copy(pkt, pkt + len);

@@ -1,7 +1,8 @@
 // libFuzzer target: the Coalescer over a hostile batch of inner packets laid out
 // as the receive loop lays them (each behind a 22-byte VXLAN + Ethernet prefix, in
 // one buffer, possibly with trailing padding), each passed with its IP total
-// length after parseIp succeeded, as ReceiveLoop::receiveMessage does.
+// length after parseIp succeeded, as ReceiveLoop::receiveMessage does; once
+// merging TCP only and once UDP as well.
 // Input: records of [length: 2 bytes BE] [that many bytes]; a length with the top
 // bit set also flushes before the packet (a message boundary).
 #include <cstdint>
@@ -45,20 +46,24 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     i += 2 + len;
   }
   if (recs.empty()) return 0;
-  buf.shrink_to_fit();
-  Sink sink{buf.data(), buf.data() + buf.size()};
-  Coalescer c(&emit, &sink);
-  size_t added = 0;
-  for (const Rec& r : recs) {
-    if (r.flush) c.flush();
-    uint8_t* pkt = buf.data() + r.at;
-    IpView ip;
-    if (!parseIp(pkt, r.len, &ip)) continue;
-    c.add(pkt, ip.totalLen);
-    added++;
+  // Both ways the receive loop runs it: TCP only, and UDP too (a TUN with USO).
+  for (bool udp : {false, true}) {
+    std::vector<uint8_t> copy(buf);  // coalescing rewrites the buffer in place
+    copy.shrink_to_fit();
+    Sink sink{copy.data(), copy.data() + copy.size()};
+    Coalescer c(&emit, &sink, udp);
+    size_t added = 0;
+    for (const Rec& r : recs) {
+      if (r.flush) c.flush();
+      uint8_t* pkt = copy.data() + r.at;
+      IpView ip;
+      if (!parseIp(pkt, r.len, &ip)) continue;
+      c.add(pkt, ip.totalLen);
+      added++;
+    }
+    c.flush();
+    // Every packet added is written, merged into another or dropped for its checksum.
+    if (sink.writes + c.stats().merged + c.stats().badChecksum != added) abort();
   }
-  c.flush();
-  // Every packet added is written, merged into another or dropped for its checksum.
-  if (sink.writes + c.stats().merged + c.stats().badChecksum != added) abort();
   return 0;
 }

@@ -3,13 +3,13 @@
 import t, { type Test } from 'tap'
 import { addon } from '../../src/native.js'
 import {
-  ACK, FIN, GSO_TCPV4, GSO_TCPV6, NEEDS_CSUM, PSH, SYN, V4, ipChecksumOk, ipv4, parse, parseVnetHdr, pattern,
-  pseudoSum, sum16, tcp, TCP, tcpPacket, udpPacket, vnetHdr, type IpFields, type TcpFields
+  ACK, FIN, GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4, NEEDS_CSUM, PSH, SYN, V4, ipChecksumOk, ipv4, parse, parseVnetHdr, pattern,
+  pseudoSum, sum16, tcp, TCP, tcpPacket, UDP, udpPacket, vnetHdr, type IpFields, type TcpFields
 } from '../lib/packets.js'
 
 interface Coalesced { writes: Buffer[], merged: number, badChecksum: number }
 const { coalesce, gsoSplit } = addon.testing as {
-  coalesce: (packets: Buffer[]) => Coalesced
+  coalesce: (packets: Buffer[], udp?: boolean) => Coalesced
   gsoSplit: (h: Buffer, p: Buffer) => Buffer[]
 }
 
@@ -162,4 +162,82 @@ t.test('garbage never crashes', async (t) => {
     merged += r.merged
   }
   t.equal(broken, 0, `${merged} merged: every packet accounted for, every write within 64 KB`)
+})
+
+// UDP merging (a TUN with USO): datagram i of a flow of `size`-byte payloads.
+function dgram (i: number, f: IpFields & { v?: 4 | 6, size?: number, srcPort?: number } = {}): Buffer {
+  return udpPacket(pattern(f.size ?? 64, i + 1), f)
+}
+
+function checkMergedUdp (t: Test, w: Buffer, v: 4 | 6, gsoSize: number, name: string): Buffer {
+  const ipLen = v === 4 ? 20 : 40
+  t.same(parseVnetHdr(w), { flags: NEEDS_CSUM, gsoType: GSO_UDP_L4, hdrLen: ipLen + 8, gsoSize, csumStart: ipLen, csumOffset: 6 }, `${name}: vnet header`)
+  const pkt = w.subarray(10)
+  const p = parse(pkt)
+  t.ok(ipChecksumOk(pkt), `${name}: IP checksum`)
+  t.equal(v === 4 ? pkt.readUInt16BE(2) : pkt.readUInt16BE(4) + 40, pkt.length, `${name}: IP length`)
+  t.equal(p.l4.readUInt16BE(4), p.l4.length, `${name}: UDP length covers the whole train`)
+  t.equal(p.l4.readUInt16BE(6), sum16(Buffer.alloc(0), pseudoSum(p.src, p.dst, UDP, p.l4.length)), `${name}: pseudo-header sum, not complemented`)
+  return pkt
+}
+
+t.test('UDP datagrams of a flow merge into one GSO_UDP_L4 write that splits back into them', async (t) => {
+  for (const v of [4, 6] as const) {
+    // IPv4 IDs counting up, as the kernel numbers the datagrams it cuts.
+    const dgrams = [0, 1, 2, 3].map((i) => dgram(i, { v, size: i === 3 ? 20 : 64, id: 0x1234 + i }))
+    const r = coalesce(dgrams, true)
+    t.equal(r.writes.length, 1, `IPv${v}: one write`)
+    t.equal(r.merged, 3, `IPv${v}: merged count`)
+    const pkt = checkMergedUdp(t, r.writes[0], v, 64, `IPv${v}`)
+    t.ok(parse(pkt).payload.equals(Buffer.concat(dgrams.map((d) => parse(d).payload))), `IPv${v}: payloads in order`)
+    // What the kernel does with it before the socket: cut it back at gsoSize.
+    t.same(gsoSplit(r.writes[0].subarray(0, 10), pkt), dgrams, `IPv${v}: splits back into the same datagrams`)
+    t.equal(coalesce(dgrams).writes.length, 4, `IPv${v}: without USO each datagram is its own write`)
+  }
+})
+
+const u = (i: number, f: IpFields & { v?: 4 | 6, size?: number, srcPort?: number } = {}) => dgram(i, f)
+const noChecksum = (pkt: Buffer) => { const c = Buffer.from(pkt); c.writeUInt16BE(0, 26); return c }
+
+const udpCases: Case[] = [
+  { name: 'UDP flow', packets: [u(0), u(1), u(2)], writes: [[0, 1, 2]] },
+  { name: 'shorter datagram ends the run', packets: [u(0), u(1, { size: 10 }), u(2)], writes: [[0, 1], 2] },
+  { name: 'larger datagram starts a new run', packets: [u(0, { size: 10 }), u(1), u(2)], writes: [0, [1, 2]] },
+  { name: 'another port', packets: [u(0), u(1, { srcPort: 40001 })], writes: [0, 1] },
+  { name: 'different TTL', packets: [u(0), u(1, { ttl: 9 })], writes: [0, 1] },
+  { name: 'TCP then UDP', packets: [a(0), a(1), u(0), u(1)], writes: [[0, 1], [2, 3]] },
+  { name: 'bad checksum dropped', packets: [u(0), corrupt(u(1)), u(2)], writes: [[0, 2]], badChecksum: 1 },
+  { name: 'bad head dropped', packets: [corrupt(u(0)), u(1), u(2)], writes: [[1, 2]], badChecksum: 1 },
+  { name: 'IPv4 without checksum (0) merges unverified', packets: [noChecksum(u(0)), noChecksum(corrupt(u(1)))], writes: [[0, 1]] },
+  { name: 'IPv4 fragment not merged', packets: [u(0, { df: false, id: 1 }), u(1, { df: false, id: 1 })].map((p) => { p.writeUInt16BE(0x2000, 6); return p }), writes: [0, 1] }
+]
+
+t.test('UDP coalescing rules', async (t) => {
+  for (const c of udpCases) {
+    const r = coalesce(c.packets, true)
+    t.equal(r.writes.length, c.writes.length, `${c.name}: ${c.writes.length} writes`)
+    t.equal(r.badChecksum, c.badChecksum ?? 0, `${c.name}: bad checksums`)
+    c.writes.forEach((want, k) => {
+      const w = r.writes[k]
+      if (!w) return
+      if (typeof want === 'number') {
+        t.ok(w.subarray(0, 10).equals(ZERO_HDR) && w.subarray(10).equals(c.packets[want]), `${c.name}: write ${k} is packet ${want} unchanged`)
+        return
+      }
+      const first = c.packets[want[0]]
+      const v = first[0] >> 4 as 4 | 6
+      const pkt = parse(first).proto === TCP
+        ? checkMerged(t, w, v, parse(first).payload.length, `${c.name}: write ${k}`)
+        : checkMergedUdp(t, w, v, parse(first).payload.length, `${c.name}: write ${k}`)
+      t.ok(parse(pkt).payload.equals(Buffer.concat(want.map((i) => parse(c.packets[i]).payload))), `${c.name}: write ${k} payload`)
+    })
+  }
+})
+
+t.test('a UDP run stops at 64 datagrams, as the kernel\'s own UDP GRO', async (t) => {
+  const r = coalesce(Array.from({ length: 100 }, (_, i) => dgram(i)), true)
+  t.equal(r.writes.length, 2, 'two writes')
+  t.equal(parseVnetHdr(r.writes[0]).gsoType, GSO_UDP_L4)
+  t.equal(parse(r.writes[0].subarray(10)).payload.length, 64 * 64, 'the first carries 64 datagrams')
+  t.equal(r.merged, 98)
 })
