@@ -31,7 +31,7 @@ export function dataplaneMetrics (dataplane: Dataplane, checks: HealthChecks): R
     () => { const s = dataplane.stats(); return [[{ direction: 'tx' }, s.tx.packets], [{ direction: 'rx' }, s.rx.packets]] })
   absolute('flatnet_bytes_total', 'Inner bytes forwarded, by direction.', ['direction'],
     () => { const s = dataplane.stats(); return [[{ direction: 'tx' }, s.tx.bytes], [{ direction: 'rx' }, s.rx.bytes]] })
-  absolute('flatnet_coalesced_segments_total', 'Received TCP segments merged into an earlier one before the TUN write.', [],
+  absolute('flatnet_coalesced_segments_total', 'Received TCP segments and UDP datagrams merged into an earlier one before the TUN write.', [],
     () => [[{}, dataplane.stats().rx.coalesced]])
   absolute('flatnet_gso_joined_packets_total', 'Small packets sent as a further segment of an earlier one\'s UDP GSO train.', [],
     () => [[{}, dataplane.stats().tx.coalesced]])
