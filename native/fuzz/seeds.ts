@@ -70,5 +70,8 @@ write('gro', {
   'tcp4-run': Buffer.concat([1, 1001, 2001, 3001].map((seq, i) => rec(tcpSeg(4, seq, 1000, i === 3 ? ACK | PSH : ACK)))),
   'tcp6-run-short-last': Buffer.concat([1, 1001, 2001].map((seq, i) => rec(tcpSeg(6, seq, i === 2 ? 10 : 1000)))),
   'mixed-flush': Buffer.concat([rec(tcpSeg(4, 1, 500)), rec(udpPkt(4, 30)), rec(tcpSeg(4, 501, 500), true), rec(tcpSeg(4, 1001, 500))]),
+  // UDP runs: merged when the target runs with UDP merging on (a TUN with USO).
+  'udp4-run-short-last': Buffer.concat([64, 64, 64, 20].map((len) => rec(udpPkt(4, len)))),
+  'udp6-run': Buffer.concat([64, 64, 64].map((len) => rec(udpPkt(6, len)))),
 })
 console.log(`seeds written to ${dir}`)
