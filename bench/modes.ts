@@ -23,6 +23,10 @@ export const MODES: Mode[] = [
     name: 'flatnet-busypoll', description: 'flatnet, offloads on, busyPollMicros 200 (latency mode)',
     node: { kind: 'flatnet', offloads: true, extra: { busyPollMicros: 200 } }, userspace: true,
   },
+  {
+    name: 'flatnet-percpu', description: 'flatnet, offloads on, workers per-cpu (a pinned worker per CPU, flows steered by CPU)',
+    node: { kind: 'flatnet', offloads: true, extra: { workers: 'per-cpu' } }, userspace: true,
+  },
   { name: 'flatnet-nooffload', description: 'flatnet, offloads off', node: { kind: 'flatnet', offloads: false }, userspace: true },
   {
     name: 'openvpn', description: 'OpenVPN p2p UDP, no crypto', node: { kind: 'openvpn' }, userspace: true,

@@ -37,6 +37,7 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
     opt.sendSockets = int(o.Get("sendSockets").As<Napi::Number>().Int32Value());
     opt.batch = int(o.Get("batch").As<Napi::Number>().Int32Value());
     opt.busyPollMicros = int(o.Get("busyPollMicros").As<Napi::Number>().Int32Value());
+    opt.perCpu = o.Get("perCpu").ToBoolean().Value();
     const char* where = "";
     if (int err = dp_.open(opt, &where)) {
       Napi::Error e = Napi::Error::New(info.Env(), std::string(where) + ": " + std::strerror(err));
@@ -81,25 +82,48 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
     return info.Env().Undefined();
   }
 
-  static Napi::Object workerStats(Napi::Env env, const WorkerCounters& c) {
+  // One direction's counters, summed over the queues.
+  Napi::Object workerStats(Napi::Env env, WorkerCounters& (Dataplane::*counters)(int)) {
+    double packets = 0, bytes = 0, batches = 0, syscalls = 0, coalesced = 0;
+    for (int q = 0; q < dp_.queues(); q++) {
+      const WorkerCounters& c = (dp_.*counters)(q);
+      packets += double(c.packets.get());
+      bytes += double(c.bytes.get());
+      batches += double(c.batches.get());
+      syscalls += double(c.syscalls.get());
+      coalesced += double(c.coalesced.get());
+    }
     Napi::Object o = Napi::Object::New(env);
-    o.Set("packets", double(c.packets.get()));
-    o.Set("bytes", double(c.bytes.get()));
-    o.Set("batches", double(c.batches.get()));
-    o.Set("syscalls", double(c.syscalls.get()));
-    o.Set("coalesced", double(c.coalesced.get()));
+    o.Set("packets", packets);
+    o.Set("bytes", bytes);
+    o.Set("batches", batches);
+    o.Set("syscalls", syscalls);
+    o.Set("coalesced", coalesced);
     return o;
   }
 
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     Napi::Object o = Napi::Object::New(env);
-    o.Set("tx", workerStats(env, dp_.txCounters));
-    o.Set("rx", workerStats(env, dp_.rxCounters));
+    o.Set("tx", workerStats(env, &Dataplane::txCounters));
+    o.Set("rx", workerStats(env, &Dataplane::rxCounters));
     Napi::Object drops = Napi::Object::New(env);
-    for (int i = 0; i < kDropCount; i++)
-      drops.Set(kDropNames[i], double(dp_.txCounters.drops[i].get() + dp_.rxCounters.drops[i].get()));
+    for (int i = 0; i < kDropCount; i++) {
+      double n = 0;
+      for (int q = 0; q < dp_.queues(); q++)
+        n += double(dp_.txCounters(q).drops[i].get() + dp_.rxCounters(q).drops[i].get());
+      drops.Set(kDropNames[i], n);
+    }
     o.Set("drops", drops);
+    // Packets per queue (one entry unless per-CPU): where the steering put the traffic.
+    Napi::Array queues = Napi::Array::New(env);
+    for (int q = 0; q < dp_.queues(); q++) {
+      Napi::Object qo = Napi::Object::New(env);
+      qo.Set("txPackets", double(dp_.txCounters(q).packets.get()));
+      qo.Set("rxPackets", double(dp_.rxCounters(q).packets.get()));
+      queues.Set(uint32_t(q), qo);
+    }
+    o.Set("queues", queues);
     Napi::Array peers = Napi::Array::New(env);
     uint32_t n = 0;
     dp_.table().forEachPeer([&](const Peer& p) {
@@ -128,6 +152,10 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
     o.Set("udpGso", dp_.udpGsoOn());
     o.Set("udpGsoErrno", dp_.udpGsoErrno());
     o.Set("tunError", dp_.tunError());
+    o.Set("queues", dp_.queues());
+    // Per-CPU workers: why the TUN or the sockets do not steer by CPU (0: they do).
+    o.Set("tunSteeringErrno", tun.steeringErrno);
+    o.Set("socketSteeringErrno", dp_.socketSteeringErrno());
     return o;
   }
 

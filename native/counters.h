@@ -39,7 +39,7 @@ inline constexpr const char* kDropNames[kDropCount] = {
     "not_ip",     "bad_inner_ip", "spoofed_source", "foreign_destination", "bad_checksum",
     "tun_write",  "no_route",    "bad_tun_packet",  "send_error"};
 
-// Per-worker totals. Padded so the two workers never share a cache line.
+// Per-queue totals, each written by one thread. Padded so two never share a cache line.
 struct alignas(64) WorkerCounters {
   Counter packets, bytes;      // inner packets forwarded (after segmentation / before coalescing)
   Counter batches;             // wakeups that moved at least one packet
@@ -48,10 +48,18 @@ struct alignas(64) WorkerCounters {
   Counter drops[kDropCount];
 };
 
-// Per-peer traffic: the transmit worker writes tx, the receive worker rx.
+// A counter more than one thread adds to: an atomic add (once per message, not per byte).
+struct SharedCounter {
+  std::atomic<uint64_t> v{0};
+  void add(uint64_t n) { v.fetch_add(n, std::memory_order_relaxed); }
+  uint64_t get() const { return v.load(std::memory_order_relaxed); }
+};
+
+// Per-peer traffic: transmit loops write tx, receive loops rx; with a worker per
+// CPU several of each, so these are shared.
 struct PeerCounters {
-  alignas(64) Counter txPackets, txBytes;
-  alignas(64) Counter rxPackets, rxBytes;
+  alignas(64) SharedCounter txPackets, txBytes;
+  alignas(64) SharedCounter rxPackets, rxBytes;
 };
 
 }  // namespace flatnet

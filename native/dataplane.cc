@@ -2,12 +2,15 @@
 
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
-#include <tuple>
 #include <chrono>
+#include <string>
+#include <tuple>
 
 #include "udp.h"
 #include "worker.h"
@@ -18,17 +21,40 @@ using Clock = std::chrono::steady_clock;
 
 Dataplane::~Dataplane() { stop(); }
 
+namespace {
+// The CPUs this process may run on (its cpuset in a container), in order.
+std::vector<int> allowedCpus() {
+  std::vector<int> cpus;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0)
+    for (int c = 0; c < CPU_SETSIZE; c++)
+      if (CPU_ISSET(c, &set)) cpus.push_back(c);
+  if (cpus.empty()) cpus.push_back(0);
+  return cpus;
+}
+}  // namespace
+
 int Dataplane::open(const DataplaneOptions& options, const char** where) {
   options_ = options;
-  if (int err = openTun(options.tunName, options.offloads, &tun_, where)) return err;
-  int fd = openUdpReceive(options.underlay, options.port, options.offloads, &groOn_, where);
-  if (fd < 0) return stop(), -fd;
-  rxFd_ = fd;
+  // Steering picks queue CPU % queues: one queue per allowed CPU.
+  size_t queues = options.perCpu ? allowedCpus().size() : 1;
+  if (int err = openTun(options.tunName, options.offloads, int(queues), &tun_, where)) return err;
+  for (size_t q = 0; q < queues; q++) {
+    int fd = openUdpReceive(options.underlay, options.port, options.offloads, queues > 1, &groOn_, where);
+    if (fd < 0) return stop(), -fd;
+    rxFds_.push_back(fd);
+  }
+  if (queues > 1) socketSteeringErrno_ = steerByCpu(rxFds_[0], int(queues));
   for (int i = 0; i < options.sendSockets; i++) {
-    fd = openUdpSend(options.underlay, where);
+    int fd = openUdpSend(options.underlay, where);
     if (fd < 0) return stop(), -fd;
     txFds_.push_back(fd);
   }
+  tx_.reset(new WorkerCounters[queues]);
+  rx_.reset(new WorkerCounters[queues]);
+  readers_ = std::max<size_t>(2, queues);
+  qs_.reset(new Quiescence[readers_]);
   // UDP GSO needs no socket option: it is tried per send and turned off on EIO.
   gsoOn_.store(options.offloads);
   wakeFd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -37,8 +63,8 @@ int Dataplane::open(const DataplaneOptions& options, const char** where) {
 }
 
 template <class... Loops>
-void Dataplane::run(Quiescence* q) {
-  std::tuple<Loops...> loops{((void)sizeof(Loops), *this)...};  // each built from this Dataplane
+void Dataplane::run(Quiescence* q, int queue) {
+  std::tuple<Loops...> loops{((void)sizeof(Loops), LoopSpec{*this, queue})...};  // built in place
   constexpr size_t n = sizeof...(Loops);
   pollfd fds[n + 1];
   std::apply([&](auto&... l) {
@@ -70,25 +96,40 @@ void Dataplane::run(Quiescence* q) {
 }
 
 template <class... Loops>
-std::thread Dataplane::loopThread(const char* name, Quiescence* q) {
-  return std::thread([this, name, q] {
-    pthread_setname_np(pthread_self(), name);  // for top -H, perf and /proc/<pid>/task
-    run<Loops...>(q);
+std::thread Dataplane::loopThread(std::string name, Quiescence* q, int queue) {
+  return std::thread([this, name, q, queue] {
+    pthread_setname_np(pthread_self(), name.c_str());  // for top -H, perf and /proc/<pid>/task
+    run<Loops...>(q, queue);
   });
 }
 
 void Dataplane::start() {
   if (running_.exchange(true)) return;
+  if (options_.perCpu) {
+    // Worker q serves TUN queue q and receive socket q, which the steering fills
+    // with what arrives on CPUs c with c % queues == q: it runs only there, so the
+    // kernel wakes it on the CPU that has the packet.
+    std::vector<int> cpus = allowedCpus();
+    for (int q = 0; q < queues(); q++) {
+      threads_.push_back(loopThread<TransmitLoop, ReceiveLoop>("flatnet-cpu" + std::to_string(q), &qs_[size_t(q)], q));
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      for (int c : cpus)
+        if (c % queues() == q) CPU_SET(c, &set);
+      if (CPU_COUNT(&set) > 0) pthread_setaffinity_np(threads_.back().native_handle(), sizeof set, &set);
+    }
+    return;
+  }
   if (options_.busyPollMicros > 0) {
     // A spinning thread holds a core: one thread for both directions spins one, not
     // two, and with half the spinners competing for the cores the one a packet needs
     // is more often running. On 2 cores: RTT p50 63 -> 52 us, p99 88 -> 73 us,
     // single-stream TCP unchanged (bench mode flatnet-busypoll).
-    threads_.push_back(loopThread<TransmitLoop, ReceiveLoop>("flatnet-txrx", &txQ_));
+    threads_.push_back(loopThread<TransmitLoop, ReceiveLoop>("flatnet-txrx", &qs_[0], 0));
     return;
   }
-  threads_.push_back(loopThread<TransmitLoop>("flatnet-tx", &txQ_));
-  threads_.push_back(loopThread<ReceiveLoop>("flatnet-rx", &rxQ_));
+  threads_.push_back(loopThread<TransmitLoop>("flatnet-tx", &qs_[0], 0));
+  threads_.push_back(loopThread<ReceiveLoop>("flatnet-rx", &qs_[1], 0));
 }
 
 void Dataplane::joinLoops() {
@@ -108,26 +149,30 @@ void Dataplane::joinLoops() {
 int Dataplane::reopenTun(const char** where) {
   bool wasRunning = running_.load();
   joinLoops();
-  if (tun_.fd >= 0) close(tun_.fd), tun_.fd = -1;
-  int err = openTun(options_.tunName, options_.offloads, &tun_, where);
+  closeTun(&tun_);
+  int err = openTun(options_.tunName, options_.offloads, queues(), &tun_, where);
   tunError_.store(0, std::memory_order_relaxed);
-  // On failure the loops still run (receive counts tun_write drops) and the caller retries.
+  // On failure the loops still run on closed queues (receive counts tun_write drops)
+  // and the caller retries.
+  if (err) tun_.fds.assign(size_t(queues()), -1);
   if (wasRunning) start();
   return err;
 }
 
 void Dataplane::stop() {
   joinLoops();
-  for (int* fd : {&tun_.fd, &rxFd_, &wakeFd_})
-    if (*fd >= 0) close(*fd), *fd = -1;
-  for (int fd : txFds_) close(fd);
-  txFds_.clear();
+  closeTun(&tun_);
+  if (wakeFd_ >= 0) close(wakeFd_), wakeFd_ = -1;
+  for (std::vector<int>* fds : {&rxFds_, &txFds_}) {
+    for (int fd : *fds) close(fd);
+    fds->clear();
+  }
 }
 
 void Dataplane::reclaim() {
   Retired retired = table_.takeRetired();
   if (retired.empty()) return;  // only additions: nothing a worker could be holding
-  synchronize(fib_, {&txQ_, &rxQ_});
+  synchronize(fib_, qs_.get(), readers_);
 }  // retired is freed here
 
 }  // namespace flatnet

@@ -1,6 +1,6 @@
 // One node's data plane: the TUN, the underlay sockets, the two packet loops on
-// native threads (one each, or both on one thread when busy-polling), and the
-// forwarding table they share. The control plane talks to
+// native threads (one each, or both on one thread when busy-polling, or both on
+// one thread per CPU with perCpu), and the forwarding table they share. The control plane talks to
 // it through a narrow surface (table changes, stats, stop); nothing calls back into
 // JavaScript from here.
 #pragma once
@@ -27,6 +27,10 @@ struct DataplaneOptions {
   int sendSockets = 16;   // outer source ports available to the flow hash
   int batch = 32;         // packets per wakeup before the loops yield to a send/write
   int busyPollMicros = 0; // keep polling this long after the last packet before sleeping
+  // A worker per CPU, pinned, each with its own TUN queue and receive socket, both
+  // steered by CPU: a packet is carried on the CPU it was sent or received on, with
+  // no wakeup crossing CPUs (the cost that dominates round trips in a VM).
+  bool perCpu = false;
 };
 
 class Dataplane {
@@ -49,25 +53,31 @@ class Dataplane {
 
   const DataplaneOptions& options() const { return options_; }
   const TunDevice& tun() const { return tun_; }
+  // Queues: TUN queues = receive sockets = workers with perCpu, else 1.
+  int queues() const { return int(rxFds_.size()); }
+  int socketSteeringErrno() const { return socketSteeringErrno_; }
   bool udpGroOn() const { return groOn_; }
   bool udpGsoOn() const { return gsoOn_.load(std::memory_order_relaxed); }
   int udpGsoErrno() const { return gsoErrno_.load(std::memory_order_relaxed); }
   int tunError() const { return tunError_.load(std::memory_order_relaxed); }
 
-  WorkerCounters txCounters, rxCounters;
+  // Each queue's counters, written by the one thread that runs its loop.
+  WorkerCounters& txCounters(int queue) { return tx_[size_t(queue)]; }
+  WorkerCounters& rxCounters(int queue) { return rx_[size_t(queue)]; }
 
  private:
   friend class TransmitLoop;
   friend class ReceiveLoop;
   // The packet loop of one thread: polls each loop's descriptor and runs their batches.
   template <class... Loops>
-  void run(Quiescence* q);
+  void run(Quiescence* q, int queue);
   template <class... Loops>
-  std::thread loopThread(const char* name, Quiescence* q);
+  std::thread loopThread(std::string name, Quiescence* q, int queue);
 
   DataplaneOptions options_;
   TunDevice tun_;
-  int rxFd_ = -1;
+  std::vector<int> rxFds_;  // per queue
+  int socketSteeringErrno_ = 0;
   std::vector<int> txFds_;
   int wakeFd_ = -1;
   bool groOn_ = false;
@@ -77,8 +87,11 @@ class Dataplane {
   std::atomic<bool> running_{false};
   Fib table_;
   std::atomic<const Fib*> fib_{&table_};  // never changes; what the workers' QSBR handshake loads
-  Quiescence txQ_, rxQ_;
-  std::vector<std::thread> threads_;  // flatnet-tx + flatnet-rx, or one flatnet-txrx when busy-polling
+  std::unique_ptr<WorkerCounters[]> tx_, rx_;  // per queue
+  std::unique_ptr<Quiescence[]> qs_;           // per thread (at most max(2, queues))
+  size_t readers_ = 0;
+  // flatnet-tx + flatnet-rx, or one flatnet-txrx when busy-polling, or flatnet-cpu<N> each
+  std::vector<std::thread> threads_;
   void joinLoops();  // stops the threads only; descriptors stay open
 };
 

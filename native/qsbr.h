@@ -7,7 +7,6 @@
 #pragma once
 #include <atomic>
 #include <cstdint>
-#include <initializer_list>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -61,9 +60,9 @@ void readSection(Quiescence* q, const std::atomic<const T*>& root, Fn&& fn) {
 // root load synchronizes with; then a reader that is idle, or has finished a
 // section since, is past the old objects. Waits at most one section per reader.
 template <class T>
-void synchronize(std::atomic<const T*>& root, std::initializer_list<Quiescence*> readers) {
+void synchronize(std::atomic<const T*>& root, Quiescence* readers, size_t count) {
   root.store(root.load(std::memory_order_relaxed));
-  for (Quiescence* q : readers) {
+  for (Quiescence* q = readers; q < readers + count; q++) {
     uint64_t seen = q->batches.load(std::memory_order_acquire);
     while (q->busy.load() && q->batches.load(std::memory_order_acquire) == seen) std::this_thread::yield();
   }

@@ -191,7 +191,7 @@ Napi::Value FibStress(const Napi::CallbackInfo& info) {
     }
     if (rng % 32 == 0) fib.setLocal({{ipv4({10, 255, 0, 0}), 16}});
     Retired retired = fib.takeRetired();
-    synchronize(root, {&q[0], &q[1]});
+    synchronize(root, q, 2);
     reclaims++;
   }
   stop.store(true);

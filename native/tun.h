@@ -2,6 +2,7 @@
 // directly, since flatnet carries no tuntap library.
 #pragma once
 #include <string>
+#include <vector>
 
 namespace flatnet {
 
@@ -11,16 +12,23 @@ constexpr unsigned kTunCsum = 0x01, kTunTso4 = 0x02, kTunTso6 = 0x04, kTunUso4 =
                    kTunUso6 = 0x40;
 
 struct TunDevice {
-  int fd = -1;
+  std::vector<int> fds;  // one per queue; a single queue unless opened multi-queue
   std::string name;      // as the kernel named it
   bool vnetHdr = false;  // every read/write carries a virtio_net_hdr
   unsigned offloads = 0; // TUNSETOFFLOAD bits the kernel accepted
+  int steeringErrno = 0; // multi-queue: why packets are not steered by CPU, 0 if they are
 };
 
 // Opens (or attaches to an existing persistent) TUN named name, IFF_TUN|IFF_NO_PI,
-// non-blocking. With wantOffloads, adds IFF_VNET_HDR and asks for checksum, TSO and
-// USO offloads, dropping USO and then TSO when the kernel refuses them.
+// non-blocking, with `queues` queues (IFF_MULTI_QUEUE when more than one). With
+// wantOffloads, adds IFF_VNET_HDR and asks for checksum, TSO and USO offloads,
+// dropping USO and then TSO when the kernel refuses them. A multi-queue device gets
+// a steering program that picks the queue of the CPU the packet is sent on (queue
+// = CPU % queues); without it (no BPF) the kernel spreads flows by hash.
 // Returns 0 or an errno, with *where naming the step that failed.
-int openTun(const std::string& name, bool wantOffloads, TunDevice* out, const char** where);
+int openTun(const std::string& name, bool wantOffloads, int queues, TunDevice* out,
+            const char** where);
+// Closes every queue.
+void closeTun(TunDevice* tun);
 
 }  // namespace flatnet

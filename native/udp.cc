@@ -1,6 +1,7 @@
 #include "udp.h"
 
 #include <arpa/inet.h>
+#include <linux/filter.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <sys/socket.h>
@@ -29,10 +30,14 @@ int fail(int fd, const char* step, const char** where) {
   return -err;
 }
 
-int bindTo(const IpAddr& local, uint16_t port, int nonblock, int buffer, const char** where) {
+int bindTo(const IpAddr& local, uint16_t port, int nonblock, int buffer, bool reusePort,
+           const char** where) {
   int family = local.family == 6 ? AF_INET6 : AF_INET;
   int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC | nonblock, 0);
   if (fd < 0) return fail(-1, "socket", where);
+  int one = 1;
+  if (reusePort && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0)
+    return fail(fd, "SO_REUSEPORT", where);
   sockaddr_storage sa;
   socklen_t len = toSockaddr(local, port, &sa);
   if (bind(fd, reinterpret_cast<sockaddr*>(&sa), len) < 0) return fail(fd, "bind", where);
@@ -73,16 +78,30 @@ IpAddr fromSockaddr(const sockaddr_storage& sa) {
   return a;
 }
 
-int openUdpReceive(const IpAddr& local, uint16_t port, bool gro, bool* groOn, const char** where) {
-  int fd = bindTo(local, port, SOCK_NONBLOCK, kReceiveBuffer, where);
+int openUdpReceive(const IpAddr& local, uint16_t port, bool gro, bool reusePort, bool* groOn,
+                   const char** where) {
+  int fd = bindTo(local, port, SOCK_NONBLOCK, kReceiveBuffer, reusePort, where);
   if (fd < 0) return fd;
   int one = 1;
   *groOn = gro && setsockopt(fd, IPPROTO_UDP, UDP_GRO, &one, sizeof one) == 0;
   return fd;
 }
 
+// Classic BPF for the reuseport group: A = the CPU the datagram is received on,
+// modulo the number of sockets; the kernel delivers to the group's socket at that
+// index (bind order), so the worker pinned to that CPU gets it.
+int steerByCpu(int fd, int sockets) {
+  sock_filter code[] = {
+      {BPF_LD | BPF_W | BPF_ABS, 0, 0, uint32_t(SKF_AD_OFF + SKF_AD_CPU)},
+      {BPF_ALU | BPF_MOD | BPF_K, 0, 0, uint32_t(sockets)},
+      {BPF_RET | BPF_A, 0, 0, 0},
+  };
+  sock_fprog prog{sizeof code / sizeof code[0], code};
+  return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog) < 0 ? errno : 0;
+}
+
 int openUdpSend(const IpAddr& local, const char** where) {
-  int fd = bindTo(local, 0, 0, kSendBuffer, where);
+  int fd = bindTo(local, 0, 0, kSendBuffer, false, where);
   if (fd < 0) return fd;
   int probe = local.family == 6 ? IPV6_PMTUDISC_PROBE : IP_PMTUDISC_PROBE;
   if (local.family == 6

@@ -12,11 +12,16 @@
 namespace flatnet {
 
 // Opens a UDP socket on the underlay address and port (0 = ephemeral).
-// receive: non-blocking, large buffer, UDP_GRO requested when gro is set.
+// receive: non-blocking, large buffer, UDP_GRO requested when gro is set; with
+// reusePort, one of a group bound to the same port (one per worker).
 // send: blocking (back-pressure to the TUN queue), large buffer, DF set without
 // using the path MTU cache (IP_PMTUDISC_PROBE: VTEPs must not fragment).
 // Returns the fd, or -errno with *where naming the step.
-int openUdpReceive(const IpAddr& local, uint16_t port, bool gro, bool* groOn, const char** where);
+int openUdpReceive(const IpAddr& local, uint16_t port, bool gro, bool reusePort, bool* groOn,
+                   const char** where);
+// Makes the reuseport group of fd deliver each datagram to its socket number
+// (CPU % sockets). Returns 0 or an errno.
+int steerByCpu(int fd, int sockets);
 int openUdpSend(const IpAddr& local, const char** where);
 
 // Fills a sockaddr for addr/port; returns its length.

@@ -42,31 +42,31 @@ constexpr size_t kReadOffset = kEncapPrefixLen - sizeof(VnetHdr);
 
 // ---- transmit ----
 
-TransmitLoop::TransmitLoop(Dataplane& dp) : dp_(dp) {
-  size_t batch = size_t(dp.options().batch);
+TransmitLoop::TransmitLoop(LoopSpec spec) : dp_(spec.dp), queue_(spec.queue) {
+  size_t batch = size_t(dp_.options().batch);
   slotSize_ = kEncapPrefixLen + kMaxIpPacket + 64;
   // A split super-packet: every segment gains its own headers and prefix.
-  outSize_ = dp.tun().vnetHdr ? kMaxIpPacket + kMaxSplit * (kEncapPrefixLen + 128) : 0;
+  outSize_ = dp_.tun().vnetHdr ? kMaxIpPacket + kMaxSplit * (kEncapPrefixLen + 128) : 0;
   slots_.resize(batch * slotSize_);
   outs_.resize(batch * outSize_);
   sizes_.resize(kMaxSplit);
-  size_t maxMessages = batch * (dp.tun().vnetHdr ? kMaxSplit : 1);
+  size_t maxMessages = batch * (dp_.tun().vnetHdr ? kMaxSplit : 1);
   messages_.reserve(maxMessages);
   mmsg_.resize(maxMessages);
   iov_.resize(maxMessages);
   control_.resize(maxMessages * kControlLen);
 }
 
-int TransmitLoop::fd() const { return dp_.tun().fd; }
+int TransmitLoop::fd() const { return dp_.tun().fds[size_t(queue_)]; }
 
 bool TransmitLoop::runBatch(const Fib& fib) {
-  WorkerCounters& c = dp_.txCounters;
+  WorkerCounters& c = dp_.txCounters(queue_);
   size_t batch = size_t(dp_.options().batch), reads = 0;
   bool vnet = dp_.tun().vnetHdr;
   for (; reads < batch; reads++) {
     uint8_t* slot = &slots_[reads * slotSize_];
     uint8_t* at = slot + (vnet ? kReadOffset : kEncapPrefixLen);
-    ssize_t n = read(dp_.tun().fd, at, slotSize_ - (at - slot));
+    ssize_t n = read(fd(), at, slotSize_ - (at - slot));
     if (n < 0) {
       if (errno != EAGAIN && errno != EINTR) {
         // The device went away under us (deleted by someone else): report it and
@@ -86,7 +86,7 @@ bool TransmitLoop::runBatch(const Fib& fib) {
 
 // Routes the packet read into slot `index` (n bytes as read) and queues its datagrams.
 void TransmitLoop::encapsulate(const Fib& fib, size_t index, size_t n) {
-  WorkerCounters& c = dp_.txCounters;
+  WorkerCounters& c = dp_.txCounters(queue_);
   uint8_t* slot = &slots_[index * slotSize_];
   VnetHdr hdr{};
   if (dp_.tun().vnetHdr) {
@@ -167,7 +167,7 @@ bool TransmitLoop::join(const Peer* peer, int socket, uint8_t* data, size_t len)
   m.segments++;
   m.innerBytes += uint32_t(len - kEncapPrefixLen);
   if (len < segLen) m.open = false;
-  dp_.txCounters.coalesced.add(1);
+  dp_.txCounters(queue_).coalesced.add(1);
   return true;
 }
 
@@ -185,7 +185,7 @@ void TransmitLoop::flush() {
 }
 
 void TransmitLoop::sendRun(size_t first, size_t count) {
-  WorkerCounters& c = dp_.txCounters;
+  WorkerCounters& c = dp_.txCounters(queue_);
   for (size_t k = 0; k < count; k++) {
     const Message& m = messages_[first + k];
     mmsghdr& h = mmsg_[k];
@@ -241,7 +241,7 @@ void TransmitLoop::sendRun(size_t first, size_t count) {
 // train is one buffer cut every gsoSize bytes (segmented), or a buffer per datagram
 // (joined); this walks both.
 void TransmitLoop::sendOneByOne(const Message& m) {
-  WorkerCounters& c = dp_.txCounters;
+  WorkerCounters& c = dp_.txCounters(queue_);
   int fd = dp_.txFds_[m.socket];
   for (size_t b = 0; b < m.iovCount; b++) {
     const iovec& buf = iov_[m.iovFirst + b];
@@ -266,11 +266,12 @@ void TransmitLoop::sendOneByOne(const Message& m) {
 // UDP datagrams merge only into a TUN that took USO: the kernel that accepts
 // TUN_F_USO4/6 (Linux 6.2) is the one that takes GSO_UDP_L4 writes, from the same
 // change; before it a write of one fails with EINVAL.
-ReceiveLoop::ReceiveLoop(Dataplane& dp)
-    : dp_(dp), coalescer_(&ReceiveLoop::emit, this, (dp.tun().offloads & kTunUso4) != 0) {
-  size_t batch = size_t(dp.options().batch);
+ReceiveLoop::ReceiveLoop(LoopSpec spec)
+    : dp_(spec.dp), queue_(spec.queue),
+      coalescer_(&ReceiveLoop::emit, this, (spec.dp.tun().offloads & kTunUso4) != 0) {
+  size_t batch = size_t(dp_.options().batch);
   // With UDP GRO one message can hold a 64 KB train of datagrams.
-  slotSize_ = dp.udpGroOn() ? kMaxIpPacket + 1 : kEncapPrefixLen + kMaxIpPacket + 64;
+  slotSize_ = dp_.udpGroOn() ? kMaxIpPacket + 1 : kEncapPrefixLen + kMaxIpPacket + 64;
   slots_.resize(batch * slotSize_);
   from_.resize(batch);
   mmsg_.resize(batch);
@@ -278,10 +279,11 @@ ReceiveLoop::ReceiveLoop(Dataplane& dp)
   control_.resize(batch * kRxControlLen);
 }
 
-int ReceiveLoop::fd() const { return dp_.rxFd_; }
+int ReceiveLoop::fd() const { return dp_.rxFds_[size_t(queue_)]; }
+int ReceiveLoop::tunFd() const { return dp_.tun().fds[size_t(queue_)]; }
 
 bool ReceiveLoop::runBatch(const Fib& fib) {
-  WorkerCounters& c = dp_.rxCounters;
+  WorkerCounters& c = dp_.rxCounters(queue_);
   size_t batch = mmsg_.size();
   for (size_t k = 0; k < batch; k++) {
     iov_[k] = iovec{&slots_[k * slotSize_], slotSize_};
@@ -294,7 +296,7 @@ bool ReceiveLoop::runBatch(const Fib& fib) {
     h.msg_hdr.msg_control = &control_[k * kRxControlLen];
     h.msg_hdr.msg_controllen = kRxControlLen;
   }
-  int got = recvmmsg(dp_.rxFd_, mmsg_.data(), unsigned(batch), MSG_DONTWAIT, nullptr);
+  int got = recvmmsg(fd(), mmsg_.data(), unsigned(batch), MSG_DONTWAIT, nullptr);
   if (got <= 0) return false;
   c.syscalls.add(1);
   c.batches.add(1);
@@ -327,7 +329,7 @@ bool ReceiveLoop::runBatch(const Fib& fib) {
 // kernel coalesced them with UDP GRO; they then share source and size).
 void ReceiveLoop::receiveMessage(const Fib& fib, uint8_t* buf, size_t len,
                                  const sockaddr_storage& from, size_t gsoSize) {
-  WorkerCounters& c = dp_.rxCounters;
+  WorkerCounters& c = dp_.rxCounters(queue_);
   bool vnet = dp_.tun().vnetHdr;
   admitMessage(
       fib, fromSockaddr(from), dp_.options().vtep, buf, len, gsoSize,
@@ -338,7 +340,7 @@ void ReceiveLoop::receiveMessage(const Fib& fib, uint8_t* buf, size_t len,
         c.bytes.add(ip.totalLen);
         if (vnet) {
           coalescer_.add(pkt, ip.totalLen);  // trims any Ethernet padding
-        } else if (write(dp_.tun().fd, pkt, ip.totalLen) < 0) {
+        } else if (write(tunFd(), pkt, ip.totalLen) < 0) {
           c.drops[kDropTunWrite].add(1);
         } else {
           c.syscalls.add(1);
@@ -349,8 +351,8 @@ void ReceiveLoop::receiveMessage(const Fib& fib, uint8_t* buf, size_t len,
 
 void ReceiveLoop::emit(void* self, const TunWrite& w) {
   auto* loop = static_cast<ReceiveLoop*>(self);
-  WorkerCounters& c = loop->dp_.rxCounters;
-  if (write(loop->dp_.tun().fd, w.data, w.len) < 0)
+  WorkerCounters& c = loop->dp_.rxCounters(loop->queue_);
+  if (write(loop->tunFd(), w.data, w.len) < 0)
     c.drops[kDropTunWrite].add(1);
   else
     c.syscalls.add(1);

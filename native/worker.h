@@ -16,9 +16,17 @@ namespace flatnet {
 
 class Dataplane;
 
+// What a loop is built from: its data plane and the queue it serves (which TUN
+// queue and receive socket it uses and which counters it keeps). Loops are built in
+// place from it: a ReceiveLoop must not move, its Coalescer points back at it.
+struct LoopSpec {
+  Dataplane& dp;
+  int queue;
+};
+
 class TransmitLoop {
  public:
-  explicit TransmitLoop(Dataplane& dp);
+  explicit TransmitLoop(LoopSpec spec);
   int fd() const;
   // Reads until the TUN is empty or the batch is full, then sends. Returns
   // whether anything was read.
@@ -45,6 +53,7 @@ class TransmitLoop {
   void sendOneByOne(const Message& m);
 
   Dataplane& dp_;
+  int queue_;
   size_t slotSize_, outSize_;
   std::vector<uint8_t> slots_;     // batch x read buffers
   std::vector<uint8_t> outs_;      // batch x segment trains (offload mode)
@@ -57,7 +66,9 @@ class TransmitLoop {
 
 class ReceiveLoop {
  public:
-  explicit ReceiveLoop(Dataplane& dp);
+  explicit ReceiveLoop(LoopSpec spec);
+  ReceiveLoop(const ReceiveLoop&) = delete;
+  ReceiveLoop& operator=(const ReceiveLoop&) = delete;
   int fd() const;
   // One recvmmsg and its deliveries. Returns whether anything was received.
   bool runBatch(const Fib& fib);
@@ -66,8 +77,10 @@ class ReceiveLoop {
   void receiveMessage(const Fib& fib, uint8_t* buf, size_t len, const sockaddr_storage& from,
                       size_t gsoSize);
   static void emit(void* self, const TunWrite& w);
+  int tunFd() const;
 
   Dataplane& dp_;
+  int queue_;
   size_t slotSize_;
   std::vector<uint8_t> slots_;
   std::vector<sockaddr_storage> from_;

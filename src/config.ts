@@ -31,6 +31,7 @@ export interface Config {
   bridge?: { name: string } // create this bridge with the pod CIDR's gateway (.1) address
   offloads: boolean
   busyPollMicros: number // keep polling this long after traffic, both loops on one thread (latency vs idle CPU)
+  workers: 'pipeline' | 'per-cpu' // a transmit and a receive thread, or a pinned worker per CPU (see README)
   peers: PeerConfig[]
   logLevel: string
   controlSocket?: string // default /run/flatnet/<nodeName>.sock
@@ -71,7 +72,7 @@ export function loadConfig (file: string, overrides: Json = {}): Config {
 
 export function parseConfig (raw: Json): Config {
   known(raw, '', ['nodeName', 'clusterCIDR', 'podCIDR', 'underlay', 'vni', 'vtepMAC', 'mtu', 'tun', 'bridge',
-    'offloads', 'busyPollMicros', 'peers', 'logLevel', 'controlSocket', 'healthPort', 'cni', 'ipMasq', ...SOURCE_FIELDS])
+    'offloads', 'busyPollMicros', 'workers', 'peers', 'logLevel', 'controlSocket', 'healthPort', 'cni', 'ipMasq', ...SOURCE_FIELDS])
   const nodeName = name(raw.nodeName, 'nodeName')
   const clusterCIDRs = cidrs(raw.clusterCIDR, 'clusterCIDR')
   const podCIDRs = cidrs(raw.podCIDR, 'podCIDR')
@@ -99,6 +100,7 @@ export function parseConfig (raw: Json): Config {
     }),
     offloads: optional(raw.offloads, true, (v) => boolean(v, 'offloads')),
     busyPollMicros: optional(raw.busyPollMicros, DEFAULT_BUSY_POLL_MICROS, (v) => integer(v, 'busyPollMicros', 0, 100_000)),
+    workers: optional(raw.workers, 'pipeline', (v) => oneOf(v, 'workers', ['pipeline', 'per-cpu'])) as Config['workers'],
     peers: [],
     sources: {},
     healthPort: optional(raw.healthPort, 9472, (v) => integer(v, 'healthPort', 0, 65535)),

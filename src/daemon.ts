@@ -35,6 +35,7 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
     sendSockets: SEND_SOCKETS,
     batch: BATCH,
     busyPollMicros: config.busyPollMicros,
+    perCpu: config.workers === 'per-cpu',
   })
   const info = dataplane.info()
   const families = new Set(config.podCIDRs.map((c) => c.family))

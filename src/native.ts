@@ -16,6 +16,7 @@ export interface DataplaneOptions {
   sendSockets: number // outer source ports the flow hash spreads over
   batch: number // packets per wakeup
   busyPollMicros: number // keep polling this long after traffic before sleeping (0 = never)
+  perCpu: boolean // a worker per CPU, TUN queues and receive sockets steered by CPU
 }
 
 export interface NativePrefix { address: Buffer, length: number }
@@ -26,7 +27,8 @@ export interface NativePeerChanges { set: NativePeer[], remove: string[] }
 
 export interface WorkerStats { packets: number, bytes: number, batches: number, syscalls: number, coalesced: number }
 export interface PeerStats { name: string, txPackets: number, txBytes: number, rxPackets: number, rxBytes: number }
-export interface DataplaneStats { tx: WorkerStats, rx: WorkerStats, drops: Record<string, number>, peers: PeerStats[] }
+export interface QueueStats { txPackets: number, rxPackets: number }
+export interface DataplaneStats { tx: WorkerStats, rx: WorkerStats, drops: Record<string, number>, peers: PeerStats[], queues: QueueStats[] }
 export interface DataplaneInfo {
   tunName: string
   vnetHdr: boolean
@@ -37,6 +39,9 @@ export interface DataplaneInfo {
   udpGso: boolean
   udpGsoErrno: number // why UDP GSO was turned off (EIO = 5), 0 if it was not
   tunError: number // last TUN read errno (device deleted), 0 if none
+  queues: number // TUN queues = receive sockets = workers (perCpu), else 1
+  tunSteeringErrno: number // perCpu: why the TUN does not pick queues by CPU (then by flow hash), 0 if it does
+  socketSteeringErrno: number // perCpu: why the receive sockets are not picked by CPU (then by hash), 0 if they are
 }
 
 export interface Dataplane {

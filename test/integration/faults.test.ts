@@ -3,6 +3,7 @@
 // someone else, the underlay link bounced, a peer node restarted, and a reload
 // with an invalid config file. Each fails if flatnet does not recover by itself.
 import t from 'tap'
+import { availableParallelism } from 'node:os'
 import { steadyPing } from '../lib/echo.js'
 import { once } from 'node:events'
 import { readFileSync, writeFileSync } from 'node:fs'
@@ -83,40 +84,45 @@ t.test('daemon SIGKILLed and restarted: idempotent setup, traffic back within 2 
   for (const n of [n2, n3]) t.equal(n.daemon?.exitCode, null, `${n.name} daemon still running`)
 })
 
-t.test('TUN deleted, set down, cluster route deleted: healed within 2 s and logged', async (t) => {
-  const cluster = await withCluster(t, { nodes: [{ kind: 'flatnet' }, { kind: 'flatnet' }, { kind: 'flatnet' }], dualStack: true })
-  if (!cluster) return
-  const [n1, n2] = cluster.nodes
-  const [p1, p2] = [n1.pods[0], n2.pods[0]]
-  t.ok(await ping(p2, p1.ip), 'n2 -> n1 before')
-  const pid = n1.daemon!.pid
-  const faults: Array<[string, string[]]> = [
-    ['ip link del flatnet0', ['link', 'del', 'flatnet0']],
-    ['ip route del 10.244.0.0/16', ['route', 'del', '10.244.0.0/16']],
-    ['ip link set flatnet0 down', ['link', 'set', 'flatnet0', 'down']],
-    ['ip -6 route del fd00:10:244::/48', ['-6', 'route', 'del', 'fd00:10:244::/48']],
-    ['ip link del flatnet0 (again)', ['link', 'del', 'flatnet0']],
-  ]
-  for (const [what, args] of faults) {
-    const v6 = what.includes('-6')
-    const logBefore = cluster.log(n1).length
-    const at = Date.now()
-    n1.ns.ip(...args)
-    // Both directions: p1's replies go out through n1's TUN and route.
-    const ms = await msUntilPing(p2, v6 ? p1.ip6! : p1.ip, 5_000, at)
-    t.ok(ms >= 0 && ms <= 2000, `${what}: traffic back in ${ms} ms`)
-    const back = await msUntilPing(p1, v6 ? p2.ip6! : p2.ip, 2_000)
-    t.ok(back >= 0, `${what}: n1 -> n2 works too`)
-    const logged = cluster.log(n1).slice(logBefore)
-    t.match(logged, /"msg":"healed the TUN device and routes"/, `${what}: logged what it did`)
-    t.comment(`${what}: healed, traffic back in ${ms} ms; log: ${logged.split('\n').find((l) => l.includes('healed')) ?? ''}`)
-    checkNodeState(t, n1, what)
-  }
-  t.equal(n1.daemon!.pid, pid, 'the same daemon process throughout')
-  t.equal(n1.daemon!.exitCode, null, 'daemon still running')
-  const stats = await queryControl(join(cluster.dir, 'n1.sock'), 'stats') as { info: { tunError: number } }
-  t.equal(stats.info.tunError, 0, 'no TUN error left after healing')
-})
+// n1, the node the faults hit, in each worker layout: per-cpu reopens a TUN queue
+// per worker and its steering program.
+for (const workers of ['pipeline', 'per-cpu']) {
+  t.test(`TUN deleted, set down, cluster route deleted: healed within 2 s and logged (workers ${workers})`, async (t) => {
+    const cluster = await withCluster(t, { nodes: [{ kind: 'flatnet', extra: { workers } }, { kind: 'flatnet' }, { kind: 'flatnet' }], dualStack: true })
+    if (!cluster) return
+    const [n1, n2] = cluster.nodes
+    const [p1, p2] = [n1.pods[0], n2.pods[0]]
+    t.ok(await ping(p2, p1.ip), 'n2 -> n1 before')
+    const pid = n1.daemon!.pid
+    const faults: Array<[string, string[]]> = [
+      ['ip link del flatnet0', ['link', 'del', 'flatnet0']],
+      ['ip route del 10.244.0.0/16', ['route', 'del', '10.244.0.0/16']],
+      ['ip link set flatnet0 down', ['link', 'set', 'flatnet0', 'down']],
+      ['ip -6 route del fd00:10:244::/48', ['-6', 'route', 'del', 'fd00:10:244::/48']],
+      ['ip link del flatnet0 (again)', ['link', 'del', 'flatnet0']],
+    ]
+    for (const [what, args] of faults) {
+      const v6 = what.includes('-6')
+      const logBefore = cluster.log(n1).length
+      const at = Date.now()
+      n1.ns.ip(...args)
+      // Both directions: p1's replies go out through n1's TUN and route.
+      const ms = await msUntilPing(p2, v6 ? p1.ip6! : p1.ip, 5_000, at)
+      t.ok(ms >= 0 && ms <= 2000, `${what}: traffic back in ${ms} ms`)
+      const back = await msUntilPing(p1, v6 ? p2.ip6! : p2.ip, 2_000)
+      t.ok(back >= 0, `${what}: n1 -> n2 works too`)
+      const logged = cluster.log(n1).slice(logBefore)
+      t.match(logged, /"msg":"healed the TUN device and routes"/, `${what}: logged what it did`)
+      t.comment(`${what}: healed, traffic back in ${ms} ms; log: ${logged.split('\n').find((l) => l.includes('healed')) ?? ''}`)
+      checkNodeState(t, n1, what)
+    }
+    t.equal(n1.daemon!.pid, pid, 'the same daemon process throughout')
+    t.equal(n1.daemon!.exitCode, null, 'daemon still running')
+    const stats = await queryControl(join(cluster.dir, 'n1.sock'), 'stats') as { info: { tunError: number, queues: number, tunSteeringErrno: number } }
+    t.equal(stats.info.tunError, 0, 'no TUN error left after healing')
+    if (workers === 'per-cpu') t.ok(stats.info.queues === availableParallelism() && stats.info.tunSteeringErrno === 0, 'every queue reopened, steered by CPU again')
+  })
+}
 
 t.test('underlay link down and up: forwarding resumes without a restart', async (t) => {
   const cluster = await withCluster(t, { nodes: [{ kind: 'flatnet' }, { kind: 'flatnet' }] })
