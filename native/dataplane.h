@@ -28,8 +28,9 @@ struct DataplaneOptions {
   int batch = 32;         // packets per wakeup before the loops yield to a send/write
   int busyPollMicros = 0; // keep polling this long after the last packet before sleeping
   // A worker per CPU, pinned, each with its own TUN queue and receive socket, both
-  // steered by CPU: a packet is carried on the CPU it was sent or received on, with
-  // no wakeup crossing CPUs (the cost that dominates round trips in a VM).
+  // steered by CPU: a flow is carried on the CPU it was sent on (bulk: the next one)
+  // and received on, with no wakeup crossing CPUs (the cost that dominates round
+  // trips in a VM).
   bool perCpu = false;
 };
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -39,7 +40,9 @@ int openQueue(const std::string& name, bool vnet, bool multi, std::string* named
 }
 
 constexpr uint8_t R0 = BPF_REG_0, R1 = BPF_REG_1, R2 = BPF_REG_2, R3 = BPF_REG_3, R4 = BPF_REG_4,
-                  R6 = BPF_REG_6, R7 = BPF_REG_7, R8 = BPF_REG_8, R10 = BPF_REG_10;
+                  R6 = BPF_REG_6, R7 = BPF_REG_7, R8 = BPF_REG_8, R9 = BPF_REG_9, R10 = BPF_REG_10;
+constexpr int32_t kMoved = 1 << 30;        // in a map value: the flow went to the next CPU
+constexpr int32_t kSuperPacket = 1500;     // longer than any single packet on the TUN
 
 bpf_insn insn(uint8_t code, uint8_t dst, uint8_t src, int16_t off, int32_t imm) {
   bpf_insn i{};
@@ -61,6 +64,10 @@ int bpf(int cmd, bpf_attr* attr) { return int(syscall(SYS_bpf, cmd, attr, sizeof
 // packets are never split over two workers. Without the map (queue = this CPU per
 // packet) a TCP sender's data left from its own CPU and, ACK-clocked, from the CPU
 // its ACKs came in on: the two workers reordered the flow (100k retransmits in 4 s).
+// A flow's first GSO super-packet (bulk) moves it, once, to the next CPU, where its
+// per-byte work (segmenting, checksums, copies) runs beside the sending application
+// instead of competing with it: single-stream TCP 6.2 -> 11-12 Gbit/s here, no
+// reordering seen (one move per flow, early in its life).
 int cpuSteering(int tunFd) {
   bpf_attr map{};
   map.map_type = BPF_MAP_TYPE_LRU_HASH;
@@ -79,6 +86,7 @@ int cpuSteering(int tunFd) {
   };
   std::vector<bpf_insn> p;
   p.push_back(insn(BPF_ALU64 | BPF_MOV | BPF_X, R6, R1, 0, 0));
+  p.push_back(insn(BPF_LDX | BPF_MEM | BPF_W, R9, R1, int16_t(offsetof(__sk_buff, len)), 0));
   p.push_back(insn(BPF_ALU64 | BPF_MOV | BPF_K, R8, 0, 0, 0));
   p.push_back(insn(ldB, 0, 0, 0, 0));  // version and IHL
   p.push_back(insn(BPF_ALU64 | BPF_MOV | BPF_X, R7, R0, 0, 0));
@@ -100,18 +108,29 @@ int cpuSteering(int tunFd) {
   p.push_back(insn(ldB, 0, 0, 0, 6)), mix(p);
   p.push_back(insn(ldW, 0, 0, 0, 40)), mix(p);
   p[toLookup].off = int16_t(p.size() - toLookup - 1);
-  // Known flow: its queue.
+  // Known flow: its CPU. The first super-packet of a flow (bulk) moves it to the
+  // next CPU once, and it stays there.
   p.push_back(insn(BPF_STX | BPF_MEM | BPF_DW, R10, R8, -8, 0));
   bpf_insn loadMap = insn(BPF_LD | BPF_DW | BPF_IMM, R1, BPF_PSEUDO_MAP_FD, 0, mapFd);
   p.push_back(loadMap), p.push_back(insn(0, 0, 0, 0, 0));
   p.push_back(insn(BPF_ALU64 | BPF_MOV | BPF_X, R2, R10, 0, 0));
   p.push_back(insn(BPF_ALU64 | BPF_ADD | BPF_K, R2, 0, 0, -8));
   p.push_back(insn(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_map_lookup_elem));
-  p.push_back(insn(BPF_JMP | BPF_JEQ | BPF_K, R0, 0, 2, 0));
-  p.push_back(insn(BPF_LDX | BPF_MEM | BPF_W, R0, R0, 0, 0));
+  p.push_back(insn(BPF_JMP | BPF_JEQ | BPF_K, R0, 0, 10, 0));  // to "new flow"
+  p.push_back(insn(BPF_ALU64 | BPF_MOV | BPF_X, R7, R0, 0, 0));
+  p.push_back(insn(BPF_LDX | BPF_MEM | BPF_W, R0, R7, 0, 0));
+  p.push_back(insn(BPF_JMP | BPF_JLE | BPF_K, R9, 0, 5, kSuperPacket));  // to "return"
+  p.push_back(insn(BPF_ALU64 | BPF_MOV | BPF_X, R1, R0, 0, 0));
+  p.push_back(insn(BPF_ALU64 | BPF_AND | BPF_K, R1, 0, 0, kMoved));
+  p.push_back(insn(BPF_JMP | BPF_JNE | BPF_K, R1, 0, 2, 0));  // to "return"
+  p.push_back(insn(BPF_ALU64 | BPF_ADD | BPF_K, R0, 0, 0, kMoved + 1));
+  p.push_back(insn(BPF_STX | BPF_MEM | BPF_W, R7, R0, 0, 0));
+  p.push_back(insn(BPF_ALU64 | BPF_AND | BPF_K, R0, 0, 0, kMoved - 1));  // return
   p.push_back(insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0));
-  // New flow: this CPU, remembered.
+  // New flow: this CPU (the next one if it starts with a super-packet), remembered.
   p.push_back(insn(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_get_smp_processor_id));
+  p.push_back(insn(BPF_JMP | BPF_JLE | BPF_K, R9, 0, 1, kSuperPacket));
+  p.push_back(insn(BPF_ALU64 | BPF_ADD | BPF_K, R0, 0, 0, kMoved + 1));
   p.push_back(insn(BPF_STX | BPF_MEM | BPF_W, R10, R0, -16, 0));
   p.push_back(loadMap), p.push_back(insn(0, 0, 0, 0, 0));
   p.push_back(insn(BPF_ALU64 | BPF_MOV | BPF_X, R2, R10, 0, 0));
@@ -121,6 +140,7 @@ int cpuSteering(int tunFd) {
   p.push_back(insn(BPF_ALU64 | BPF_MOV | BPF_K, R4, 0, 0, BPF_ANY));
   p.push_back(insn(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_map_update_elem));
   p.push_back(insn(BPF_LDX | BPF_MEM | BPF_W, R0, R10, -16, 0));
+  p.push_back(insn(BPF_ALU64 | BPF_AND | BPF_K, R0, 0, 0, kMoved - 1));
   p.push_back(insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0));
 
   bpf_attr load{};

@@ -23,8 +23,9 @@ struct TunDevice {
 // non-blocking, with `queues` queues (IFF_MULTI_QUEUE when more than one). With
 // wantOffloads, adds IFF_VNET_HDR and asks for checksum, TSO and USO offloads,
 // dropping USO and then TSO when the kernel refuses them. A multi-queue device gets
-// a steering program that picks the queue of the CPU the packet is sent on (queue
-// = CPU % queues); without it (no BPF) the kernel spreads flows by hash.
+// a steering program that keeps each flow on the queue of the CPU it started on
+// (queue = CPU % queues; bulk flows move once to the next CPU, see tun.cc); without
+// it (no BPF) the kernel spreads flows by hash.
 // Returns 0 or an errno, with *where naming the step that failed.
 int openTun(const std::string& name, bool wantOffloads, int queues, TunDevice* out,
             const char** where);
