@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import type { LabNode } from '../../src/lab/cluster.js'
 import { queryControl } from '../../src/control-socket.js'
 import type { DataplaneInfo, DataplaneStats } from '../../src/native.js'
-import { tcpThroughput } from '../../bench/iperf.js'
+import { tcpThroughput, udpSmallPackets } from '../../bench/iperf.js'
 import { ping, startPeerEcho, tcpSeenAs, withCluster } from '../lib/lab.js'
 
 /** The daemon's native packet threads, by the names they give themselves. */
@@ -72,8 +72,8 @@ t.test('busyPollMicros: forwards both ways and stops promptly', async (t) => {
 
 // Per-CPU workers: a pinned worker per CPU, each with its own TUN queue and receive
 // socket. A flow stays on the CPU its first packet was sent on (the TUN's steering
-// program remembers it) until its first super-packet moves it, once, to the next CPU
-// (bulk work beside its sender, not on it); it is received on the CPU its datagram
+// program remembers it) until a super-packet or a fast small-packet stream shows it is
+// bulk and moves it, once, to the next CPU (bulk work beside its sender, not on it); it is received on the CPU its datagram
 // arrived on (the sockets' reuseport program). So a flow's packets stay on one worker,
 // in order. Checked by where the packets were counted, for pings sent from each CPU
 // and for a bulk flow started on CPU 0 (whose data the kernel also sends from CPU 1,
@@ -122,6 +122,11 @@ t.test('workers per-cpu: pinned workers, steered by CPU, forwarding both ways', 
   t.ok(run.retransmits < 1000, `in order: ${run.retransmits} retransmits`)
   t.ok(bulk.tx[1] > 0.99 * (bulk.tx[0] + bulk.tx[1]), `bulk started on CPU 0: carried by n1 queue 1 (${bulk.tx.join('/')})`)
   t.ok(bulk.rx[1] > 0.99 * (bulk.rx[0] + bulk.rx[1]), `and received on n2 queue 1 (${bulk.rx.join('/')})`)
+  // A small-packet stream faster than 256 packets a millisecond is bulk too: moved once.
+  let pps = 0
+  const flood = await delta(async () => { pps = (await udpSmallPackets(a, b, 1)).pps })
+  t.ok(pps > 1000, `64-byte UDP: ${Math.round(pps)} packets/s received`)
+  t.ok(flood.tx[1] > 0.9 * (flood.tx[0] + flood.tx[1]), `64-byte UDP stream started on CPU 0: moved to n1 queue 1 (${flood.tx.join('/')})`)
   const four = await tcpThroughput(a, b, 1, 4)
   t.ok(four.bytes > 10e6, `n1 -> n2: 4 streams moved ${(four.bytes / 1e6).toFixed(0)} MB`)
   for (const n of cluster.nodes) {
