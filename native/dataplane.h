@@ -71,9 +71,9 @@ class Dataplane {
   friend class ReceiveLoop;
   // The packet loop of one thread: polls each loop's descriptor and runs their batches.
   template <class... Loops>
-  void run(Quiescence* q, int queue);
+  void run(size_t slot, int queue);  // slot: the thread's Quiescence and epoll instance
   template <class... Loops>
-  std::thread loopThread(std::string name, Quiescence* q, int queue);
+  std::thread loopThread(std::string name, size_t slot, int queue);
 
   DataplaneOptions options_;
   TunDevice tun_;
@@ -90,6 +90,7 @@ class Dataplane {
   std::atomic<const Fib*> fib_{&table_};  // never changes; what the workers' QSBR handshake loads
   std::unique_ptr<WorkerCounters[]> tx_, rx_;  // per queue
   std::unique_ptr<Quiescence[]> qs_;           // per thread (at most max(2, queues))
+  std::vector<int> epollFds_;                  // per thread, as qs_
   size_t readers_ = 0;
   // flatnet-tx + flatnet-rx, or one flatnet-txrx when busy-polling, or flatnet-cpu<N> each
   std::vector<std::thread> threads_;

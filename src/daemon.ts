@@ -121,6 +121,11 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
     offloads: info,
   }, 'ready')
 
+  if (config.workers === 'per-cpu' && (info.tunSteeringErrno || info.socketSteeringErrno)) {
+    log.warn({ tunSteeringErrno: info.tunSteeringErrno, socketSteeringErrno: info.socketSteeringErrno },
+      'per-cpu workers: flows are spread over the workers by hash, not kept on their CPU (the TUN steering program needs CAP_BPF)')
+  }
+
   // Offload fallbacks happen in the fast path; say so once when one does.
   let gsoWasOn = info.udpGso
   const watch = setInterval(() => {

@@ -19,6 +19,7 @@ export interface NodeSpec {
   offloads?: boolean // flatnet only; default true
   extra?: Record<string, unknown> // flatnet only: more config fields
   args?: string[] // flatnet only: more `flatnet daemon` flags
+  launcher?: string[] // flatnet only: a command the daemon runs under (e.g. setpriv dropping a capability)
 }
 
 export interface ClusterOptions {
@@ -204,7 +205,8 @@ export class Cluster {
   async startDaemon (n: LabNode, timeoutMs = 10_000): Promise<void> {
     const logFile = n.logFile as string
     const before = readLog(logFile).length
-    n.daemon = n.ns.spawn(process.execPath, [CLI, 'daemon', '--config', n.configFile as string, ...(n.spec.args ?? [])], logFile)
+    const [cmd, ...args] = [...(n.spec.launcher ?? []), process.execPath, CLI, 'daemon', '--config', n.configFile as string, ...(n.spec.args ?? [])]
+    n.daemon = n.ns.spawn(cmd, args, logFile)
     const deadline = Date.now() + timeoutMs
     while (!readLog(logFile).slice(before).includes('"msg":"ready"')) {
       if (n.daemon.exitCode !== null) throw new Error(`${n.name}: daemon exited (${n.daemon.exitCode}):\n${readLog(logFile).slice(before)}`)

@@ -135,3 +135,27 @@ t.test('workers per-cpu: pinned workers, steered by CPU, forwarding both ways', 
     t.ok(ms < 2000, `${n.name}: stopped in ${ms} ms (< 2 s)`)
   }
 })
+
+// Without CAP_BPF (the DaemonSet does not grant it) the TUN takes no steering program:
+// per-cpu workers still forward both ways, each flow on one worker (the kernel's flow
+// hash picks the queue), so bulk TCP stays in order; the daemon says so once.
+t.test('workers per-cpu without CAP_BPF: spread by hash, still forwarding in order', async (t) => {
+  const node = {
+    kind: 'flatnet' as const, extra: { workers: 'per-cpu' },
+    launcher: ['setpriv', '--bounding-set=-bpf,-sys_admin', '--inh-caps=-bpf,-sys_admin', '--'],
+  }
+  const cluster = await withCluster(t, { nodes: [node, node] })
+  if (!cluster) return
+  const [n1] = cluster.nodes
+  const [a, b] = cluster.nodes.map((n) => n.pods[0])
+  ;[a, b].forEach(startPeerEcho)
+  const { info } = await queryControl(join(cluster.dir, `${n1.name}.sock`), 'stats') as unknown as { info: DataplaneInfo }
+  t.equal(info.tunSteeringErrno, 1, 'no steering program: EPERM without CAP_BPF')
+  t.equal(info.socketSteeringErrno, 0, 'the sockets\' classic BPF needs no capability')
+  t.equal(cluster.log(n1).split('flows are spread over the workers by hash').length - 1, 1, 'said once in the log')
+  t.ok(await ping(a, b.ip), 'n1 -> n2: ping')
+  t.equal(await tcpSeenAs(b, a), b.ip, 'n2 -> n1: TCP')
+  const run = await tcpThroughput(a, b, 1, 1)
+  t.ok(run.bytes > 10e6, `n1 -> n2: 1 s of iperf3 moved ${(run.bytes / 1e6).toFixed(0)} MB`)
+  t.ok(run.retransmits < 1000, `in order: ${run.retransmits} retransmits`)
+})
