@@ -13,6 +13,7 @@
         "native/vxlan.cc",
         "native/fib.cc",
         "native/peer_index.cc",
+        "native/steering.cc",
         "native/tun.cc",
         "native/udp.cc",
         "native/worker.cc",
