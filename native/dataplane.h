@@ -1,8 +1,8 @@
 // One node's data plane: the TUN, the underlay sockets, the two packet loops on
-// native threads (one each, or both on one thread when busy-polling, or both on
-// one thread per CPU with perCpu), and the forwarding table they share. The control plane talks to
-// it through a narrow surface (table changes, stats, stop); nothing calls back into
-// JavaScript from here.
+// native threads (one each, or both on one thread when busy-polling, or both on one
+// thread per CPU with perCpu), and the forwarding table they share. The control
+// plane talks to it through a narrow surface (table changes, stats, stop); nothing
+// calls back into JavaScript from here.
 #pragma once
 #include <atomic>
 #include <memory>
@@ -69,7 +69,7 @@ class Dataplane {
  private:
   friend class TransmitLoop;
   friend class ReceiveLoop;
-  // The packet loop of one thread: polls each loop's descriptor and runs their batches.
+  // The packet loop of one thread: waits on its loops' descriptors and runs their batches.
   template <class... Loops>
   void run(size_t slot, int queue);  // slot: the thread's Quiescence and epoll instance
   template <class... Loops>
