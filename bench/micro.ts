@@ -38,19 +38,25 @@ function bytes (n: number): Buffer {
   return b
 }
 
+// Zeroes the first `headers` bytes of pkt and writes an IPv4 header (DF, TTL 64, the
+// whole buffer as its length) and the ports of a flow 192.0.2.1:40000 -> 198.51.100.7.
+function flowHeaders (pkt: Buffer, headers: number, proto: number, dstPort: number): Buffer {
+  pkt.fill(0, 0, headers)
+  pkt[0] = 0x45
+  pkt.writeUInt16BE(pkt.length, 2)
+  pkt.writeUInt16BE(0x4000, 6)
+  pkt[8] = 64
+  pkt[9] = proto
+  Buffer.from([192, 0, 2, 1, 198, 51, 100, 7]).copy(pkt, 12)
+  pkt.writeUInt16BE(40000, 20)
+  pkt.writeUInt16BE(dstPort, 22)
+  return pkt
+}
+
 // An IPv4 TCP super-packet of `size` bytes as the TUN hands it over (TSO, MSS 1448).
 // Checksums are left zero: gsoSplit recomputes both.
 function tsoPacket (size: number): { hdr: Buffer, pkt: Buffer } {
-  const pkt = bytes(size)
-  pkt.fill(0, 0, 40)
-  pkt[0] = 0x45
-  pkt.writeUInt16BE(size, 2)
-  pkt.writeUInt16BE(0x4000, 6)
-  pkt[8] = 64
-  pkt[9] = 6
-  Buffer.from([192, 0, 2, 1, 198, 51, 100, 7]).copy(pkt, 12)
-  pkt.writeUInt16BE(40000, 20)
-  pkt.writeUInt16BE(80, 22)
+  const pkt = flowHeaders(bytes(size), 40, 6, 80)
   pkt.writeUInt32BE(1000, 24)
   pkt.writeUInt32BE(5000, 28)
   pkt[32] = 5 << 4
@@ -67,16 +73,7 @@ function tsoPacket (size: number): { hdr: Buffer, pkt: Buffer } {
 // USO super-packet (checksum left zero: gsoSplit computes each).
 function udpRun (size: number): Buffer[] {
   const payload = size - 28
-  const pkt = bytes(28 + 64 * payload)
-  pkt.fill(0, 0, 28)
-  pkt[0] = 0x45
-  pkt.writeUInt16BE(pkt.length, 2)
-  pkt.writeUInt16BE(0x4000, 6)
-  pkt[8] = 64
-  pkt[9] = 17
-  Buffer.from([192, 0, 2, 1, 198, 51, 100, 7]).copy(pkt, 12)
-  pkt.writeUInt16BE(40000, 20)
-  pkt.writeUInt16BE(5201, 22)
+  const pkt = flowHeaders(bytes(28 + 64 * payload), 28, 17, 5201)
   const hdr = Buffer.alloc(10)
   hdr[1] = 5 // VIRTIO_NET_HDR_GSO_UDP_L4
   hdr.writeUInt16LE(payload, 4)

@@ -98,27 +98,31 @@ const cases: Case[] = [
   { name: 'bad retry after a good one', packets: [a(0), a(1), corrupt(a(2)), a(2)], writes: [[0, 1, 3]], badChecksum: 1 }
 ]
 
+// Coalesces a case's packets (UDP merged too when udp) and checks every write.
+function checkCase (t: Test, c: Case, udp: boolean): void {
+  const r = coalesce(c.packets, udp)
+  t.equal(r.writes.length, c.writes.length, `${c.name}: ${c.writes.length} writes`)
+  t.equal(r.badChecksum, c.badChecksum ?? 0, `${c.name}: bad checksums`)
+  let merged = 0
+  c.writes.forEach((want, k) => {
+    const w = r.writes[k]
+    if (!w) return
+    if (typeof want === 'number') {
+      t.ok(w.subarray(0, 10).equals(ZERO_HDR) && w.subarray(10).equals(c.packets[want]), `${c.name}: write ${k} is packet ${want} unchanged`)
+      return
+    }
+    merged += want.length - 1
+    const first = c.packets[want[0]]
+    const check = parse(first).proto === TCP ? checkMerged : checkMergedUdp
+    const pkt = check(t, w, first[0] >> 4 as 4 | 6, parse(first).payload.length, `${c.name}: write ${k}`)
+    const payloads = want.map((i) => parse(c.packets[i]).payload)
+    t.ok(parse(pkt).payload.equals(Buffer.concat(payloads)), `${c.name}: write ${k} payload`)
+  })
+  t.equal(r.merged, merged, `${c.name}: merged count`)
+}
+
 t.test('coalescing rules', async (t) => {
-  for (const c of cases) {
-    const r = coalesce(c.packets)
-    t.equal(r.writes.length, c.writes.length, `${c.name}: ${c.writes.length} writes`)
-    t.equal(r.badChecksum, c.badChecksum ?? 0, `${c.name}: bad checksums`)
-    let merged = 0
-    c.writes.forEach((want, k) => {
-      const w = r.writes[k]
-      if (!w) return
-      if (typeof want === 'number') {
-        t.ok(w.subarray(0, 10).equals(ZERO_HDR) && w.subarray(10).equals(c.packets[want]), `${c.name}: write ${k} is packet ${want} unchanged`)
-        return
-      }
-      merged += want.length - 1
-      const first = c.packets[want[0]]
-      const pkt = checkMerged(t, w, first[0] >> 4 as 4 | 6, parse(first).payload.length, `${c.name}: write ${k}`)
-      const payloads = want.map((i) => parse(c.packets[i]).payload)
-      t.ok(parse(pkt).payload.equals(Buffer.concat(payloads)), `${c.name}: write ${k} payload`)
-    })
-    t.equal(r.merged, merged, `${c.name}: merged count`)
-  }
+  for (const c of cases) checkCase(t, c, false)
 })
 
 t.test('a merged packet stays within 64 KB', async (t) => {
@@ -213,25 +217,7 @@ const udpCases: Case[] = [
 ]
 
 t.test('UDP coalescing rules', async (t) => {
-  for (const c of udpCases) {
-    const r = coalesce(c.packets, true)
-    t.equal(r.writes.length, c.writes.length, `${c.name}: ${c.writes.length} writes`)
-    t.equal(r.badChecksum, c.badChecksum ?? 0, `${c.name}: bad checksums`)
-    c.writes.forEach((want, k) => {
-      const w = r.writes[k]
-      if (!w) return
-      if (typeof want === 'number') {
-        t.ok(w.subarray(0, 10).equals(ZERO_HDR) && w.subarray(10).equals(c.packets[want]), `${c.name}: write ${k} is packet ${want} unchanged`)
-        return
-      }
-      const first = c.packets[want[0]]
-      const v = first[0] >> 4 as 4 | 6
-      const pkt = parse(first).proto === TCP
-        ? checkMerged(t, w, v, parse(first).payload.length, `${c.name}: write ${k}`)
-        : checkMergedUdp(t, w, v, parse(first).payload.length, `${c.name}: write ${k}`)
-      t.ok(parse(pkt).payload.equals(Buffer.concat(want.map((i) => parse(c.packets[i]).payload))), `${c.name}: write ${k} payload`)
-    })
-  }
+  for (const c of udpCases) checkCase(t, c, true)
 })
 
 t.test('a UDP run stops at 64 datagrams, as the kernel\'s own UDP GRO', async (t) => {
