@@ -55,9 +55,6 @@ uint32_t pseudoSum(const uint8_t* ip, uint8_t proto, size_t l4Len) {
                          uint32_t(l4Len));
 }
 
-// Where the transport checksum field is.
-size_t checksumField(uint8_t proto) { return proto == kProtoTcp ? 16 : 6; }
-
 // IPv4 UDP may go without a checksum (0): there is nothing to verify.
 bool unchecked(const uint8_t* ip, uint8_t proto, const uint8_t* l4) {
   return proto == kProtoUdp && ip[0] >> 4 == 4 && load16(l4 + 6) == 0;
@@ -162,13 +159,13 @@ void Coalescer::flush() {
     if (proto_ == kProtoUdp) store16(ip + ipHeaderLen_ + 4, uint16_t(l4Len));
     // CHECKSUM_PARTIAL: the field holds the folded pseudo-header sum, not complemented
     // (as tcp_v4_send_check); the kernel completes it from csumStart.
-    store16(ip + ipHeaderLen_ + checksumField(proto_), checksumFold(pseudoSum(ip, proto_, l4Len)));
+    store16(ip + ipHeaderLen_ + checksumOffset(proto_), checksumFold(pseudoSum(ip, proto_, l4Len)));
     h.flags = kVnetNeedsCsum;
     h.gsoType = proto_ == kProtoUdp ? kGsoUdpL4 : v4 ? kGsoTcpv4 : kGsoTcpv6;
     h.hdrLen = uint16_t(ipHeaderLen_ + l4HeaderLen_);
     h.gsoSize = uint16_t(segSize_);
     h.csumStart = uint16_t(ipHeaderLen_);
-    h.csumOffset = uint16_t(checksumField(proto_));
+    h.csumOffset = uint16_t(checksumOffset(proto_));
   }
   writeHeader(head_ - sizeof(VnetHdr), h);
   emit_(ctx_, TunWrite{head_ - sizeof(VnetHdr), headLen_ + sizeof(VnetHdr)});

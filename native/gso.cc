@@ -95,7 +95,7 @@ GsoResult gsoSplit(const VnetHdr& hdr, const uint8_t* pkt, size_t len, uint8_t* 
   uint16_t id0 = h.version == 4 ? load16(pkt + 4) : 0;
   uint32_t seq0 = tcp ? load32(l4In + 4) : 0;
   uint8_t flags0 = tcp ? l4In[13] : 0;
-  size_t csumField = tcp ? 16 : 6;
+  size_t csumField = checksumOffset(tcp ? kProtoTcp : kProtoUdp);
   // The address part of the pseudo-header is the same for every segment.
   const uint8_t* srcAddr = pkt + (h.version == 4 ? 12 : 8);
   const uint8_t* dstAddr = srcAddr + (h.version == 4 ? 4 : 16);

@@ -30,6 +30,8 @@ constexpr uint16_t kEthTypeIpv4 = 0x0800;
 constexpr uint16_t kEthTypeIpv6 = 0x86dd;
 constexpr uint8_t kProtoTcp = 6;
 constexpr uint8_t kProtoUdp = 17;
+// Where the checksum field is in a TCP or UDP header.
+constexpr size_t checksumOffset(uint8_t proto) { return proto == kProtoTcp ? 16 : 6; }
 
 // TCP flag bits (byte 13 of the TCP header).
 constexpr uint8_t kTcpFin = 0x01, kTcpSyn = 0x02, kTcpRst = 0x04, kTcpPsh = 0x08,
