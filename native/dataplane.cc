@@ -38,7 +38,8 @@ std::vector<int> allowedCpus() {
 int Dataplane::open(const DataplaneOptions& options, const char** where) {
   options_ = options;
   // Steering picks queue CPU % queues: one queue per allowed CPU.
-  size_t queues = options.perCpu ? allowedCpus().size() : 1;
+  cpus_ = allowedCpus();
+  size_t queues = options.perCpu ? cpus_.size() : 1;
   if (int err = openTun(options.tunName, options.offloads, int(queues), &tun_, where)) return err;
   for (size_t q = 0; q < queues; q++) {
     int fd = openUdpReceive(options.underlay, options.port, options.offloads, queues > 1, &groOn_, where);
@@ -134,12 +135,11 @@ void Dataplane::start() {
     // Worker q serves TUN queue q and receive socket q, which the steering fills
     // with what arrives on CPUs c with c % queues == q: it runs only there, so the
     // kernel wakes it on the CPU that has the packet.
-    std::vector<int> cpus = allowedCpus();
     for (int q = 0; q < queues(); q++) {
       threads_.push_back(loopThread<TransmitLoop, ReceiveLoop>("flatnet-cpu" + std::to_string(q), size_t(q), q));
       cpu_set_t set;
       CPU_ZERO(&set);
-      for (int c : cpus)
+      for (int c : cpus_)
         if (c % queues() == q) CPU_SET(c, &set);
       if (CPU_COUNT(&set) > 0) pthread_setaffinity_np(threads_.back().native_handle(), sizeof set, &set);
     }
