@@ -40,6 +40,8 @@ int Dataplane::open(const DataplaneOptions& options, const char** where) {
   // Steering picks queue CPU % queues: one queue per allowed CPU.
   cpus_ = allowedCpus();
   size_t queues = options.perCpu ? cpus_.size() : 1;
+  // Before the TUN: a second daemon must fail here, not attach queues to the first's.
+  if (int err = claimPort(options.underlay, options.port, where)) return -err;
   if (int err = openTun(options.tunName, options.offloads, int(queues), &tun_, where)) return err;
   for (size_t q = 0; q < queues; q++) {
     int fd = openUdpReceive(options.underlay, options.port, options.offloads, queues > 1, &groOn_, where);

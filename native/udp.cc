@@ -42,10 +42,11 @@ int bindTo(const IpAddr& local, uint16_t port, int nonblock, int buffer, bool re
   socklen_t len = toSockaddr(local, port, &sa);
   if (bind(fd, reinterpret_cast<sockaddr*>(&sa), len) < 0) return fail(fd, "bind", where);
   // Buffers sized for bursts of 64 KB GSO sends; FORCE works for root/NET_ADMIN past
-  // net.core.[rw]mem_max, the plain option is the fallback for the rest.
-  for (int opt : {SO_SNDBUFFORCE, SO_RCVBUFFORCE})
-    if (setsockopt(fd, SOL_SOCKET, opt, &buffer, sizeof buffer) < 0)
-      setsockopt(fd, SOL_SOCKET, opt == SO_SNDBUFFORCE ? SO_SNDBUF : SO_RCVBUF, &buffer, sizeof buffer);
+  // net.core.[rw]mem_max, the plain option is the fallback for the rest. 0: a probe.
+  if (buffer)
+    for (int opt : {SO_SNDBUFFORCE, SO_RCVBUFFORCE})
+      if (setsockopt(fd, SOL_SOCKET, opt, &buffer, sizeof buffer) < 0)
+        setsockopt(fd, SOL_SOCKET, opt == SO_SNDBUFFORCE ? SO_SNDBUF : SO_RCVBUF, &buffer, sizeof buffer);
   return fd;
 }
 }  // namespace
@@ -98,6 +99,13 @@ int steerByCpu(int fd, int sockets) {
   };
   sock_fprog prog{sizeof code / sizeof code[0], code};
   return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog) < 0 ? errno : 0;
+}
+
+int claimPort(const IpAddr& local, uint16_t port, const char** where) {
+  int fd = bindTo(local, port, 0, 0, false, where);
+  if (fd < 0) return fd;
+  close(fd);
+  return 0;
 }
 
 int openUdpSend(const IpAddr& local, const char** where) {

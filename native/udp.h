@@ -22,6 +22,11 @@ int openUdpReceive(const IpAddr& local, uint16_t port, bool gro, bool reusePort,
 // Makes the reuseport group of fd deliver each datagram to its socket number
 // (CPU % sockets). Returns 0 or an errno.
 int steerByCpu(int fd, int sockets);
+// Checks that no other socket holds the VTEP port, by binding it once without
+// SO_REUSEPORT. A reuseport group (and a multi-queue TUN) would otherwise take in a
+// second daemon started on the same node, and share the traffic with it.
+// Returns 0 or -errno (EADDRINUSE) with *where naming the step.
+int claimPort(const IpAddr& local, uint16_t port, const char** where);
 int openUdpSend(const IpAddr& local, const char** where);
 
 // Fills a sockaddr for addr/port; returns its length.

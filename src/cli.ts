@@ -90,7 +90,7 @@ export async function main (argv: string[]): Promise<void> {
     await runDaemon(config, { configFile: values.config, overrides }, log)
   } catch (err) {
     log.fatal({ err }, 'daemon failed')
-    process.exitCode = 1
+    process.exit(1) // pino writes synchronously: the line is out
   }
 }
 

@@ -14,91 +14,32 @@ import { tunReady } from './net/link.js'
 import { startHealer } from './heal.js'
 import { applyMasquerade, removeMasquerade } from './net/masquerade.js'
 import { writeCniFiles } from './cni.js'
+import { constants } from 'node:os'
 
 export interface DaemonOptions {
   configFile: string
   overrides: Record<string, unknown>
 }
 
+const { EADDRINUSE, EBUSY } = constants.errno
 const SEND_SOCKETS = 16 // outer source ports per node: flow entropy for ECMP/RSS
 const BATCH = 32
 
 export async function runDaemon (config: Config, options: DaemonOptions, log: Logger): Promise<void> {
   const mtu = config.mtu ?? mtuOfAddress(config.underlay.address) - encapOverhead(config.underlay.address)
-  const dataplane: Dataplane = new addon.Dataplane({
-    tunName: config.tun.name,
-    offloads: config.offloads,
-    underlayAddress: config.underlay.address.bytes,
-    port: config.underlay.port,
-    vni: config.vni,
-    vtepMAC: config.vtepMAC,
-    sendSockets: SEND_SOCKETS,
-    batch: BATCH,
-    busyPollMicros: config.busyPollMicros,
-    perCpu: config.workers === 'per-cpu',
-  })
+  const dataplane = openDataplane(config)
   const info = dataplane.info()
-  const families = new Set(config.podCIDRs.map((c) => c.family))
-  configureTun(info.tunName, mtu, config.podCIDRs, config.clusterCIDRs)
-  if (config.bridge) ensureBridge(config.bridge.name, config.podCIDRs)
-  enableForwarding(families)
-  // NAT outgoing before anything runs: a missing nft fails the start here, with nothing to undo.
-  if (config.ipMasq) applyMasquerade(config.podCIDRs, config.clusterCIDRs)
-
-  const table = new PeerTable(dataplane, config.podCIDRs, {
-    self: config.nodeName,
-    vni: config.vni,
-    onReject: (node, why) => log.warn({ peer: node, why }, 'peer refused'),
-  })
-  dataplane.start()
-  // Someone deleting the TUN or a route is noticed and repaired (src/heal.ts).
-  const healer = startHealer({ dataplane, tunName: info.tunName, mtu, podCIDRs: config.podCIDRs, clusterCIDRs: config.clusterCIDRs, log })
-  const sources = await startSources(config, options.configFile, options.overrides, table, log)
-  const controlPath = config.controlSocket ?? socketPathFor(config.nodeName)
-  const control = await serveControl(controlPath, (cmd) => {
-    if (cmd === 'stats') return { node: config.nodeName, stats: dataplane.stats(), info: dataplane.info(), sources: sources.stats(), heapUsed: process.memoryUsage().heapUsed, memory: process.memoryUsage() }
-    if (cmd === 'peers') {
-      const counts = new Map(dataplane.stats().peers.map((p) => [p.name, p]))
-      return {
-        node: config.nodeName,
-        peers: table.list().map((p) => ({
-          nodeName: p.nodeName,
-          podCIDRs: p.podCIDRs.map(formatCidr),
-          vtep: `${formatAddress(p.address)}:${p.port}`,
-          vtepMAC: formatMac(p.vtepMAC),
-          source: p.restored ? `${p.source} (restored)` : p.source,
-          version: p.version,
-          ageSeconds: Math.round((Date.now() - p.since) / 1000),
-          ...counts.get(p.nodeName),
-        })),
-      }
-    }
-    throw new Error(`unknown command "${cmd}" (known: stats, peers)`)
-  })
-  const checks: HealthChecks = {
-    live: () => {
-      const err = dataplane.info().tunError
-      return err ? `TUN read failed (errno ${err}): the device is gone` : undefined
-    },
-    ready: () => tunReady(info.tunName, config.clusterCIDRs),
-    peers: () => table.list().length,
-    sourceHealthy: () => sources.up(),
-  }
-  const health = config.healthPort ? await serveHealth(config.healthPort, dataplaneMetrics(dataplane, checks), checks) : undefined
-  // The kubelet starts pods once a conflist appears: only after the data plane can carry them.
-  let cni: { conflist: string } | undefined
+  // Until `ready`, a failing step undoes the ones before it, last first: a daemon that
+  // cannot start must exit, not stay alive half set up holding the TUN and NAT rules.
+  const undo: Array<() => unknown> = [() => dataplane.stop()]
+  let node: Awaited<ReturnType<typeof setUp>>
   try {
-    const notReady = checks.ready()
-    if (notReady) throw new Error(`data plane not ready after setup: ${notReady}`)
-    cni = config.cni ? writeCniFiles({ clusterCIDRs: config.clusterCIDRs, podCIDRs: config.podCIDRs, mtu, ipMasq: config.ipMasq }, config.cni) : undefined
+    node = await setUp(config, options, log, dataplane, mtu, undo)
   } catch (err) {
-    // Undo what runs, or the open servers and sockets would keep a failed daemon alive.
-    healer.stop(); control.close(); health?.close()
-    await sources.stop()
-    dataplane.stop()
-    if (config.ipMasq) removeMasquerade()
+    for (const step of undo.reverse()) await step()
     throw err
   }
+  const { table, healer, sources, control, controlPath, health, cni } = node
   if (config.sources.kubernetes) {
     // The scheduler keeps pods off a node whose NetworkUnavailable is True (set by some cloud providers).
     const { kubeconfig } = config.sources.kubernetes
@@ -155,6 +96,95 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
     process.once('SIGTERM', () => { void stop('SIGTERM') })
     process.once('SIGINT', () => { void stop('SIGINT') })
   })
+}
+
+/** Opens the data plane; a port or TUN held by someone else says who to look for. */
+function openDataplane (config: Config): Dataplane {
+  try {
+    return new addon.Dataplane({
+      tunName: config.tun.name,
+      offloads: config.offloads,
+      underlayAddress: config.underlay.address.bytes,
+      port: config.underlay.port,
+      vni: config.vni,
+      vtepMAC: config.vtepMAC,
+      sendSockets: SEND_SOCKETS,
+      batch: BATCH,
+      busyPollMicros: config.busyPollMicros,
+      perCpu: config.workers === 'per-cpu',
+    })
+  } catch (err) {
+    const e = err as Error & { errno?: number }
+    if (e.errno === EADDRINUSE) {
+      throw new Error(`${e.message}: UDP port ${config.underlay.port} on ${formatAddress(config.underlay.address)} is taken; ` +
+        'is another flatnet daemon, or a kernel vxlan device, running on this node? Stop it, or set underlay.port')
+    }
+    if (e.errno === EBUSY) throw new Error(`${e.message}: TUN ${config.tun.name} is open in another process (another flatnet daemon?); stop it, or set tun.name`)
+    throw err
+  }
+}
+
+/** Everything from the TUN's addresses to the CNI files; each step pushes its undo. */
+async function setUp (config: Config, options: DaemonOptions, log: Logger, dataplane: Dataplane, mtu: number, undo: Array<() => unknown>) {
+  const info = dataplane.info()
+  const families = new Set(config.podCIDRs.map((c) => c.family))
+  configureTun(info.tunName, mtu, config.podCIDRs, config.clusterCIDRs)
+  if (config.bridge) ensureBridge(config.bridge.name, config.podCIDRs)
+  enableForwarding(families)
+  // NAT outgoing before anything runs: a missing nft fails the start here.
+  if (config.ipMasq) {
+    applyMasquerade(config.podCIDRs, config.clusterCIDRs)
+    undo.push(removeMasquerade)
+  }
+  const table = new PeerTable(dataplane, config.podCIDRs, {
+    self: config.nodeName,
+    vni: config.vni,
+    onReject: (node, why) => log.warn({ peer: node, why }, 'peer refused'),
+  })
+  dataplane.start()
+  // Someone deleting the TUN or a route is noticed and repaired (src/heal.ts).
+  const healer = startHealer({ dataplane, tunName: info.tunName, mtu, podCIDRs: config.podCIDRs, clusterCIDRs: config.clusterCIDRs, log })
+  undo.push(() => healer.stop())
+  const sources = await startSources(config, options.configFile, options.overrides, table, log)
+  undo.push(async () => await sources.stop())
+  const controlPath = config.controlSocket ?? socketPathFor(config.nodeName)
+  const control = await serveControl(controlPath, (cmd) => {
+    if (cmd === 'stats') return { node: config.nodeName, stats: dataplane.stats(), info: dataplane.info(), sources: sources.stats(), heapUsed: process.memoryUsage().heapUsed, memory: process.memoryUsage() }
+    if (cmd === 'peers') {
+      const counts = new Map(dataplane.stats().peers.map((p) => [p.name, p]))
+      return {
+        node: config.nodeName,
+        peers: table.list().map((p) => ({
+          nodeName: p.nodeName,
+          podCIDRs: p.podCIDRs.map(formatCidr),
+          vtep: `${formatAddress(p.address)}:${p.port}`,
+          vtepMAC: formatMac(p.vtepMAC),
+          source: p.restored ? `${p.source} (restored)` : p.source,
+          version: p.version,
+          ageSeconds: Math.round((Date.now() - p.since) / 1000),
+          ...counts.get(p.nodeName),
+        })),
+      }
+    }
+    throw new Error(`unknown command "${cmd}" (known: stats, peers)`)
+  })
+  undo.push(() => control.close())
+  const checks: HealthChecks = {
+    live: () => {
+      const err = dataplane.info().tunError
+      return err ? `TUN read failed (errno ${err}): the device is gone` : undefined
+    },
+    ready: () => tunReady(info.tunName, config.clusterCIDRs),
+    peers: () => table.list().length,
+    sourceHealthy: () => sources.up(),
+  }
+  const health = config.healthPort ? await serveHealth(config.healthPort, dataplaneMetrics(dataplane, checks), checks) : undefined
+  if (health) undo.push(() => health.close())
+  // The kubelet starts pods once a conflist appears: only after the data plane can carry them.
+  const notReady = checks.ready()
+  if (notReady) throw new Error(`data plane not ready after setup: ${notReady}`)
+  const cni = config.cni ? writeCniFiles({ clusterCIDRs: config.clusterCIDRs, podCIDRs: config.podCIDRs, mtu, ipMasq: config.ipMasq }, config.cni) : undefined
+  return { table, healer, sources, control, controlPath, health, cni }
 }
 
 function nonZero (counts: Record<string, number>): Record<string, number> {

@@ -62,7 +62,7 @@ export const CLUSTER_CIDR6 = 'fd00:10:244::/48'
 const UNDERLAY_PREFIX = '192.168.77.'
 const UNDERLAY_PREFIX6 = 'fd00:77::'
 const REPO = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../../' : '../../', import.meta.url))
-const CLI = join(REPO, 'bin/flatnet.js')
+export const CLI = join(REPO, 'bin/flatnet.js')
 
 export class Cluster {
   readonly nodes: LabNode[] = []

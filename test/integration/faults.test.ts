@@ -8,7 +8,7 @@ import { steadyPing } from '../lib/echo.js'
 import { once } from 'node:events'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type { Cluster, LabNode, Pod } from '../../src/lab/cluster.js'
+import { CLI, type Cluster, type LabNode, type Pod } from '../../src/lab/cluster.js'
 import { queryControl } from '../../src/control-socket.js'
 import { ping, withCluster } from '../lib/lab.js'
 
@@ -121,6 +121,20 @@ for (const workers of ['pipeline', 'per-cpu']) {
     const stats = await queryControl(join(cluster.dir, 'n1.sock'), 'stats') as { info: { tunError: number, queues: number, tunSteeringErrno: number } }
     t.equal(stats.info.tunError, 0, 'no TUN error left after healing')
     if (workers === 'per-cpu') t.ok(stats.info.queues === availableParallelism() && stats.info.tunSteeringErrno === 0, 'every queue reopened, steered by CPU again')
+
+    // A second daemon on the same node (a manual run, an overlapping rollout) must not
+    // join the first's reuseport group or TUN queues: it exits, naming the port.
+    const logFile = join(cluster.dir, 'n1-second.log')
+    const pings = steadyPing(p2, p1.ip, 2)
+    const second = n1.ns.spawn(process.execPath, [CLI, 'daemon', '--config', n1.configFile!], logFile)
+    const [code] = await Promise.race([once(second, 'exit'), sleep(10_000).then(() => [undefined])]) as [number | undefined]
+    t.equal(code, 1, 'a second daemon with the same config exits 1')
+    t.match(readFileSync(logFile, 'utf8'), /UDP port \d+ on [\d.]+ is taken; is another flatnet daemon/, 'and says the port is taken, by whom')
+    const after = await queryControl(join(cluster.dir, 'n1.sock'), 'stats') as typeof stats
+    t.equal(after.info.queues, stats.info.queues, `the first daemon keeps its ${stats.info.queues} TUN queue(s)`)
+    t.ok(n1.ns.exec('nft', 'list', 'tables').includes('table ip flatnet'), 'and its NAT table')
+    const [sent, received] = await pings
+    t.ok(sent > 10 && received === sent, `n2 -> n1 undisturbed meanwhile: ${received}/${sent} answered`)
   })
 }
 
