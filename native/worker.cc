@@ -47,8 +47,8 @@ TransmitLoop::TransmitLoop(LoopSpec spec) : dp_(spec.dp), queue_(spec.queue) {
   slotSize_ = kEncapPrefixLen + kMaxIpPacket + 64;
   // A split super-packet: every segment gains its own headers and prefix.
   outSize_ = dp_.tun().vnetHdr ? kMaxIpPacket + kMaxSplit * (kEncapPrefixLen + 128) : 0;
-  slots_.resize(batch * slotSize_);
-  outs_.resize(batch * outSize_);
+  slots_.allocate(batch * slotSize_);
+  outs_.allocate(batch * outSize_);
   sizes_.resize(kMaxSplit);
   size_t maxMessages = batch * (dp_.tun().vnetHdr ? kMaxSplit : 1);
   messages_.reserve(maxMessages);
@@ -64,7 +64,7 @@ bool TransmitLoop::runBatch(const Fib& fib) {
   size_t batch = size_t(dp_.options().batch), reads = 0;
   bool vnet = dp_.tun().vnetHdr;
   for (; reads < batch; reads++) {
-    uint8_t* slot = &slots_[reads * slotSize_];
+    uint8_t* slot = slots_.at(reads * slotSize_);
     uint8_t* at = slot + (vnet ? kReadOffset : kEncapPrefixLen);
     ssize_t n = read(fd(), at, slotSize_ - (at - slot));
     if (n < 0) {
@@ -87,7 +87,7 @@ bool TransmitLoop::runBatch(const Fib& fib) {
 // Routes the packet read into slot `index` (n bytes as read) and queues its datagrams.
 void TransmitLoop::encapsulate(const Fib& fib, size_t index, size_t n) {
   WorkerCounters& c = dp_.txCounters(queue_);
-  uint8_t* slot = &slots_[index * slotSize_];
+  uint8_t* slot = slots_.at(index * slotSize_);
   VnetHdr hdr{};
   if (dp_.tun().vnetHdr) {
     if (n < sizeof hdr) return c.drops[kDropBadTunPacket].add(1);
@@ -112,7 +112,7 @@ void TransmitLoop::encapsulate(const Fib& fib, size_t index, size_t n) {
     return queue(peer, socket, slot, kEncapPrefixLen + n, 0, 1, uint32_t(n));
   }
 
-  uint8_t* out = &outs_[index * outSize_];
+  uint8_t* out = outs_.at(index * outSize_);
   size_t count = 0;
   if (gsoSplit(hdr, pkt, n, out, outSize_, kEncapPrefixLen, sizes_.data(), kMaxSplit, &count) !=
       GsoResult::ok)
@@ -272,7 +272,7 @@ ReceiveLoop::ReceiveLoop(LoopSpec spec)
   size_t batch = size_t(dp_.options().batch);
   // With UDP GRO one message can hold a 64 KB train of datagrams.
   slotSize_ = dp_.udpGroOn() ? kMaxIpPacket + 1 : kEncapPrefixLen + kMaxIpPacket + 64;
-  slots_.resize(batch * slotSize_);
+  slots_.allocate(batch * slotSize_);
   from_.resize(batch);
   mmsg_.resize(batch);
   iov_.resize(batch);
@@ -286,7 +286,7 @@ bool ReceiveLoop::runBatch(const Fib& fib) {
   WorkerCounters& c = dp_.rxCounters(queue_);
   size_t batch = mmsg_.size();
   for (size_t k = 0; k < batch; k++) {
-    iov_[k] = iovec{&slots_[k * slotSize_], slotSize_};
+    iov_[k] = iovec{slots_.at(k * slotSize_), slotSize_};
     mmsghdr& h = mmsg_[k];
     h = mmsghdr{};
     h.msg_hdr.msg_iov = &iov_[k];
@@ -309,7 +309,7 @@ bool ReceiveLoop::runBatch(const Fib& fib) {
         std::memcpy(&size, CMSG_DATA(cm), sizeof size);
         if (size > 0) gsoSize = size_t(size);
       }
-    receiveMessage(fib, &slots_[k * slotSize_], len, from_[k], gsoSize);
+    receiveMessage(fib, slots_.at(k * slotSize_), len, from_[k], gsoSize);
   }
   if (dp_.tun().vnetHdr) {
     // Coalescing runs across the whole batch: the slots are one buffer, in receive

@@ -16,6 +16,19 @@ namespace flatnet {
 
 class Dataplane;
 
+// Packet memory, left uninitialised: glibc serves allocations this large with mmap,
+// whose pages take memory only once a packet is written to them. A batch of 32
+// 64 KB slots mostly sits empty (a ping uses one page of one slot), so a worker
+// costs what its traffic touches, not ~8 MB up front (vector would zero it all).
+class PacketMemory {
+ public:
+  void allocate(size_t bytes) { bytes_.reset(new uint8_t[bytes]); }
+  uint8_t* at(size_t offset) { return bytes_.get() + offset; }
+
+ private:
+  std::unique_ptr<uint8_t[]> bytes_;
+};
+
 // What a loop is built from: its data plane and the queue it serves (which TUN
 // queue and receive socket it uses and which counters it keeps). Loops are built in
 // place from it: a ReceiveLoop must not move, its Coalescer points back at it.
@@ -55,8 +68,8 @@ class TransmitLoop {
   Dataplane& dp_;
   int queue_;
   size_t slotSize_, outSize_;
-  std::vector<uint8_t> slots_;     // batch x read buffers
-  std::vector<uint8_t> outs_;      // batch x segment trains (offload mode)
+  PacketMemory slots_;             // batch x read buffers
+  PacketMemory outs_;              // batch x segment trains (offload mode)
   std::vector<uint16_t> sizes_;
   std::vector<Message> messages_;
   std::vector<mmsghdr> mmsg_;
@@ -82,7 +95,7 @@ class ReceiveLoop {
   Dataplane& dp_;
   int queue_;
   size_t slotSize_;
-  std::vector<uint8_t> slots_;
+  PacketMemory slots_;
   std::vector<sockaddr_storage> from_;
   std::vector<mmsghdr> mmsg_;
   std::vector<iovec> iov_;
