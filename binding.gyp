@@ -6,6 +6,7 @@
         "native/addon.cc",
         "native/testing.cc",
         "native/testing_fib.cc",
+        "native/testing_steering.cc",
         "native/packet.cc",
         "native/checksum.cc",
         "native/gso.cc",

@@ -37,18 +37,18 @@ std::vector<int> allowedCpus() {
 
 int Dataplane::open(const DataplaneOptions& options, const char** where) {
   options_ = options;
-  // Steering picks queue CPU % queues: one queue per allowed CPU.
-  cpus_ = allowedCpus();
-  size_t queues = options.perCpu ? cpus_.size() : 1;
+  // per-cpu: a queue (and a worker) per allowed CPU, in order.
+  if (options.perCpu) queueCpus_ = allowedCpus();
+  size_t queues = std::max<size_t>(1, queueCpus_.size());
   // Before the TUN: a second daemon must fail here, not attach queues to the first's.
   if (int err = claimPort(options.underlay, options.port, where)) return -err;
-  if (int err = openTun(options.tunName, options.offloads, int(queues), &tun_, where)) return err;
+  if (int err = openTun(options.tunName, options.offloads, queueCpus_, &tun_, where)) return err;
   for (size_t q = 0; q < queues; q++) {
     int fd = openUdpReceive(options.underlay, options.port, options.offloads, queues > 1, &groOn_, where);
     if (fd < 0) return stop(), -fd;
     rxFds_.push_back(fd);
   }
-  if (queues > 1) socketSteeringErrno_ = steerByCpu(rxFds_[0], int(queues));
+  if (queues > 1) socketSteeringErrno_ = steerByCpu(rxFds_[0], queueCpus_);
   for (int i = 0; i < options.sendSockets; i++) {
     int fd = openUdpSend(options.underlay, where);
     if (fd < 0) return stop(), -fd;
@@ -135,15 +135,14 @@ void Dataplane::start() {
   if (running_.exchange(true)) return;
   if (options_.perCpu) {
     // Worker q serves TUN queue q and receive socket q, which the steering fills
-    // with what arrives on CPUs c with c % queues == q: it runs only there, so the
-    // kernel wakes it on the CPU that has the packet.
+    // with what arrives on CPU queueCpus_[q]: it runs only there, so the kernel
+    // wakes it on the CPU that has the packet.
     for (int q = 0; q < queues(); q++) {
       threads_.push_back(loopThread<TransmitLoop, ReceiveLoop>("flatnet-cpu" + std::to_string(q), size_t(q), q));
       cpu_set_t set;
       CPU_ZERO(&set);
-      for (int c : cpus_)
-        if (c % queues() == q) CPU_SET(c, &set);
-      if (CPU_COUNT(&set) > 0) pthread_setaffinity_np(threads_.back().native_handle(), sizeof set, &set);
+      CPU_SET(queueCpus_[size_t(q)], &set);
+      pthread_setaffinity_np(threads_.back().native_handle(), sizeof set, &set);
     }
     return;
   }
@@ -177,7 +176,7 @@ int Dataplane::reopenTun(const char** where) {
   bool wasRunning = running_.load();
   joinLoops();
   closeTun(&tun_);
-  int err = openTun(options_.tunName, options_.offloads, queues(), &tun_, where);
+  int err = openTun(options_.tunName, options_.offloads, queueCpus_, &tun_, where);
   tunError_.store(0, std::memory_order_relaxed);
   // On failure the loops still run on closed queues (receive counts tun_write drops)
   // and the caller retries.

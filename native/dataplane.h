@@ -77,7 +77,7 @@ class Dataplane {
 
   DataplaneOptions options_;
   TunDevice tun_;
-  std::vector<int> cpus_;   // the CPUs the process may run on, read once by open()
+  std::vector<int> queueCpus_;  // per-cpu: queue/worker q's CPU (the allowed ones, read by open())
   std::vector<int> rxFds_;  // per queue
   int socketSteeringErrno_ = 0;
   std::vector<int> txFds_;

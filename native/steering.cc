@@ -6,10 +6,12 @@
 #include <linux/if_tun.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstddef>
+#include <algorithm>
 #include <cstdint>
 #include <utility>
 #include <vector>
@@ -24,7 +26,7 @@ namespace {
 
 constexpr uint8_t R0 = BPF_REG_0, R1 = BPF_REG_1, R2 = BPF_REG_2, R3 = BPF_REG_3, R4 = BPF_REG_4,
                   R6 = BPF_REG_6, R7 = BPF_REG_7, R8 = BPF_REG_8, R9 = BPF_REG_9, R10 = BPF_REG_10;
-constexpr int32_t kMoved = 1 << 30;        // in a map value: the flow went to the next CPU
+constexpr int32_t kMoved = 1 << 30;        // in a map value: the flow went to the next queue
 constexpr int32_t kSuperPacket = 1500;     // longer than any single packet on the TUN
 constexpr int32_t kWindowNs = 1'000'000;   // a flow's packet rate is counted per millisecond
 constexpr int32_t kBurst = 256;            // packets in one window that make a flow bulk (256k/s)
@@ -41,30 +43,69 @@ bpf_insn insn(uint8_t code, uint8_t dst, uint8_t src, int16_t off, int32_t imm) 
 
 int bpf(int cmd, bpf_attr* attr) { return int(syscall(SYS_bpf, cmd, attr, sizeof *attr)); }
 
+// An array map from every possible CPU number to its queue. Returns the map's fd or
+// -errno.
+int queueMap(const std::vector<int>& queueCpus) {
+  int cpus = std::max(get_nprocs_conf(), *std::max_element(queueCpus.begin(), queueCpus.end()) + 1);
+  bpf_attr map{};
+  map.map_type = BPF_MAP_TYPE_ARRAY;
+  map.key_size = 4;
+  map.value_size = 4;
+  map.max_entries = uint32_t(cpus);
+  int fd = bpf(BPF_MAP_CREATE, &map);
+  if (fd < 0) return -errno;
+  for (uint32_t cpu = 0; cpu < uint32_t(cpus); cpu++) {
+    uint32_t queue = uint32_t(queueOfCpu(queueCpus, int(cpu)));
+    bpf_attr set{};
+    set.map_fd = uint32_t(fd);
+    set.key = reinterpret_cast<uintptr_t>(&cpu);
+    set.value = reinterpret_cast<uintptr_t>(&queue);
+    if (bpf(BPF_MAP_UPDATE_ELEM, &set) < 0) {
+      int err = errno;
+      close(fd);
+      return -err;
+    }
+  }
+  return fd;
+}
+
 }  // namespace
 
+int queueOfCpu(const std::vector<int>& queueCpus, int cpu) {
+  auto at = std::find(queueCpus.begin(), queueCpus.end(), cpu);
+  return at != queueCpus.end() ? int(at - queueCpus.begin()) : cpu % int(queueCpus.size());
+}
+
 // The steering program, for a multi-queue TUN (tun takes its result modulo the
-// number of queues). A flow's first packet picks the queue of the CPU it is sent on,
-// and the flow keeps that queue (an LRU map from a hash of its addresses, protocol
-// and ports): the worker pinned to that CPU reads it, woken without an
-// inter-processor interrupt (what a round trip costs most in a VM), and a flow's
-// packets are never split over two workers. Without the map (queue = this CPU per
-// packet) a TCP sender's data left from its own CPU and, ACK-clocked, from the CPU
-// its ACKs came in on: the two workers reordered the flow (100k retransmits in 4 s).
-// A flow that shows it is bulk (a GSO super-packet, or more than kBurst packets in a
-// millisecond) moves, once, to the next CPU, where its per-packet work (segmenting,
-// checksums, copies) runs beside the sending application instead of competing with
-// it: single-stream TCP 6.2 -> 11-12 Gbit/s, 64-byte UDP 84 -> 220 kpps here, no TCP
-// reordering seen (one move per flow, early in its life). Request/response flows
-// (a sockperf ping-pong: ~40 packets a millisecond) never move.
-int attachCpuSteering(int tunFd) {
+// number of queues). A flow's first packet picks the queue of the CPU it is sent on
+// (from an array map: queue q is the worker pinned to queueCpus[q], which is not CPU
+// q in a cpuset with gaps), and the flow keeps that queue (an LRU map from a hash of
+// its addresses, protocol and ports): the worker pinned to that CPU reads it, woken
+// without an inter-processor interrupt (what a round trip costs most in a VM), and a
+// flow's packets are never split over two workers. Without the map (queue = this CPU
+// per packet) a TCP sender's data left from its own CPU and, ACK-clocked, from the
+// CPU its ACKs came in on: the two workers reordered the flow (100k retransmits in
+// 4 s). A flow that shows it is bulk (a GSO super-packet, or more than kBurst packets
+// in a millisecond) moves, once, to the next queue (the next CPU's), where its
+// per-packet work (segmenting, checksums, copies) runs beside the sending
+// application instead of competing with it: single-stream TCP 6.2 -> 11-12 Gbit/s,
+// 64-byte UDP 84 -> 220 kpps here, no TCP reordering seen (one move per flow, early
+// in its life). Request/response flows (a sockperf ping-pong: ~40 packets a
+// millisecond) never move.
+int loadCpuSteering(const std::vector<int>& queueCpus, int* progFd) {
+  int queuesFd = queueMap(queueCpus);
+  if (queuesFd < 0) return -queuesFd;
   bpf_attr map{};
   map.map_type = BPF_MAP_TYPE_LRU_HASH;
   map.key_size = 8;
   map.value_size = 16;
   map.max_entries = 16384;
   int mapFd = bpf(BPF_MAP_CREATE, &map);
-  if (mapFd < 0) return errno;
+  if (mapFd < 0) {
+    int err = errno;
+    close(queuesFd);
+    return err;
+  }
   // The key: the IP addresses, protocol and the first 4 bytes after the IP header
   // (ports), folded into 64 bits. LD_ABS/LD_IND read the packet from r6 = ctx; an
   // out-of-range read ends the program with 0 (queue 0), which stays correct.
@@ -112,15 +153,15 @@ int attachCpuSteering(int tunFd) {
     p.push_back(insn(BPF_ALU64 | BPF_MOV | BPF_X, reg, R10, 0, 0));
     p.push_back(insn(BPF_ALU64 | BPF_ADD | BPF_K, reg, 0, 0, off));
   };
-  // The map value: u32 CPU | kMoved at 0, u32 packets in this window at 4, u64 window start at 8.
+  // The map value: u32 queue | kMoved at 0, u32 packets in this window at 4, u64 window start at 8.
   p.push_back(insn(BPF_STX | BPF_MEM | BPF_DW, R10, R8, -8, 0));  // the key
   p.push_back(loadMap), p.push_back(insn(0, 0, 0, 0, 0));
   stackPtr(R2, -8);
   call(BPF_FUNC_map_lookup_elem);
   jump(BPF_JEQ, R0, 0, kNewFlow);
-  // Known flow: its CPU, unless this packet shows it is bulk: a super-packet, or more
+  // Known flow: its queue, unless this packet shows it is bulk: a super-packet, or more
   // than kBurst packets within a millisecond (a small-packet stream). Then it moves,
-  // once, to the next CPU.
+  // once, to the next queue.
   p.push_back(insn(BPF_ALU64 | BPF_MOV | BPF_X, R7, R0, 0, 0));
   p.push_back(insn(BPF_LDX | BPF_MEM | BPF_W, R0, R7, 0, 0));
   p.push_back(insn(BPF_ALU64 | BPF_MOV | BPF_X, R1, R0, 0, 0));
@@ -150,13 +191,21 @@ int attachCpuSteering(int tunFd) {
   label(kReturn);
   p.push_back(insn(BPF_ALU64 | BPF_AND | BPF_K, R0, 0, 0, kMoved - 1));
   p.push_back(insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0));
-  // New flow: this CPU (the next one if it starts with a super-packet), remembered
-  // with a window starting now.
+  // New flow: this CPU's queue (the next one if it starts with a super-packet),
+  // remembered with a window starting now.
   label(kNewFlow);
   call(BPF_FUNC_ktime_get_ns);
   p.push_back(insn(BPF_STX | BPF_MEM | BPF_DW, R10, R0, -16, 0));
   p.push_back(insn(BPF_ST | BPF_MEM | BPF_W, R10, 0, -20, 1));
   call(BPF_FUNC_get_smp_processor_id);
+  p.push_back(insn(BPF_STX | BPF_MEM | BPF_W, R10, R0, -28, 0));
+  p.push_back(insn(BPF_LD | BPF_DW | BPF_IMM, R1, BPF_PSEUDO_MAP_FD, 0, queuesFd)), p.push_back(insn(0, 0, 0, 0, 0));
+  stackPtr(R2, -28);
+  call(BPF_FUNC_map_lookup_elem);
+  p.push_back(insn(BPF_JMP | BPF_JEQ | BPF_K, R0, 0, 2, 0));  // a CPU past the map: itself
+  p.push_back(insn(BPF_LDX | BPF_MEM | BPF_W, R0, R0, 0, 0));
+  p.push_back(insn(BPF_JMP | BPF_JA, 0, 0, 1, 0));
+  p.push_back(insn(BPF_LDX | BPF_MEM | BPF_W, R0, R10, -28, 0));
   p.push_back(insn(BPF_JMP | BPF_JLE | BPF_K, R9, 0, 1, kSuperPacket));
   p.push_back(insn(BPF_ALU64 | BPF_ADD | BPF_K, R0, 0, 0, kMoved + 1));
   p.push_back(insn(BPF_STX | BPF_MEM | BPF_W, R10, R0, -24, 0));
@@ -175,11 +224,19 @@ int attachCpuSteering(int tunFd) {
   load.insn_cnt = uint32_t(p.size());
   load.insns = reinterpret_cast<uintptr_t>(p.data());
   load.license = reinterpret_cast<uintptr_t>("GPL");
-  int progFd = bpf(BPF_PROG_LOAD, &load);
-  int err = progFd < 0 ? errno : ioctl(tunFd, TUNSETSTEERINGEBPF, &progFd) < 0 ? errno : 0;
-  // The device holds the program, the program the map.
-  if (progFd >= 0) close(progFd);
+  *progFd = bpf(BPF_PROG_LOAD, &load);
+  int err = *progFd < 0 ? errno : 0;
+  // The program holds its maps.
   close(mapFd);
+  close(queuesFd);
+  return err;
+}
+
+int attachCpuSteering(int tunFd, const std::vector<int>& queueCpus) {
+  int progFd;
+  if (int err = loadCpuSteering(queueCpus, &progFd)) return err;
+  int err = ioctl(tunFd, TUNSETSTEERINGEBPF, &progFd) < 0 ? errno : 0;
+  close(progFd);  // the device holds the program
   return err;
 }
 

@@ -1,11 +1,21 @@
 // How a multi-queue TUN picks the queue, so the worker pinned to a CPU gets the
 // flows that start on it (see steering.cc for the rules and why).
 #pragma once
+#include <vector>
 
 namespace flatnet {
 
-// Loads the steering program and attaches it to the TUN of tunFd (any queue).
-// Returns 0 or an errno (EPERM without CAP_BPF: the kernel then picks by flow hash).
-int attachCpuSteering(int tunFd);
+// Loads the steering program and attaches it to the TUN of tunFd (any queue), whose
+// queue q is served on CPU queueCpus[q]. Returns 0 or an errno (EPERM without
+// CAP_BPF: the kernel then picks by flow hash).
+int attachCpuSteering(int tunFd, const std::vector<int>& queueCpus);
+// Loads that program without attaching it (tests run it with BPF_PROG_TEST_RUN).
+// Returns 0 and *progFd, or an errno.
+int loadCpuSteering(const std::vector<int>& queueCpus, int* progFd);
+
+// The queue of the CPU cpu: its index in queueCpus, or cpu % size for a CPU not in
+// it (a pod's exclusive CPU outside the daemon's cpuset). What both steering
+// programs compute; the socket side's classic BPF has it unrolled.
+int queueOfCpu(const std::vector<int>& queueCpus, int cpu);
 
 }  // namespace flatnet

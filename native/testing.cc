@@ -320,6 +320,7 @@ void InitTesting(Napi::Env env, Napi::Object exports) {
   add("benchEncapsulate", BenchEncapsulate);
   add("benchAdmit", BenchAdmit);
   InitTestingFib(env, t);
+  InitTestingSteering(env, t);
   exports.Set("testing", t);
 }
 

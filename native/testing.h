@@ -7,4 +7,6 @@ namespace flatnet {
 void InitTesting(Napi::Env env, Napi::Object exports);
 // The forwarding-table exports (testing_fib.cc), added to exports.testing.
 void InitTestingFib(Napi::Env env, Napi::Object testing);
+// The per-cpu steering programs run on a chosen CPU (testing_steering.cc; root).
+void InitTestingSteering(Napi::Env env, Napi::Object testing);
 }

@@ -6,6 +6,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -33,8 +34,9 @@ int openQueue(const std::string& name, bool vnet, bool multi, std::string* named
 
 }  // namespace
 
-int openTun(const std::string& name, bool wantOffloads, int queues, TunDevice* out,
-            const char** where) {
+int openTun(const std::string& name, bool wantOffloads, const std::vector<int>& queueCpus,
+            TunDevice* out, const char** where) {
+  int queues = std::max(1, int(queueCpus.size()));
   out->fds.clear();
   out->vnetHdr = wantOffloads;
   out->offloads = 0;
@@ -47,7 +49,7 @@ int openTun(const std::string& name, bool wantOffloads, int queues, TunDevice* o
   }
   out->name = named;
   int fd = out->fds[0];
-  if (queues > 1) out->steeringErrno = attachCpuSteering(fd);
+  if (queues > 1) out->steeringErrno = attachCpuSteering(fd, queueCpus);
   if (!wantOffloads) return 0;
   // Device-wide settings: set through the first queue, they hold for all.
   int hdrSize = sizeof(VnetHdr);

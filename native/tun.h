@@ -20,15 +20,15 @@ struct TunDevice {
 };
 
 // Opens (or attaches to an existing persistent) TUN named name, IFF_TUN|IFF_NO_PI,
-// non-blocking, with `queues` queues (IFF_MULTI_QUEUE when more than one). With
-// wantOffloads, adds IFF_VNET_HDR and asks for checksum, TSO and USO offloads,
-// dropping USO and then TSO when the kernel refuses them. A multi-queue device gets
-// a steering program that keeps each flow on the queue of the CPU it started on
-// (queue = CPU % queues; bulk flows move once to the next CPU, see tun.cc); without
-// it (no BPF) the kernel spreads flows by hash.
+// non-blocking, with a queue per CPU in queueCpus (IFF_MULTI_QUEUE when more than
+// one; empty: a single queue). With wantOffloads, adds IFF_VNET_HDR and asks for
+// checksum, TSO and USO offloads, dropping USO and then TSO when the kernel refuses
+// them. A multi-queue device gets a steering program that keeps each flow on the
+// queue of the CPU it started on (queue q is queueCpus[q]'s; bulk flows move once to
+// the next queue, see steering.cc); without it (no BPF) the kernel spreads flows by hash.
 // Returns 0 or an errno, with *where naming the step that failed.
-int openTun(const std::string& name, bool wantOffloads, int queues, TunDevice* out,
-            const char** where);
+int openTun(const std::string& name, bool wantOffloads, const std::vector<int>& queueCpus,
+            TunDevice* out, const char** where);
 // Closes every queue.
 void closeTun(TunDevice* tun);
 

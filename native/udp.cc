@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <initializer_list>
+#include <vector>
 
 #ifndef UDP_GRO
 #define UDP_GRO 104  // include/uapi/linux/udp.h
@@ -88,16 +89,19 @@ int openUdpReceive(const IpAddr& local, uint16_t port, bool gro, bool reusePort,
   return fd;
 }
 
-// Classic BPF for the reuseport group: A = the CPU the datagram is received on,
+// Classic BPF for the reuseport group: the index of the CPU the datagram is received
+// on in queueCpus (compared one by one: classic BPF has no maps), else that CPU
 // modulo the number of sockets; the kernel delivers to the group's socket at that
 // index (bind order), so the worker pinned to that CPU gets it.
-int steerByCpu(int fd, int sockets) {
-  sock_filter code[] = {
-      {BPF_LD | BPF_W | BPF_ABS, 0, 0, uint32_t(SKF_AD_OFF + SKF_AD_CPU)},
-      {BPF_ALU | BPF_MOD | BPF_K, 0, 0, uint32_t(sockets)},
-      {BPF_RET | BPF_A, 0, 0, 0},
-  };
-  sock_fprog prog{sizeof code / sizeof code[0], code};
+int steerByCpu(int fd, const std::vector<int>& queueCpus) {
+  std::vector<sock_filter> code{{BPF_LD | BPF_W | BPF_ABS, 0, 0, uint32_t(SKF_AD_OFF + SKF_AD_CPU)}};
+  for (size_t q = 0; q < queueCpus.size(); q++) {
+    code.push_back({BPF_JMP | BPF_JEQ | BPF_K, 0, 1, uint32_t(queueCpus[q])});
+    code.push_back({BPF_RET | BPF_K, 0, 0, uint32_t(q)});
+  }
+  code.push_back({BPF_ALU | BPF_MOD | BPF_K, 0, 0, uint32_t(queueCpus.size())});
+  code.push_back({BPF_RET | BPF_A, 0, 0, 0});
+  sock_fprog prog{uint16_t(code.size()), code.data()};
   return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog) < 0 ? errno : 0;
 }
 

@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include <cstdint>
+#include <vector>
 
 #include "packet.h"
 
@@ -19,9 +20,10 @@ namespace flatnet {
 // Returns the fd, or -errno with *where naming the step.
 int openUdpReceive(const IpAddr& local, uint16_t port, bool gro, bool reusePort, bool* groOn,
                    const char** where);
-// Makes the reuseport group of fd deliver each datagram to its socket number
-// (CPU % sockets). Returns 0 or an errno.
-int steerByCpu(int fd, int sockets);
+// Makes the reuseport group of fd (a socket per CPU in queueCpus, bound in that
+// order) deliver each datagram to the socket of the CPU it arrives on; a CPU not in
+// queueCpus goes to socket CPU % size. Returns 0 or an errno.
+int steerByCpu(int fd, const std::vector<int>& queueCpus);
 // Checks that no other socket holds the VTEP port, by binding it once without
 // SO_REUSEPORT. A reuseport group (and a multi-queue TUN) would otherwise take in a
 // second daemon started on the same node, and share the traffic with it.

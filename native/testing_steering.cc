@@ -1,0 +1,142 @@
+// exports.testing, steering part: which queue each of per-cpu's two steering
+// programs picks, run for real (they need CAP_BPF / root) on a CPU the caller names,
+// for a queue-to-CPU list the caller makes up, so a cpuset with gaps can be tested
+// on any machine with two CPUs.
+#include <arpa/inet.h>
+#include <linux/bpf.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "packet.h"
+#include "steering.h"
+#include "testing.h"
+#include "udp.h"
+
+namespace flatnet {
+namespace {
+
+// Runs the calling thread on one CPU until it goes out of scope.
+class OnCpu {
+ public:
+  explicit OnCpu(int cpu) {
+    sched_getaffinity(0, sizeof saved_, &saved_);
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    ok_ = sched_setaffinity(0, sizeof one, &one) == 0;
+  }
+  ~OnCpu() { sched_setaffinity(0, sizeof saved_, &saved_); }
+  bool ok() const { return ok_; }
+
+ private:
+  cpu_set_t saved_;
+  bool ok_;
+};
+
+std::vector<int> cpuList(const Napi::Value& v) {
+  std::vector<int> cpus;
+  Napi::Array a = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); i++) cpus.push_back(a.Get(i).As<Napi::Number>().Int32Value());
+  return cpus;
+}
+
+Napi::Value fail(Napi::Env env, const std::string& step, int err) {
+  Napi::Error::New(env, step + ": " + std::strerror(err)).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+// tunSteeringQueue(queueCpus, packet, cpu) -> the queue the TUN's program returns
+// for an IP packet, the first of its flow, sent on CPU cpu (a fresh program each
+// call: no flow remembered).
+Napi::Value TunSteeringQueue(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::vector<int> cpus = cpuList(info[0]);
+  auto pkt = info[1].As<Napi::Buffer<uint8_t>>();
+  int progFd;
+  if (int err = loadCpuSteering(cpus, &progFd)) return fail(env, "load", err);
+  // The test run takes an Ethernet frame and hands the program what follows the
+  // header, as the TUN hands it the IP packet.
+  std::vector<uint8_t> frame(kEthHeaderLen, 0);
+  frame[12] = (pkt.Data()[0] >> 4) == 6 ? 0x86 : 0x08;
+  frame[13] = (pkt.Data()[0] >> 4) == 6 ? 0xdd : 0x00;
+  frame.insert(frame.end(), pkt.Data(), pkt.Data() + pkt.Length());
+  bpf_attr run{};
+  run.test.prog_fd = uint32_t(progFd);
+  run.test.data_in = reinterpret_cast<uintptr_t>(frame.data());
+  run.test.data_size_in = uint32_t(frame.size());
+  run.test.repeat = 1;
+  int err = 0;
+  {
+    OnCpu on(info[2].As<Napi::Number>().Int32Value());
+    if (!on.ok()) err = errno;
+    else if (syscall(SYS_bpf, BPF_PROG_TEST_RUN, &run, sizeof run) < 0) err = errno;
+  }
+  close(progFd);
+  if (err) return fail(env, "BPF_PROG_TEST_RUN", err);
+  return Napi::Number::New(env, run.test.retval);
+}
+
+// socketSteeringIndex(queueCpus, cpu) -> which socket of a reuseport group (one per
+// entry, on 127.0.0.1) gets a datagram sent to the group from CPU cpu: loopback
+// receives it on the sending CPU, as a veth does.
+Napi::Value SocketSteeringIndex(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::vector<int> cpus = cpuList(info[0]);
+  IpAddr lo{};
+  lo.family = 4;
+  lo.bytes[0] = 127;
+  lo.bytes[3] = 1;
+  std::vector<int> group;
+  auto closeAll = [&] {
+    for (int fd : group) close(fd);
+  };
+  uint16_t port = 0;
+  const char* where = "";
+  for (size_t q = 0; q < cpus.size(); q++) {
+    bool gro;
+    int fd = openUdpReceive(lo, port, false, true, &gro, &where);
+    if (fd < 0) return closeAll(), fail(env, where, -fd);
+    group.push_back(fd);
+    if (port == 0) {
+      sockaddr_in sa;
+      socklen_t len = sizeof sa;
+      getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len);
+      port = ntohs(sa.sin_port);
+    }
+  }
+  if (int err = steerByCpu(group[0], cpus)) return closeAll(), fail(env, "steerByCpu", err);
+  int out = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_storage to;
+  socklen_t toLen = toSockaddr(lo, port, &to);
+  int err = 0;
+  {
+    OnCpu on(info[1].As<Napi::Number>().Int32Value());
+    if (!on.ok() || sendto(out, "x", 1, 0, reinterpret_cast<sockaddr*>(&to), toLen) < 0) err = errno;
+  }
+  close(out);
+  int got = -1;
+  for (size_t q = 0; q < group.size() && !err; q++) {
+    char c;
+    if (recv(group[q], &c, 1, MSG_DONTWAIT) == 1) got = int(q);
+  }
+  closeAll();
+  if (err) return fail(env, "sendto", err);
+  return Napi::Number::New(env, got);
+}
+
+}  // namespace
+
+void InitTestingSteering(Napi::Env env, Napi::Object testing) {
+  testing.Set("tunSteeringQueue", Napi::Function::New(env, TunSteeringQueue, "tunSteeringQueue"));
+  testing.Set("socketSteeringIndex", Napi::Function::New(env, SocketSteeringIndex, "socketSteeringIndex"));
+}
+
+}  // namespace flatnet
