@@ -37,7 +37,10 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
     opt.sendSockets = int(o.Get("sendSockets").As<Napi::Number>().Int32Value());
     opt.batch = int(o.Get("batch").As<Napi::Number>().Int32Value());
     opt.busyPollMicros = int(o.Get("busyPollMicros").As<Napi::Number>().Int32Value());
-    opt.perCpu = o.Get("perCpu").ToBoolean().Value();
+    std::string workers = o.Get("workers").ToString();
+    opt.workers = workers == "per-cpu" ? DataplaneOptions::Workers::perCpu
+                  : workers == "auto" ? DataplaneOptions::Workers::automatic
+                                      : DataplaneOptions::Workers::pipeline;
     const char* where = "";
     if (int err = dp_.open(opt, &where)) {
       Napi::Error e = Napi::Error::New(info.Env(), std::string(where) + ": " + std::strerror(err));
@@ -153,6 +156,8 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
     o.Set("udpGsoErrno", dp_.udpGsoErrno());
     o.Set("tunError", dp_.tunError());
     o.Set("queues", dp_.queues());
+    o.Set("workers", dp_.perCpu() ? "per-cpu" : "pipeline");
+    o.Set("perCpuErrno", dp_.perCpuErrno());
     // Per-CPU workers: why the TUN or the sockets do not steer by CPU (0: they do).
     o.Set("tunSteeringErrno", tun.steeringErrno);
     o.Set("socketSteeringErrno", dp_.socketSteeringErrno());

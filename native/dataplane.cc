@@ -12,6 +12,7 @@
 #include <string>
 #include <tuple>
 
+#include "steering.h"
 #include "udp.h"
 #include "worker.h"
 
@@ -38,7 +39,15 @@ std::vector<int> allowedCpus() {
 int Dataplane::open(const DataplaneOptions& options, const char** where) {
   options_ = options;
   // per-cpu: a queue (and a worker) per allowed CPU, in order.
-  if (options.perCpu) queueCpus_ = allowedCpus();
+  std::vector<int> cpus = allowedCpus();
+  using Workers = DataplaneOptions::Workers;
+  if (options.workers == Workers::automatic && cpus.size() > 1) {
+    int progFd;
+    perCpuErrno_ = loadCpuSteering(cpus, &progFd);
+    if (!perCpuErrno_) close(progFd);
+  }
+  if (options.workers == Workers::perCpu || (options.workers == Workers::automatic && cpus.size() > 1 && !perCpuErrno_))
+    queueCpus_ = cpus;
   size_t queues = std::max<size_t>(1, queueCpus_.size());
   // Before the TUN: a second daemon must fail here, not attach queues to the first's.
   if (int err = claimPort(options.underlay, options.port, where)) return -err;
@@ -133,7 +142,7 @@ std::thread Dataplane::loopThread(std::string name, size_t slot, int queue) {
 
 void Dataplane::start() {
   if (running_.exchange(true)) return;
-  if (options_.perCpu) {
+  if (perCpu()) {
     // Worker q serves TUN queue q and receive socket q, which the steering fills
     // with what arrives on CPU queueCpus_[q]: it runs only there, so the kernel
     // wakes it on the CPU that has the packet.

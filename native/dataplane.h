@@ -1,6 +1,6 @@
 // One node's data plane: the TUN, the underlay sockets, the two packet loops on
 // native threads (one each, or both on one thread when busy-polling, or both on one
-// thread per CPU with perCpu), and the forwarding table they share. The control
+// thread per CPU with per-cpu workers), and the forwarding table they share. The control
 // plane talks to it through a narrow surface (table changes, stats, stop); nothing
 // calls back into JavaScript from here.
 #pragma once
@@ -27,11 +27,15 @@ struct DataplaneOptions {
   int sendSockets = 16;   // outer source ports available to the flow hash
   int batch = 32;         // packets per wakeup before the loops yield to a send/write
   int busyPollMicros = 0; // keep polling this long after the last packet before sleeping
-  // A worker per CPU, pinned, each with its own TUN queue and receive socket, both
-  // steered by CPU: a flow is carried on the CPU it was sent on (bulk: the next one)
-  // and received on, with no wakeup crossing CPUs (the cost that dominates round
-  // trips in a VM).
-  bool perCpu = false;
+  // perCpu: a worker per CPU, pinned, each with its own TUN queue and receive
+  // socket, both steered by CPU: a flow is carried on the CPU it was sent on (bulk:
+  // the next one) and received on, with no wakeup crossing CPUs (the cost that
+  // dominates round trips in a VM). automatic: perCpu where there are two CPUs or
+  // more and the TUN's steering program loads (it needs CAP_BPF), else the pipeline:
+  // without the program flows reach workers by hash, often on another CPU than
+  // their sender's (round trips ~150 us here, against the pipeline's ~100).
+  enum class Workers { pipeline, perCpu, automatic };
+  Workers workers = Workers::pipeline;
 };
 
 class Dataplane {
@@ -54,8 +58,11 @@ class Dataplane {
 
   const DataplaneOptions& options() const { return options_; }
   const TunDevice& tun() const { return tun_; }
-  // Queues: TUN queues = receive sockets = workers with perCpu, else 1.
+  // Queues: TUN queues = receive sockets = workers with per-cpu workers, else 1.
   int queues() const { return int(rxFds_.size()); }
+  bool perCpu() const { return !queueCpus_.empty(); }
+  // Why automatic workers are the pipeline: the steering program's load errno (0: they are not).
+  int perCpuErrno() const { return perCpuErrno_; }
   int socketSteeringErrno() const { return socketSteeringErrno_; }
   bool udpGroOn() const { return groOn_; }
   bool udpGsoOn() const { return gsoOn_.load(std::memory_order_relaxed); }
@@ -78,6 +85,7 @@ class Dataplane {
   DataplaneOptions options_;
   TunDevice tun_;
   std::vector<int> queueCpus_;  // per-cpu: queue/worker q's CPU (the allowed ones, read by open())
+  int perCpuErrno_ = 0;
   std::vector<int> rxFds_;  // per queue
   int socketSteeringErrno_ = 0;
   std::vector<int> txFds_;

@@ -31,7 +31,7 @@ export interface Config {
   bridge?: { name: string } // create this bridge with the pod CIDR's gateway (.1) address
   offloads: boolean
   busyPollMicros: number // keep polling this long after traffic, both loops on one thread (latency vs idle CPU)
-  workers: 'pipeline' | 'per-cpu' // a transmit and a receive thread, or a pinned worker per CPU (see README)
+  workers: 'auto' | 'pipeline' | 'per-cpu' // a transmit and a receive thread, a pinned worker per CPU, or per-cpu where its steering loads (see README)
   peers: PeerConfig[]
   logLevel: string
   controlSocket?: string // default /run/flatnet/<nodeName>.sock
@@ -100,7 +100,7 @@ export function parseConfig (raw: Json): Config {
     }),
     offloads: optional(raw.offloads, true, (v) => boolean(v, 'offloads')),
     busyPollMicros: optional(raw.busyPollMicros, DEFAULT_BUSY_POLL_MICROS, (v) => integer(v, 'busyPollMicros', 0, 100_000)),
-    workers: optional(raw.workers, 'pipeline', (v) => oneOf(v, 'workers', ['pipeline', 'per-cpu'])) as Config['workers'],
+    workers: optional(raw.workers, 'auto', (v) => oneOf(v, 'workers', ['auto', 'pipeline', 'per-cpu'])) as Config['workers'],
     peers: [],
     sources: {},
     healthPort: optional(raw.healthPort, 9472, (v) => integer(v, 'healthPort', 0, 65535)),

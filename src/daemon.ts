@@ -62,7 +62,11 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
     offloads: info,
   }, 'ready')
 
-  if (config.workers === 'per-cpu' && (info.tunSteeringErrno || info.socketSteeringErrno)) {
+  if (info.perCpuErrno) {
+    log.info({ perCpuErrno: info.perCpuErrno },
+      'workers auto: the pipeline, as per-cpu workers need their TUN steering program, which needs CAP_BPF (add BPF to the capabilities for per-cpu)')
+  }
+  if (info.workers === 'per-cpu' && (info.tunSteeringErrno || info.socketSteeringErrno)) {
     log.warn({ tunSteeringErrno: info.tunSteeringErrno, socketSteeringErrno: info.socketSteeringErrno },
       'per-cpu workers: flows are spread over the workers by hash, not kept on their CPU (the TUN steering program needs CAP_BPF)')
   }
@@ -111,7 +115,7 @@ function openDataplane (config: Config): Dataplane {
       sendSockets: SEND_SOCKETS,
       batch: BATCH,
       busyPollMicros: config.busyPollMicros,
-      perCpu: config.workers === 'per-cpu',
+      workers: config.workers,
     })
   } catch (err) {
     const e = err as Error & { errno?: number }

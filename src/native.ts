@@ -16,7 +16,7 @@ export interface DataplaneOptions {
   sendSockets: number // outer source ports the flow hash spreads over
   batch: number // packets per wakeup
   busyPollMicros: number // keep polling this long after traffic before sleeping (0 = never)
-  perCpu: boolean // a worker per CPU, TUN queues and receive sockets steered by CPU
+  workers: 'auto' | 'pipeline' | 'per-cpu' // per-cpu: a worker per CPU, TUN queues and receive sockets steered by CPU
 }
 
 export interface NativePrefix { address: Buffer, length: number }
@@ -39,9 +39,11 @@ export interface DataplaneInfo {
   udpGso: boolean
   udpGsoErrno: number // why UDP GSO was turned off (EIO = 5), 0 if it was not
   tunError: number // last TUN read errno (device deleted), 0 if none
-  queues: number // TUN queues = receive sockets = workers (perCpu), else 1
-  tunSteeringErrno: number // perCpu: why the TUN does not pick queues by CPU (then by flow hash), 0 if it does
-  socketSteeringErrno: number // perCpu: why the receive sockets are not picked by CPU (then by hash), 0 if they are
+  queues: number // TUN queues = receive sockets = workers (per-cpu), else 1
+  workers: 'pipeline' | 'per-cpu' // the layout running ('auto' resolved)
+  perCpuErrno: number // auto: why the workers are the pipeline (the steering program's load errno: EPERM without CAP_BPF), else 0
+  tunSteeringErrno: number // per-cpu: why the TUN does not pick queues by CPU (then by flow hash), 0 if it does
+  socketSteeringErrno: number // per-cpu: why the receive sockets are not picked by CPU (then by hash), 0 if they are
 }
 
 export interface Dataplane {

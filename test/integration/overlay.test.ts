@@ -18,14 +18,13 @@ const packetThreads = (n: LabNode): string[] => {
     .filter((name) => name.startsWith('flatnet-')).sort()
 }
 
-for (const offloads of [true, false]) {
-  t.test(`3 flatnet nodes + 1 kernel vxlan node, offloads ${offloads ? 'on' : 'off'}`, async (t) => {
-    const cluster = await withCluster(t, {
-      nodes: [
-        { kind: 'flatnet', offloads }, { kind: 'flatnet', offloads }, { kind: 'flatnet', offloads },
-        { kind: 'kernel-vxlan' },
-      ],
-    })
+// Offloads on with the default workers (auto: per-cpu here, as root), off with the
+// pipeline: each layout meets the kernel's vxlan and the other flatnet nodes.
+const layouts = [{ offloads: true, workers: 'auto' }, { offloads: false, workers: 'pipeline' }]
+for (const { offloads, workers } of layouts) {
+  t.test(`3 flatnet nodes + 1 kernel vxlan node, offloads ${offloads ? 'on' : 'off'}, workers ${workers}`, async (t) => {
+    const node = { kind: 'flatnet' as const, offloads, extra: workers === 'auto' ? undefined : { workers } }
+    const cluster = await withCluster(t, { nodes: [node, node, node, { kind: 'kernel-vxlan' }] })
     if (!cluster) return
     const pods = cluster.nodes.map((n) => n.pods[0])
     pods.forEach(startPeerEcho)
@@ -38,7 +37,9 @@ for (const offloads of [true, false]) {
       }
     }
     for (const n of cluster.nodes.filter((n) => n.spec.kind === 'flatnet')) {
-      t.same(packetThreads(n), ['flatnet-rx', 'flatnet-tx'], `${n.name}: a packet thread per direction, named for top -H and perf`)
+      const cpus = availableParallelism()
+      const threads = workers === 'pipeline' || cpus < 2 ? ['flatnet-rx', 'flatnet-tx'] : Array.from({ length: cpus }, (_, q) => `flatnet-cpu${q}`).sort()
+      t.same(packetThreads(n), threads, `${n.name}: packet threads ${threads.join(', ')}, named for top -H and perf`)
       const { code, ms } = await cluster.stopDaemon(n)
       t.equal(code, 0, `${n.name}: SIGTERM exits 0`)
       t.ok(ms < 2000, `${n.name}: stopped in ${ms} ms (< 2 s)`)
@@ -52,7 +53,7 @@ for (const offloads of [true, false]) {
 // (and yielding) after traffic. It must still forward both ways, bulk TCP included
 // (segmentation and coalescing on the one thread), and stop promptly while spinning.
 t.test('busyPollMicros: forwards both ways and stops promptly', async (t) => {
-  const node = { kind: 'flatnet' as const, extra: { busyPollMicros: 200 } }
+  const node = { kind: 'flatnet' as const, extra: { workers: 'pipeline', busyPollMicros: 200 } }
   const cluster = await withCluster(t, { nodes: [node, node] })
   if (!cluster) return
   const [a, b] = cluster.nodes.map((n) => n.pods[0])
@@ -158,4 +159,32 @@ t.test('workers per-cpu without CAP_BPF: spread by hash, still forwarding in ord
   const run = await tcpThroughput(a, b, 1, 1)
   t.ok(run.bytes > 10e6, `n1 -> n2: 1 s of iperf3 moved ${(run.bytes / 1e6).toFixed(0)} MB`)
   t.ok(run.retransmits < 1000, `in order: ${run.retransmits} retransmits`)
+})
+
+// The default, workers auto: per-cpu where the TUN's steering program loads (root
+// here), the pipeline where it cannot (no CAP_BPF, as in today's DaemonSet); the two
+// layouts carry traffic between them like any two nodes.
+t.test('workers auto: per-cpu with CAP_BPF, the pipeline without', async (t) => {
+  const noBpf = ['setpriv', '--bounding-set=-bpf,-sys_admin', '--inh-caps=-bpf,-sys_admin', '--']
+  const cluster = await withCluster(t, { nodes: [{ kind: 'flatnet' }, { kind: 'flatnet', launcher: noBpf }] })
+  if (!cluster) return
+  const [n1, n2] = cluster.nodes
+  const [a, b] = cluster.nodes.map((n) => n.pods[0])
+  ;[a, b].forEach(startPeerEcho)
+  const info = async (n: LabNode) => ((await queryControl(join(cluster.dir, `${n.name}.sock`), 'stats')) as unknown as { info: DataplaneInfo }).info
+  const [i1, i2] = [await info(n1), await info(n2)]
+  const cpus = availableParallelism()
+  if (cpus > 1) {
+    t.same([i1.workers, i1.queues, i1.perCpuErrno], ['per-cpu', cpus, 0], `with CAP_BPF: per-cpu, ${cpus} workers`)
+  } else {
+    t.same([i1.workers, i1.queues], ['pipeline', 1], 'one CPU: the pipeline')
+  }
+  t.same([i2.workers, i2.queues], ['pipeline', 1], 'without CAP_BPF: the pipeline')
+  if (cpus > 1) {
+    t.equal(i2.perCpuErrno, 1, 'because the steering program got EPERM')
+    t.match(cluster.log(n2), /workers auto: the pipeline, as per-cpu workers need their TUN steering program/, 'and the log says why')
+  }
+  t.ok(await ping(a, b.ip), 'n1 -> n2: ping')
+  t.equal(await tcpSeenAs(a, b), a.ip, 'n1 -> n2: TCP')
+  t.equal(await tcpSeenAs(b, a), b.ip, 'n2 -> n1: TCP')
 })

@@ -20,8 +20,9 @@ t.test('defaults', async (t) => {
   t.equal(c.vni, 1)
   t.equal(c.tun.name, 'flatnet0')
   t.equal(c.offloads, true)
-  t.equal(c.workers, 'pipeline', 'a transmit and a receive thread unless per-cpu is asked for')
+  t.equal(c.workers, 'auto', 'per-cpu workers where their steering loads, else the pipeline, unless one is asked for')
   t.equal(parseConfig({ ...base(), workers: 'per-cpu' }).workers, 'per-cpu')
+  t.equal(parseConfig({ ...base(), workers: 'pipeline' }).workers, 'pipeline')
   t.equal(c.mtu, undefined, 'MTU left to detection from the underlay')
   t.equal(formatMac(c.vtepMAC), formatMac(macFromName('n1')), 'VTEP MAC derived from the node name')
   t.equal(c.peers[0].port, 8472, 'peer port defaults to our own')
@@ -51,7 +52,7 @@ const cases: Array<[string, (c: any) => void, string, RegExp]> = [
   ['unknown field', (c) => { c.colour = 'blue' }, 'colour', /unknown field/],
   ['bad tun name', (c) => { c.tun = { name: 'a-name-longer-than-15' } }, 'tun.name', /not an interface name/],
   ['offloads not boolean', (c) => { c.offloads = 'yes' }, 'offloads', /true or false/],
-  ['unknown worker layout', (c) => { c.workers = 'many' }, 'workers', /one of pipeline, per-cpu/],
+  ['unknown worker layout', (c) => { c.workers = 'many' }, 'workers', /one of auto, pipeline, per-cpu/],
   ['peer overlaps own podCIDR', (c) => { c.peers[0].podCIDR = '10.244.1.0/24' }, 'peers[0].podCIDR', /overlaps this node/],
   ['peers overlap each other', (c) => { c.peers.push({ ...c.peers[0], nodeName: 'n3', address: '192.0.2.3' }) }, 'peers[1].podCIDR', /overlaps n2/],
   ['peer is self', (c) => { c.peers[0].nodeName = 'n1' }, 'peers[0].nodeName', /is this node/],
