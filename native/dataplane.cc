@@ -38,16 +38,17 @@ std::vector<int> allowedCpus() {
 
 int Dataplane::open(const DataplaneOptions& options, const char** where) {
   options_ = options;
-  // per-cpu: a queue (and a worker) per allowed CPU, in order.
+  // per-cpu: a queue (and a worker) per allowed CPU, in order. auto: per-cpu if its
+  // steering program loads, with 2 to 256 CPUs (a TUN has at most 256 queues).
   std::vector<int> cpus = allowedCpus();
   using Workers = DataplaneOptions::Workers;
-  if (options.workers == Workers::automatic && cpus.size() > 1) {
+  bool autoPerCpu = options.workers == Workers::automatic && cpus.size() > 1 && cpus.size() <= 256;
+  if (autoPerCpu) {
     int progFd;
     perCpuErrno_ = loadCpuSteering(cpus, &progFd);
     if (!perCpuErrno_) close(progFd);
   }
-  if (options.workers == Workers::perCpu || (options.workers == Workers::automatic && cpus.size() > 1 && !perCpuErrno_))
-    queueCpus_ = cpus;
+  if (options.workers == Workers::perCpu || (autoPerCpu && !perCpuErrno_)) queueCpus_ = cpus;
   size_t queues = std::max<size_t>(1, queueCpus_.size());
   // Before the TUN: a second daemon must fail here, not attach queues to the first's.
   if (int err = claimPort(options.underlay, options.port, where)) return -err;
