@@ -36,7 +36,11 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
   try {
     node = await setUp(config, options, log, dataplane, mtu, undo)
   } catch (err) {
-    for (const step of undo.reverse()) await step()
+    for (const step of undo.reverse()) {
+      try {
+        await step()
+      } catch { /* the error that stopped the start is the one to report */ }
+    }
     throw err
   }
   const { table, healer, sources, control, controlPath, health, cni } = node
