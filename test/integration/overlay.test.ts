@@ -18,12 +18,12 @@ const packetThreads = (n: LabNode): string[] => {
     .filter((name) => name.startsWith('flatnet-')).sort()
 }
 
-// Offloads on with the default workers (auto: per-cpu here, as root), off with the
-// pipeline: each layout meets the kernel's vxlan and the other flatnet nodes.
+// Offloads on with workers auto (per-cpu here, as root), off with the pipeline: each
+// layout meets the kernel's vxlan and the other flatnet nodes.
 const layouts = [{ offloads: true, workers: 'auto' }, { offloads: false, workers: 'pipeline' }]
 for (const { offloads, workers } of layouts) {
   t.test(`3 flatnet nodes + 1 kernel vxlan node, offloads ${offloads ? 'on' : 'off'}, workers ${workers}`, async (t) => {
-    const node = { kind: 'flatnet' as const, offloads, extra: workers === 'auto' ? undefined : { workers } }
+    const node = { kind: 'flatnet' as const, offloads, extra: { workers } }
     const cluster = await withCluster(t, { nodes: [node, node, node, { kind: 'kernel-vxlan' }] })
     if (!cluster) return
     const pods = cluster.nodes.map((n) => n.pods[0])
@@ -161,12 +161,13 @@ t.test('workers per-cpu without CAP_BPF: spread by hash, still forwarding in ord
   t.ok(run.retransmits < 1000, `in order: ${run.retransmits} retransmits`)
 })
 
-// The default, workers auto: per-cpu where the TUN's steering program loads (root
-// here), the pipeline where it cannot (no CAP_BPF, as in today's DaemonSet); the two
-// layouts carry traffic between them like any two nodes.
+// workers auto: per-cpu where the TUN's steering program loads (root here), the
+// pipeline where it cannot (no CAP_BPF, as in the DaemonSet); the two layouts carry
+// traffic between them like any two nodes.
 t.test('workers auto: per-cpu with CAP_BPF, the pipeline without', async (t) => {
   const noBpf = ['setpriv', '--bounding-set=-bpf,-sys_admin', '--inh-caps=-bpf,-sys_admin', '--']
-  const cluster = await withCluster(t, { nodes: [{ kind: 'flatnet' }, { kind: 'flatnet', launcher: noBpf }] })
+  const auto = { kind: 'flatnet' as const, extra: { workers: 'auto' } }
+  const cluster = await withCluster(t, { nodes: [auto, { ...auto, launcher: noBpf }] })
   if (!cluster) return
   const [n1, n2] = cluster.nodes
   const [a, b] = cluster.nodes.map((n) => n.pods[0])
