@@ -43,6 +43,14 @@ bpf_insn insn(uint8_t code, uint8_t dst, uint8_t src, int16_t off, int32_t imm) 
 
 int bpf(int cmd, bpf_attr* attr) { return int(syscall(SYS_bpf, cmd, attr, sizeof *attr)); }
 
+// The queue of the CPU cpu: its index in queueCpus, or cpu % size for a CPU not in
+// it (a pod's exclusive CPU outside the daemon's cpuset). The socket side's classic
+// BPF (udp.cc steerByCpu) computes the same with compares.
+int queueOfCpu(const std::vector<int>& queueCpus, int cpu) {
+  auto at = std::find(queueCpus.begin(), queueCpus.end(), cpu);
+  return at != queueCpus.end() ? int(at - queueCpus.begin()) : cpu % int(queueCpus.size());
+}
+
 // An array map from every possible CPU number to its queue. Returns the map's fd or
 // -errno.
 int queueMap(const std::vector<int>& queueCpus) {
@@ -70,11 +78,6 @@ int queueMap(const std::vector<int>& queueCpus) {
 }
 
 }  // namespace
-
-int queueOfCpu(const std::vector<int>& queueCpus, int cpu) {
-  auto at = std::find(queueCpus.begin(), queueCpus.end(), cpu);
-  return at != queueCpus.end() ? int(at - queueCpus.begin()) : cpu % int(queueCpus.size());
-}
 
 // The steering program, for a multi-queue TUN (tun takes its result modulo the
 // number of queues). A flow's first packet picks the queue of the CPU it is sent on

@@ -13,9 +13,4 @@ int attachCpuSteering(int tunFd, const std::vector<int>& queueCpus);
 // Returns 0 and *progFd, or an errno.
 int loadCpuSteering(const std::vector<int>& queueCpus, int* progFd);
 
-// The queue of the CPU cpu: its index in queueCpus, or cpu % size for a CPU not in
-// it (a pod's exclusive CPU outside the daemon's cpuset). What both steering
-// programs compute; the socket side's classic BPF has it unrolled.
-int queueOfCpu(const std::vector<int>& queueCpus, int cpu);
-
 }  // namespace flatnet

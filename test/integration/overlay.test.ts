@@ -11,6 +11,10 @@ import type { DataplaneInfo, DataplaneStats } from '../../src/native.js'
 import { tcpThroughput, udpSmallPackets } from '../../bench/iperf.js'
 import { ping, startPeerEcho, tcpSeenAs, withCluster } from '../lib/lab.js'
 
+// Runs a daemon without CAP_BPF (and CAP_SYS_ADMIN, which would stand in for it), as
+// the DaemonSet does: the TUN steering program cannot load.
+const NO_BPF = ['setpriv', '--bounding-set=-bpf,-sys_admin', '--inh-caps=-bpf,-sys_admin', '--']
+
 /** The daemon's native packet threads, by the names they give themselves. */
 const packetThreads = (n: LabNode): string[] => {
   const pid = n.daemon?.pid as number
@@ -143,7 +147,7 @@ t.test('workers per-cpu: pinned workers, steered by CPU, forwarding both ways', 
 t.test('workers per-cpu without CAP_BPF: spread by hash, still forwarding in order', async (t) => {
   const node = {
     kind: 'flatnet' as const, extra: { workers: 'per-cpu' },
-    launcher: ['setpriv', '--bounding-set=-bpf,-sys_admin', '--inh-caps=-bpf,-sys_admin', '--'],
+    launcher: NO_BPF,
   }
   const cluster = await withCluster(t, { nodes: [node, node] })
   if (!cluster) return
@@ -165,9 +169,8 @@ t.test('workers per-cpu without CAP_BPF: spread by hash, still forwarding in ord
 // pipeline where it cannot (no CAP_BPF, as in the DaemonSet); the two layouts carry
 // traffic between them like any two nodes.
 t.test('workers auto: per-cpu with CAP_BPF, the pipeline without', async (t) => {
-  const noBpf = ['setpriv', '--bounding-set=-bpf,-sys_admin', '--inh-caps=-bpf,-sys_admin', '--']
   const auto = { kind: 'flatnet' as const, extra: { workers: 'auto' } }
-  const cluster = await withCluster(t, { nodes: [auto, { ...auto, launcher: noBpf }] })
+  const cluster = await withCluster(t, { nodes: [auto, { ...auto, launcher: NO_BPF }] })
   if (!cluster) return
   const [n1, n2] = cluster.nodes
   const [a, b] = cluster.nodes.map((n) => n.pods[0])
