@@ -4,7 +4,7 @@
 // /proc/net/*route: no subprocess while all is well); on a problem the device is
 // reopened under the running loops and configured again (idempotent `replace`s), and
 // the log says what was found and what was done.
-import { existsSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import type { Logger } from './log.js'
 import type { Dataplane } from './native.js'
 import { type Cidr, formatCidr } from './net/cidr.js'
@@ -31,11 +31,13 @@ export function startHealer (o: HealOptions): Healer {
   const counts = { heals: 0, failures: 0 }
   let lastFailure = ''
   const check = (): string[] => {
-    const problems = findProblems(o)
-    if (problems.length === 0) return problems
     const started = Date.now()
+    let problems: string[] = []
     const actions: string[] = []
+    // Nothing the checks or repairs throw may escape: from a timer it would end the daemon.
     try {
+      problems = findProblems(o)
+      if (problems.length === 0) return problems
       if (problems.some((p) => p.startsWith('device'))) {
         o.dataplane.reopenTun()
         actions.push(`reopened TUN ${o.tunName}`)
@@ -63,15 +65,27 @@ export function startHealer (o: HealOptions): Healer {
 export function findProblems (o: Pick<HealOptions, 'dataplane' | 'tunName' | 'clusterCIDRs'>): string[] {
   const problems: string[] = []
   const err = o.dataplane.info().tunError
+  // One read answers both "is it there" and "is it up": an existence check before it
+  // would leave a window in which a deletion made the read throw (and the daemon die).
+  const flags = err ? undefined : deviceFlags(o.tunName)
   if (err) problems.push(`device ${o.tunName}: TUN read failed (errno ${err})`)
-  else if (!existsSync(`/sys/class/net/${o.tunName}`)) problems.push(`device ${o.tunName} is gone`)
+  else if (flags === undefined) problems.push(`device ${o.tunName} is gone`)
   if (problems.length) return problems // the routes went with the device
-  const flags = Number.parseInt(readFileSync(`/sys/class/net/${o.tunName}/flags`, 'utf8'), 16)
-  if (!(flags & 1)) problems.push(`${o.tunName} is down`) // IFF_UP
+  if (!(flags! & 1)) problems.push(`${o.tunName} is down`) // IFF_UP
   for (const c of o.clusterCIDRs) {
     if (!hasRoute(c, o.tunName)) problems.push(`route ${formatCidr(c)} dev ${o.tunName} is missing`)
   }
   return problems
+}
+
+/** The device's IFF_* flags, or undefined when there is no such device. */
+function deviceFlags (name: string): number | undefined {
+  try {
+    return Number.parseInt(readFileSync(`/sys/class/net/${name}/flags`, 'utf8'), 16)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw err
+  }
 }
 
 // /proc/net/route: "Iface Destination Gateway Flags ... Mask ..." with addresses as

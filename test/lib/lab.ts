@@ -16,8 +16,22 @@ export async function withCluster (test: Test, options: ClusterOptions): Promise
     return undefined
   }
   const cluster = await Cluster.create(options)
-  test.teardown(() => cluster.destroy())
+  test.teardown(async () => {
+    if (!test.passing()) explainNodes(test, cluster)
+    await cluster.destroy()
+  })
   return cluster
+}
+
+/** After a failure, each daemon's fate and last log lines: CI's output is all there is to go on. */
+function explainNodes (test: Test, cluster: Cluster): void {
+  for (const n of cluster.nodes) {
+    if (!n.daemon) continue
+    const d = n.daemon
+    const state = d.exitCode === null && d.signalCode === null ? 'running' : `exited (code ${d.exitCode}, signal ${d.signalCode})`
+    const tail = cluster.log(n).trimEnd().split('\n').slice(-15).join('\n')
+    test.comment(`${n.name}: daemon pid ${d.pid} ${state}; last log lines:\n${tail}`)
+  }
 }
 
 export async function ping (from: Pod, to: string, count = 2): Promise<boolean> {
