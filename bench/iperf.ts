@@ -20,9 +20,10 @@ export interface UdpResult {
   sentPps: number
 }
 
-/** A receiver-side TCP throughput test with `streams` parallel connections. */
-export async function tcpThroughput (from: Pod, to: Pod, seconds: number, streams: number): Promise<TcpResult> {
-  const j = await iperf3(from, to, seconds, ['-P', String(streams)])
+/** A receiver-side TCP throughput test with `streams` parallel connections; `pinned`:
+ * sender and receiver on their CPUs (pinning.ts), else wherever the scheduler puts them. */
+export async function tcpThroughput (from: Pod, to: Pod, seconds: number, streams: number, pinned = true): Promise<TcpResult> {
+  const j = await iperf3(from, to, seconds, ['-P', String(streams)], pinned)
   const r = j.end?.sum_received
   if (!r || typeof r.bits_per_second !== 'number') throw new Error('iperf3: no sum_received in its JSON')
   return { gbps: r.bits_per_second / 1e9, bytes: r.bytes, retransmits: j.end?.sum_sent?.retransmits ?? 0 }
@@ -47,13 +48,14 @@ interface IperfJson {
   }
 }
 
-async function iperf3 (from: Pod, to: Pod, seconds: number, args: string[]): Promise<IperfJson> {
-  const server = to.ns.spawn(...onCpu(RECEIVER_CPU, 'iperf3', ['-s', '-1', '-p', String(PORT)]))
+async function iperf3 (from: Pod, to: Pod, seconds: number, args: string[], pinned = true): Promise<IperfJson> {
+  const on = (cpu: number, cmd: string, args: string[]): [string, string[]] => pinned ? onCpu(cpu, cmd, args) : [cmd, args]
+  const server = to.ns.spawn(...on(RECEIVER_CPU, 'iperf3', ['-s', '-1', '-p', String(PORT)]))
   try {
     await waitListening(to.ns, 'tcp', PORT)
     let stdout: string
     try {
-      stdout = await from.ns.execAsync(...onCpu(SENDER_CPU, 'iperf3', ['-c', to.ip, '-p', String(PORT), '-t', String(seconds), '-J', ...args]),
+      stdout = await from.ns.execAsync(...on(SENDER_CPU, 'iperf3', ['-c', to.ip, '-p', String(PORT), '-t', String(seconds), '-J', ...args]),
         (seconds + 20) * 1000)
     } catch (err) {
       // iperf3 -J reports its own errors in the JSON on stdout, and exits 1.

@@ -160,6 +160,7 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
     o.Set("perCpuErrno", dp_.perCpuErrno());
     // Per-CPU workers: why the TUN or the sockets do not steer by CPU (0: they do).
     o.Set("tunSteeringErrno", tun.steeringErrno);
+    o.Set("socketSteering", dp_.socketSteering());
     o.Set("socketSteeringErrno", dp_.socketSteeringErrno());
     return o;
   }

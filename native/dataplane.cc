@@ -58,7 +58,10 @@ int Dataplane::open(const DataplaneOptions& options, const char** where) {
     if (fd < 0) return stop(), -fd;
     rxFds_.push_back(fd);
   }
-  if (queues > 1) socketSteeringErrno_ = steerByCpu(rxFds_[0], queueCpus_);
+  if (queues > 1) {
+    socketSteeringErrno_ = attachFlowSteering(rxFds_, queueCpus_);
+    socketSteering_ = !socketSteeringErrno_ ? "flow" : !steerByCpu(rxFds_[0], queueCpus_) ? "cpu" : "hash";
+  }
   for (int i = 0; i < options.sendSockets; i++) {
     int fd = openUdpSend(options.underlay, where);
     if (fd < 0) return stop(), -fd;

@@ -63,6 +63,9 @@ class Dataplane {
   bool perCpu() const { return !queueCpus_.empty(); }
   // Why automatic workers are the pipeline: the steering program's load errno (0: they are not).
   int perCpuErrno() const { return perCpuErrno_; }
+  // per-cpu: how the receive sockets are picked ("flow", "cpu" per datagram without
+  // CAP_BPF, "hash" if even that failed), and why not by flow (0: they are).
+  const char* socketSteering() const { return socketSteering_; }
   int socketSteeringErrno() const { return socketSteeringErrno_; }
   bool udpGroOn() const { return groOn_; }
   bool udpGsoOn() const { return gsoOn_.load(std::memory_order_relaxed); }
@@ -87,6 +90,7 @@ class Dataplane {
   std::vector<int> queueCpus_;  // per-cpu: queue/worker q's CPU (the allowed ones, read by open())
   int perCpuErrno_ = 0;
   std::vector<int> rxFds_;  // per queue
+  const char* socketSteering_ = "none";  // one socket
   int socketSteeringErrno_ = 0;
   std::vector<int> txFds_;
   int wakeFd_ = -1;

@@ -5,6 +5,7 @@
 #include <linux/bpf.h>
 #include <linux/if_tun.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/sysinfo.h>
 #include <unistd.h>
@@ -30,6 +31,8 @@ constexpr int32_t kMoved = 1 << 30;        // in a map value: the flow went to t
 constexpr int32_t kSuperPacket = 1500;     // longer than any single packet on the TUN
 constexpr int32_t kWindowNs = 1'000'000;   // a flow's packet rate is counted per millisecond
 constexpr int32_t kBurst = 256;            // packets in one window that make a flow bulk (256k/s)
+constexpr uint32_t kFlowKeyLen = 40;      // the receive program's flow key (steering.cc attachFlowSteering)
+constexpr int32_t kFollowNs = 100'000'000;  // a received flow arriving only on another CPU this long follows it
 
 bpf_insn insn(uint8_t code, uint8_t dst, uint8_t src, int16_t off, int32_t imm) {
   bpf_insn i{};
@@ -43,6 +46,64 @@ bpf_insn insn(uint8_t code, uint8_t dst, uint8_t src, int16_t off, int32_t imm) 
 
 int bpf(int cmd, bpf_attr* attr) { return int(syscall(SYS_bpf, cmd, attr, sizeof *attr)); }
 
+// A program being written: instructions, and jumps to labels patched once every
+// label is placed.
+struct Program {
+  std::vector<bpf_insn> p;
+  std::vector<std::pair<size_t, int>> jumps;
+  size_t labels[8] = {};
+
+  void add(bpf_insn i) { p.push_back(i); }
+  void jump(uint8_t op, uint8_t reg, int32_t imm, int label) {
+    jumps.emplace_back(p.size(), label);
+    add(insn(BPF_JMP | op | BPF_K, reg, 0, 0, imm));
+  }
+  void jumpIfEqual(uint8_t reg, uint8_t other, int label) {
+    jumps.emplace_back(p.size(), label);
+    add(insn(BPF_JMP | BPF_JEQ | BPF_X, reg, other, 0, 0));
+  }
+  void label(int l) { labels[l] = p.size(); }
+  void call(int32_t helper) { add(insn(BPF_JMP | BPF_CALL, 0, 0, 0, helper)); }
+  void loadMap(uint8_t reg, int mapFd) {  // a 16-byte instruction
+    add(insn(BPF_LD | BPF_DW | BPF_IMM, reg, BPF_PSEUDO_MAP_FD, 0, mapFd));
+    add(insn(0, 0, 0, 0, 0));
+  }
+  void stackPtr(uint8_t reg, int16_t off) {  // reg = frame pointer + off
+    add(insn(BPF_ALU64 | BPF_MOV | BPF_X, reg, R10, 0, 0));
+    add(insn(BPF_ALU64 | BPF_ADD | BPF_K, reg, 0, 0, off));
+  }
+  // Loads it; returns the program's fd or -errno.
+  int load(bpf_prog_type type) {
+    for (auto [at, l] : jumps) p[at].off = int16_t(labels[l] - at - 1);
+    bpf_attr attr{};
+    attr.prog_type = type;
+    attr.insn_cnt = uint32_t(p.size());
+    attr.insns = reinterpret_cast<uintptr_t>(p.data());
+    attr.license = reinterpret_cast<uintptr_t>("GPL");
+    int fd = bpf(BPF_PROG_LOAD, &attr);
+    return fd < 0 ? -errno : fd;
+  }
+};
+
+// A map, or -errno.
+int createMap(bpf_map_type type, uint32_t keySize, uint32_t valueSize, uint32_t entries) {
+  bpf_attr map{};
+  map.map_type = type;
+  map.key_size = keySize;
+  map.value_size = valueSize;
+  map.max_entries = entries;
+  int fd = bpf(BPF_MAP_CREATE, &map);
+  return fd < 0 ? -errno : fd;
+}
+
+int updateMap(int mapFd, const void* key, const void* value) {
+  bpf_attr set{};
+  set.map_fd = uint32_t(mapFd);
+  set.key = reinterpret_cast<uintptr_t>(key);
+  set.value = reinterpret_cast<uintptr_t>(value);
+  return bpf(BPF_MAP_UPDATE_ELEM, &set) < 0 ? errno : 0;
+}
+
 // The queue of the CPU cpu: its index in queueCpus, or cpu % size for a CPU not in
 // it (a pod's exclusive CPU outside the daemon's cpuset). The socket side's classic
 // BPF (udp.cc steerByCpu) computes the same with compares.
@@ -55,26 +116,28 @@ int queueOfCpu(const std::vector<int>& queueCpus, int cpu) {
 // -errno.
 int queueMap(const std::vector<int>& queueCpus) {
   int cpus = std::max(get_nprocs_conf(), *std::max_element(queueCpus.begin(), queueCpus.end()) + 1);
-  bpf_attr map{};
-  map.map_type = BPF_MAP_TYPE_ARRAY;
-  map.key_size = 4;
-  map.value_size = 4;
-  map.max_entries = uint32_t(cpus);
-  int fd = bpf(BPF_MAP_CREATE, &map);
-  if (fd < 0) return -errno;
+  int fd = createMap(BPF_MAP_TYPE_ARRAY, 4, 4, uint32_t(cpus));
+  if (fd < 0) return fd;
   for (uint32_t cpu = 0; cpu < uint32_t(cpus); cpu++) {
     uint32_t queue = uint32_t(queueOfCpu(queueCpus, int(cpu)));
-    bpf_attr set{};
-    set.map_fd = uint32_t(fd);
-    set.key = reinterpret_cast<uintptr_t>(&cpu);
-    set.value = reinterpret_cast<uintptr_t>(&queue);
-    if (bpf(BPF_MAP_UPDATE_ELEM, &set) < 0) {
-      int err = errno;
-      close(fd);
-      return -err;
-    }
+    if (int err = updateMap(fd, &cpu, &queue)) return close(fd), -err;
   }
   return fd;
+}
+
+// r0 = the queue of the CPU the program runs on (uses r1-r5 and 4 bytes of stack at
+// scratch): from the map, or CPU % queues for a CPU past it (one brought online later).
+void thisCpusQueue(Program& g, int queuesFd, int queues, int16_t scratch) {
+  g.call(BPF_FUNC_get_smp_processor_id);
+  g.add(insn(BPF_STX | BPF_MEM | BPF_W, R10, R0, scratch, 0));
+  g.loadMap(R1, queuesFd);
+  g.stackPtr(R2, scratch);
+  g.call(BPF_FUNC_map_lookup_elem);
+  g.add(insn(BPF_JMP | BPF_JEQ | BPF_K, R0, 0, 2, 0));
+  g.add(insn(BPF_LDX | BPF_MEM | BPF_W, R0, R0, 0, 0));
+  g.add(insn(BPF_JMP | BPF_JA, 0, 0, 2, 0));
+  g.add(insn(BPF_LDX | BPF_MEM | BPF_W, R0, R10, scratch, 0));
+  g.add(insn(BPF_ALU64 | BPF_MOD | BPF_K, R0, 0, 0, queues));
 }
 
 }  // namespace
@@ -98,140 +161,224 @@ int queueMap(const std::vector<int>& queueCpus) {
 int loadCpuSteering(const std::vector<int>& queueCpus, int* progFd) {
   int queuesFd = queueMap(queueCpus);
   if (queuesFd < 0) return -queuesFd;
-  bpf_attr map{};
-  map.map_type = BPF_MAP_TYPE_LRU_HASH;
-  map.key_size = 8;
-  map.value_size = 16;
-  map.max_entries = 16384;
-  int mapFd = bpf(BPF_MAP_CREATE, &map);
-  if (mapFd < 0) {
-    int err = errno;
-    close(queuesFd);
-    return err;
-  }
+  int mapFd = createMap(BPF_MAP_TYPE_LRU_HASH, 8, 16, 16384);
+  if (mapFd < 0) return close(queuesFd), -mapFd;
   // The key: the IP addresses, protocol and the first 4 bytes after the IP header
   // (ports), folded into 64 bits. LD_ABS/LD_IND read the packet from r6 = ctx; an
   // out-of-range read ends the program with 0 (queue 0), which stays correct.
   const uint8_t ldB = BPF_LD | BPF_ABS | BPF_B, ldW = BPF_LD | BPF_ABS | BPF_W;
-  auto mix = [](std::vector<bpf_insn>& p) {  // r8 = r8 * 31 + r0
-    p.push_back(insn(BPF_ALU64 | BPF_MUL | BPF_K, R8, 0, 0, 31));
-    p.push_back(insn(BPF_ALU64 | BPF_ADD | BPF_X, R8, R0, 0, 0));
+  Program g;
+  auto mix = [&] {  // r8 = r8 * 31 + r0
+    g.add(insn(BPF_ALU64 | BPF_MUL | BPF_K, R8, 0, 0, 31));
+    g.add(insn(BPF_ALU64 | BPF_ADD | BPF_X, R8, R0, 0, 0));
   };
-  std::vector<bpf_insn> p;
-  p.push_back(insn(BPF_ALU64 | BPF_MOV | BPF_X, R6, R1, 0, 0));
-  p.push_back(insn(BPF_LDX | BPF_MEM | BPF_W, R9, R1, int16_t(offsetof(__sk_buff, len)), 0));
-  p.push_back(insn(BPF_ALU64 | BPF_MOV | BPF_K, R8, 0, 0, 0));
-  p.push_back(insn(ldB, 0, 0, 0, 0));  // version and IHL
-  p.push_back(insn(BPF_ALU64 | BPF_MOV | BPF_X, R7, R0, 0, 0));
-  p.push_back(insn(BPF_ALU64 | BPF_RSH | BPF_K, R0, 0, 0, 4));
-  size_t toV6 = p.size();
-  p.push_back(insn(BPF_JMP | BPF_JEQ | BPF_K, R0, 0, 0, 6));  // patched below
+  enum { kV6, kLookup, kNewFlow, kMove, kReturn, kReturnStored };
+  g.add(insn(BPF_ALU64 | BPF_MOV | BPF_X, R6, R1, 0, 0));
+  g.add(insn(BPF_LDX | BPF_MEM | BPF_W, R9, R1, int16_t(offsetof(__sk_buff, len)), 0));
+  g.add(insn(BPF_ALU64 | BPF_MOV | BPF_K, R8, 0, 0, 0));
+  g.add(insn(ldB, 0, 0, 0, 0));  // version and IHL
+  g.add(insn(BPF_ALU64 | BPF_MOV | BPF_X, R7, R0, 0, 0));
+  g.add(insn(BPF_ALU64 | BPF_RSH | BPF_K, R0, 0, 0, 4));
+  g.jump(BPF_JEQ, R0, 6, kV6);
   // IPv4: addresses at 12 and 16, protocol at 9, ports at IHL * 4.
-  for (int off : {12, 16}) p.push_back(insn(ldW, 0, 0, 0, off)), mix(p);
-  p.push_back(insn(ldB, 0, 0, 0, 9)), mix(p);
-  p.push_back(insn(BPF_ALU64 | BPF_AND | BPF_K, R7, 0, 0, 0xf));
-  p.push_back(insn(BPF_ALU64 | BPF_LSH | BPF_K, R7, 0, 0, 2));
-  p.push_back(insn(BPF_LD | BPF_IND | BPF_W, 0, R7, 0, 0)), mix(p);
-  size_t toLookup = p.size();
-  p.push_back(insn(BPF_JMP | BPF_JA, 0, 0, 0, 0));  // patched below
-  p[toV6].off = int16_t(p.size() - toV6 - 1);
+  for (int off : {12, 16}) g.add(insn(ldW, 0, 0, 0, off)), mix();
+  g.add(insn(ldB, 0, 0, 0, 9)), mix();
+  g.add(insn(BPF_ALU64 | BPF_AND | BPF_K, R7, 0, 0, 0xf));
+  g.add(insn(BPF_ALU64 | BPF_LSH | BPF_K, R7, 0, 0, 2));
+  g.add(insn(BPF_LD | BPF_IND | BPF_W, 0, R7, 0, 0)), mix();
+  g.jump(BPF_JA, 0, 0, kLookup);
   // IPv6: addresses at 8..39, next header at 6, ports at 40 (extension headers are
   // not walked: such a flow's key just lacks its ports).
-  for (int off = 8; off < 40; off += 4) p.push_back(insn(ldW, 0, 0, 0, off)), mix(p);
-  p.push_back(insn(ldB, 0, 0, 0, 6)), mix(p);
-  p.push_back(insn(ldW, 0, 0, 0, 40)), mix(p);
-  p[toLookup].off = int16_t(p.size() - toLookup - 1);
-  // Jumps to labels, patched once every label is placed.
-  std::vector<std::pair<size_t, int>> jumps;
-  size_t labels[4] = {};
-  enum { kNewFlow, kMove, kReturn, kReturnStored };
-  auto jump = [&](uint8_t op, uint8_t reg, int32_t imm, int label) {
-    jumps.emplace_back(p.size(), label);
-    p.push_back(insn(BPF_JMP | op | BPF_K, reg, 0, 0, imm));
-  };
-  auto label = [&](int l) { labels[l] = p.size(); };
-  auto call = [&](int32_t helper) { p.push_back(insn(BPF_JMP | BPF_CALL, 0, 0, 0, helper)); };
-  bpf_insn loadMap = insn(BPF_LD | BPF_DW | BPF_IMM, R1, BPF_PSEUDO_MAP_FD, 0, mapFd);
-  auto stackPtr = [&](uint8_t reg, int16_t off) {
-    p.push_back(insn(BPF_ALU64 | BPF_MOV | BPF_X, reg, R10, 0, 0));
-    p.push_back(insn(BPF_ALU64 | BPF_ADD | BPF_K, reg, 0, 0, off));
-  };
+  g.label(kV6);
+  for (int off = 8; off < 40; off += 4) g.add(insn(ldW, 0, 0, 0, off)), mix();
+  g.add(insn(ldB, 0, 0, 0, 6)), mix();
+  g.add(insn(ldW, 0, 0, 0, 40)), mix();
   // The map value: u32 queue | kMoved at 0, u32 packets in this window at 4, u64 window start at 8.
-  p.push_back(insn(BPF_STX | BPF_MEM | BPF_DW, R10, R8, -8, 0));  // the key
-  p.push_back(loadMap), p.push_back(insn(0, 0, 0, 0, 0));
-  stackPtr(R2, -8);
-  call(BPF_FUNC_map_lookup_elem);
-  jump(BPF_JEQ, R0, 0, kNewFlow);
+  g.label(kLookup);
+  g.add(insn(BPF_STX | BPF_MEM | BPF_DW, R10, R8, -8, 0));  // the key
+  g.loadMap(R1, mapFd);
+  g.stackPtr(R2, -8);
+  g.call(BPF_FUNC_map_lookup_elem);
+  g.jump(BPF_JEQ, R0, 0, kNewFlow);
   // Known flow: its queue, unless this packet shows it is bulk: a super-packet, or more
   // than kBurst packets within a millisecond (a small-packet stream). Then it moves,
   // once, to the next queue.
-  p.push_back(insn(BPF_ALU64 | BPF_MOV | BPF_X, R7, R0, 0, 0));
-  p.push_back(insn(BPF_LDX | BPF_MEM | BPF_W, R0, R7, 0, 0));
-  p.push_back(insn(BPF_ALU64 | BPF_MOV | BPF_X, R1, R0, 0, 0));
-  p.push_back(insn(BPF_ALU64 | BPF_AND | BPF_K, R1, 0, 0, kMoved));
-  jump(BPF_JNE, R1, 0, kReturn);
-  jump(BPF_JGT, R9, kSuperPacket, kMove);
-  call(BPF_FUNC_ktime_get_ns);
-  p.push_back(insn(BPF_LDX | BPF_MEM | BPF_DW, R1, R7, 8, 0));
-  p.push_back(insn(BPF_ALU64 | BPF_MOV | BPF_X, R2, R0, 0, 0));
-  p.push_back(insn(BPF_ALU64 | BPF_SUB | BPF_X, R2, R1, 0, 0));
-  p.push_back(insn(BPF_LDX | BPF_MEM | BPF_W, R1, R7, 4, 0));
-  p.push_back(insn(BPF_ALU64 | BPF_ADD | BPF_K, R1, 0, 0, 1));
-  p.push_back(insn(BPF_STX | BPF_MEM | BPF_W, R7, R1, 4, 0));
-  jump(BPF_JGT, R2, kWindowNs, kReturnStored + 0);  // window over: restart it below
-  jump(BPF_JGT, R1, kBurst, kMove);
-  p.push_back(insn(BPF_LDX | BPF_MEM | BPF_W, R0, R7, 0, 0));
-  jump(BPF_JA, 0, 0, kReturn);
-  label(kReturnStored);  // a new window from now, counting this packet
-  p.push_back(insn(BPF_STX | BPF_MEM | BPF_DW, R7, R0, 8, 0));
-  p.push_back(insn(BPF_ST | BPF_MEM | BPF_W, R7, 0, 4, 1));
-  p.push_back(insn(BPF_LDX | BPF_MEM | BPF_W, R0, R7, 0, 0));
-  jump(BPF_JA, 0, 0, kReturn);
-  label(kMove);
-  p.push_back(insn(BPF_LDX | BPF_MEM | BPF_W, R0, R7, 0, 0));
-  p.push_back(insn(BPF_ALU64 | BPF_ADD | BPF_K, R0, 0, 0, kMoved + 1));
-  p.push_back(insn(BPF_STX | BPF_MEM | BPF_W, R7, R0, 0, 0));
-  label(kReturn);
-  p.push_back(insn(BPF_ALU64 | BPF_AND | BPF_K, R0, 0, 0, kMoved - 1));
-  p.push_back(insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0));
+  g.add(insn(BPF_ALU64 | BPF_MOV | BPF_X, R7, R0, 0, 0));
+  g.add(insn(BPF_LDX | BPF_MEM | BPF_W, R0, R7, 0, 0));
+  g.add(insn(BPF_ALU64 | BPF_MOV | BPF_X, R1, R0, 0, 0));
+  g.add(insn(BPF_ALU64 | BPF_AND | BPF_K, R1, 0, 0, kMoved));
+  g.jump(BPF_JNE, R1, 0, kReturn);
+  g.jump(BPF_JGT, R9, kSuperPacket, kMove);
+  g.call(BPF_FUNC_ktime_get_ns);
+  g.add(insn(BPF_LDX | BPF_MEM | BPF_DW, R1, R7, 8, 0));
+  g.add(insn(BPF_ALU64 | BPF_MOV | BPF_X, R2, R0, 0, 0));
+  g.add(insn(BPF_ALU64 | BPF_SUB | BPF_X, R2, R1, 0, 0));
+  g.add(insn(BPF_LDX | BPF_MEM | BPF_W, R1, R7, 4, 0));
+  g.add(insn(BPF_ALU64 | BPF_ADD | BPF_K, R1, 0, 0, 1));
+  g.add(insn(BPF_STX | BPF_MEM | BPF_W, R7, R1, 4, 0));
+  g.jump(BPF_JGT, R2, kWindowNs, kReturnStored);  // window over: restart it below
+  g.jump(BPF_JGT, R1, kBurst, kMove);
+  g.add(insn(BPF_LDX | BPF_MEM | BPF_W, R0, R7, 0, 0));
+  g.jump(BPF_JA, 0, 0, kReturn);
+  g.label(kReturnStored);  // a new window from now, counting this packet
+  g.add(insn(BPF_STX | BPF_MEM | BPF_DW, R7, R0, 8, 0));
+  g.add(insn(BPF_ST | BPF_MEM | BPF_W, R7, 0, 4, 1));
+  g.add(insn(BPF_LDX | BPF_MEM | BPF_W, R0, R7, 0, 0));
+  g.jump(BPF_JA, 0, 0, kReturn);
+  g.label(kMove);
+  g.add(insn(BPF_LDX | BPF_MEM | BPF_W, R0, R7, 0, 0));
+  g.add(insn(BPF_ALU64 | BPF_ADD | BPF_K, R0, 0, 0, kMoved + 1));
+  g.add(insn(BPF_STX | BPF_MEM | BPF_W, R7, R0, 0, 0));
+  g.label(kReturn);
+  g.add(insn(BPF_ALU64 | BPF_AND | BPF_K, R0, 0, 0, kMoved - 1));
+  g.add(insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0));
   // New flow: this CPU's queue (the next one if it starts with a super-packet),
   // remembered with a window starting now.
-  label(kNewFlow);
-  call(BPF_FUNC_ktime_get_ns);
-  p.push_back(insn(BPF_STX | BPF_MEM | BPF_DW, R10, R0, -16, 0));
-  p.push_back(insn(BPF_ST | BPF_MEM | BPF_W, R10, 0, -20, 1));
-  call(BPF_FUNC_get_smp_processor_id);
-  p.push_back(insn(BPF_STX | BPF_MEM | BPF_W, R10, R0, -28, 0));
-  p.push_back(insn(BPF_LD | BPF_DW | BPF_IMM, R1, BPF_PSEUDO_MAP_FD, 0, queuesFd)), p.push_back(insn(0, 0, 0, 0, 0));
-  stackPtr(R2, -28);
-  call(BPF_FUNC_map_lookup_elem);
-  p.push_back(insn(BPF_JMP | BPF_JEQ | BPF_K, R0, 0, 2, 0));  // a CPU past the map: itself
-  p.push_back(insn(BPF_LDX | BPF_MEM | BPF_W, R0, R0, 0, 0));
-  p.push_back(insn(BPF_JMP | BPF_JA, 0, 0, 1, 0));
-  p.push_back(insn(BPF_LDX | BPF_MEM | BPF_W, R0, R10, -28, 0));
-  p.push_back(insn(BPF_JMP | BPF_JLE | BPF_K, R9, 0, 1, kSuperPacket));
-  p.push_back(insn(BPF_ALU64 | BPF_ADD | BPF_K, R0, 0, 0, kMoved + 1));
-  p.push_back(insn(BPF_STX | BPF_MEM | BPF_W, R10, R0, -24, 0));
-  p.push_back(loadMap), p.push_back(insn(0, 0, 0, 0, 0));
-  stackPtr(R2, -8);
-  stackPtr(R3, -24);
-  p.push_back(insn(BPF_ALU64 | BPF_MOV | BPF_K, R4, 0, 0, BPF_ANY));
-  call(BPF_FUNC_map_update_elem);
-  p.push_back(insn(BPF_LDX | BPF_MEM | BPF_W, R0, R10, -24, 0));
-  p.push_back(insn(BPF_ALU64 | BPF_AND | BPF_K, R0, 0, 0, kMoved - 1));
-  p.push_back(insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0));
-  for (auto [at, l] : jumps) p[at].off = int16_t(labels[l] - at - 1);
+  g.label(kNewFlow);
+  g.call(BPF_FUNC_ktime_get_ns);
+  g.add(insn(BPF_STX | BPF_MEM | BPF_DW, R10, R0, -16, 0));
+  g.add(insn(BPF_ST | BPF_MEM | BPF_W, R10, 0, -20, 1));
+  thisCpusQueue(g, queuesFd, int(queueCpus.size()), -28);
+  g.add(insn(BPF_JMP | BPF_JLE | BPF_K, R9, 0, 1, kSuperPacket));
+  g.add(insn(BPF_ALU64 | BPF_ADD | BPF_K, R0, 0, 0, kMoved + 1));
+  g.add(insn(BPF_STX | BPF_MEM | BPF_W, R10, R0, -24, 0));
+  g.loadMap(R1, mapFd);
+  g.stackPtr(R2, -8);
+  g.stackPtr(R3, -24);
+  g.add(insn(BPF_ALU64 | BPF_MOV | BPF_K, R4, 0, 0, BPF_ANY));
+  g.call(BPF_FUNC_map_update_elem);
+  g.add(insn(BPF_LDX | BPF_MEM | BPF_W, R0, R10, -24, 0));
+  g.add(insn(BPF_ALU64 | BPF_AND | BPF_K, R0, 0, 0, kMoved - 1));
+  g.add(insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0));
 
-  bpf_attr load{};
-  load.prog_type = BPF_PROG_TYPE_SOCKET_FILTER;
-  load.insn_cnt = uint32_t(p.size());
-  load.insns = reinterpret_cast<uintptr_t>(p.data());
-  load.license = reinterpret_cast<uintptr_t>("GPL");
-  *progFd = bpf(BPF_PROG_LOAD, &load);
-  int err = *progFd < 0 ? errno : 0;
+  *progFd = g.load(BPF_PROG_TYPE_SOCKET_FILTER);
   // The program holds its maps.
   close(mapFd);
   close(queuesFd);
+  return *progFd < 0 ? -*progFd : 0;
+}
+
+// The receive sockets' program (SK_REUSEPORT, attached to the VTEP port's reuseport
+// group, socket q served on CPU queueCpus[q]). Picking by the CPU a datagram arrives on
+// (as the classic BPF fallback in udp.cc does) splits a flow whose sender transmits
+// from two CPUs: a kernel vxlan peer's TCP sends from the application's CPU and,
+// ACK-clocked, from the CPU its ACKs arrive on, and on a veth underlay the datagrams
+// arrive there. Two workers then reordered the flow (kernel vxlan -> flatnet, one
+// stream: 3.7-4.0 Gbit/s with 16-18k retransmits). So a flow (of the inner packet) keeps
+// the socket of the CPU it first arrived on, and moves to another CPU's only after
+// arriving nowhere else for kFollowNs: a flatnet peer's flow that moved to its next
+// CPU (loadCpuSteering) is followed after that, so its worker is again woken on its
+// own CPU. Kernel vxlan -> flatnet, one unpinned stream, lab: following after 2 ms
+// 3.8-4.6 Gbit/s (~1,200 retransmits), after 20 ms 5.2-5.8, after 100 ms 6.4-7.1
+// (200-800), never 6.2-6.5, the pipeline 6.2; flatnet -> flatnet 10-11 Gbit/s after
+// 2-100 ms, 8.5 never.
+int attachFlowSteering(const std::vector<int>& rxFds, const std::vector<int>& queueCpus) {
+  int queues = int(rxFds.size());
+  int queuesFd = queueMap(queueCpus);
+  if (queuesFd < 0) return -queuesFd;
+  int flowsFd = createMap(BPF_MAP_TYPE_LRU_HASH, kFlowKeyLen, 16, 16384);
+  int socketsFd = createMap(BPF_MAP_TYPE_REUSEPORT_SOCKARRAY, 4, 8, uint32_t(queues));
+  auto closeMaps = [&] {
+    for (int fd : {queuesFd, flowsFd, socketsFd}) if (fd >= 0) close(fd);
+  };
+  if (flowsFd < 0 || socketsFd < 0) return closeMaps(), -(flowsFd < 0 ? flowsFd : socketsFd);
+  for (uint32_t q = 0; q < uint32_t(queues); q++) {
+    uint64_t fd = uint64_t(rxFds[q]);
+    if (int err = updateMap(socketsFd, &q, &fd)) return closeMaps(), err;
+  }
+  // The flow: the inner packet's addresses, protocol and (TCP, UDP) ports, not the
+  // outer ones: a flatnet peer sends many inner flows from each of its few sockets.
+  // The key on the stack at -40: addresses at -40 (8 bytes IPv4, 32 IPv6), protocol
+  // at -8, ports at -4; what a short or odd packet lacks stays zero.
+  enum { kV6, kPorts, kKeyed, kNewFlow, kHome, kStayed, kSelect };
+  constexpr int32_t kInner = 8 + 8 + 14;  // the inner IP header, after UDP, VXLAN, Ethernet headers
+  Program g;
+  auto loadBytes = [&](int32_t offset, int16_t to, int32_t len) {  // offset is added to r9
+    g.add(insn(BPF_ALU64 | BPF_MOV | BPF_X, R1, R6, 0, 0));
+    g.add(insn(BPF_ALU64 | BPF_MOV | BPF_X, R2, R9, 0, 0));
+    g.add(insn(BPF_ALU64 | BPF_ADD | BPF_K, R2, 0, 0, offset));
+    g.stackPtr(R3, to);
+    g.add(insn(BPF_ALU64 | BPF_MOV | BPF_K, R4, 0, 0, len));
+    g.call(BPF_FUNC_skb_load_bytes);
+  };
+  g.add(insn(BPF_ALU64 | BPF_MOV | BPF_X, R6, R1, 0, 0));
+  for (int16_t off = -48; off < 0; off += 8) g.add(insn(BPF_ST | BPF_MEM | BPF_DW, R10, 0, off, 0));
+  g.add(insn(BPF_ALU64 | BPF_MOV | BPF_K, R9, 0, 0, 0));
+  loadBytes(kInner, -48, 1);  // version and IHL
+  g.add(insn(BPF_LDX | BPF_MEM | BPF_B, R7, R10, -48, 0));
+  g.add(insn(BPF_ALU64 | BPF_MOV | BPF_X, R0, R7, 0, 0));
+  g.add(insn(BPF_ALU64 | BPF_RSH | BPF_K, R0, 0, 0, 4));
+  g.jump(BPF_JEQ, R0, 6, kV6);
+  g.jump(BPF_JNE, R0, 4, kKeyed);
+  loadBytes(kInner + 12, -40, 8);
+  loadBytes(kInner + 9, -8, 1);
+  g.add(insn(BPF_ALU64 | BPF_AND | BPF_K, R7, 0, 0, 0xf));  // r9 = IHL * 4: the ports' offset
+  g.add(insn(BPF_ALU64 | BPF_LSH | BPF_K, R7, 0, 0, 2));
+  g.add(insn(BPF_ALU64 | BPF_MOV | BPF_X, R9, R7, 0, 0));
+  g.jump(BPF_JA, 0, 0, kPorts);
+  g.label(kV6);  // extension headers are not walked: such a flow's key lacks its ports
+  loadBytes(kInner + 8, -40, 32);
+  loadBytes(kInner + 6, -8, 1);
+  g.add(insn(BPF_ALU64 | BPF_MOV | BPF_K, R9, 0, 0, 40));
+  g.label(kPorts);  // TCP and UDP only: what follows an ICMP header changes per packet
+  g.add(insn(BPF_LDX | BPF_MEM | BPF_B, R0, R10, -8, 0));
+  g.add(insn(BPF_JMP | BPF_JEQ | BPF_K, R0, 0, 1, 6));
+  g.jump(BPF_JNE, R0, 17, kKeyed);
+  loadBytes(kInner, -4, 4);
+  g.label(kKeyed);
+  // The flow map's value: u32 socket at 0; u32 another CPU's socket the flow arrives
+  // for at 4, since the u64 time at 8 (arrivals at the flow's own CPU reset it).
+  thisCpusQueue(g, queuesFd, queues, -52);
+  g.add(insn(BPF_ALU64 | BPF_MOV | BPF_X, R8, R0, 0, 0));  // r8: this CPU's socket
+  g.loadMap(R1, flowsFd);
+  g.stackPtr(R2, -40);
+  g.call(BPF_FUNC_map_lookup_elem);
+  g.jump(BPF_JEQ, R0, 0, kNewFlow);
+  g.add(insn(BPF_ALU64 | BPF_MOV | BPF_X, R7, R0, 0, 0));
+  g.add(insn(BPF_LDX | BPF_MEM | BPF_W, R9, R7, 0, 0));  // r9: the flow's socket
+  g.jumpIfEqual(R9, R8, kHome);
+  g.call(BPF_FUNC_ktime_get_ns);
+  g.add(insn(BPF_LDX | BPF_MEM | BPF_W, R1, R7, 4, 0));
+  g.jumpIfEqual(R1, R8, kStayed);
+  // First arrival for another CPU's socket since the flow was last at its own.
+  g.add(insn(BPF_STX | BPF_MEM | BPF_W, R7, R8, 4, 0));
+  g.add(insn(BPF_STX | BPF_MEM | BPF_DW, R7, R0, 8, 0));
+  g.jump(BPF_JA, 0, 0, kSelect);
+  g.label(kStayed);  // arriving only there: follow after kFollowNs
+  g.add(insn(BPF_LDX | BPF_MEM | BPF_DW, R1, R7, 8, 0));
+  g.add(insn(BPF_ALU64 | BPF_SUB | BPF_X, R0, R1, 0, 0));
+  g.jump(BPF_JLE, R0, kFollowNs, kSelect);
+  g.add(insn(BPF_STX | BPF_MEM | BPF_W, R7, R8, 0, 0));
+  g.add(insn(BPF_ALU64 | BPF_MOV | BPF_X, R9, R8, 0, 0));
+  g.jump(BPF_JA, 0, 0, kSelect);
+  g.label(kHome);  // at its own CPU: forget any other
+  g.add(insn(BPF_STX | BPF_MEM | BPF_W, R7, R8, 4, 0));
+  g.jump(BPF_JA, 0, 0, kSelect);
+  g.label(kNewFlow);  // this CPU's socket from now on
+  g.add(insn(BPF_STX | BPF_MEM | BPF_W, R10, R8, -72, 0));
+  g.add(insn(BPF_STX | BPF_MEM | BPF_W, R10, R8, -68, 0));
+  g.add(insn(BPF_ST | BPF_MEM | BPF_DW, R10, 0, -64, 0));
+  g.loadMap(R1, flowsFd);
+  g.stackPtr(R2, -40);
+  g.stackPtr(R3, -72);
+  g.add(insn(BPF_ALU64 | BPF_MOV | BPF_K, R4, 0, 0, BPF_ANY));
+  g.call(BPF_FUNC_map_update_elem);
+  g.add(insn(BPF_ALU64 | BPF_MOV | BPF_X, R9, R8, 0, 0));
+  // Select socket r9; should it fail (a socket closing), the kernel picks by hash.
+  g.label(kSelect);
+  g.add(insn(BPF_STX | BPF_MEM | BPF_W, R10, R9, -76, 0));
+  g.add(insn(BPF_ALU64 | BPF_MOV | BPF_X, R1, R6, 0, 0));
+  g.loadMap(R2, socketsFd);
+  g.stackPtr(R3, -76);
+  g.add(insn(BPF_ALU64 | BPF_MOV | BPF_K, R4, 0, 0, 0));
+  g.call(BPF_FUNC_sk_select_reuseport);
+  g.add(insn(BPF_ALU64 | BPF_MOV | BPF_K, R0, 0, 0, SK_PASS));
+  g.add(insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0));
+  int progFd = g.load(BPF_PROG_TYPE_SK_REUSEPORT);
+  closeMaps();  // the program holds them
+  if (progFd < 0) return -progFd;
+  int err = setsockopt(rxFds[0], SOL_SOCKET, SO_ATTACH_REUSEPORT_EBPF, &progFd, sizeof progFd) < 0 ? errno : 0;
+  close(progFd);  // the group holds it
   return err;
 }
 

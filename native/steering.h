@@ -1,5 +1,5 @@
-// How a multi-queue TUN picks the queue, so the worker pinned to a CPU gets the
-// flows that start on it (see steering.cc for the rules and why).
+// How a multi-queue TUN and the VTEP port's reuseport group pick the queue, so the
+// worker pinned to a CPU gets the flows that start on it (see steering.cc for the rules and why).
 #pragma once
 #include <vector>
 
@@ -12,5 +12,10 @@ int attachCpuSteering(int tunFd, const std::vector<int>& queueCpus);
 // Loads that program without attaching it (tests run it with BPF_PROG_TEST_RUN).
 // Returns 0 and *progFd, or an errno.
 int loadCpuSteering(const std::vector<int>& queueCpus, int* progFd);
+// Makes the reuseport group of rxFds (socket q served on CPU queueCpus[q]) keep each
+// flow on the socket of the CPU it arrives on first, following it to another CPU only
+// once it arrives nowhere else. Returns 0 or an errno (EPERM without CAP_BPF: then
+// udp.cc steerByCpu, per datagram).
+int attachFlowSteering(const std::vector<int>& rxFds, const std::vector<int>& queueCpus);
 
 }  // namespace flatnet

@@ -84,19 +84,25 @@ Napi::Value TunSteeringQueue(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, run.test.retval);
 }
 
-// socketSteeringIndex(queueCpus, cpu) -> which socket of a reuseport group (one per
-// entry, on 127.0.0.1) gets a datagram sent to the group from CPU cpu: loopback
-// receives it on the sending CPU, as a veth does.
-Napi::Value SocketSteeringIndex(const Napi::CallbackInfo& info) {
+// socketSteering(program, queueCpus, sends) -> which socket of a reuseport group (one
+// per queueCpus entry, on 127.0.0.1, steered by program "flow" or "cpu") gets each
+// datagram sent from one socket, from the CPUs in sends ([cpu, ms to wait before,
+// payload (a VXLAN datagram's, default one byte)] each): loopback receives a
+// datagram on the sending CPU, as a veth does.
+Napi::Value SocketSteering(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::vector<int> cpus = cpuList(info[0]);
+  std::string program = info[0].As<Napi::String>();
+  std::vector<int> cpus = cpuList(info[1]);
+  Napi::Array sends = info[2].As<Napi::Array>();
   IpAddr lo{};
   lo.family = 4;
   lo.bytes[0] = 127;
   lo.bytes[3] = 1;
   std::vector<int> group;
+  int out = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);  // one source port: one flow
   auto closeAll = [&] {
     for (int fd : group) close(fd);
+    close(out);
   };
   uint16_t port = 0;
   const char* where = "";
@@ -112,31 +118,37 @@ Napi::Value SocketSteeringIndex(const Napi::CallbackInfo& info) {
       port = ntohs(sa.sin_port);
     }
   }
-  if (int err = steerByCpu(group[0], cpus)) return closeAll(), fail(env, "steerByCpu", err);
-  int out = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  int err = program == "flow" ? attachFlowSteering(group, cpus) : steerByCpu(group[0], cpus);
+  if (err) return closeAll(), fail(env, program, err);
   sockaddr_storage to;
   socklen_t toLen = toSockaddr(lo, port, &to);
-  int err = 0;
-  {
-    OnCpu on(info[1].As<Napi::Number>().Int32Value());
-    if (!on.ok() || sendto(out, "x", 1, 0, reinterpret_cast<sockaddr*>(&to), toLen) < 0) err = errno;
-  }
-  close(out);
-  int got = -1;
-  for (size_t q = 0; q < group.size() && !err; q++) {
-    char c;
-    if (recv(group[q], &c, 1, MSG_DONTWAIT) == 1) got = int(q);
+  Napi::Array got = Napi::Array::New(env, sends.Length());
+  for (uint32_t i = 0; i < sends.Length(); i++) {
+    Napi::Array send = sends.Get(i).As<Napi::Array>();
+    usleep(useconds_t(send.Get(1u).As<Napi::Number>().Int32Value() * 1000));
+    {
+      OnCpu on(send.Get(0u).As<Napi::Number>().Int32Value());
+      Napi::Value payload = send.Get(2u);
+      std::string data = payload.IsBuffer() ? std::string(payload.As<Napi::Buffer<char>>().Data(), payload.As<Napi::Buffer<char>>().Length()) : "x";
+      if (!on.ok() || sendto(out, data.data(), data.size(), 0, reinterpret_cast<sockaddr*>(&to), toLen) < 0) err = errno;
+    }
+    if (err) return closeAll(), fail(env, "sendto", err);
+    int socketIndex = -1;
+    for (size_t q = 0; q < group.size(); q++) {
+      char c;
+      if (recv(group[q], &c, 1, MSG_DONTWAIT) == 1) socketIndex = int(q);
+    }
+    got.Set(i, socketIndex);
   }
   closeAll();
-  if (err) return fail(env, "sendto", err);
-  return Napi::Number::New(env, got);
+  return got;
 }
 
 }  // namespace
 
 void InitTestingSteering(Napi::Env env, Napi::Object testing) {
   testing.Set("tunSteeringQueue", Napi::Function::New(env, TunSteeringQueue, "tunSteeringQueue"));
-  testing.Set("socketSteeringIndex", Napi::Function::New(env, SocketSteeringIndex, "socketSteeringIndex"));
+  testing.Set("socketSteering", Napi::Function::New(env, SocketSteering, "socketSteering"));
 }
 
 }  // namespace flatnet

@@ -22,7 +22,8 @@ int openUdpReceive(const IpAddr& local, uint16_t port, bool gro, bool reusePort,
                    const char** where);
 // Makes the reuseport group of fd (a socket per CPU in queueCpus, bound in that
 // order) deliver each datagram to the socket of the CPU it arrives on; a CPU not in
-// queueCpus goes to socket CPU % size. Returns 0 or an errno.
+// queueCpus goes to socket CPU % size. Needs no capability: the fallback for
+// steering.cc attachFlowSteering, which keeps a flow on one socket. Returns 0 or an errno.
 int steerByCpu(int fd, const std::vector<int>& queueCpus);
 // Checks that no other socket holds the VTEP port, by binding it once without
 // SO_REUSEPORT. A reuseport group (and a multi-queue TUN) would otherwise take in a

@@ -72,7 +72,7 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
   }
   if (info.workers === 'per-cpu' && (info.tunSteeringErrno || info.socketSteeringErrno)) {
     log.warn({ tunSteeringErrno: info.tunSteeringErrno, socketSteeringErrno: info.socketSteeringErrno },
-      'per-cpu workers: flows are spread over the workers by hash, not kept on their CPU (the TUN steering program needs CAP_BPF)')
+      'per-cpu workers without their steering programs (they need CAP_BPF): the TUN\'s flows are spread over the workers by hash, often onto another CPU, and received datagrams go to the worker of the CPU each arrives on, which splits a flow a kernel vxlan peer sends from two CPUs')
   }
 
   // Offload fallbacks happen in the fast path; say so once when one does.

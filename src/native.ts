@@ -43,7 +43,8 @@ export interface DataplaneInfo {
   workers: 'pipeline' | 'per-cpu' // the layout running ('auto' resolved)
   perCpuErrno: number // auto: why the workers are the pipeline (the steering program's load errno: EPERM without CAP_BPF), else 0
   tunSteeringErrno: number // per-cpu: why the TUN does not pick queues by CPU (then by flow hash), 0 if it does
-  socketSteeringErrno: number // per-cpu: why the receive sockets are not picked by CPU (then by hash), 0 if they are
+  socketSteering: 'flow' | 'cpu' | 'hash' | 'none' // per-cpu: a flow keeps the socket of its CPU; without CAP_BPF each datagram that of the CPU it arrives on; failing that, by hash; none: one socket
+  socketSteeringErrno: number // per-cpu: why the receive sockets do not keep flows (EPERM without CAP_BPF), 0 if they do
 }
 
 export interface Dataplane {

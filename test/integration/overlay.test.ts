@@ -40,6 +40,13 @@ for (const { offloads, workers } of layouts) {
         t.equal(await tcpSeenAs(from, to), from.ip, `${pair}: TCP, receiver sees the sender's pod IP`)
       }
     }
+    if (workers === 'auto') {
+      // A kernel vxlan sender transmits one TCP flow from two CPUs (the application's,
+      // and the one its ACKs arrive on); per-cpu's receive sockets must still give the
+      // flow to one worker. Picked per datagram: ~5,000 retransmits a second.
+      const run = await tcpThroughput(pods[3], pods[0], 2, 1, false)
+      t.ok(run.retransmits < 2000, `kernel vxlan -> flatnet, one stream, unpinned: in order (${run.retransmits} retransmits in 2 s, ${run.gbps.toFixed(2)} Gbit/s)`)
+    }
     for (const n of cluster.nodes.filter((n) => n.spec.kind === 'flatnet')) {
       const cpus = availableParallelism()
       const threads = workers === 'pipeline' || cpus < 2 ? ['flatnet-rx', 'flatnet-tx'] : Array.from({ length: cpus }, (_, q) => `flatnet-cpu${q}`).sort()
@@ -95,7 +102,7 @@ t.test('workers per-cpu: pinned workers, steered by CPU, forwarding both ways', 
   const { info } = await stats(n1)
   t.equal(info.queues, cpus, `a queue per CPU: ${cpus}`)
   t.equal(info.tunSteeringErrno, 0, 'the TUN steers by CPU (BPF program attached)')
-  t.equal(info.socketSteeringErrno, 0, 'the receive sockets steer by CPU')
+  t.same([info.socketSteering, info.socketSteeringErrno], ['flow', 0], 'the receive sockets keep each flow on one socket')
   const pid = n1.daemon?.pid as number
   for (let q = 0; q < cpus; q++) {
     const tid = readdirSync(`/proc/${pid}/task`).find((id) => readFileSync(`/proc/${pid}/task/${id}/comm`, 'utf8').trim() === `flatnet-cpu${q}`)
@@ -115,10 +122,12 @@ t.test('workers per-cpu: pinned workers, steered by CPU, forwarding both ways', 
       rx: e2.stats.queues.map((q, i) => q.rxPackets - s2.stats.queues[i].rxPackets),
     }
   }
+  // 20 datagrams from a new socket each (bash's /dev/udp): 20 flows, each on the queues
+  // of the CPU it starts on, in both nodes.
   for (const cpu of [0, 1]) {
-    const d = await delta(async () => await a.ns.execAsync('taskset', ['-c', String(cpu), 'ping', '-c', '20', '-i', '0.01', '-q', b.ip]))
-    t.ok(d.tx[cpu] >= 20 && d.tx[1 - cpu] < 5, `pings sent on CPU ${cpu}: n1 queue ${cpu} carried them (${d.tx.join('/')})`)
-    t.ok(d.rx[cpu] >= 20 && d.rx[1 - cpu] < 5, `pings sent on CPU ${cpu}: n2 received them on queue ${cpu} (${d.rx.join('/')})`)
+    const d = await delta(async () => await a.ns.execAsync('taskset', ['-c', String(cpu), 'bash', '-c', `for i in $(seq 20); do echo x > /dev/udp/${b.ip}/9; done`]))
+    t.ok(d.tx[cpu] >= 20 && d.tx[1 - cpu] < 5, `20 flows started on CPU ${cpu}: n1 queue ${cpu} carried them (${d.tx.join('/')})`)
+    t.ok(d.rx[cpu] >= 20 && d.rx[1 - cpu] < 5, `and n2 received them on queue ${cpu} (${d.rx.join('/')})`)
   }
   let run = { bytes: 0, retransmits: 0 }
   const bulk = await delta(async () => { run = await tcpThroughput(a, b, 1, 1) }) // iperf3 sends on CPU 0
@@ -126,7 +135,8 @@ t.test('workers per-cpu: pinned workers, steered by CPU, forwarding both ways', 
   // A flow split over two workers arrives reordered: ~25,000 retransmits a second.
   t.ok(run.retransmits < 1000, `in order: ${run.retransmits} retransmits`)
   t.ok(bulk.tx[1] > 0.99 * (bulk.tx[0] + bulk.tx[1]), `bulk started on CPU 0: carried by n1 queue 1 (${bulk.tx.join('/')})`)
-  t.ok(bulk.rx[1] > 0.99 * (bulk.rx[0] + bulk.rx[1]), `and received on n2 queue 1 (${bulk.rx.join('/')})`)
+  // The receive side follows the move once the flow has arrived only there for 100 ms.
+  t.ok(bulk.rx[1] > 0.8 * (bulk.rx[0] + bulk.rx[1]), `and, after its first 100 ms, received on n2 queue 1 (${bulk.rx.join('/')})`)
   // A small-packet stream faster than 256 packets a millisecond is bulk too: moved once.
   let pps = 0
   const flood = await delta(async () => { pps = (await udpSmallPackets(a, b, 1)).pps })
@@ -156,7 +166,7 @@ t.test('workers per-cpu without CAP_BPF: spread by hash, still forwarding in ord
   ;[a, b].forEach(startPeerEcho)
   const { info } = await queryControl(join(cluster.dir, `${n1.name}.sock`), 'stats') as unknown as { info: DataplaneInfo }
   t.equal(info.tunSteeringErrno, 1, 'no steering program: EPERM without CAP_BPF')
-  t.equal(info.socketSteeringErrno, 0, 'the sockets\' classic BPF needs no capability')
+  t.same([info.socketSteering, info.socketSteeringErrno], ['cpu', 1], 'the sockets pick by CPU per datagram: their classic BPF needs no capability')
   t.equal(cluster.log(n1).split('flows are spread over the workers by hash').length - 1, 1, 'said once in the log')
   t.ok(await ping(a, b.ip), 'n1 -> n2: ping')
   t.equal(await tcpSeenAs(b, a), b.ip, 'n2 -> n1: TCP')

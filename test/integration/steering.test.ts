@@ -1,17 +1,19 @@
-// per-cpu's two steering programs, run by the kernel on a chosen CPU: the TUN's eBPF
-// program (through BPF_PROG_TEST_RUN) and the receive sockets' reuseport classic BPF
-// (a datagram over loopback). Worker q runs on the q-th allowed CPU, so a CPU must map
+// per-cpu's steering programs, run by the kernel on a chosen CPU: the TUN's eBPF
+// program (through BPF_PROG_TEST_RUN) and the receive sockets' reuseport programs
+// (datagrams over loopback). Worker q runs on the q-th allowed CPU, so a CPU must map
 // to its index in that list, not to CPU % workers: in a cpuset with gaps (a node whose
 // other CPUs are pods' exclusive ones) the two differ. The lists here are made up, so
 // two real CPUs are enough to test a gap.
 import t from 'tap'
 import { availableParallelism } from 'node:os'
 import { addon } from '../../src/native.js'
+import { vxlanFrame } from '../lib/frames.js'
 import { udpPacket } from '../lib/packets.js'
 
-const { tunSteeringQueue, socketSteeringIndex } = addon.testing as {
+const { tunSteeringQueue, socketSteering } = addon.testing as {
   tunSteeringQueue: (queueCpus: number[], packet: Buffer, cpu: number) => number
-  socketSteeringIndex: (queueCpus: number[], cpu: number) => number
+  // Each datagram's socket, sent from one socket from [cpu, ms to wait before, payload?] in turn.
+  socketSteering: (program: 'flow' | 'cpu', queueCpus: number[], sends: Array<[number, number, Buffer?]>) => number[]
 }
 
 const root = process.getuid?.() === 0
@@ -34,11 +36,39 @@ t.test('TUN program: a flow starts on the queue of its CPU, by position in the l
   t.equal(tunSteeringQueue([0, 1], superPacket, 1), 2, 'from the last queue, the next is queue 0 (2 mod 2)')
 })
 
-t.test('receive sockets: a datagram goes to the socket of the CPU it arrives on', { skip: why }, async (t) => {
-  t.equal(socketSteeringIndex([1, 5], 1), 0, 'CPUs [1, 5], received on CPU 1: socket 0 (not 1 % 2)')
-  t.equal(socketSteeringIndex([5, 1], 1), 1, 'CPUs [5, 1]: socket 1')
-  t.equal(socketSteeringIndex([1, 5], 0), 0, 'CPU 0, not in the list: 0 % 2')
-  t.equal(socketSteeringIndex([0, 1], 0), 0, 'CPUs [0, 1]: CPU 0 -> socket 0')
-  t.equal(socketSteeringIndex([0, 1], 1), 1, 'CPUs [0, 1]: CPU 1 -> socket 1')
-  t.equal(socketSteeringIndex([3, 1, 7], 1), 1, 'three sockets, CPUs [3, 1, 7]: CPU 1 -> socket 1')
+// Both programs for the receive sockets: "flow" (eBPF, per-cpu's) and "cpu" (classic
+// BPF, what is left without CAP_BPF). A flow's first datagram goes to its CPU's socket.
+for (const program of ['flow', 'cpu'] as const) {
+  const first = (cpus: number[], cpu: number): number => socketSteering(program, cpus, [[cpu, 0]])[0]
+  t.test(`receive sockets (${program}): a flow's first datagram goes to the socket of the CPU it arrives on`, { skip: why }, async (t) => {
+    t.equal(first([1, 5], 1), 0, 'CPUs [1, 5], received on CPU 1: socket 0 (not 1 % 2)')
+    t.equal(first([5, 1], 1), 1, 'CPUs [5, 1]: socket 1')
+    t.equal(first([1, 5], 0), 0, 'CPU 0, not in the list: 0 % 2')
+    t.equal(first([0, 1], 0), 0, 'CPUs [0, 1]: CPU 0 -> socket 0')
+    t.equal(first([0, 1], 1), 1, 'CPUs [0, 1]: CPU 1 -> socket 1')
+    t.equal(first([3, 1, 7], 1), 1, 'three sockets, CPUs [3, 1, 7]: CPU 1 -> socket 1')
+  })
+}
+
+// A kernel vxlan peer's TCP flow arrives on two CPUs at once (sent from the
+// application's CPU and, ACK-clocked, from the CPU its ACKs arrive on): one worker must
+// take all of it, or the flow is reordered. A flow that moved for good is followed
+// after 100 ms (steering.cc kFollowNs). Waits only ever get longer on a busy machine,
+// so each case allows ~80 ms of delay.
+t.test('receive sockets (flow): a flow stays on one socket while it arrives on two CPUs, and follows a move', { skip: why }, async (t) => {
+  t.same(socketSteering('flow', [0, 1], [[0, 0], [1, 0], [0, 0], [1, 0]]), [0, 0, 0, 0],
+    'arrivals on CPUs 0, 1, 0, 1: all to socket 0, the first CPU\'s')
+  t.same(socketSteering('flow', [0, 1], [[1, 0], [0, 0], [1, 60], [0, 60], [1, 0]]), [1, 1, 1, 1, 1],
+    'back at its own CPU within 100 ms each time: it never moves')
+  t.same(socketSteering('flow', [0, 1], [[0, 0], [1, 0], [1, 20], [1, 100], [1, 0]]), [0, 0, 0, 1, 1],
+    'arriving only on CPU 1 for over 100 ms: it follows, and stays')
+  // A flatnet peer sends many inner flows from each of its few sockets: the flow is
+  // the inner packet's, not the outer datagram's.
+  const inner = (srcPort: number, v: 4 | 6 = 4): Buffer => vxlanFrame({ vni: 1, dstMac: '02:00:00:00:00:01', srcMac: '02:00:00:00:00:02', ethType: v === 6 ? 0x86dd : 0x0800, inner: udpPacket(Buffer.alloc(8), { v, srcPort }) })
+  t.same(socketSteering('flow', [0, 1], [[0, 0, inner(1000)], [1, 0, inner(2000)], [0, 0, inner(2000)], [1, 0, inner(1000)]]), [0, 1, 1, 0],
+    'two inner flows in one outer one, started on CPUs 0 and 1: each kept on its own CPU\'s socket')
+  t.same(socketSteering('flow', [0, 1], [[0, 0, inner(1000, 6)], [1, 0, inner(2000, 6)], [0, 0, inner(2000, 6)], [1, 0, inner(1000, 6)]]), [0, 1, 1, 0],
+    'the same for IPv6 inside')
+  t.same(socketSteering('cpu', [0, 1], [[0, 0], [1, 0], [0, 0]]), [0, 1, 0],
+    'the classic BPF fallback (no CAP_BPF) picks per datagram: the flow is split')
 })
