@@ -25,14 +25,17 @@ function flatnet (offloads: boolean, extra: Record<string, unknown> = {}): NodeS
 export const MODES: Mode[] = [
   { name: 'host-gw', description: 'plain routes, no encapsulation (the limit)', node: { kind: 'host-gw' } },
   { name: 'kernel-vxlan', description: 'Linux vxlan, flannel-style', node: { kind: 'kernel-vxlan' } },
-  { name: 'flatnet', description: 'flatnet, the defaults: offloads on, workers pipeline', node: flatnet(true), userspace: true },
   {
-    name: 'flatnet-busypoll', description: 'flatnet, offloads on, busyPollMicros 200 (the pipeline\'s latency mode)',
-    node: flatnet(true, { busyPollMicros: 200 }), userspace: true,
+    name: 'flatnet', description: 'flatnet, the defaults: offloads on, workers auto (per-cpu as root: a pinned worker per CPU, flows steered to it)',
+    node: flatnet(true), userspace: true,
   },
   {
-    name: 'flatnet-percpu', description: 'flatnet, offloads on, workers per-cpu (a pinned worker per CPU, flows steered by CPU)',
-    node: flatnet(true, { workers: 'per-cpu' }), userspace: true,
+    name: 'flatnet-pipeline', description: 'flatnet, offloads on, workers pipeline (a transmit and a receive thread: what auto runs without CAP_BPF)',
+    node: flatnet(true, { workers: 'pipeline' }), userspace: true,
+  },
+  {
+    name: 'flatnet-busypoll', description: 'flatnet, offloads on, workers pipeline, busyPollMicros 200 (the pipeline\'s latency mode)',
+    node: flatnet(true, { workers: 'pipeline', busyPollMicros: 200 }), userspace: true,
   },
   { name: 'flatnet-nooffload', description: 'flatnet, offloads off', node: flatnet(false), userspace: true },
   {

@@ -100,7 +100,7 @@ export function parseConfig (raw: Json): Config {
     }),
     offloads: optional(raw.offloads, true, (v) => boolean(v, 'offloads')),
     busyPollMicros: optional(raw.busyPollMicros, DEFAULT_BUSY_POLL_MICROS, (v) => integer(v, 'busyPollMicros', 0, 100_000)),
-    workers: optional(raw.workers, 'pipeline', (v) => oneOf(v, 'workers', ['auto', 'pipeline', 'per-cpu'])) as Config['workers'],
+    workers: optional(raw.workers, 'auto', (v) => oneOf(v, 'workers', ['auto', 'pipeline', 'per-cpu'])) as Config['workers'],
     peers: [],
     sources: {},
     healthPort: optional(raw.healthPort, 9472, (v) => integer(v, 'healthPort', 0, 65535)),
