@@ -14,6 +14,8 @@ import { ping, startPeerEcho, tcpSeenAs, withCluster } from '../lib/lab.js'
 // Runs a daemon without CAP_BPF (and CAP_SYS_ADMIN, which would stand in for it), as
 // the DaemonSet does: the TUN steering program cannot load.
 const NO_BPF = ['setpriv', '--bounding-set=-bpf,-sys_admin', '--inh-caps=-bpf,-sys_admin', '--']
+// The DaemonSet's capabilities with BPF added, as the README's patch does: all per-cpu needs.
+const DAEMONSET_WITH_BPF = ['setpriv', '--bounding-set=-all,+net_admin,+net_raw,+bpf', '--inh-caps=-all', '--']
 
 /** The daemon's native packet threads, by the names they give themselves. */
 const packetThreads = (n: LabNode): string[] => {
@@ -175,12 +177,12 @@ t.test('workers per-cpu without CAP_BPF: spread by hash, still forwarding in ord
   t.ok(run.retransmits < 1000, `in order: ${run.retransmits} retransmits`)
 })
 
-// workers auto: per-cpu where the TUN's steering program loads (root here), the
-// pipeline where it cannot (no CAP_BPF, as in the DaemonSet); the two layouts carry
-// traffic between them like any two nodes.
+// workers auto: per-cpu where the steering programs load (the DaemonSet's capabilities
+// plus BPF), the pipeline where they cannot (no CAP_BPF, the DaemonSet as shipped); the
+// two layouts carry traffic between them like any two nodes.
 t.test('workers auto: per-cpu with CAP_BPF, the pipeline without', async (t) => {
   const auto = { kind: 'flatnet' as const, extra: { workers: 'auto' } }
-  const cluster = await withCluster(t, { nodes: [auto, { ...auto, launcher: NO_BPF }] })
+  const cluster = await withCluster(t, { nodes: [{ ...auto, launcher: DAEMONSET_WITH_BPF }, { ...auto, launcher: NO_BPF }] })
   if (!cluster) return
   const [n1, n2] = cluster.nodes
   const [a, b] = cluster.nodes.map((n) => n.pods[0])
@@ -189,7 +191,8 @@ t.test('workers auto: per-cpu with CAP_BPF, the pipeline without', async (t) => 
   const [i1, i2] = [await info(n1), await info(n2)]
   const cpus = availableParallelism()
   if (cpus > 1) {
-    t.same([i1.workers, i1.queues, i1.perCpuErrno], ['per-cpu', cpus, 0], `with CAP_BPF: per-cpu, ${cpus} workers`)
+    t.same([i1.workers, i1.queues, i1.perCpuErrno], ['per-cpu', cpus, 0], `NET_ADMIN, NET_RAW and BPF: per-cpu, ${cpus} workers`)
+    t.same([i1.tunSteeringErrno, i1.socketSteering], [0, 'flow'], 'both steering programs attached')
   } else {
     t.same([i1.workers, i1.queues], ['pipeline', 1], 'one CPU: the pipeline')
   }
