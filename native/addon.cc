@@ -158,7 +158,8 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
     o.Set("queues", dp_.queues());
     o.Set("workers", dp_.perCpu() ? "per-cpu" : "pipeline");
     o.Set("perCpuErrno", dp_.perCpuErrno());
-    // Per-CPU workers: why the TUN or the sockets do not steer by CPU (0: they do).
+    // Per-CPU workers: how the sockets steer, and why the TUN or the sockets do not
+    // steer as per-cpu needs (0: they do).
     o.Set("tunSteeringErrno", tun.steeringErrno);
     o.Set("socketSteering", dp_.socketSteering());
     o.Set("socketSteeringErrno", dp_.socketSteeringErrno());

@@ -27,12 +27,14 @@ namespace {
 
 constexpr uint8_t R0 = BPF_REG_0, R1 = BPF_REG_1, R2 = BPF_REG_2, R3 = BPF_REG_3, R4 = BPF_REG_4,
                   R6 = BPF_REG_6, R7 = BPF_REG_7, R8 = BPF_REG_8, R9 = BPF_REG_9, R10 = BPF_REG_10;
-constexpr int32_t kMoved = 1 << 30;        // in a map value: the flow went to the next queue
-constexpr int32_t kSuperPacket = 1500;     // longer than any single packet on the TUN
-constexpr int32_t kWindowNs = 1'000'000;   // a flow's packet rate is counted per millisecond
-constexpr int32_t kBurst = 256;            // packets in one window that make a flow bulk (256k/s)
-constexpr uint32_t kFlowKeyLen = 40;      // the receive program's flow key (steering.cc attachFlowSteering)
-constexpr int32_t kFollowNs = 100'000'000;  // a received flow arriving only on another CPU this long follows it
+// The TUN's program (loadCpuSteering):
+constexpr int32_t kMoved = 1 << 30;       // in a map value: the flow went to the next queue
+constexpr int32_t kSuperPacket = 1500;    // longer than any single packet on the TUN
+constexpr int32_t kWindowNs = 1'000'000;  // a flow's packet rate is counted per millisecond
+constexpr int32_t kBurst = 256;           // packets in one window that make a flow bulk (256k/s)
+// The receive sockets' program (attachFlowSteering):
+constexpr uint32_t kFlowKeyLen = 40;        // bytes: inner addresses, protocol, ports
+constexpr int32_t kFollowNs = 100'000'000;  // a flow arriving only on another CPU this long follows it
 
 bpf_insn insn(uint8_t code, uint8_t dst, uint8_t src, int16_t off, int32_t imm) {
   bpf_insn i{};

@@ -72,7 +72,7 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
   }
   if (info.workers === 'per-cpu' && (info.tunSteeringErrno || info.socketSteeringErrno)) {
     log.warn({ tunSteeringErrno: info.tunSteeringErrno, socketSteeringErrno: info.socketSteeringErrno },
-      'per-cpu workers without their steering programs (they need CAP_BPF): the TUN\'s flows are spread over the workers by hash, often onto another CPU, and received datagrams go to the worker of the CPU each arrives on, which splits a flow a kernel vxlan peer sends from two CPUs')
+      'per-cpu workers without their steering programs (they need CAP_BPF): the TUN\'s flows are spread over the workers by hash, often onto another CPU, and received datagrams go to the worker of the CPU each arrives on, which splits a flow a kernel vxlan peer sends from two CPUs; add BPF to the capabilities (Linux 5.8+), or set "workers": "auto" for the pipeline')
   }
 
   // Offload fallbacks happen in the fast path; say so once when one does.
