@@ -46,6 +46,12 @@ export function dataplaneMetrics (dataplane: Dataplane, checks: HealthChecks): R
     return [['tun_csum', i.tunCsum], ['tun_tso', i.tunTso], ['tun_uso', i.tunUso], ['udp_gso', i.udpGso], ['udp_gro', i.udpGro]]
       .map(([feature, on]) => [{ feature: feature as string }, on ? 1 : 0])
   })
+  // A fleet under workers auto mixes layouts: which nodes fell back to the pipeline.
+  gauge('flatnet_dataplane_info', 'The data plane\'s layout: workers (per-cpu or pipeline), TUN queues, how received flows are steered (flow, cpu, hash or none).',
+    ['workers', 'queues', 'socket_steering'], () => {
+      const i = dataplane.info()
+      return [[{ workers: i.workers, queues: String(i.queues), socket_steering: i.socketSteering }, 1]]
+    })
   gauge('flatnet_peers', 'Peer VTEPs in the forwarding table.', [], () => [[{}, checks.peers()]])
   gauge('flatnet_source_up', 'Whether each peer source is connected and in sync (1) or not (0).', ['source'],
     () => Object.entries(checks.sourceHealthy()).map(([source, up]) => [{ source }, up ? 1 : 0]))

@@ -3,6 +3,7 @@
 // is ready, /readyz turns 503 (saying why) when the cluster route goes and back
 // when the healer restores it, and /metrics carries per-peer and per-reason series after traffic.
 import t from 'tap'
+import { availableParallelism } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import type { LabNode } from '../../src/lab/cluster.js'
 import { ping, withCluster } from '../lib/lab.js'
@@ -73,7 +74,7 @@ t.test('healthz, readyz and metrics on a 3-node cluster', async (t) => {
   t.equal(metrics.status, 200, '/metrics 200')
   const m = metrics.body
   for (const name of ['flatnet_packets_total', 'flatnet_bytes_total', 'flatnet_coalesced_segments_total', 'flatnet_gso_joined_packets_total', 'flatnet_drops_total',
-    'flatnet_peer_packets_total', 'flatnet_peer_bytes_total', 'flatnet_offload_enabled', 'flatnet_peers', 'flatnet_source_up', 'flatnet_ready']) {
+    'flatnet_peer_packets_total', 'flatnet_peer_bytes_total', 'flatnet_offload_enabled', 'flatnet_dataplane_info', 'flatnet_peers', 'flatnet_source_up', 'flatnet_ready']) {
     t.match(m, new RegExp(`^# TYPE ${name} (counter|gauge)$`, 'm'), `${name} exported`)
   }
   for (const p of ['n2', 'n3']) {
@@ -90,6 +91,9 @@ t.test('healthz, readyz and metrics on a 3-node cluster', async (t) => {
   t.equal(sample(m, 'flatnet_ready'), 1, 'flatnet_ready 1')
   t.equal(sample(m, 'flatnet_source_up', { source: 'static' }), 1, 'flatnet_source_up{source="static"} 1')
   t.ok(sample(m, 'flatnet_offload_enabled', { feature: 'tun_tso' }) !== undefined, 'flatnet_offload_enabled{feature="tun_tso"}')
+  const perCpu = availableParallelism() > 1 // the default, workers auto, as root
+  const layout = perCpu ? { workers: 'per-cpu', queues: String(availableParallelism()), socket_steering: 'flow' } : { workers: 'pipeline', queues: '1', socket_steering: 'none' }
+  t.equal(sample(m, 'flatnet_dataplane_info', layout), 1, `flatnet_dataplane_info{workers="${layout.workers}",queues="${layout.queues}",socket_steering="${layout.socket_steering}"} 1`)
 
   // Stopped: the port closes with the daemon; restarted: ready again.
   await cluster.stopDaemon(n1)
