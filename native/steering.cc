@@ -53,8 +53,9 @@ int bpf(int cmd, bpf_attr* attr) { return int(syscall(SYS_bpf, cmd, attr, sizeof
 struct Program {
   std::vector<bpf_insn> p;
   std::vector<std::pair<size_t, int>> jumps;
-  size_t labels[8] = {};
+  std::vector<size_t> labels;
 
+  int newLabel() { return labels.push_back(0), int(labels.size()) - 1; }
   void add(bpf_insn i) { p.push_back(i); }
   void jump(uint8_t op, uint8_t reg, int32_t imm, int label) {
     jumps.emplace_back(p.size(), label);
@@ -64,7 +65,7 @@ struct Program {
     jumps.emplace_back(p.size(), label);
     add(insn(BPF_JMP | BPF_JEQ | BPF_X, reg, other, 0, 0));
   }
-  void label(int l) { labels[l] = p.size(); }
+  void label(int l) { labels[size_t(l)] = p.size(); }
   void call(int32_t helper) { add(insn(BPF_JMP | BPF_CALL, 0, 0, 0, helper)); }
   void loadMap(uint8_t reg, int mapFd) {  // a 16-byte instruction
     add(insn(BPF_LD | BPF_DW | BPF_IMM, reg, BPF_PSEUDO_MAP_FD, 0, mapFd));
@@ -76,7 +77,7 @@ struct Program {
   }
   // Loads it; returns the program's fd or -errno.
   int load(bpf_prog_type type) {
-    for (auto [at, l] : jumps) p[at].off = int16_t(labels[l] - at - 1);
+    for (auto [at, l] : jumps) p[at].off = int16_t(labels[size_t(l)] - at - 1);
     bpf_attr attr{};
     attr.prog_type = type;
     attr.insn_cnt = uint32_t(p.size());
@@ -142,6 +143,49 @@ void thisCpusQueue(Program& g, int queuesFd, int queues, int16_t scratch) {
   g.add(insn(BPF_ALU64 | BPF_MOD | BPF_K, R0, 0, 0, queues));
 }
 
+// Writes a received datagram's flow key to the stack at -40 (kFlowKeyLen bytes), for
+// r6 = the SK_REUSEPORT context; uses r0-r5, r7, r9 and 8 bytes at -48. The flow is
+// the inner packet's addresses, protocol and (TCP, UDP) ports, not the outer ones: a
+// flatnet peer sends many inner flows from each of its few sockets. Addresses at -40
+// (8 bytes IPv4, 32 IPv6), protocol at -8, ports at -4; what a short or odd packet
+// lacks stays zero.
+void innerFlowKey(Program& g) {
+  const int kV6 = g.newLabel(), kPorts = g.newLabel(), kKeyed = g.newLabel();
+  constexpr int32_t kInner = 8 + 8 + 14;  // the inner IP header, after UDP, VXLAN, Ethernet headers
+  auto loadBytes = [&](int32_t offset, int16_t to, int32_t len) {  // offset is added to r9
+    g.add(insn(BPF_ALU64 | BPF_MOV | BPF_X, R1, R6, 0, 0));
+    g.add(insn(BPF_ALU64 | BPF_MOV | BPF_X, R2, R9, 0, 0));
+    g.add(insn(BPF_ALU64 | BPF_ADD | BPF_K, R2, 0, 0, offset));
+    g.stackPtr(R3, to);
+    g.add(insn(BPF_ALU64 | BPF_MOV | BPF_K, R4, 0, 0, len));
+    g.call(BPF_FUNC_skb_load_bytes);
+  };
+  for (int16_t off = -48; off < 0; off += 8) g.add(insn(BPF_ST | BPF_MEM | BPF_DW, R10, 0, off, 0));
+  g.add(insn(BPF_ALU64 | BPF_MOV | BPF_K, R9, 0, 0, 0));
+  loadBytes(kInner, -48, 1);  // version and IHL
+  g.add(insn(BPF_LDX | BPF_MEM | BPF_B, R7, R10, -48, 0));
+  g.add(insn(BPF_ALU64 | BPF_MOV | BPF_X, R0, R7, 0, 0));
+  g.add(insn(BPF_ALU64 | BPF_RSH | BPF_K, R0, 0, 0, 4));
+  g.jump(BPF_JEQ, R0, 6, kV6);
+  g.jump(BPF_JNE, R0, 4, kKeyed);
+  loadBytes(kInner + 12, -40, 8);
+  loadBytes(kInner + 9, -8, 1);
+  g.add(insn(BPF_ALU64 | BPF_AND | BPF_K, R7, 0, 0, 0xf));  // r9 = IHL * 4: the ports' offset
+  g.add(insn(BPF_ALU64 | BPF_LSH | BPF_K, R7, 0, 0, 2));
+  g.add(insn(BPF_ALU64 | BPF_MOV | BPF_X, R9, R7, 0, 0));
+  g.jump(BPF_JA, 0, 0, kPorts);
+  g.label(kV6);  // extension headers are not walked: such a flow's key lacks its ports
+  loadBytes(kInner + 8, -40, 32);
+  loadBytes(kInner + 6, -8, 1);
+  g.add(insn(BPF_ALU64 | BPF_MOV | BPF_K, R9, 0, 0, 40));
+  g.label(kPorts);  // TCP and UDP only: what follows an ICMP header changes per packet
+  g.add(insn(BPF_LDX | BPF_MEM | BPF_B, R0, R10, -8, 0));
+  g.add(insn(BPF_JMP | BPF_JEQ | BPF_K, R0, 0, 1, 6));
+  g.jump(BPF_JNE, R0, 17, kKeyed);
+  loadBytes(kInner, -4, 4);
+  g.label(kKeyed);
+}
+
 }  // namespace
 
 // The steering program, for a multi-queue TUN (tun takes its result modulo the
@@ -174,7 +218,8 @@ int loadCpuSteering(const std::vector<int>& queueCpus, int* progFd) {
     g.add(insn(BPF_ALU64 | BPF_MUL | BPF_K, R8, 0, 0, 31));
     g.add(insn(BPF_ALU64 | BPF_ADD | BPF_X, R8, R0, 0, 0));
   };
-  enum { kV6, kLookup, kNewFlow, kMove, kReturn, kReturnStored };
+  const int kV6 = g.newLabel(), kLookup = g.newLabel(), kNewFlow = g.newLabel(), kMove = g.newLabel(),
+            kReturn = g.newLabel(), kReturnStored = g.newLabel();
   g.add(insn(BPF_ALU64 | BPF_MOV | BPF_X, R6, R1, 0, 0));
   g.add(insn(BPF_LDX | BPF_MEM | BPF_W, R9, R1, int16_t(offsetof(__sk_buff, len)), 0));
   g.add(insn(BPF_ALU64 | BPF_MOV | BPF_K, R8, 0, 0, 0));
@@ -288,46 +333,10 @@ int attachFlowSteering(const std::vector<int>& rxFds, const std::vector<int>& qu
     uint64_t fd = uint64_t(rxFds[q]);
     if (int err = updateMap(socketsFd, &q, &fd)) return closeMaps(), err;
   }
-  // The flow: the inner packet's addresses, protocol and (TCP, UDP) ports, not the
-  // outer ones: a flatnet peer sends many inner flows from each of its few sockets.
-  // The key on the stack at -40: addresses at -40 (8 bytes IPv4, 32 IPv6), protocol
-  // at -8, ports at -4; what a short or odd packet lacks stays zero.
-  enum { kV6, kPorts, kKeyed, kNewFlow, kHome, kStayed, kSelect };
-  constexpr int32_t kInner = 8 + 8 + 14;  // the inner IP header, after UDP, VXLAN, Ethernet headers
   Program g;
-  auto loadBytes = [&](int32_t offset, int16_t to, int32_t len) {  // offset is added to r9
-    g.add(insn(BPF_ALU64 | BPF_MOV | BPF_X, R1, R6, 0, 0));
-    g.add(insn(BPF_ALU64 | BPF_MOV | BPF_X, R2, R9, 0, 0));
-    g.add(insn(BPF_ALU64 | BPF_ADD | BPF_K, R2, 0, 0, offset));
-    g.stackPtr(R3, to);
-    g.add(insn(BPF_ALU64 | BPF_MOV | BPF_K, R4, 0, 0, len));
-    g.call(BPF_FUNC_skb_load_bytes);
-  };
+  const int kNewFlow = g.newLabel(), kHome = g.newLabel(), kStayed = g.newLabel(), kSelect = g.newLabel();
   g.add(insn(BPF_ALU64 | BPF_MOV | BPF_X, R6, R1, 0, 0));
-  for (int16_t off = -48; off < 0; off += 8) g.add(insn(BPF_ST | BPF_MEM | BPF_DW, R10, 0, off, 0));
-  g.add(insn(BPF_ALU64 | BPF_MOV | BPF_K, R9, 0, 0, 0));
-  loadBytes(kInner, -48, 1);  // version and IHL
-  g.add(insn(BPF_LDX | BPF_MEM | BPF_B, R7, R10, -48, 0));
-  g.add(insn(BPF_ALU64 | BPF_MOV | BPF_X, R0, R7, 0, 0));
-  g.add(insn(BPF_ALU64 | BPF_RSH | BPF_K, R0, 0, 0, 4));
-  g.jump(BPF_JEQ, R0, 6, kV6);
-  g.jump(BPF_JNE, R0, 4, kKeyed);
-  loadBytes(kInner + 12, -40, 8);
-  loadBytes(kInner + 9, -8, 1);
-  g.add(insn(BPF_ALU64 | BPF_AND | BPF_K, R7, 0, 0, 0xf));  // r9 = IHL * 4: the ports' offset
-  g.add(insn(BPF_ALU64 | BPF_LSH | BPF_K, R7, 0, 0, 2));
-  g.add(insn(BPF_ALU64 | BPF_MOV | BPF_X, R9, R7, 0, 0));
-  g.jump(BPF_JA, 0, 0, kPorts);
-  g.label(kV6);  // extension headers are not walked: such a flow's key lacks its ports
-  loadBytes(kInner + 8, -40, 32);
-  loadBytes(kInner + 6, -8, 1);
-  g.add(insn(BPF_ALU64 | BPF_MOV | BPF_K, R9, 0, 0, 40));
-  g.label(kPorts);  // TCP and UDP only: what follows an ICMP header changes per packet
-  g.add(insn(BPF_LDX | BPF_MEM | BPF_B, R0, R10, -8, 0));
-  g.add(insn(BPF_JMP | BPF_JEQ | BPF_K, R0, 0, 1, 6));
-  g.jump(BPF_JNE, R0, 17, kKeyed);
-  loadBytes(kInner, -4, 4);
-  g.label(kKeyed);
+  innerFlowKey(g);
   // The flow map's value: u32 socket at 0; u32 another CPU's socket the flow arrives
   // for at 4, since the u64 time at 8 (arrivals at the flow's own CPU reset it).
   thisCpusQueue(g, queuesFd, queues, -52);
