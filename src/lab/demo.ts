@@ -10,6 +10,7 @@ if (why) {
 }
 
 const say = (s: string): void => { process.stdout.write(`${s}\n`) }
+let failed = 0 // pings, streams or the no-NAT check that did not work: the demo then exits 1
 let cluster: Cluster | undefined
 let cleaning: Promise<void> | undefined
 const cleanup = (): Promise<void> => (cleaning ??= (async () => { await cluster?.destroy() })())
@@ -31,6 +32,7 @@ try {
       if (a === b) { row.push('      -'); continue }
       const out = await a.pods[0].ns.execAsync('ping', ['-c', '3', '-i', '0.2', '-W', '2', '-q', b.pods[0].ip]).catch(() => '')
       const avg = /= [\d.]+\/([\d.]+)\//.exec(out)?.[1]
+      if (!avg) failed++
       row.push((avg ?? 'FAIL').padStart(7))
     }
     say(`  ${a.name.padEnd(7)} ${row.join('')}`)
@@ -45,6 +47,7 @@ try {
       const gbps = out.end.sum_received.bits_per_second / 1e9
       say(`  ${a.name} (${a.spec.kind}) -> ${b.name} (${b.spec.kind}): ${gbps.toFixed(2)} Gbit/s, ${out.end.sum_sent.retransmits} retransmits`)
     } catch (err) {
+      failed++
       say(`  ${a.name} -> ${b.name}: FAILED ${(err as Error).message.split('\n')[0]}`)
     } finally {
       server.kill()
@@ -58,14 +61,23 @@ try {
   const seen = await nodes[0].pods[0].ns.execAsync(process.execPath, ['-e',
     `const s = require('net').connect(7000, '${nodes[1].pods[0].ip}'); s.on('data', (d) => process.stdout.write(String(d)))`])
   listener.kill()
-  say(`  ${nodes[0].pods[0].ip} -> ${nodes[1].pods[0].ip}: server saw ${seen}`)
+  if (seen !== nodes[0].pods[0].ip) failed++
+  say(`  ${nodes[0].pods[0].ip} -> ${nodes[1].pods[0].ip}: server saw ${seen}${seen === nodes[0].pods[0].ip ? '' : ' (FAIL: not the sender\'s pod IP)'}`)
 
   say('\nflatnet daemons (counters at shutdown):')
   for (const n of nodes.filter((n) => n.spec.kind === 'flatnet')) {
     const { code, ms } = await cluster.stopDaemon(n)
-    const stopped = cluster.log(n).split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((l) => l.msg === 'stopped')
+    if (code !== 0) failed++
+    const lines = cluster.log(n).split('\n').filter(Boolean).map((l) => JSON.parse(l))
+    const stopped = lines.find((l) => l.msg === 'stopped')
+    const layout = lines.find((l) => l.msg === 'ready')?.offloads
+    const workers = layout?.workers === 'per-cpu' ? `per-cpu, ${layout.queues} workers` : layout?.workers
     const drops = Object.entries(stopped?.drops ?? {}).map(([k, v]) => `${k}=${v}`).join(' ') || 'none'
-    say(`  ${n.name}: tx ${stopped?.tx.packets} pkts, rx ${stopped?.rx.packets} pkts (${stopped?.rx.coalesced} coalesced), drops: ${drops}; SIGTERM -> exit ${code} in ${ms} ms`)
+    say(`  ${n.name} (${workers}): tx ${stopped?.tx.packets} pkts, rx ${stopped?.rx.packets} pkts (${stopped?.rx.coalesced} coalesced), drops: ${drops}; SIGTERM -> exit ${code} in ${ms} ms`)
+  }
+  if (failed) {
+    process.stderr.write(`demo: ${failed} check(s) failed, marked FAIL above\n`)
+    process.exitCode = 1
   }
 } catch (err) {
   process.stderr.write(`demo failed: ${(err as Error).stack}\n`)
