@@ -10,6 +10,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { CLI, type Cluster, type LabNode, type Pod } from '../../src/lab/cluster.js'
 import { queryControl } from '../../src/control-socket.js'
+import { TUN_QUEUE_LEN } from '../../src/net/link.js'
 import { ping, withCluster } from '../lib/lab.js'
 
 type Test = typeof t
@@ -49,6 +50,7 @@ function checkNodeState (t: Test, n: LabNode, label: string): void {
   t.equal(routes.trim().split('\n').length, 1, `${label}: no other cluster route`)
   const links = n.ns.ip('-o', 'link', 'show')
   t.equal(count(links, ' flatnet0:'), 1, `${label}: one TUN`)
+  t.equal(JSON.parse(n.ns.ip('-j', 'link', 'show', 'flatnet0'))[0].txqlen, TUN_QUEUE_LEN, `${label}: TUN queue length ${TUN_QUEUE_LEN}`)
   t.equal(count(links, ' cni0:'), 1, `${label}: one bridge`)
   const tunAddrs = n.ns.ip('-o', '-4', 'addr', 'show', 'dev', 'flatnet0')
   t.equal(count(tunAddrs, 'inet '), 1, `${label}: one TUN address (${n.podCIDR.replace('/24', '/32')})`)
