@@ -45,7 +45,7 @@ int Dataplane::open(const DataplaneOptions& options, const char** where) {
   bool autoPerCpu = options.workers == Workers::automatic && cpus.size() > 1 && cpus.size() <= 256;
   if (autoPerCpu) {
     int progFd;
-    perCpuErrno_ = loadCpuSteering(cpus, &progFd);
+    perCpuErrno_ = loadCpuSteering(cpus, options.offloads, &progFd);
     if (!perCpuErrno_) close(progFd);
   }
   if (options.workers == Workers::perCpu || (autoPerCpu && !perCpuErrno_)) queueCpus_ = cpus;

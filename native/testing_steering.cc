@@ -53,15 +53,15 @@ Napi::Value fail(Napi::Env env, const std::string& step, int err) {
   return env.Undefined();
 }
 
-// tunSteeringQueue(queueCpus, packet, cpu) -> the queue the TUN's program returns
-// for an IP packet, the first of its flow, sent on CPU cpu (a fresh program each
-// call: no flow remembered).
+// tunSteeringQueue(queueCpus, packet, cpu, repeat, moveBursts) -> the queue the TUN's
+// program returns for an IP packet sent on CPU cpu repeat times (a fresh program each
+// call: the first is its flow's first), the program built with moveBursts.
 Napi::Value TunSteeringQueue(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::vector<int> cpus = cpuList(info[0]);
   auto pkt = info[1].As<Napi::Buffer<uint8_t>>();
   int progFd;
-  if (int err = loadCpuSteering(cpus, &progFd)) return fail(env, "load", err);
+  if (int err = loadCpuSteering(cpus, info[4].As<Napi::Boolean>(), &progFd)) return fail(env, "load", err);
   // The test run takes an Ethernet frame and hands the program what follows the
   // header, as the TUN hands it the IP packet.
   std::vector<uint8_t> frame(kEthHeaderLen, 0);
@@ -72,7 +72,7 @@ Napi::Value TunSteeringQueue(const Napi::CallbackInfo& info) {
   run.test.prog_fd = uint32_t(progFd);
   run.test.data_in = reinterpret_cast<uintptr_t>(frame.data());
   run.test.data_size_in = uint32_t(frame.size());
-  run.test.repeat = 1;
+  run.test.repeat = info[3].As<Napi::Number>().Uint32Value();
   int err = 0;
   {
     OnCpu on(info[2].As<Napi::Number>().Int32Value());

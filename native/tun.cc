@@ -49,7 +49,7 @@ int openTun(const std::string& name, bool wantOffloads, const std::vector<int>& 
   }
   out->name = named;
   int fd = out->fds[0];
-  if (queues > 1) out->steeringErrno = attachCpuSteering(fd, queueCpus);
+  if (queues > 1) out->steeringErrno = attachCpuSteering(fd, queueCpus, wantOffloads);
   if (!wantOffloads) return 0;
   // Device-wide settings: set through the first queue, they hold for all.
   int hdrSize = sizeof(VnetHdr);
