@@ -75,6 +75,20 @@ struct Program {
     add(insn(BPF_ALU64 | BPF_MOV | BPF_X, reg, R10, 0, 0));
     add(insn(BPF_ALU64 | BPF_ADD | BPF_K, reg, 0, 0, off));
   }
+  // r0 = the map's value for the key on the stack at keyAt, or 0 (uses r1-r5).
+  void lookup(int mapFd, int16_t keyAt) {
+    loadMap(R1, mapFd);
+    stackPtr(R2, keyAt);
+    call(BPF_FUNC_map_lookup_elem);
+  }
+  // Stores the value at valueAt under the key at keyAt (uses r0-r5).
+  void update(int mapFd, int16_t keyAt, int16_t valueAt) {
+    loadMap(R1, mapFd);
+    stackPtr(R2, keyAt);
+    stackPtr(R3, valueAt);
+    add(insn(BPF_ALU64 | BPF_MOV | BPF_K, R4, 0, 0, BPF_ANY));
+    call(BPF_FUNC_map_update_elem);
+  }
   // Loads it; returns the program's fd or -errno.
   int load(bpf_prog_type type) {
     for (auto [at, l] : jumps) p[at].off = int16_t(labels[size_t(l)] - at - 1);
@@ -133,9 +147,7 @@ int queueMap(const std::vector<int>& queueCpus) {
 void thisCpusQueue(Program& g, int queuesFd, int queues, int16_t scratch) {
   g.call(BPF_FUNC_get_smp_processor_id);
   g.add(insn(BPF_STX | BPF_MEM | BPF_W, R10, R0, scratch, 0));
-  g.loadMap(R1, queuesFd);
-  g.stackPtr(R2, scratch);
-  g.call(BPF_FUNC_map_lookup_elem);
+  g.lookup(queuesFd, scratch);
   g.add(insn(BPF_JMP | BPF_JEQ | BPF_K, R0, 0, 2, 0));
   g.add(insn(BPF_LDX | BPF_MEM | BPF_W, R0, R0, 0, 0));
   g.add(insn(BPF_JMP | BPF_JA, 0, 0, 2, 0));
@@ -245,9 +257,7 @@ int loadCpuSteering(const std::vector<int>& queueCpus, bool moveBursts, int* pro
   // The map value: u32 queue | kMoved at 0, u32 packets in this window at 4, u64 window start at 8.
   g.label(kLookup);
   g.add(insn(BPF_STX | BPF_MEM | BPF_DW, R10, R8, -8, 0));  // the key
-  g.loadMap(R1, mapFd);
-  g.stackPtr(R2, -8);
-  g.call(BPF_FUNC_map_lookup_elem);
+  g.lookup(mapFd, -8);
   g.jump(BPF_JEQ, R0, 0, kNewFlow);
   // Known flow: its queue, unless this packet shows it is bulk: a super-packet, or more
   // than kBurst packets within a millisecond (a small-packet stream). Then it moves,
@@ -293,11 +303,7 @@ int loadCpuSteering(const std::vector<int>& queueCpus, bool moveBursts, int* pro
   g.add(insn(BPF_JMP | BPF_JLE | BPF_K, R9, 0, 1, kSuperPacket));
   g.add(insn(BPF_ALU64 | BPF_ADD | BPF_K, R0, 0, 0, kMoved + 1));
   g.add(insn(BPF_STX | BPF_MEM | BPF_W, R10, R0, -24, 0));
-  g.loadMap(R1, mapFd);
-  g.stackPtr(R2, -8);
-  g.stackPtr(R3, -24);
-  g.add(insn(BPF_ALU64 | BPF_MOV | BPF_K, R4, 0, 0, BPF_ANY));
-  g.call(BPF_FUNC_map_update_elem);
+  g.update(mapFd, -8, -24);
   g.add(insn(BPF_LDX | BPF_MEM | BPF_W, R0, R10, -24, 0));
   g.add(insn(BPF_ALU64 | BPF_AND | BPF_K, R0, 0, 0, kMoved - 1));
   g.add(insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0));
@@ -345,9 +351,7 @@ int attachFlowSteering(const std::vector<int>& rxFds, const std::vector<int>& qu
   // for at 4, since the u64 time at 8 (arrivals at the flow's own CPU reset it).
   thisCpusQueue(g, queuesFd, queues, -52);
   g.add(insn(BPF_ALU64 | BPF_MOV | BPF_X, R8, R0, 0, 0));  // r8: this CPU's socket
-  g.loadMap(R1, flowsFd);
-  g.stackPtr(R2, -40);
-  g.call(BPF_FUNC_map_lookup_elem);
+  g.lookup(flowsFd, -40);
   g.jump(BPF_JEQ, R0, 0, kNewFlow);
   g.add(insn(BPF_ALU64 | BPF_MOV | BPF_X, R7, R0, 0, 0));
   g.add(insn(BPF_LDX | BPF_MEM | BPF_W, R9, R7, 0, 0));  // r9: the flow's socket
@@ -373,11 +377,7 @@ int attachFlowSteering(const std::vector<int>& rxFds, const std::vector<int>& qu
   g.add(insn(BPF_STX | BPF_MEM | BPF_W, R10, R8, -72, 0));
   g.add(insn(BPF_STX | BPF_MEM | BPF_W, R10, R8, -68, 0));
   g.add(insn(BPF_ST | BPF_MEM | BPF_DW, R10, 0, -64, 0));
-  g.loadMap(R1, flowsFd);
-  g.stackPtr(R2, -40);
-  g.stackPtr(R3, -72);
-  g.add(insn(BPF_ALU64 | BPF_MOV | BPF_K, R4, 0, 0, BPF_ANY));
-  g.call(BPF_FUNC_map_update_elem);
+  g.update(flowsFd, -40, -72);
   g.add(insn(BPF_ALU64 | BPF_MOV | BPF_X, R9, R8, 0, 0));
   // Select socket r9; should it fail (a socket closing), the kernel picks by hash.
   g.label(kSelect);

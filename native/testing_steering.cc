@@ -1,7 +1,7 @@
-// exports.testing, steering part: which queue each of per-cpu's two steering
-// programs picks, run for real (they need CAP_BPF / root) on a CPU the caller names,
-// for a queue-to-CPU list the caller makes up, so a cpuset with gaps can be tested
-// on any machine with two CPUs.
+// exports.testing, steering part: which queue each of per-cpu's steering programs
+// (the TUN's; the receive sockets' eBPF and classic fallback) picks, run for real
+// (they need CAP_BPF / root) on a CPU the caller names, for a queue-to-CPU list the
+// caller makes up, so a cpuset with gaps can be tested on any machine with two CPUs.
 #include <arpa/inet.h>
 #include <linux/bpf.h>
 #include <netinet/in.h>
