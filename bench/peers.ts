@@ -21,7 +21,7 @@ function rec (i: number, port = 8472): VtepRecord {
 
 function sink (): { dp: Sink, kind: string } {
   if (!NATIVE) return { dp: { setTable: () => {}, updatePeers: () => {} }, kind: 'no-op push (TypeScript side only)' }
-  const dp = new addon.Dataplane({ tunName: 'flbench0', offloads: false, underlayAddress: Buffer.from([127, 0, 0, 1]), port: 18472, vni: 1, vtepMAC: Buffer.from([2, 0, 0, 0, 0, 1]), sendSockets: 1, batch: 32, busyPollMicros: 0, workers: 'pipeline' })
+  const dp = new addon.Dataplane({ tunName: 'flbench0', offloads: false, underlayAddress: Buffer.from([127, 0, 0, 1]), port: 18472, vni: 1, vtepMAC: Buffer.from([2, 0, 0, 0, 0, 1]), sendSockets: 1, batch: 32, busyPollMicros: 0, workers: 'pipeline', memoryBudget: 0 })
   dp.start()
   process.on('exit', () => dp.stop())
   return { dp, kind: 'native updatePeers on a running Dataplane' }

@@ -8,6 +8,7 @@
 #include "dataplane.h"
 #include "js_table.h"
 #include "testing.h"
+#include "worker.h"
 
 namespace flatnet {
 namespace {
@@ -37,6 +38,7 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
     opt.sendSockets = int(o.Get("sendSockets").As<Napi::Number>().Int32Value());
     opt.batch = int(o.Get("batch").As<Napi::Number>().Int32Value());
     opt.busyPollMicros = int(o.Get("busyPollMicros").As<Napi::Number>().Int32Value());
+    opt.memoryBudget = size_t(o.Get("memoryBudget").As<Napi::Number>().Int64Value());
     std::string workers = o.Get("workers").ToString();
     opt.workers = workers == "per-cpu" ? DataplaneOptions::Workers::perCpu
                   : workers == "auto" ? DataplaneOptions::Workers::automatic
@@ -158,6 +160,8 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
     o.Set("queues", dp_.queues());
     o.Set("workers", dp_.perCpu() ? "per-cpu" : "pipeline");
     o.Set("perCpuErrno", dp_.perCpuErrno());
+    o.Set("allowedCpus", dp_.allowedCpuCount());
+    o.Set("packetMemoryPerWorker", double(packetMemoryPerWorker(dp_.options())));
     // Per-CPU workers: how the sockets steer, and why the TUN or the sockets do not
     // steer as per-cpu needs (0: they do).
     o.Set("tunSteeringErrno", tun.steeringErrno);

@@ -36,11 +36,18 @@ std::vector<int> allowedCpus() {
 }
 }  // namespace
 
+std::vector<int> workerCpus(std::vector<int> allowed, size_t budget, size_t perWorker) {
+  if (budget > 0 && perWorker > 0) allowed.resize(std::min(allowed.size(), std::max<size_t>(2, budget / perWorker)));
+  return allowed;
+}
+
 int Dataplane::open(const DataplaneOptions& options, const char** where) {
   options_ = options;
   // per-cpu: a queue (and a worker) per allowed CPU, in order. auto: per-cpu if its
   // steering program loads, with 2 to 256 CPUs (a TUN has at most 256 queues).
-  std::vector<int> cpus = allowedCpus();
+  std::vector<int> allowed = allowedCpus();
+  allowedCpus_ = int(allowed.size());
+  std::vector<int> cpus = workerCpus(allowed, options.memoryBudget, packetMemoryPerWorker(options));
   using Workers = DataplaneOptions::Workers;
   bool autoPerCpu = options.workers == Workers::automatic && cpus.size() > 1 && cpus.size() <= 256;
   if (autoPerCpu) {

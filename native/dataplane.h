@@ -36,7 +36,16 @@ struct DataplaneOptions {
   // their sender's (round trips ~150 us here, against the pipeline's ~100).
   enum class Workers { pipeline, perCpu, automatic };
   Workers workers = Workers::pipeline;
+  // Bytes the workers' packet buffers may take (0: no bound): per-cpu gets a worker
+  // for only as many CPUs as that holds (at least two), so a container's memory
+  // limit does not kill the daemon on a node with many CPUs.
+  size_t memoryBudget = 0;
 };
+
+// The CPUs per-cpu workers run on: the allowed ones in order, as many as budget holds
+// at perWorker bytes each (at least two; budget 0: all). The others' flows go to the
+// worker of queue cpu % workers (steering.cc queueOfCpu), as for a CPU outside the cpuset.
+std::vector<int> workerCpus(std::vector<int> allowed, size_t budget, size_t perWorker);
 
 class Dataplane {
  public:
@@ -61,6 +70,8 @@ class Dataplane {
   // Queues: TUN queues = receive sockets = workers with per-cpu workers, else 1.
   int queues() const { return int(rxFds_.size()); }
   bool perCpu() const { return !queueCpus_.empty(); }
+  // CPUs the daemon may run on; per-cpu has fewer workers when the memory budget says so.
+  int allowedCpuCount() const { return allowedCpus_; }
   // Why automatic workers are the pipeline: the steering program's load errno (0: they are not).
   int perCpuErrno() const { return perCpuErrno_; }
   // per-cpu: how the receive sockets are picked ("flow", "cpu" per datagram without
@@ -89,6 +100,7 @@ class Dataplane {
   TunDevice tun_;
   std::vector<int> queueCpus_;  // per-cpu: queue/worker q's CPU (the allowed ones, read by open())
   int perCpuErrno_ = 0;
+  int allowedCpus_ = 0;
   std::vector<int> rxFds_;  // per queue
   const char* socketSteering_ = "none";  // one socket
   int socketSteeringErrno_ = 0;

@@ -1,7 +1,8 @@
 // exports.testing, steering part: which queue each of per-cpu's steering programs
 // (the TUN's; the receive sockets' eBPF and classic fallback) picks, run for real
 // (they need CAP_BPF / root) on a CPU the caller names, for a queue-to-CPU list the
-// caller makes up, so a cpuset with gaps can be tested on any machine with two CPUs.
+// caller makes up, so a cpuset with gaps can be tested on any machine with two CPUs;
+// and which CPUs get a per-cpu worker under a memory budget.
 #include <arpa/inet.h>
 #include <linux/bpf.h>
 #include <netinet/in.h>
@@ -15,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "dataplane.h"
 #include "packet.h"
 #include "steering.h"
 #include "testing.h"
@@ -144,9 +146,19 @@ Napi::Value SocketSteering(const Napi::CallbackInfo& info) {
   return got;
 }
 
+// workerCpus(allowed: number[], budget, perWorker): the CPUs per-cpu workers get.
+Napi::Value WorkerCpus(const Napi::CallbackInfo& info) {
+  std::vector<int> cpus = workerCpus(cpuList(info[0]), size_t(info[1].As<Napi::Number>().Int64Value()),
+                                     size_t(info[2].As<Napi::Number>().Int64Value()));
+  Napi::Array out = Napi::Array::New(info.Env(), cpus.size());
+  for (uint32_t i = 0; i < cpus.size(); i++) out.Set(i, cpus[i]);
+  return out;
+}
+
 }  // namespace
 
 void InitTestingSteering(Napi::Env env, Napi::Object testing) {
+  testing.Set("workerCpus", Napi::Function::New(env, WorkerCpus, "workerCpus"));
   testing.Set("tunSteeringQueue", Napi::Function::New(env, TunSteeringQueue, "tunSteeringQueue"));
   testing.Set("socketSteering", Napi::Function::New(env, SocketSteering, "socketSteering"));
 }

@@ -40,13 +40,24 @@ constexpr size_t kRxControlLen = CMSG_SPACE(sizeof(int));
 constexpr size_t kReadOffset = kEncapPrefixLen - sizeof(VnetHdr);
 }  // namespace
 
+// Bytes per packet slot of each loop's buffers (x batch).
+constexpr size_t kTxSlotSize = kEncapPrefixLen + kMaxIpPacket + 64;
+// A split super-packet: every segment gains its own headers and prefix.
+constexpr size_t kTxOutSize = kMaxIpPacket + kMaxSplit * (kEncapPrefixLen + 128);
+// With UDP GRO one message can hold a 64 KB train of datagrams.
+size_t rxSlotSize(bool gro) { return gro ? kMaxIpPacket + 1 : kEncapPrefixLen + kMaxIpPacket + 64; }
+
+size_t packetMemoryPerWorker(const DataplaneOptions& o) {
+  size_t batch = size_t(o.batch);
+  return batch * (kTxSlotSize + (o.offloads ? kTxOutSize : 0) + std::max(rxSlotSize(true), rxSlotSize(false)));
+}
+
 // ---- transmit ----
 
 TransmitLoop::TransmitLoop(LoopSpec spec) : dp_(spec.dp), queue_(spec.queue) {
   size_t batch = size_t(dp_.options().batch);
-  slotSize_ = kEncapPrefixLen + kMaxIpPacket + 64;
-  // A split super-packet: every segment gains its own headers and prefix.
-  outSize_ = dp_.tun().vnetHdr ? kMaxIpPacket + kMaxSplit * (kEncapPrefixLen + 128) : 0;
+  slotSize_ = kTxSlotSize;
+  outSize_ = dp_.tun().vnetHdr ? kTxOutSize : 0;
   slots_.allocate(batch * slotSize_);
   outs_.allocate(batch * outSize_);
   sizes_.resize(kMaxSplit);
@@ -270,8 +281,7 @@ ReceiveLoop::ReceiveLoop(LoopSpec spec)
     : dp_(spec.dp), queue_(spec.queue),
       coalescer_(&ReceiveLoop::emit, this, (spec.dp.tun().offloads & kTunUso4) != 0) {
   size_t batch = size_t(dp_.options().batch);
-  // With UDP GRO one message can hold a 64 KB train of datagrams.
-  slotSize_ = dp_.udpGroOn() ? kMaxIpPacket + 1 : kEncapPrefixLen + kMaxIpPacket + 64;
+  slotSize_ = rxSlotSize(dp_.udpGroOn());
   slots_.allocate(batch * slotSize_);
   from_.resize(batch);
   mmsg_.resize(batch);

@@ -15,6 +15,7 @@
 namespace flatnet {
 
 class Dataplane;
+struct DataplaneOptions;
 
 // Packet memory, left uninitialised: glibc serves allocations this large with mmap,
 // whose pages take memory only once a packet is written to them. A batch of 32
@@ -36,6 +37,10 @@ struct LoopSpec {
   Dataplane& dp;
   int queue;
 };
+
+// The packet buffers one transmit and one receive loop allocate, the most they touch
+// under load (a per-cpu worker holds both; the pipeline's two threads one each).
+size_t packetMemoryPerWorker(const DataplaneOptions& options);
 
 class TransmitLoop {
  public:

@@ -14,6 +14,7 @@ import { tunReady } from './net/link.js'
 import { startHealer } from './heal.js'
 import { applyMasquerade, removeMasquerade } from './net/masquerade.js'
 import { writeCniFiles } from './cni.js'
+import { memoryLimit, packetMemoryBudget } from './memory-limit.js'
 import { constants } from 'node:os'
 
 export interface DaemonOptions {
@@ -70,6 +71,10 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
     log.info({ perCpuErrno: info.perCpuErrno },
       'workers auto: the pipeline, as per-cpu workers need their TUN steering program, which needs CAP_BPF (add BPF to the capabilities for per-cpu)')
   }
+  if (info.workers === 'per-cpu' && info.queues < info.allowedCpus) {
+    log.warn({ workers: info.queues, cpus: info.allowedCpus, memoryLimit: memoryLimit(), packetMemoryPerWorker: info.packetMemoryPerWorker },
+      'per-cpu: fewer workers than CPUs, as the memory limit holds only these workers\' packet buffers in half of it; the other CPUs\' flows go to these workers. Raise the memory limit for a worker per CPU')
+  }
   if (info.workers === 'per-cpu' && (info.tunSteeringErrno || info.socketSteeringErrno)) {
     log.warn({ tunSteeringErrno: info.tunSteeringErrno, socketSteeringErrno: info.socketSteeringErrno },
       'per-cpu workers without their steering programs (they need CAP_BPF): the TUN\'s flows are spread over the workers by hash, often onto another CPU, and received datagrams go to the worker of the CPU each arrives on, which splits a flow a kernel vxlan peer sends from two CPUs; add BPF to the capabilities (Linux 5.8+), or set "workers": "auto" for the pipeline')
@@ -120,6 +125,7 @@ function openDataplane (config: Config): Dataplane {
       batch: BATCH,
       busyPollMicros: config.busyPollMicros,
       workers: config.workers,
+      memoryBudget: packetMemoryBudget(memoryLimit()),
     })
   } catch (err) {
     const e = err as Error & { errno?: number }

@@ -17,6 +17,7 @@ export interface DataplaneOptions {
   batch: number // packets per wakeup
   busyPollMicros: number // keep polling this long after traffic before sleeping (0 = never)
   workers: 'auto' | 'pipeline' | 'per-cpu' // per-cpu: a worker per CPU, TUN queues and receive sockets steered by CPU
+  memoryBudget: number // bytes the workers' packet buffers may take (0 = no bound): per-cpu gets fewer workers than CPUs past it
 }
 
 export interface NativePrefix { address: Buffer, length: number }
@@ -42,6 +43,8 @@ export interface DataplaneInfo {
   queues: number // TUN queues = receive sockets = workers (per-cpu), else 1
   workers: 'pipeline' | 'per-cpu' // the layout running ('auto' resolved)
   perCpuErrno: number // auto: why the workers are the pipeline (the steering program's load errno: EPERM without CAP_BPF), else 0
+  allowedCpus: number // CPUs the daemon may run on; per-cpu has fewer workers when memoryBudget holds fewer
+  packetMemoryPerWorker: number // bytes of packet buffers a worker holds under load
   tunSteeringErrno: number // per-cpu: why the TUN does not pick queues by CPU (then by flow hash), 0 if it does
   socketSteering: 'flow' | 'cpu' | 'hash' | 'none' // per-cpu: a flow keeps the socket of its CPU; without CAP_BPF each datagram that of the CPU it arrives on; failing that, by hash; none: one socket
   socketSteeringErrno: number // per-cpu: why the receive sockets do not keep flows (EPERM without CAP_BPF), 0 if they do
