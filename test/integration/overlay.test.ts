@@ -9,13 +9,12 @@ import type { LabNode } from '../../src/lab/cluster.js'
 import { queryControl } from '../../src/control-socket.js'
 import type { DataplaneInfo, DataplaneStats } from '../../src/native.js'
 import { tcpThroughput, udpSmallPackets } from '../../bench/iperf.js'
+import { asDaemonSet } from '../lib/daemonset.js'
 import { ping, startPeerEcho, tcpSeenAs, withCluster } from '../lib/lab.js'
 
 // Runs a daemon without CAP_BPF (and CAP_SYS_ADMIN, which would stand in for it), as
-// the DaemonSet does: the TUN steering program cannot load.
+// on a kernel older than 5.8: the TUN steering program cannot load.
 const NO_BPF = ['setpriv', '--bounding-set=-bpf,-sys_admin', '--inh-caps=-bpf,-sys_admin', '--']
-// The DaemonSet's capabilities with BPF added, as the README's patch does: all per-cpu needs.
-const DAEMONSET_WITH_BPF = ['setpriv', '--bounding-set=-all,+net_admin,+net_raw,+bpf', '--inh-caps=-all', '--']
 
 /** The daemon's native packet threads, by the names they give themselves. */
 const packetThreads = (n: LabNode): string[] => {
@@ -153,7 +152,7 @@ t.test('workers per-cpu: pinned workers, steered by CPU, forwarding both ways', 
   }
 })
 
-// Without CAP_BPF (the DaemonSet does not grant it) the TUN takes no steering program:
+// Without CAP_BPF (a kernel older than 5.8, or a manifest without it) the TUN takes no steering program:
 // per-cpu workers still forward both ways, each flow on one worker (the kernel's flow
 // hash picks the queue), so bulk TCP stays in order; the daemon says so once.
 t.test('workers per-cpu without CAP_BPF: spread by hash, still forwarding in order', async (t) => {
@@ -177,12 +176,12 @@ t.test('workers per-cpu without CAP_BPF: spread by hash, still forwarding in ord
   t.ok(run.retransmits < 1000, `in order: ${run.retransmits} retransmits`)
 })
 
-// workers auto: per-cpu where the steering programs load (the DaemonSet's capabilities
-// plus BPF), the pipeline where they cannot (no CAP_BPF, the DaemonSet as shipped); the
-// two layouts carry traffic between them like any two nodes.
-t.test('workers auto: per-cpu with CAP_BPF, the pipeline without', async (t) => {
+// workers auto: per-cpu where the steering programs load (with exactly the DaemonSet's
+// capabilities, read from the manifest), the pipeline where they cannot (no CAP_BPF);
+// the two layouts carry traffic between them like any two nodes.
+t.test('workers auto: per-cpu with the DaemonSet\'s capabilities, the pipeline without CAP_BPF', async (t) => {
   const auto = { kind: 'flatnet' as const, extra: { workers: 'auto' } }
-  const cluster = await withCluster(t, { nodes: [{ ...auto, launcher: DAEMONSET_WITH_BPF }, { ...auto, launcher: NO_BPF }] })
+  const cluster = await withCluster(t, { nodes: [{ ...auto, launcher: asDaemonSet() }, { ...auto, launcher: NO_BPF }] })
   if (!cluster) return
   const [n1, n2] = cluster.nodes
   const [a, b] = cluster.nodes.map((n) => n.pods[0])
@@ -191,8 +190,11 @@ t.test('workers auto: per-cpu with CAP_BPF, the pipeline without', async (t) => 
   const [i1, i2] = [await info(n1), await info(n2)]
   const cpus = availableParallelism()
   if (cpus > 1) {
-    t.same([i1.workers, i1.queues, i1.perCpuErrno], ['per-cpu', cpus, 0], `NET_ADMIN, NET_RAW and BPF: per-cpu, ${cpus} workers`)
+    t.same([i1.workers, i1.queues, i1.perCpuErrno], ['per-cpu', cpus, 0], `the DaemonSet's capabilities: per-cpu, ${cpus} workers`)
     t.same([i1.tunSteeringErrno, i1.socketSteering], [0, 'flow'], 'both steering programs attached')
+    t.equal(i1.allowedCpus, cpus, 'a worker for every CPU: no memory limit here bounds them')
+    t.ok(i1.packetMemoryPerWorker > 4e6 && i1.packetMemoryPerWorker < 16e6,
+      `a worker's packet buffers: ${(i1.packetMemoryPerWorker / 1e6).toFixed(1)} MB (what sizes workers to a memory limit)`)
   } else {
     t.same([i1.workers, i1.queues], ['pipeline', 1], 'one CPU: the pipeline')
   }

@@ -78,12 +78,14 @@ t.test('DaemonSet runs on the host network, on every node, first', async (t) => 
   t.match(container.image, /^flatnet(:|$)/, 'image named flatnet, so `kustomize edit set image flatnet=...` applies')
 })
 
-t.test('DaemonSet gets NET_ADMIN and NET_RAW, not privileged', async (t) => {
+t.test('DaemonSet gets NET_ADMIN, NET_RAW and BPF, not privileged', async (t) => {
   const sc = container.securityContext
   t.equal(sc.privileged, false)
   t.not(pod.securityContext?.privileged, true)
   t.ok(sc.capabilities.add.includes('NET_ADMIN'), 'NET_ADMIN')
   t.ok(sc.capabilities.add.includes('NET_RAW'), 'NET_RAW')
+  t.ok(sc.capabilities.add.includes('BPF'), 'BPF: workers auto runs per-cpu')
+  t.same(sc.capabilities.drop, ['ALL'], 'nothing else')
   t.notOk(sc.capabilities.add.includes('SYS_ADMIN'), 'no SYS_ADMIN')
 })
 

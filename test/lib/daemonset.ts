@@ -1,0 +1,22 @@
+// Runs a lab daemon with exactly the capabilities deploy/daemonset.yaml gives its
+// container, so a test of what the DaemonSet gets follows the manifest.
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { parseAllDocuments } from 'yaml'
+
+const manifest = fileURLToPath(new URL('../../deploy/daemonset.yaml', import.meta.url))
+
+/** The capabilities the DaemonSet's flatnet container adds (it drops all others). */
+export function daemonSetCapabilities (): string[] {
+  const ds = parseAllDocuments(readFileSync(manifest, 'utf8')).map((d) => d.toJS()).find((d) => d?.kind === 'DaemonSet')
+  const container = ds?.spec?.template?.spec?.containers?.find((c: { name: string }) => c.name === 'flatnet')
+  const add = container?.securityContext?.capabilities?.add as string[] | undefined
+  if (!add) throw new Error(`${manifest}: no capabilities.add on the flatnet container`)
+  return add
+}
+
+/** A launcher (setpriv) that leaves a root daemon only the DaemonSet's capabilities. */
+export function asDaemonSet (): string[] {
+  const caps = daemonSetCapabilities().map((c) => `+${c.toLowerCase()}`).join(',')
+  return ['setpriv', `--bounding-set=-all,${caps}`, '--inh-caps=-all', '--']
+}
