@@ -147,6 +147,15 @@ template <class... Loops>
 std::thread Dataplane::loopThread(std::string name, size_t slot, int queue) {
   return std::thread([this, name, slot, queue] {
     pthread_setname_np(pthread_self(), name.c_str());  // for top -H, perf and /proc/<pid>/task
+    // SCHED_BATCH: a packet thread the kernel wakes (a TUN write from a pod, a datagram
+    // from the other worker) does not preempt the thread that woke it, which then
+    // finishes its syscall and blocks by itself instead of being switched out and back
+    // in just to block: fewer context switches per packet, larger batches. Lab, two
+    // vCPUs: per-cpu single-stream TCP 10.5-10.7 -> 12.1-12.8 Gbit/s, 4 streams 11.8 ->
+    // 12.4-12.9, RTT p50 25-30 -> 24-27 us; pipeline RTT p99 380-410 -> 170-200 us.
+    // The threads the packets wake (pods' applications) still preempt the workers.
+    sched_param normal{};
+    pthread_setschedparam(pthread_self(), SCHED_BATCH, &normal);  // lowering needs no privilege
     run<Loops...>(slot, queue);
   });
 }

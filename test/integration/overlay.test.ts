@@ -16,12 +16,18 @@ import { ping, startPeerEcho, tcpSeenAs, withCluster } from '../lib/lab.js'
 // on a kernel older than 5.8: the TUN steering program cannot load.
 const NO_BPF = ['setpriv', '--bounding-set=-bpf,-sys_admin', '--inh-caps=-bpf,-sys_admin', '--']
 
-/** The daemon's native packet threads, by the names they give themselves. */
-const packetThreads = (n: LabNode): string[] => {
+/** The daemon's native packet threads, by the names they give themselves, and their scheduling policies. */
+const packetThreadsWithPolicy = (n: LabNode): Array<{ name: string, policy: number }> => {
   const pid = n.daemon?.pid as number
-  return readdirSync(`/proc/${pid}/task`).map((tid) => readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim())
-    .filter((name) => name.startsWith('flatnet-')).sort()
+  return readdirSync(`/proc/${pid}/task`).map((tid) => {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')
+    // After "(comm)": state is field 3, policy field 41 (proc(5)).
+    const policy = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[41 - 3])
+    return { name: readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim(), policy }
+  }).filter((th) => th.name.startsWith('flatnet-'))
 }
+const packetThreads = (n: LabNode): string[] => packetThreadsWithPolicy(n).map((th) => th.name).sort()
+const SCHED_BATCH = 3
 
 // Offloads on with workers auto (per-cpu here, as root), off with the pipeline: each
 // layout meets the kernel's vxlan and the other flatnet nodes.
@@ -52,6 +58,7 @@ for (const { offloads, workers } of layouts) {
       const cpus = availableParallelism()
       const threads = workers === 'pipeline' || cpus < 2 ? ['flatnet-rx', 'flatnet-tx'] : Array.from({ length: cpus }, (_, q) => `flatnet-cpu${q}`).sort()
       t.same(packetThreads(n), threads, `${n.name}: packet threads ${threads.join(', ')}, named for top -H and perf`)
+      t.ok(packetThreadsWithPolicy(n).every((th) => th.policy === SCHED_BATCH), `${n.name}: packet threads run SCHED_BATCH (a woken one does not preempt its waker)`)
       const { code, ms } = await cluster.stopDaemon(n)
       t.equal(code, 0, `${n.name}: SIGTERM exits 0`)
       t.ok(ms < 2000, `${n.name}: stopped in ${ms} ms (< 2 s)`)
