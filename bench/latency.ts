@@ -14,21 +14,22 @@ export interface RttResult {
     fallbackReason?: string
 }
 
-export async function roundTrip (from: Pod, to: Pod, seconds: number): Promise<RttResult> {
+/** Both ends run on cpu (the bench's PING_PONG_CPU unless a test picks another). */
+export async function roundTrip (from: Pod, to: Pod, seconds: number, cpu = PING_PONG_CPU): Promise<RttResult> {
   try {
-    return await sockperf(from, to, seconds)
+    return await sockperf(from, to, seconds, cpu)
   } catch (err) {
     const reason = (err as Error).message
-    return { ...await ping(from, to, seconds), fallbackReason: reason }
+    return { ...await ping(from, to, seconds, cpu), fallbackReason: reason }
   }
 }
 
-async function sockperf (from: Pod, to: Pod, seconds: number): Promise<RttResult> {
-  const server = to.ns.spawn(...onCpu(PING_PONG_CPU, 'sockperf', ['sr', '-i', to.ip, '-p', String(PORT)]))
+async function sockperf (from: Pod, to: Pod, seconds: number, cpu: number): Promise<RttResult> {
+  const server = to.ns.spawn(...onCpu(cpu, 'sockperf', ['sr', '-i', to.ip, '-p', String(PORT)]))
   try {
     await waitListening(to.ns, 'udp', PORT)
     // --full-rtt: without it sockperf reports half the round trip.
-    const out = await from.ns.execAsync(...onCpu(PING_PONG_CPU, 'sockperf', ['pp', '-i', to.ip, '-p', String(PORT), '-t', String(seconds), '--full-rtt']),
+    const out = await from.ns.execAsync(...onCpu(cpu, 'sockperf', ['pp', '-i', to.ip, '-p', String(PORT), '-t', String(seconds), '--full-rtt']),
       (seconds + 15) * 1000)
     // eslint-disable-next-line no-control-regex
     const text = out.replace(/\x1b\[[0-9;]*m/g, '')
@@ -43,9 +44,9 @@ async function sockperf (from: Pod, to: Pod, seconds: number): Promise<RttResult
   }
 }
 
-async function ping (from: Pod, to: Pod, seconds: number): Promise<RttResult> {
+async function ping (from: Pod, to: Pod, seconds: number, cpu: number): Promise<RttResult> {
   const count = Math.max(100, seconds * 500)
-  const out = await from.ns.execAsync(...onCpu(PING_PONG_CPU, 'ping', ['-n', '-i', '0.002', '-c', String(count), '-w', String(seconds + 5), to.ip]),
+  const out = await from.ns.execAsync(...onCpu(cpu, 'ping', ['-n', '-i', '0.002', '-c', String(count), '-w', String(seconds + 5), to.ip]),
     (seconds + 15) * 1000)
   const times = [...out.matchAll(/time=([0-9.]+) ms/g)].map((m) => Number(m[1]) * 1000).sort((a, b) => a - b)
   if (times.length === 0) throw new Error(`ping ${to.ip}: no replies`)

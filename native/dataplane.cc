@@ -163,17 +163,6 @@ void Dataplane::start() {
       CPU_ZERO(&set);
       CPU_SET(queueCpus_[size_t(q)], &set);
       pthread_setaffinity_np(threads_.back().native_handle(), sizeof set, &set);
-      // SCHED_BATCH: a worker the kernel wakes (for a pod's packet, or the other
-      // node's datagram) does not preempt the thread that woke it, which finishes its
-      // syscall and blocks by itself instead of being switched out and back in just to
-      // block: fewer switches, larger batches on the CPU a bulk flow's whole chain
-      // shares. Bench, 3 rounds each: one stream 0.68-0.70 -> 0.73-0.77x kernel VXLAN,
-      // CPU per Gbit 0.13 -> 0.11 s, RTT within the noise; 64-byte UDP 0.79-0.98 ->
-      // 0.64-0.84x (the receiving pod gets its datagrams in larger bursts and drops
-      // more). The pipeline lost there too (0.78 -> 0.70x) and gained no throughput:
-      // its threads stay SCHED_OTHER.
-      sched_param none{};
-      pthread_setschedparam(threads_.back().native_handle(), SCHED_BATCH, &none);  // lowering needs no privilege
     }
     return;
   }

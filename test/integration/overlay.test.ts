@@ -9,6 +9,7 @@ import type { LabNode } from '../../src/lab/cluster.js'
 import { queryControl } from '../../src/control-socket.js'
 import type { DataplaneInfo, DataplaneStats } from '../../src/native.js'
 import { tcpThroughput, udpSmallPackets } from '../../bench/iperf.js'
+import { roundTrip } from '../../bench/latency.js'
 import { asDaemonSet } from '../lib/daemonset.js'
 import { ping, startPeerEcho, tcpSeenAs, withCluster } from '../lib/lab.js'
 
@@ -16,19 +17,12 @@ import { ping, startPeerEcho, tcpSeenAs, withCluster } from '../lib/lab.js'
 // on a kernel older than 5.8: the TUN steering program cannot load.
 const NO_BPF = ['setpriv', '--bounding-set=-bpf,-sys_admin', '--inh-caps=-bpf,-sys_admin', '--']
 
-/** The daemon's native packet threads, by the names they give themselves, and their scheduling policies. */
-const packetThreadsWithPolicy = (n: LabNode): Array<{ name: string, policy: number }> => {
+/** The daemon's native packet threads, by the names they give themselves. */
+const packetThreads = (n: LabNode): string[] => {
   const pid = n.daemon?.pid as number
-  return readdirSync(`/proc/${pid}/task`).map((tid) => {
-    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')
-    // After "(comm)": state is field 3, policy field 41 (proc(5)).
-    const policy = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[41 - 3])
-    return { name: readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim(), policy }
-  }).filter((th) => th.name.startsWith('flatnet-'))
+  return readdirSync(`/proc/${pid}/task`).map((tid) => readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim())
+    .filter((name) => name.startsWith('flatnet-')).sort()
 }
-const packetThreads = (n: LabNode): string[] => packetThreadsWithPolicy(n).map((th) => th.name).sort()
-const SCHED_OTHER = 0
-const SCHED_BATCH = 3
 
 // Offloads on with workers auto (per-cpu here, as root), off with the pipeline: each
 // layout meets the kernel's vxlan and the other flatnet nodes.
@@ -59,8 +53,6 @@ for (const { offloads, workers } of layouts) {
       const cpus = availableParallelism()
       const threads = workers === 'pipeline' || cpus < 2 ? ['flatnet-rx', 'flatnet-tx'] : Array.from({ length: cpus }, (_, q) => `flatnet-cpu${q}`).sort()
       t.same(packetThreads(n), threads, `${n.name}: packet threads ${threads.join(', ')}, named for top -H and perf`)
-      const [policy, why] = threads[0] === 'flatnet-rx' ? [SCHED_OTHER, 'the pipeline: SCHED_OTHER'] : [SCHED_BATCH, 'per-cpu workers: SCHED_BATCH (a woken one does not preempt its waker)']
-      t.ok(packetThreadsWithPolicy(n).every((th) => th.policy === policy), `${n.name}: ${why}`)
       const { code, ms } = await cluster.stopDaemon(n)
       t.equal(code, 0, `${n.name}: SIGTERM exits 0`)
       t.ok(ms < 2000, `${n.name}: stopped in ${ms} ms (< 2 s)`)
@@ -159,6 +151,24 @@ t.test('workers per-cpu: pinned workers, steered by CPU, forwarding both ways', 
     t.equal(code, 0, `${n.name}: SIGTERM exits 0`)
     t.ok(ms < 2000, `${n.name}: stopped in ${ms} ms (< 2 s)`)
   }
+})
+
+// A worker must run as soon as a packet comes for it, even on a CPU a busy pod holds:
+// a node's NIC hands packets to CPUs whatever runs there. Here n2's underlay takes
+// its datagrams on CPU 0 (RPS), where a spinner runs, and the ping-pong runs on CPU 1.
+// Workers that did not preempt what was running when woken (SCHED_BATCH, tried on
+// 2026-11-29 for +10-15% single-stream TCP) waited out the spinner's time slice:
+// p50 4,000 us against 80-83.
+t.test('per-cpu: a packet for a worker on a busy CPU is not held for a time slice', async (t) => {
+  if (availableParallelism() < 2) return t.skip('needs two CPUs')
+  const cluster = await withCluster(t, { nodes: [{ kind: 'flatnet' }, { kind: 'flatnet' }] })
+  if (!cluster) return
+  const [, n2] = cluster.nodes
+  const [a, b] = cluster.nodes.map((n) => n.pods[0])
+  n2.ns.exec('sh', '-c', 'echo 1 > /sys/class/net/eth0/queues/rx-0/rps_cpus')
+  n2.ns.spawn('taskset', ['-c', '0', 'sh', '-c', 'while :; do :; done']) // no network; killed with the namespace
+  const rtt = await roundTrip(a, b, 2, 1)
+  t.ok(rtt.p50Us < 1000, `RTT p50 ${rtt.p50Us} us, p99 ${rtt.p99Us} us (${rtt.tool}) with CPU 0 busy (< 1 ms: no time slice waited out)`)
 })
 
 // Without CAP_BPF (a kernel older than 5.8, or a manifest without it) the TUN takes no steering program:
