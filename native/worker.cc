@@ -49,7 +49,7 @@ size_t rxSlotSize(bool gro) { return gro ? kMaxIpPacket + 1 : kEncapPrefixLen + 
 
 size_t packetMemoryPerWorker(const DataplaneOptions& o) {
   size_t batch = size_t(o.batch);
-  return batch * (kTxSlotSize + (o.offloads ? kTxOutSize : 0) + std::max(rxSlotSize(true), rxSlotSize(false)));
+  return batch * (kTxSlotSize + (o.offloads ? kTxOutSize : 0) + rxSlotSize(false));  // the larger receive slot
 }
 
 // ---- transmit ----

@@ -28,7 +28,8 @@ const BATCH = 32
 
 export async function runDaemon (config: Config, options: DaemonOptions, log: Logger): Promise<void> {
   const mtu = config.mtu ?? mtuOfAddress(config.underlay.address) - encapOverhead(config.underlay.address)
-  const dataplane = openDataplane(config)
+  const limit = memoryLimit()
+  const dataplane = openDataplane(config, limit)
   const info = dataplane.info()
   // Until `ready`, a failing step undoes the ones before it, last first: a daemon that
   // cannot start must exit, not stay alive half set up holding the TUN and NAT rules.
@@ -72,7 +73,7 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
       'workers auto: the pipeline, as per-cpu workers need their TUN steering program, which needs CAP_BPF (add BPF to the capabilities for per-cpu)')
   }
   if (info.workers === 'per-cpu' && info.queues < info.allowedCpus) {
-    log.warn({ workers: info.queues, cpus: info.allowedCpus, memoryLimit: memoryLimit(), packetMemoryPerWorker: info.packetMemoryPerWorker },
+    log.warn({ workers: info.queues, cpus: info.allowedCpus, memoryLimit: limit, packetMemoryPerWorker: info.packetMemoryPerWorker },
       'per-cpu: fewer workers than CPUs, as the memory limit holds only these workers\' packet buffers in half of it; the other CPUs\' flows go to these workers. Raise the memory limit for a worker per CPU')
   }
   if (info.workers === 'per-cpu' && (info.tunSteeringErrno || info.socketSteeringErrno)) {
@@ -112,7 +113,7 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
 }
 
 /** Opens the data plane; a port or TUN held by someone else says who to look for. */
-function openDataplane (config: Config): Dataplane {
+function openDataplane (config: Config, limit: number | undefined): Dataplane {
   try {
     return new addon.Dataplane({
       tunName: config.tun.name,
@@ -125,7 +126,7 @@ function openDataplane (config: Config): Dataplane {
       batch: BATCH,
       busyPollMicros: config.busyPollMicros,
       workers: config.workers,
-      memoryBudget: packetMemoryBudget(memoryLimit()),
+      memoryBudget: packetMemoryBudget(limit),
     })
   } catch (err) {
     const e = err as Error & { errno?: number }
