@@ -62,7 +62,7 @@ class TransmitLoop {
     bool open;                // datagrams of exactly gsoSize may still join it
     const Peer* peer;
   };
-  void encapsulate(const Fib& fib, size_t index, size_t n);
+  void encapsulate(const Fib& fib, uint8_t* slot, size_t n);
   void queue(const Peer* peer, int socket, uint8_t* data, size_t len, uint16_t gsoSize,
              uint16_t segments, uint32_t innerBytes);
   bool join(const Peer* peer, int socket, uint8_t* data, size_t len);
@@ -72,9 +72,9 @@ class TransmitLoop {
 
   Dataplane& dp_;
   int queue_;
-  size_t slotSize_, outSize_;
-  PacketMemory slots_;             // batch x read buffers
-  PacketMemory outs_;              // batch x segment trains (offload mode)
+  PacketMemory slots_;             // the batch's reads, packed
+  PacketMemory outs_;              // the trains split from them (offload mode), packed
+  size_t outUsed_ = 0;             // bytes of outs_ this batch has taken
   std::vector<uint16_t> sizes_;
   std::vector<Message> messages_;
   std::vector<mmsghdr> mmsg_;
