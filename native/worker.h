@@ -18,9 +18,9 @@ class Dataplane;
 struct DataplaneOptions;
 
 // Packet memory, left uninitialised: glibc serves allocations this large with mmap,
-// whose pages take memory only once a packet is written to them. A batch of 32
-// 64 KB slots mostly sits empty (a ping uses one page of one slot), so a worker
-// costs what its traffic touches, not ~8 MB up front (vector would zero it all).
+// whose pages take memory only once a packet is written to them. A worker's 1.2 MB
+// of arenas and receive slots mostly sits empty (a ping uses one page of each), so
+// an idle worker costs what its traffic touched (vector would zero it all up front).
 class PacketMemory {
  public:
   void allocate(size_t bytes) { bytes_.reset(new uint8_t[bytes]); }
