@@ -46,29 +46,30 @@ constexpr size_t kTxSlotSize = kEncapPrefixLen + kMaxIpPacket + 64;
 constexpr size_t kTxOutSize = kMaxIpPacket + kMaxSplit * (kEncapPrefixLen + 128);
 // A transmit batch packs its reads, and the trains split from them, one after the
 // other into two arenas, each read taking the bytes it got; the batch ends when the
-// next read might not fit. A worker's buffers are then small enough to stay in the
-// CPU's L2 cache (2 MB here) along the whole copy chain (TUN read, split, sendmmsg;
-// recvmmsg, coalesce, TUN write), whatever the mix of traffic. With a 64 KB slot per
-// read and 32 reads per batch a worker held 7.7 MB, all of it touched once batches
-// filled up under load. Lab, 2 CPUs, 3 runs each: 4 TCP streams 12.6-13.3 Gbit/s with
-// 32 super-packets and 32 received trains per batch, 14.5 with only the receive side
-// cut to 8, 15.0-16.9 with both; one stream, 64-byte UDP and RTT unchanged. Small
-// packets still fill a batch of 32.
+// next read might not fit. With the receive side's trains (below), what bulk traffic
+// touches then stays in the CPU's L2 cache (2 MB here) along the whole copy chain
+// (TUN read, split, sendmmsg; recvmmsg, coalesce, TUN write). With a 64 KB slot per
+// read and 32 reads per batch it did not: a worker held 7.7 MB (now at most 2.8), all
+// of it touched once batches filled up under load. Lab, 2 CPUs, 3 runs each: 4 TCP
+// streams 12.6-13.3 Gbit/s with 32 super-packets and 32 received trains per batch,
+// 14.5 with only the receive side cut to 8, 15.0-16.9 with both; one stream, 64-byte
+// UDP and RTT unchanged. Small packets still fill a batch of 32.
 constexpr size_t kTxSupersPerBatch = 4;
 constexpr size_t kTxReadArena = kTxSupersPerBatch * kTxSlotSize;
 constexpr size_t kTxOutArena = kTxSupersPerBatch * kTxOutSize;
 constexpr size_t align64(size_t n) { return (n + 63) & ~size_t(63); }
-// With UDP GRO one message can hold a 64 KB train of up to 64 datagrams, so a receive
-// batch takes 8 (still more datagrams per call than 32 without GRO, where a message
-// is one datagram and touches only the first page of its slot).
-constexpr size_t kRxGroMessages = 8;
+// With UDP GRO one message can hold a 64 KB train of up to 64 datagrams. After a
+// batch that held a train the next one takes kRxTrainMessages (still more datagrams
+// per call than 32 single ones), so bulk traffic keeps its slots in L2 too; single
+// datagrams (a kernel vxlan peer on a veth underlay, whose sends arrive unmerged)
+// keep the full batch, as each touches only the first page of its slot: with 8
+// there, kernel vxlan -> flatnet TCP fell from 3.3 to 2.6 Gbit/s.
+constexpr size_t kRxTrainMessages = 8;
 size_t rxSlotSize(bool gro) { return gro ? kMaxIpPacket + 1 : kEncapPrefixLen + kMaxIpPacket + 64; }
-size_t rxMessages(bool gro, size_t batch) { return gro ? std::min(batch, kRxGroMessages) : batch; }
 
-// Offloads on means UDP GRO: every kernel with the BPF that per-cpu workers need has it.
+// A receive batch can take a train in any slot (the traffic changes between calls).
 size_t packetMemoryPerWorker(const DataplaneOptions& o) {
-  size_t batch = size_t(o.batch);
-  return kTxReadArena + (o.offloads ? kTxOutArena : 0) + rxMessages(o.offloads, batch) * rxSlotSize(o.offloads);
+  return kTxReadArena + (o.offloads ? kTxOutArena : 0) + size_t(o.batch) * rxSlotSize(false);
 }
 
 // ---- transmit ----
@@ -303,7 +304,8 @@ void TransmitLoop::sendOneByOne(const Message& m) {
 ReceiveLoop::ReceiveLoop(LoopSpec spec)
     : dp_(spec.dp), queue_(spec.queue),
       coalescer_(&ReceiveLoop::emit, this, (spec.dp.tun().offloads & kTunUso4) != 0) {
-  size_t batch = rxMessages(dp_.udpGroOn(), size_t(dp_.options().batch));
+  size_t batch = size_t(dp_.options().batch);
+  take_ = batch;
   slotSize_ = rxSlotSize(dp_.udpGroOn());
   slots_.allocate(batch * slotSize_);
   from_.resize(batch);
@@ -317,7 +319,7 @@ int ReceiveLoop::tunFd() const { return dp_.tun().fds[size_t(queue_)]; }
 
 bool ReceiveLoop::runBatch(const Fib& fib) {
   WorkerCounters& c = dp_.rxCounters(queue_);
-  size_t batch = mmsg_.size();
+  size_t batch = take_;
   for (size_t k = 0; k < batch; k++) {
     iov_[k] = iovec{slots_.at(k * slotSize_), slotSize_};
     mmsghdr& h = mmsg_[k];
@@ -333,6 +335,7 @@ bool ReceiveLoop::runBatch(const Fib& fib) {
   if (got <= 0) return false;
   c.syscalls.add(1);
   c.batches.add(1);
+  bool train = false;
   for (int k = 0; k < got; k++) {
     msghdr& mh = mmsg_[k].msg_hdr;
     size_t len = mmsg_[k].msg_len, gsoSize = len;
@@ -342,8 +345,10 @@ bool ReceiveLoop::runBatch(const Fib& fib) {
         std::memcpy(&size, CMSG_DATA(cm), sizeof size);
         if (size > 0) gsoSize = size_t(size);
       }
+    train |= gsoSize < len;
     receiveMessage(fib, slots_.at(k * slotSize_), len, from_[k], gsoSize);
   }
+  take_ = train ? std::min(mmsg_.size(), kRxTrainMessages) : mmsg_.size();
   if (dp_.tun().vnetHdr) {
     // Coalescing runs across the whole batch: the slots are one buffer, in receive
     // order, so segments of a flow that arrived as separate datagrams (a peer

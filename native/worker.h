@@ -18,7 +18,7 @@ class Dataplane;
 struct DataplaneOptions;
 
 // Packet memory, left uninitialised: glibc serves allocations this large with mmap,
-// whose pages take memory only once a packet is written to them. A worker's 1.2 MB
+// whose pages take memory only once a packet is written to them. A worker's 2.8 MB
 // of arenas and receive slots mostly sits empty (a ping uses one page of each), so
 // an idle worker costs what its traffic touched (vector would zero it all up front).
 class PacketMemory {
@@ -100,6 +100,7 @@ class ReceiveLoop {
   Dataplane& dp_;
   int queue_;
   size_t slotSize_;
+  size_t take_;  // messages the next recvmmsg takes (fewer after a GRO train)
   PacketMemory slots_;
   std::vector<sockaddr_storage> from_;
   std::vector<mmsghdr> mmsg_;

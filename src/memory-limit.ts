@@ -1,7 +1,7 @@
 // The memory limit this process runs under (its cgroup's, the tightest of the
 // cgroup and its ancestors), so per-cpu workers can be sized to it: a DaemonSet's
 // memory limit is fixed while nodes' CPU counts are not, and each busy worker
-// holds ~1.2 MB of packet buffers (info.packetMemoryPerWorker).
+// holds ~2.8 MB of packet buffers (info.packetMemoryPerWorker).
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 

@@ -212,7 +212,7 @@ t.test('workers auto: per-cpu with the DaemonSet\'s capabilities, the pipeline w
     t.same([i1.workers, i1.queues, i1.perCpuErrno], ['per-cpu', cpus, 0], `the DaemonSet's capabilities: per-cpu, ${cpus} workers`)
     t.same([i1.tunSteeringErrno, i1.socketSteering], [0, 'flow'], 'both steering programs attached')
     t.equal(i1.allowedCpus, cpus, 'a worker for every CPU: no memory limit here bounds them')
-    t.ok(i1.packetMemoryPerWorker > 0.5e6 && i1.packetMemoryPerWorker < 2e6,
+    t.ok(i1.packetMemoryPerWorker > 1e6 && i1.packetMemoryPerWorker < 4e6,
       `a worker's packet buffers: ${(i1.packetMemoryPerWorker / 1e6).toFixed(1)} MB (what sizes workers to a memory limit)`)
   } else {
     t.same([i1.workers, i1.queues], ['pipeline', 1], 'one CPU: the pipeline')
