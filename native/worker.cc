@@ -144,14 +144,12 @@ void TransmitLoop::encapsulate(const Fib& fib, uint8_t* slot, size_t n) {
     return queue(peer, socket, slot, kEncapPrefixLen + n, 0, 1, uint32_t(n));
   }
 
-  uint8_t* out = outs_.at(outUsed_);
+  uint8_t* const first = outs_.at(outUsed_);
+  uint8_t* out = first;
   size_t count = 0;
   if (gsoSplit(hdr, pkt, n, out, kTxOutSize, kEncapPrefixLen, sizes_.data(), kMaxSplit, &count) !=
       GsoResult::ok)
     return c.drops[kDropBadTunPacket].add(1);
-  size_t train = 0;
-  for (size_t k = 0; k < count; k++) train += kEncapPrefixLen + sizes_[k];
-  outUsed_ += align64(train);
   // Chop the equal-size train into GSO sends the kernel accepts (<= 64 segments,
   // <= 64 KB); without UDP GSO every segment is its own message.
   bool gso = dp_.gsoOn_.load(std::memory_order_relaxed);
@@ -173,6 +171,7 @@ void TransmitLoop::encapsulate(const Fib& fib, uint8_t* slot, size_t n) {
     queue(peer, socket, start, bytes, segs > 1 ? uint16_t(segLen) : 0, uint16_t(segs),
           uint32_t(inner));
   }
+  outUsed_ += align64(size_t(out - first));  // the walk above ends past the train
 }
 
 void TransmitLoop::queue(const Peer* peer, int socket, uint8_t* data, size_t len, uint16_t gsoSize,
