@@ -32,6 +32,7 @@ constexpr int32_t kMoved = 1 << 30;       // in a map value: the flow went to th
 constexpr int32_t kSuperPacket = 1500;    // longer than any single packet on the TUN
 constexpr int32_t kWindowNs = 1'000'000;  // a flow's packet rate is counted per millisecond
 constexpr int32_t kBurst = 256;           // packets in one window that make a flow bulk (256k/s)
+constexpr int32_t kSpreadNs = 100'000'000;  // bulk flows moving this close together spread out
 // The receive sockets' program (attachFlowSteering):
 constexpr uint32_t kFlowKeyLen = 40;        // bytes: inner addresses, protocol, ports
 constexpr int32_t kFollowNs = 100'000'000;  // a flow arriving only on another CPU this long follows it
@@ -155,6 +156,35 @@ void thisCpusQueue(Program& g, int queuesFd, int queues, int16_t scratch) {
   g.add(insn(BPF_ALU64 | BPF_MOD | BPF_K, R0, 0, 0, queues));
 }
 
+// r0 = how many queues on a bulk flow moves: 1 (the next CPU's), then 2, 3, ... round
+// the other queues for each further flow this CPU moves within kSpreadNs of the last
+// (a parallel download, iperf3 -P), so they do not all land on the one next CPU; after
+// a quiet spell the count starts again at the next. From a per-CPU map: u32 moves at
+// 0, the u64 time of the last at 8. Uses r1-r5, r8, r9 and 4 bytes of stack at scratch.
+void moveStep(Program& g, int movesFd, int queues, int16_t scratch) {
+  const int kDone = g.newLabel();
+  g.add(insn(BPF_ST | BPF_MEM | BPF_W, R10, 0, scratch, 0));
+  g.lookup(movesFd, scratch);
+  g.add(insn(BPF_JMP | BPF_JNE | BPF_K, R0, 0, 2, 0));
+  g.add(insn(BPF_ALU64 | BPF_MOV | BPF_K, R0, 0, 0, 1));
+  g.jump(BPF_JA, 0, 0, kDone);
+  g.add(insn(BPF_ALU64 | BPF_MOV | BPF_X, R8, R0, 0, 0));
+  g.call(BPF_FUNC_ktime_get_ns);
+  g.add(insn(BPF_LDX | BPF_MEM | BPF_DW, R1, R8, 8, 0));
+  g.add(insn(BPF_STX | BPF_MEM | BPF_DW, R8, R0, 8, 0));
+  g.add(insn(BPF_ALU64 | BPF_SUB | BPF_X, R0, R1, 0, 0));
+  g.add(insn(BPF_LDX | BPF_MEM | BPF_W, R9, R8, 0, 0));
+  g.add(insn(BPF_JMP | BPF_JLE | BPF_K, R0, 0, 1, kSpreadNs));
+  g.add(insn(BPF_ALU64 | BPF_MOV | BPF_K, R9, 0, 0, 0));  // a quiet spell: start over
+  g.add(insn(BPF_ALU64 | BPF_MOV | BPF_X, R1, R9, 0, 0));
+  g.add(insn(BPF_ALU64 | BPF_ADD | BPF_K, R1, 0, 0, 1));
+  g.add(insn(BPF_STX | BPF_MEM | BPF_W, R8, R1, 0, 0));
+  g.add(insn(BPF_ALU64 | BPF_MOV | BPF_X, R0, R9, 0, 0));
+  g.add(insn(BPF_ALU64 | BPF_MOD | BPF_K, R0, 0, 0, std::max(queues - 1, 1)));
+  g.add(insn(BPF_ALU64 | BPF_ADD | BPF_K, R0, 0, 0, 1));
+  g.label(kDone);
+}
+
 // Writes a received datagram's flow key to the stack at -40 (kFlowKeyLen bytes), for
 // r6 = the SK_REUSEPORT context; uses r0-r5, r7, r9 and 8 bytes at -48. The flow is
 // the inner packet's addresses, protocol and (TCP, UDP) ports, not the outer ones: a
@@ -218,11 +248,16 @@ void innerFlowKey(Program& g) {
 // millisecond) never move. The packet-rate rule applies only with moveBursts (offloads
 // on): without offloads each small packet costs both daemons a syscall, and moved next
 // to the receiving application they overloaded its CPU (64-byte UDP 65 kpps moved, 134 kept).
+// Bulk flows that start together move round the other CPUs (moveStep), never back to
+// the sender's own: keeping every other one of iperf3's 4 streams there (2 CPUs) took
+// them from 15-17 to 8.8-9.4 Gbit/s.
 int loadCpuSteering(const std::vector<int>& queueCpus, bool moveBursts, int* progFd) {
   int queuesFd = queueMap(queueCpus);
   if (queuesFd < 0) return -queuesFd;
   int mapFd = createMap(BPF_MAP_TYPE_LRU_HASH, 8, 16, 16384);
   if (mapFd < 0) return close(queuesFd), -mapFd;
+  int movesFd = createMap(BPF_MAP_TYPE_PERCPU_ARRAY, 4, 16, 1);
+  if (movesFd < 0) return close(queuesFd), close(mapFd), -movesFd;
   // The key: the IP addresses, protocol and the first 4 bytes after the IP header
   // (ports), folded into 64 bits. LD_ABS/LD_IND read the packet from r6 = ctx; an
   // out-of-range read ends the program with 0 (queue 0), which stays correct.
@@ -233,7 +268,7 @@ int loadCpuSteering(const std::vector<int>& queueCpus, bool moveBursts, int* pro
     g.add(insn(BPF_ALU64 | BPF_ADD | BPF_X, R8, R0, 0, 0));
   };
   const int kV6 = g.newLabel(), kLookup = g.newLabel(), kNewFlow = g.newLabel(), kMove = g.newLabel(),
-            kReturn = g.newLabel(), kReturnStored = g.newLabel();
+            kReturn = g.newLabel(), kReturnStored = g.newLabel(), kStore = g.newLabel();
   g.add(insn(BPF_ALU64 | BPF_MOV | BPF_X, R6, R1, 0, 0));
   g.add(insn(BPF_LDX | BPF_MEM | BPF_W, R9, R1, int16_t(offsetof(__sk_buff, len)), 0));
   g.add(insn(BPF_ALU64 | BPF_MOV | BPF_K, R8, 0, 0, 0));
@@ -261,7 +296,7 @@ int loadCpuSteering(const std::vector<int>& queueCpus, bool moveBursts, int* pro
   g.jump(BPF_JEQ, R0, 0, kNewFlow);
   // Known flow: its queue, unless this packet shows it is bulk: a super-packet, or more
   // than kBurst packets within a millisecond (a small-packet stream). Then it moves,
-  // once, to the next queue.
+  // once, to another queue (moveStep).
   g.add(insn(BPF_ALU64 | BPF_MOV | BPF_X, R7, R0, 0, 0));
   g.add(insn(BPF_LDX | BPF_MEM | BPF_W, R0, R7, 0, 0));
   g.add(insn(BPF_ALU64 | BPF_MOV | BPF_X, R1, R0, 0, 0));
@@ -287,22 +322,29 @@ int loadCpuSteering(const std::vector<int>& queueCpus, bool moveBursts, int* pro
   g.add(insn(BPF_LDX | BPF_MEM | BPF_W, R0, R7, 0, 0));
   g.jump(BPF_JA, 0, 0, kReturn);
   g.label(kMove);
-  g.add(insn(BPF_LDX | BPF_MEM | BPF_W, R0, R7, 0, 0));
-  g.add(insn(BPF_ALU64 | BPF_ADD | BPF_K, R0, 0, 0, kMoved + 1));
+  moveStep(g, movesFd, int(queueCpus.size()), -32);
+  g.add(insn(BPF_LDX | BPF_MEM | BPF_W, R1, R7, 0, 0));
+  g.add(insn(BPF_ALU64 | BPF_ADD | BPF_X, R0, R1, 0, 0));
+  g.add(insn(BPF_ALU64 | BPF_ADD | BPF_K, R0, 0, 0, kMoved));
   g.add(insn(BPF_STX | BPF_MEM | BPF_W, R7, R0, 0, 0));
   g.label(kReturn);
   g.add(insn(BPF_ALU64 | BPF_AND | BPF_K, R0, 0, 0, kMoved - 1));
   g.add(insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0));
-  // New flow: this CPU's queue (the next one if it starts with a super-packet),
+  // New flow: this CPU's queue (another if it starts with a super-packet),
   // remembered with a window starting now.
   g.label(kNewFlow);
   g.call(BPF_FUNC_ktime_get_ns);
   g.add(insn(BPF_STX | BPF_MEM | BPF_DW, R10, R0, -16, 0));
   g.add(insn(BPF_ST | BPF_MEM | BPF_W, R10, 0, -20, 1));
   thisCpusQueue(g, queuesFd, int(queueCpus.size()), -28);
-  g.add(insn(BPF_JMP | BPF_JLE | BPF_K, R9, 0, 1, kSuperPacket));
-  g.add(insn(BPF_ALU64 | BPF_ADD | BPF_K, R0, 0, 0, kMoved + 1));
   g.add(insn(BPF_STX | BPF_MEM | BPF_W, R10, R0, -24, 0));
+  g.jump(BPF_JLE, R9, kSuperPacket, kStore);
+  moveStep(g, movesFd, int(queueCpus.size()), -32);
+  g.add(insn(BPF_LDX | BPF_MEM | BPF_W, R1, R10, -24, 0));
+  g.add(insn(BPF_ALU64 | BPF_ADD | BPF_X, R0, R1, 0, 0));
+  g.add(insn(BPF_ALU64 | BPF_ADD | BPF_K, R0, 0, 0, kMoved));
+  g.add(insn(BPF_STX | BPF_MEM | BPF_W, R10, R0, -24, 0));
+  g.label(kStore);
   g.update(mapFd, -8, -24);
   g.add(insn(BPF_LDX | BPF_MEM | BPF_W, R0, R10, -24, 0));
   g.add(insn(BPF_ALU64 | BPF_AND | BPF_K, R0, 0, 0, kMoved - 1));
@@ -312,6 +354,7 @@ int loadCpuSteering(const std::vector<int>& queueCpus, bool moveBursts, int* pro
   // The program holds its maps.
   close(mapFd);
   close(queuesFd);
+  close(movesFd);
   return *progFd < 0 ? -*progFd : 0;
 }
 

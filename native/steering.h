@@ -7,7 +7,7 @@ namespace flatnet {
 
 // Loads the steering program and attaches it to the TUN of tunFd (any queue), whose
 // queue q is served on CPU queueCpus[q]. moveBursts: a fast small-packet flow moves to
-// the next CPU too, as a super-packet's does (worth it only with offloads, where such
+// another CPU too, as a super-packet's does (worth it only with offloads, where such
 // packets travel in GSO trains). Returns 0 or an errno (EPERM without CAP_BPF: the
 // kernel then picks by flow hash).
 int attachCpuSteering(int tunFd, const std::vector<int>& queueCpus, bool moveBursts);

@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "dataplane.h"
@@ -57,33 +58,53 @@ Napi::Value fail(Napi::Env env, const std::string& step, int err) {
 
 // tunSteeringQueue(queueCpus, packet, cpu, repeat, moveBursts) -> the queue the TUN's
 // program returns for an IP packet sent on CPU cpu repeat times (a fresh program each
-// call: the first is its flow's first), the program built with moveBursts.
+// call: the first is its flow's first), the program built with moveBursts. packet may
+// be a list of [packet, ms to wait before] sent in turn through one program: then the
+// list of queues.
 Napi::Value TunSteeringQueue(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::vector<int> cpus = cpuList(info[0]);
-  auto pkt = info[1].As<Napi::Buffer<uint8_t>>();
+  std::vector<std::pair<Napi::Buffer<uint8_t>, uint32_t>> sends;
+  if (info[1].IsBuffer()) {
+    sends.emplace_back(info[1].As<Napi::Buffer<uint8_t>>(), 0);
+  } else {
+    Napi::Array list = info[1].As<Napi::Array>();
+    for (uint32_t i = 0; i < list.Length(); i++) {
+      Napi::Array send = list.Get(i).As<Napi::Array>();
+      sends.emplace_back(send.Get(0u).As<Napi::Buffer<uint8_t>>(), send.Get(1u).As<Napi::Number>().Uint32Value());
+    }
+  }
   int progFd;
   if (int err = loadCpuSteering(cpus, info[4].As<Napi::Boolean>(), &progFd)) return fail(env, "load", err);
-  // The test run takes an Ethernet frame and hands the program what follows the
-  // header, as the TUN hands it the IP packet.
-  std::vector<uint8_t> frame(kEthHeaderLen, 0);
-  frame[12] = (pkt.Data()[0] >> 4) == 6 ? 0x86 : 0x08;
-  frame[13] = (pkt.Data()[0] >> 4) == 6 ? 0xdd : 0x00;
-  frame.insert(frame.end(), pkt.Data(), pkt.Data() + pkt.Length());
-  bpf_attr run{};
-  run.test.prog_fd = uint32_t(progFd);
-  run.test.data_in = reinterpret_cast<uintptr_t>(frame.data());
-  run.test.data_size_in = uint32_t(frame.size());
-  run.test.repeat = info[3].As<Napi::Number>().Uint32Value();
+  std::vector<uint32_t> queues;
   int err = 0;
   {
     OnCpu on(info[2].As<Napi::Number>().Int32Value());
     if (!on.ok()) err = errno;
-    else if (syscall(SYS_bpf, BPF_PROG_TEST_RUN, &run, sizeof run) < 0) err = errno;
+    for (size_t i = 0; !err && i < sends.size(); i++) {
+      const Napi::Buffer<uint8_t>& pkt = sends[i].first;
+      // The test run takes an Ethernet frame and hands the program what follows the
+      // header, as the TUN hands it the IP packet.
+      std::vector<uint8_t> frame(kEthHeaderLen, 0);
+      frame[12] = (pkt.Data()[0] >> 4) == 6 ? 0x86 : 0x08;
+      frame[13] = (pkt.Data()[0] >> 4) == 6 ? 0xdd : 0x00;
+      frame.insert(frame.end(), pkt.Data(), pkt.Data() + pkt.Length());
+      bpf_attr run{};
+      run.test.prog_fd = uint32_t(progFd);
+      run.test.data_in = reinterpret_cast<uintptr_t>(frame.data());
+      run.test.data_size_in = uint32_t(frame.size());
+      run.test.repeat = info[3].As<Napi::Number>().Uint32Value();
+      usleep(sends[i].second * 1000);
+      if (syscall(SYS_bpf, BPF_PROG_TEST_RUN, &run, sizeof run) < 0) err = errno;
+      queues.push_back(run.test.retval);
+    }
   }
   close(progFd);
   if (err) return fail(env, "BPF_PROG_TEST_RUN", err);
-  return Napi::Number::New(env, run.test.retval);
+  if (info[1].IsBuffer()) return Napi::Number::New(env, queues[0]);
+  Napi::Array out = Napi::Array::New(env, queues.size());
+  for (uint32_t i = 0; i < queues.size(); i++) out.Set(i, Napi::Number::New(env, queues[i]));
+  return out;
 }
 
 // socketSteering(program, queueCpus, sends) -> which socket of a reuseport group (one

@@ -25,7 +25,8 @@ struct TunDevice {
 // checksum, TSO and USO offloads, dropping USO and then TSO when the kernel refuses
 // them. A multi-queue device gets a steering program that keeps each flow on the
 // queue of the CPU it started on (queue q is queueCpus[q]'s; bulk flows move once to
-// the next queue, see steering.cc); without it (no BPF) the kernel spreads flows by hash.
+// another queue, the next one first, see steering.cc); without it (no BPF) the kernel
+// spreads flows by hash.
 // Returns 0 or an errno, with *where naming the step that failed.
 int openTun(const std::string& name, bool wantOffloads, const std::vector<int>& queueCpus,
             TunDevice* out, const char** where);
