@@ -3,7 +3,8 @@
 # own node-gyp tree so it never replaces build/Release, and the unit tests run
 # against it.
 #   native/fuzz/asan-addon.sh build          -> fuzz-out/asan-addon/build/Release/flatnet.node
-#   native/fuzz/asan-addon.sh test [FILES]   unit tests (default test/unit/*.test.ts) on that build
+#   native/fuzz/asan-addon.sh test [FILES]   unit tests (default test/unit/*.test.ts) on that build,
+#                                            rebuilt first when native/ or binding.gyp changed since
 # NODEDIR: node headers (default /usr, as the main build finds them here).
 # node itself is not instrumented, so the ASan runtime is preloaded; leak checking is
 # off (node's own allocations at exit are not ours), any other report aborts the test.
@@ -34,10 +35,16 @@ build() {
   echo "built $addon"
 }
 
+# Missing, or older than a source: a stale build fails tests for functions it lacks.
+stale() {
+  [ ! -f "$addon" ] || [ -n "$(find "$root/binding.gyp" "$root/native" -newer "$addon" \
+    \( -name '*.cc' -o -name '*.h' -o -name binding.gyp \) -print -quit)" ]
+}
+
 case "$cmd" in
   build) build ;;
   test)
-    [ -f "$addon" ] || build
+    if stale; then build; fi
     files=("$@")
     [ ${#files[@]} -gt 0 ] || files=("$root"/test/unit/*.test.ts)
     cd "$root"
