@@ -67,6 +67,14 @@ inline uint32_t word(const uint8_t* p) {
 
 }  // namespace
 
+bool isPureTcpAck(const uint8_t* ip, const IpView& v) {
+  if (v.proto != kProtoTcp || v.fragment || v.headerLen + kTcpHeaderLen > v.totalLen) return false;
+  const uint8_t* tcp = ip + v.headerLen;
+  uint8_t flags = tcp[13];
+  return v.totalLen == v.headerLen + size_t(tcp[12] >> 4) * 4 && (flags & kTcpAck) &&
+         !(flags & (kTcpSyn | kTcpFin | kTcpRst));
+}
+
 uint32_t flowHash(const uint8_t* ip, size_t len) {
   IpView v;
   if (!parseIp(ip, len, &v)) return 0;

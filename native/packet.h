@@ -62,6 +62,10 @@ struct IpView {
 // larger than the buffer or smaller than the header.
 bool parseIp(const uint8_t* p, size_t len, IpView* v);
 
+// Whether the packet (ip, parsed as v) is a pure TCP ACK: no payload, ACK set, no
+// SYN, FIN or RST. A stream of them is what the receiving end of a bulk transfer sends.
+bool isPureTcpAck(const uint8_t* ip, const IpView& v);
+
 // A 32-bit hash of the inner flow (addresses, protocol and, for unfragmented
 // TCP/UDP, ports). Same flow, same value, in both encapsulation paths.
 uint32_t flowHash(const uint8_t* ip, size_t len);

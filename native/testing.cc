@@ -215,6 +215,13 @@ Napi::Value FlowHash(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), flowHash(b.Data(), b.Length()));
 }
 
+Napi::Value IsPureTcpAck(const Napi::CallbackInfo& info) {
+  if (!isBuffer(info[0])) return throwType(info.Env(), "isPureTcpAck: expected a Buffer");
+  auto b = buffer(info[0]);
+  IpView v;
+  return Napi::Boolean::New(info.Env(), parseIp(b.Data(), b.Length(), &v) && isPureTcpAck(b.Data(), v));
+}
+
 // encapPrefix(vni, dstMac, srcMac, ethType) -> the 22-byte VXLAN + Ethernet prefix
 Napi::Value EncapPrefix(const Napi::CallbackInfo& info) {
   uint8_t dst[6], src[6];
@@ -315,6 +322,7 @@ void InitTesting(Napi::Env env, Napi::Object exports) {
   add("coalesce", Coalesce);
   add("benchCoalesce", BenchCoalesce);
   add("flowHash", FlowHash);
+  add("isPureTcpAck", IsPureTcpAck);
   add("encapPrefix", EncapPrefix);
   add("admit", Admit);
   add("benchEncapsulate", BenchEncapsulate);

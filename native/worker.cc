@@ -93,6 +93,7 @@ bool TransmitLoop::runBatch(const Fib& fib) {
   size_t batch = size_t(dp_.options().batch), reads = 0, used = 0;
   bool vnet = dp_.tun().vnetHdr;
   outUsed_ = 0;
+  pureAcks_ = 0;
   for (; reads < batch && used + kTxSlotSize <= kTxReadArena &&
          (!vnet || outUsed_ + kTxOutSize <= kTxOutArena);
        reads++) {
@@ -137,6 +138,7 @@ void TransmitLoop::encapsulate(const Fib& fib, uint8_t* slot, size_t n) {
 
   if ((hdr.gsoType & ~kGsoEcn) == kGsoNone) {
     // The common small packet: encapsulated in place, no copy.
+    pureAcks_ += isPureTcpAck(pkt, ip);
     if ((hdr.flags & kVnetNeedsCsum) && !completeChecksum(hdr, pkt, n))
       return c.drops[kDropBadTunPacket].add(1);
     writeEncapPrefix(slot, vtep.vni, peer->mac, vtep.mac, ethType);

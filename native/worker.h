@@ -49,6 +49,8 @@ class TransmitLoop {
   // Reads until the TUN is empty or the batch is full, then sends. Returns
   // whether anything was read.
   bool runBatch(const Fib& fib);
+  // Pure TCP ACKs the last batch sent.
+  size_t pureAcks() const { return pureAcks_; }
 
  private:
   struct Message {            // one sendmmsg entry: a datagram or a GSO train
@@ -75,6 +77,7 @@ class TransmitLoop {
   PacketMemory slots_;             // the batch's reads, packed
   PacketMemory outs_;              // the trains split from them (offload mode), packed
   size_t outUsed_ = 0;             // bytes of outs_ this batch has taken
+  size_t pureAcks_ = 0;
   std::vector<uint16_t> sizes_;
   std::vector<Message> messages_;
   std::vector<mmsghdr> mmsg_;

@@ -1,9 +1,9 @@
 // The native internet checksum against the RFC 1071 loop, and the flow hash.
 import t from 'tap'
 import { addon } from '../../src/native.js'
-import { V4, V6, internetChecksum, ipv4, ipv6, pattern, tcp, udp, UDP, TCP, addr } from '../lib/packets.js'
+import { V4, V6, internetChecksum, ipv4, ipv6, pattern, tcp, tcpPacket, udp, udpPacket, UDP, TCP, ACK, FIN, PSH, SYN, addr } from '../lib/packets.js'
 
-const { checksum, checksumReference, checksumCopy, flowHash } = addon.testing
+const { checksum, checksumReference, checksumCopy, flowHash, isPureTcpAck } = addon.testing
 
 t.test('named cases', async (t) => {
   const cases: Array<[string, Buffer, number]> = [
@@ -57,4 +57,21 @@ t.test('flowHash', async (t) => {
   const seen = new Set<number>()
   for (let p = 0; p < 256; p++) seen.add(flowHash(u(40000 + p, 80)) % 4)
   t.equal(seen.size, 4, 'ports spread over sockets')
+})
+
+// What turns a per-cpu worker SCHED_BATCH (dataplane.cc AckStreamPolicy): a stream of these.
+t.test('isPureTcpAck', async (t) => {
+  const none = Buffer.alloc(0)
+  t.equal(isPureTcpAck(tcpPacket(none)), true, 'ACK, no payload')
+  t.equal(isPureTcpAck(tcpPacket(none, { v: 6 })), true, 'the same over IPv6')
+  t.equal(isPureTcpAck(tcpPacket(none, { options: Buffer.alloc(12) })), true, 'with options (timestamps)')
+  t.equal(isPureTcpAck(tcpPacket(Buffer.from('x'))), false, 'one byte of data')
+  t.equal(isPureTcpAck(tcpPacket(none, { flags: ACK | PSH })), true, 'ACK with PSH and no data')
+  for (const [name, flags] of [['SYN-ACK', SYN | ACK], ['FIN', FIN | ACK], ['no ACK flag', 0]] as const) {
+    t.equal(isPureTcpAck(tcpPacket(none, { flags })), false, name)
+  }
+  t.equal(isPureTcpAck(udpPacket(none)), false, 'UDP')
+  const frag = tcpPacket(none); frag.writeUInt16BE(0x2000, 6)
+  t.equal(isPureTcpAck(frag), false, 'a fragment')
+  t.equal(isPureTcpAck(tcpPacket(none).subarray(0, 30)), false, 'truncated')
 })
