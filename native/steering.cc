@@ -267,6 +267,15 @@ int loadCpuSteering(const std::vector<int>& queueCpus, bool moveBursts, int* pro
     g.add(insn(BPF_ALU64 | BPF_MUL | BPF_K, R8, 0, 0, 31));
     g.add(insn(BPF_ALU64 | BPF_ADD | BPF_X, R8, R0, 0, 0));
   };
+  // Moves the flow whose u32 queue is at base + off: adds moveStep's queues and kMoved
+  // (leaves r0 = the stored value).
+  auto move = [&](uint8_t base, int16_t off) {
+    moveStep(g, movesFd, int(queueCpus.size()), -32);
+    g.add(insn(BPF_LDX | BPF_MEM | BPF_W, R1, base, off, 0));
+    g.add(insn(BPF_ALU64 | BPF_ADD | BPF_X, R0, R1, 0, 0));
+    g.add(insn(BPF_ALU64 | BPF_ADD | BPF_K, R0, 0, 0, kMoved));
+    g.add(insn(BPF_STX | BPF_MEM | BPF_W, base, R0, off, 0));
+  };
   const int kV6 = g.newLabel(), kLookup = g.newLabel(), kNewFlow = g.newLabel(), kMove = g.newLabel(),
             kReturn = g.newLabel(), kReturnStored = g.newLabel(), kStore = g.newLabel();
   g.add(insn(BPF_ALU64 | BPF_MOV | BPF_X, R6, R1, 0, 0));
@@ -322,11 +331,7 @@ int loadCpuSteering(const std::vector<int>& queueCpus, bool moveBursts, int* pro
   g.add(insn(BPF_LDX | BPF_MEM | BPF_W, R0, R7, 0, 0));
   g.jump(BPF_JA, 0, 0, kReturn);
   g.label(kMove);
-  moveStep(g, movesFd, int(queueCpus.size()), -32);
-  g.add(insn(BPF_LDX | BPF_MEM | BPF_W, R1, R7, 0, 0));
-  g.add(insn(BPF_ALU64 | BPF_ADD | BPF_X, R0, R1, 0, 0));
-  g.add(insn(BPF_ALU64 | BPF_ADD | BPF_K, R0, 0, 0, kMoved));
-  g.add(insn(BPF_STX | BPF_MEM | BPF_W, R7, R0, 0, 0));
+  move(R7, 0);
   g.label(kReturn);
   g.add(insn(BPF_ALU64 | BPF_AND | BPF_K, R0, 0, 0, kMoved - 1));
   g.add(insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0));
@@ -339,11 +344,7 @@ int loadCpuSteering(const std::vector<int>& queueCpus, bool moveBursts, int* pro
   thisCpusQueue(g, queuesFd, int(queueCpus.size()), -28);
   g.add(insn(BPF_STX | BPF_MEM | BPF_W, R10, R0, -24, 0));
   g.jump(BPF_JLE, R9, kSuperPacket, kStore);
-  moveStep(g, movesFd, int(queueCpus.size()), -32);
-  g.add(insn(BPF_LDX | BPF_MEM | BPF_W, R1, R10, -24, 0));
-  g.add(insn(BPF_ALU64 | BPF_ADD | BPF_X, R0, R1, 0, 0));
-  g.add(insn(BPF_ALU64 | BPF_ADD | BPF_K, R0, 0, 0, kMoved));
-  g.add(insn(BPF_STX | BPF_MEM | BPF_W, R10, R0, -24, 0));
+  move(R10, -24);
   g.label(kStore);
   g.update(mapFd, -8, -24);
   g.add(insn(BPF_LDX | BPF_MEM | BPF_W, R0, R10, -24, 0));
