@@ -17,12 +17,14 @@ import { ping, startPeerEcho, tcpSeenAs, withCluster } from '../lib/lab.js'
 // on a kernel older than 5.8: the TUN steering program cannot load.
 const NO_BPF = ['setpriv', '--bounding-set=-bpf,-sys_admin', '--inh-caps=-bpf,-sys_admin', '--']
 
-/** The daemon's native packet threads, by the names they give themselves. */
-const packetThreads = (n: LabNode): string[] => {
+/** The daemon's native packet threads: the name each gives itself, and its /proc/<pid>/task directory. */
+const packetThreadDirs = (n: LabNode): Array<{ name: string, dir: string }> => {
   const pid = n.daemon?.pid as number
-  return readdirSync(`/proc/${pid}/task`).map((tid) => readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim())
-    .filter((name) => name.startsWith('flatnet-')).sort()
+  return readdirSync(`/proc/${pid}/task`)
+    .map((tid) => ({ name: readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim(), dir: `/proc/${pid}/task/${tid}` }))
+    .filter(({ name }) => name.startsWith('flatnet-'))
 }
+const packetThreads = (n: LabNode): string[] => packetThreadDirs(n).map(({ name }) => name).sort()
 
 // Offloads on with workers auto (per-cpu here, as root), off with the pipeline: each
 // layout meets the kernel's vxlan and the other flatnet nodes.
@@ -105,11 +107,11 @@ t.test('workers per-cpu: pinned workers, steered by CPU, forwarding both ways', 
   t.equal(info.queues, cpus, `a queue per CPU: ${cpus}`)
   t.equal(info.tunSteeringErrno, 0, 'the TUN steers by CPU (BPF program attached)')
   t.same([info.socketSteering, info.socketSteeringErrno], ['flow', 0], 'the receive sockets keep each flow on one socket')
-  const pid = n1.daemon?.pid as number
+  const threads = packetThreadDirs(n1)
   for (let q = 0; q < cpus; q++) {
-    const tid = readdirSync(`/proc/${pid}/task`).find((id) => readFileSync(`/proc/${pid}/task/${id}/comm`, 'utf8').trim() === `flatnet-cpu${q}`)
-    t.ok(tid, `worker flatnet-cpu${q}`)
-    if (tid) t.match(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'), new RegExp(`Cpus_allowed_list:\\s+${q}\\n`), `flatnet-cpu${q} pinned to CPU ${q}`)
+    const worker = threads.find(({ name }) => name === `flatnet-cpu${q}`)
+    t.ok(worker, `worker flatnet-cpu${q}`)
+    if (worker) t.match(readFileSync(`${worker.dir}/status`, 'utf8'), new RegExp(`Cpus_allowed_list:\\s+${q}\\n`), `flatnet-cpu${q} pinned to CPU ${q}`)
   }
   t.ok(await ping(a, b.ip), 'n1 -> n2: ping')
   t.equal(await tcpSeenAs(a, b), a.ip, 'n1 -> n2: TCP')
@@ -172,15 +174,12 @@ t.test('per-cpu: a packet for a worker on a busy CPU is not held for a time slic
 })
 
 /** The scheduling policy of each of the daemon's per-cpu workers (0 SCHED_OTHER, 3 SCHED_BATCH). */
-const workerPolicies = (n: LabNode): number[] => {
-  const pid = n.daemon?.pid as number
-  return readdirSync(`/proc/${pid}/task`)
-    .filter((tid) => readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').startsWith('flatnet-cpu'))
-    .map((tid) => {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')
-      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[38]) // field 41, policy
-    })
-}
+const workerPolicies = (n: LabNode): number[] => packetThreadDirs(n)
+  .filter(({ name }) => name.startsWith('flatnet-cpu'))
+  .map(({ dir }) => {
+    const stat = readFileSync(`${dir}/stat`, 'utf8')
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[38]) // field 41, policy
+  })
 
 // The worker that sends a bulk transfer's ACKs runs SCHED_BATCH, so it sends them in
 // trains instead of preempting the sending application for each (one stream +11%);
