@@ -75,9 +75,7 @@ bool isPureTcpAck(const uint8_t* ip, const IpView& v) {
          !(flags & (kTcpSyn | kTcpFin | kTcpRst));
 }
 
-uint32_t flowHash(const uint8_t* ip, size_t len) {
-  IpView v;
-  if (!parseIp(ip, len, &v)) return 0;
+uint32_t flowHash(const uint8_t* ip, const IpView& v) {
   size_t addrLen = v.version == 6 ? 16 : 4;  // the IPv6 flow label is not hashed
   uint32_t h = v.proto;
   for (size_t i = 0; i < addrLen; i += 4) h = mix(mix(h, word(v.src + i)), word(v.dst + i));

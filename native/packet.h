@@ -66,8 +66,8 @@ bool parseIp(const uint8_t* p, size_t len, IpView* v);
 // SYN, FIN or RST. A stream of them is what the receiving end of a bulk transfer sends.
 bool isPureTcpAck(const uint8_t* ip, const IpView& v);
 
-// A 32-bit hash of the inner flow (addresses, protocol and, for unfragmented
-// TCP/UDP, ports). Same flow, same value, in both encapsulation paths.
-uint32_t flowHash(const uint8_t* ip, size_t len);
+// A 32-bit hash of the inner flow (ip, parsed as v: addresses, protocol and, for
+// unfragmented TCP/UDP, ports). Same flow, same value, in both encapsulation paths.
+uint32_t flowHash(const uint8_t* ip, const IpView& v);
 
 }  // namespace flatnet

@@ -212,7 +212,8 @@ Napi::Value BenchCoalesce(const Napi::CallbackInfo& info) {
 Napi::Value FlowHash(const Napi::CallbackInfo& info) {
   if (!isBuffer(info[0])) return throwType(info.Env(), "flowHash: expected a Buffer");
   auto b = buffer(info[0]);
-  return Napi::Number::New(info.Env(), flowHash(b.Data(), b.Length()));
+  IpView v;
+  return Napi::Number::New(info.Env(), parseIp(b.Data(), b.Length(), &v) ? flowHash(b.Data(), v) : 0);
 }
 
 Napi::Value IsPureTcpAck(const Napi::CallbackInfo& info) {
@@ -286,7 +287,7 @@ Napi::Value BenchEncapsulate(const Napi::CallbackInfo& info) {
     if (!parseIp(pkt.Data(), pkt.Length(), &ip)) continue;
     const Peer* peer = fib->lookup(ip.version, ip.dst);
     if (!peer) continue;
-    routed += flowHash(pkt.Data(), pkt.Length()) & 1;
+    routed += flowHash(pkt.Data(), ip) & 1;
     writeEncapPrefix(prefix, vni, peer->mac, src, ip.version == 4 ? kEthTypeIpv4 : kEthTypeIpv6);
     routed += prefix[0] >> 3;
   }

@@ -132,7 +132,7 @@ void TransmitLoop::encapsulate(const Fib& fib, uint8_t* slot, size_t n) {
   if (!parseIp(pkt, n, &ip)) return c.drops[kDropBadTunPacket].add(1);
   const Peer* peer = fib.lookup(ip.version, ip.dst);
   if (!peer) return c.drops[kDropNoRoute].add(1);
-  int socket = int(flowHash(pkt, n) % dp_.txFds_.size());
+  int socket = int(flowHash(pkt, ip) % dp_.txFds_.size());
   const Vtep& vtep = dp_.options().vtep;
   uint16_t ethType = ip.version == 4 ? kEthTypeIpv4 : kEthTypeIpv6;
 

@@ -68,7 +68,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       *fib, from, kLocal, buf.data(), size, gsoSize,
       [&](const Peer&, uint8_t* pkt, const IpView& ip) {
         if (pkt < buf.data() || pkt + ip.totalLen > buf.data() + size || ip.headerLen > ip.totalLen) abort();
-        flowHash(pkt, ip.totalLen);
+        flowHash(pkt, ip);
         coalescer.add(pkt, ip.totalLen);
       },
       [&](Drop why, size_t count) {
