@@ -9,7 +9,7 @@ import { PeerTable } from '../src/peer-table.js'
 import { fromWire, type VtepRecord } from '../src/control/vtep.js'
 import { parseCidr, type Cidr } from '../src/net/cidr.js'
 import { addon, type Dataplane } from '../src/native.js'
-import { labUnavailable, Namespace } from '../src/lab/netns.js'
+import { labUnavailable, Namespace, reapOnSignals } from '../src/lab/netns.js'
 
 type Sink = Pick<Dataplane, 'setTable' | 'updatePeers'>
 
@@ -67,6 +67,7 @@ if (!NATIVE) {
   if (why) {
     console.log(`native push skipped: ${why}`)
   } else {
+    reapOnSignals()
     const ns = Namespace.create(`flatnet-peers${process.pid}`)
     try {
       await ns.execAsync('env', ['FLATNET_BENCH_NATIVE=1', process.execPath, process.argv[1]], 300_000).then((out) => process.stdout.write(out))

@@ -3,13 +3,12 @@
 // bench/results/<time>.json plus an SVG chart beside it. A mode that fails is
 // reported and the others still run; the exit code is non-zero only when the
 // harness itself broke (bad options, no lab, a result it could not write).
-import { execFileSync } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, release } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Cluster } from '../src/lab/cluster.js'
-import { labUnavailable, leftoverNamespaces } from '../src/lab/netns.js'
+import { labUnavailable, leftoverNamespaces, removeNamespace } from '../src/lab/netns.js'
 import { writeChart } from './chart.js'
 import { tcpThroughput, udpSmallPackets } from './iperf.js'
 import { roundTrip } from './latency.js'
@@ -150,13 +149,7 @@ async function waitReachable (ns: Cluster['nodes'][number]['ns'], ip: string, ti
 
 /** Removes any namespace of this run still present: kills the processes inside it (by PID), then deletes it. */
 function sweep (): void {
-  for (const name of leftoverNamespaces(RUN_PREFIX)) {
-    const pids = execFileSync('ip', ['netns', 'pids', name], { encoding: 'utf8' }).split('\n').filter(Boolean)
-    for (const pid of pids) {
-      try { process.kill(Number(pid), 'SIGKILL') } catch { /* already gone */ }
-    }
-    try { execFileSync('ip', ['netns', 'delete', name], { stdio: 'ignore' }) } catch { /* raced with destroy */ }
-  }
+  for (const name of leftoverNamespaces(RUN_PREFIX)) removeNamespace(name)
 }
 
 function onSignal (signal: NodeJS.Signals): void {

@@ -10,7 +10,7 @@ import { readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { Cluster, type LabNode, type Pod } from '../src/lab/cluster.js'
-import { labUnavailable, stopProcess } from '../src/lab/netns.js'
+import { labUnavailable, reapOnSignals, stopProcess } from '../src/lab/netns.js'
 import { queryControl } from '../src/control-socket.js'
 import { formatMac, macFromName } from '../src/net/mac.js'
 import { waitListening } from './listening.js'
@@ -271,6 +271,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     console.error(`soak: ${why}`)
     process.exit(2)
   }
+  reapOnSignals()
   const result = await runSoak({ seconds: arg('seconds', 60), churnSeconds: arg('churn-seconds', 30), churnPeers: arg('churn-peers', 20) })
   console.log(JSON.stringify(result, null, 2))
   const bad = [

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { ChildProcess } from 'node:child_process'
 import { formatMac, macFromName } from '../net/mac.js'
-import { Namespace } from './netns.js'
+import { Namespace, untilTeardown } from './netns.js'
 import { startOpenvpn } from './openvpn.js'
 
 export type DataplaneKind = 'flatnet' | 'kernel-vxlan' | 'host-gw' | 'openvpn'
@@ -69,6 +69,8 @@ export class Cluster {
   readonly dir = mkdtempSync(join(tmpdir(), 'flatnet-lab-'))
   private readonly namespaces: Namespace[] = []
   private underlay?: Namespace
+  // Registered before any namespace, so it is undone after them all.
+  private readonly dropDir = untilTeardown(() => rmSync(this.dir, { recursive: true, force: true }))
 
   private constructor (readonly tag: string, readonly options: ClusterOptions) {}
 
@@ -267,6 +269,7 @@ export class Cluster {
     // Pods and nodes first (their processes), the underlay last.
     for (const ns of [...this.namespaces].reverse()) await ns.destroy()
     rmSync(this.dir, { recursive: true, force: true })
+    this.dropDir()
   }
 }
 

@@ -3,9 +3,64 @@
 // creates one removes it (and its processes, by PID) even when a run fails.
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { openSync } from 'node:fs'
+import { constants } from 'node:os'
 import { promisify } from 'node:util'
 
 const execFileAsync = promisify(execFile)
+
+// What this process built and has not torn down yet, each with a synchronous undo. A
+// teardown only runs if the process lives to run it: a test file killed by tap's
+// timeout (SIGTERM) left nine namespaces behind with its daemons and echo servers
+// still running in them. So the undos also run on exit, and on the signals that
+// reapOnSignals takes over.
+const pending = new Set<() => void>()
+let exitHooked = false
+const reaping = new Set<NodeJS.Signals>()
+
+/** Registers a synchronous undo that runs if the process ends first; returns the call that drops it. */
+export function untilTeardown (undo: () => void): () => void {
+  if (!exitHooked) {
+    exitHooked = true
+    process.on('exit', reapNow)
+  }
+  pending.add(undo)
+  return () => { pending.delete(undo) }
+}
+
+/** Runs every undo still registered, newest first (pods before their node, namespaces before the underlay). */
+export function reapNow (): void {
+  for (const undo of [...pending].reverse()) {
+    pending.delete(undo)
+    try { undo() } catch { /* the rest must still go */ }
+  }
+}
+
+/**
+ * For a process with no signal handling of its own (a test file): on SIGINT, SIGTERM or
+ * SIGHUP removes what is registered, then exits as the signal would have (128 + its number).
+ */
+export function reapOnSignals (): void {
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    if (reaping.has(signal)) continue
+    reaping.add(signal)
+    process.once(signal, () => {
+      reapNow()
+      process.exit(128 + constants.signals[signal])
+    })
+  }
+}
+
+/** Kills every process inside the namespace (by PID) and deletes it; quiet if it is gone already. */
+export function removeNamespace (name: string): void {
+  let pids: string[] = []
+  try {
+    pids = execFileSync('ip', ['netns', 'pids', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n').filter(Boolean)
+  } catch { /* gone already */ }
+  for (const pid of pids) {
+    try { process.kill(Number(pid), 'SIGKILL') } catch { /* already gone */ }
+  }
+  try { execFileSync('ip', ['netns', 'delete', name], { stdio: 'ignore' }) } catch { /* gone already */ }
+}
 
 /** Why namespaces cannot be used here, or undefined when they can. */
 export function labUnavailable (): string | undefined {
@@ -29,6 +84,7 @@ export function run (cmd: string, args: string[]): string {
 
 export class Namespace {
   private readonly children = new Set<ChildProcess>()
+  private dropUndo = (): void => {}
 
   constructor (readonly name: string) {
     if (!name.startsWith('flatnet-')) throw new Error(`namespace ${name}: lab namespaces are named flatnet-*`)
@@ -37,6 +93,10 @@ export class Namespace {
   static create (name: string): Namespace {
     run('ip', ['netns', 'add', name])
     const ns = new Namespace(name)
+    ns.dropUndo = untilTeardown(() => {
+      for (const c of ns.children) c.kill('SIGKILL')
+      removeNamespace(name)
+    })
     ns.ip('link', 'set', 'lo', 'up')
     return ns
   }
@@ -78,6 +138,7 @@ export class Namespace {
     } catch (err) {
       if (!/No such file/.test((err as Error).message)) throw err
     }
+    this.dropUndo()
   }
 }
 

@@ -2,8 +2,11 @@
 // but fail loudly in CI, where they must run; always tear the cluster down.
 import t from 'tap'
 import { Cluster, type ClusterOptions, type Pod } from '../../src/lab/cluster.js'
-import { labUnavailable } from '../../src/lab/netns.js'
+import { labUnavailable, reapOnSignals } from '../../src/lab/netns.js'
 import { pingFrom, seenAs, startEcho } from './echo.js'
+
+// tap stops a test file that overruns its timeout with SIGTERM, before any teardown.
+reapOnSignals()
 
 type Test = typeof t
 
