@@ -1,7 +1,7 @@
 // Config validation: every bad field is named with what is wrong; defaults fill in.
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ConfigError, parseConfig } from '../../src/config.js'
@@ -81,6 +81,7 @@ for (const [name, mutate, field, message] of cases) {
 
 t.test('the CLI exits 2 naming the field', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'flatnet-config-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const file = join(dir, 'bad.json')
   writeFileSync(file, JSON.stringify({ ...base(), podCIDR: '10.244.1.0/33' }))
   const cli = new URL('../../bin/flatnet.js', import.meta.url).pathname

@@ -2,7 +2,7 @@
 // changed after the first; resync removes only the source's own stale peers; the
 // state file round-trips and survives a torn write.
 import t from 'tap'
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PeerTable } from '../../src/peer-table.js'
@@ -93,6 +93,7 @@ t.test('restored entries forward at once and go when their source resyncs withou
 
 t.test('state file: round trip, atomic replace, damaged file refused', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'flatnet-state-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const file = join(dir, 'sub', 'n0.peers')
   t.same(loadTable(file), [], 'no file: empty')
   saveTable(file, [rec(1), rec(2, 'etcd', 42)])
