@@ -15,7 +15,7 @@ const execFileAsync = promisify(execFile)
 // reapOnSignals takes over.
 const pending = new Set<() => void>()
 let exitHooked = false
-const reaping = new Set<NodeJS.Signals>()
+let signalsHooked = false
 
 /** Registers a synchronous undo that runs if the process ends first; returns the call that drops it. */
 export function untilTeardown (undo: () => void): () => void {
@@ -28,7 +28,7 @@ export function untilTeardown (undo: () => void): () => void {
 }
 
 /** Runs every undo still registered, newest first (pods before their node, namespaces before the underlay). */
-export function reapNow (): void {
+function reapNow (): void {
   for (const undo of [...pending].reverse()) {
     pending.delete(undo)
     try { undo() } catch { /* the rest must still go */ }
@@ -40,9 +40,9 @@ export function reapNow (): void {
  * SIGHUP removes what is registered, then exits as the signal would have (128 + its number).
  */
 export function reapOnSignals (): void {
+  if (signalsHooked) return
+  signalsHooked = true
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    if (reaping.has(signal)) continue
-    reaping.add(signal)
     process.once(signal, () => {
       reapNow()
       process.exit(128 + constants.signals[signal])
