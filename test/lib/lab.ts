@@ -10,11 +10,17 @@ reapOnSignals()
 
 type Test = typeof t
 
+/** Why `what` cannot run here (the caller skips, saying so), or undefined; in CI, where it must run, throws instead. */
+export function labSkipReason (what: string): string | undefined {
+  const why = labUnavailable()
+  if (why && process.env.CI) throw new Error(`${what} must run in CI but cannot: ${why}`)
+  return why
+}
+
 /** Returns a cluster that is destroyed when the test ends, or undefined if skipped. */
 export async function withCluster (test: Test, options: ClusterOptions): Promise<Cluster | undefined> {
-  const why = labUnavailable()
+  const why = labSkipReason('namespace tests')
   if (why) {
-    if (process.env.CI) throw new Error(`namespace tests must run in CI but cannot: ${why}`)
     test.skip(`namespace test skipped: ${why}`)
     return undefined
   }
