@@ -2,7 +2,7 @@
 // the daemon SIGKILLed and restarted, the TUN or the cluster route deleted by
 // someone else, the underlay link bounced, a peer node restarted, and a reload
 // with an invalid config file. Each fails if flatnet does not recover by itself.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { availableParallelism } from 'node:os'
 import { steadyPing } from '../lib/echo.js'
 import { once } from 'node:events'
@@ -13,7 +13,6 @@ import { queryControl } from '../../src/control-socket.js'
 import { TUN_QUEUE_LEN } from '../../src/net/link.js'
 import { ping, withCluster } from '../lib/lab.js'
 
-type Test = typeof t
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 

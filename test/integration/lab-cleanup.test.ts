@@ -1,6 +1,6 @@
 // A process that builds namespaces and dies before its teardown (tap's timeout sends
 // SIGTERM; Ctrl-C; an uncaught exception) still removes them and what runs inside.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -11,7 +11,6 @@ import { labSkipReason } from '../lib/lab.js'
 
 const why = labSkipReason('namespace tests')
 
-type Test = typeof t
 
 const dist = (p: string): string => fileURLToPath(new URL(`../../dist/src/lab/${p}`, import.meta.url))
 

@@ -10,14 +10,14 @@ import { addon } from '../../src/native.js'
 import { vxlanFrame } from '../lib/frames.js'
 import { udpPacket } from '../lib/packets.js'
 
-const { tunSteeringQueue, socketSteering } = addon.testing as {
-  // The queue of the last of `repeat` copies of a packet sent on `cpu` (the first is its flow's first);
-  // for a list of [packet, ms to wait before], each one's, all through one program.
-  tunSteeringQueue: ((queueCpus: number[], packet: Buffer, cpu: number, repeat: number, moveBursts: boolean) => number) &
-  ((queueCpus: number[], sends: Array<[Buffer, number]>, cpu: number, repeat: number, moveBursts: boolean) => number[])
-  // Each datagram's socket, sent from one socket from [cpu, ms to wait before, payload?] in turn.
-  socketSteering: (program: 'flow' | 'cpu', queueCpus: number[], sends: Array<[number, number, Buffer?]>) => number[]
-}
+// The queue of the last of `repeat` copies of a packet sent on `cpu` (the first is its flow's first);
+// for a list of [packet, ms to wait before], each one's, all through one program.
+const tunSteeringQueue: ((queueCpus: number[], packet: Buffer, cpu: number, repeat: number, moveBursts: boolean) => number) &
+  ((queueCpus: number[], sends: Array<[Buffer, number]>, cpu: number, repeat: number, moveBursts: boolean) => number[]) =
+  addon.testing.tunSteeringQueue
+// Each datagram's socket, sent from one socket from [cpu, ms to wait before, payload?] in turn.
+const socketSteering: (program: 'flow' | 'cpu', queueCpus: number[], sends: Array<[number, number, Buffer?]>) => number[] =
+  addon.testing.socketSteering
 
 const root = process.getuid?.() === 0
 if (!root && process.env.CI) throw new Error('steering tests must run in CI but cannot: they need root (BPF programs)')

@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type t from 'tap'
+import type { Test } from 'tap'
 import type { LabNode, NodeSpec } from '../../src/lab/cluster.js'
 import { channelNodes, channelSocket, peerNames } from '../../src/lab/channel.js'
 
@@ -16,7 +16,7 @@ export interface ChannelLab {
   nodes: (n: number, key: string) => NodeSpec[]
 }
 
-export function channelLab (test: typeof t, prefix: string): ChannelLab {
+export function channelLab (test: Test, prefix: string): ChannelLab {
   const tag = `${prefix}${Math.random().toString(36).slice(2, 5)}`
   const state = mkdtempSync(join(tmpdir(), `flatnet-${prefix}-`))
   test.teardown(() => rmSync(state, { recursive: true, force: true }))

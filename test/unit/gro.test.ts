@@ -8,10 +8,8 @@ import {
 } from '../lib/packets.js'
 
 interface Coalesced { writes: Buffer[], merged: number, badChecksum: number }
-const { coalesce, gsoSplit } = addon.testing as {
-  coalesce: (packets: Buffer[], udp?: boolean) => Coalesced
-  gsoSplit: (h: Buffer, p: Buffer) => Buffer[]
-}
+const coalesce: (packets: Buffer[], udp?: boolean) => Coalesced = addon.testing.coalesce
+const gsoSplit: (h: Buffer, p: Buffer) => Buffer[] = addon.testing.gsoSplit
 
 const TS_OPTION = Buffer.from('0101080a0001e2400000abcd', 'hex')
 const ZERO_HDR = Buffer.alloc(10)

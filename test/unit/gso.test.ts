@@ -8,7 +8,7 @@ import {
   udpPacket, vnetHdr
 } from '../lib/packets.js'
 
-const { gsoSplit } = addon.testing as { gsoSplit: (h: Buffer, p: Buffer) => Buffer[] }
+const gsoSplit: (h: Buffer, p: Buffer) => Buffer[] = addon.testing.gsoSplit
 
 // RFC 7323 timestamps (NOP NOP TS) as Linux sends on every segment: a 32-byte TCP header.
 const TS_OPTION = Buffer.from('0101080a0001e2400000abcd', 'hex')

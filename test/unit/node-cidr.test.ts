@@ -1,7 +1,7 @@
 // Node bring-up against a small API server on loopback: the pod CIDRs are read from
 // the Node (waiting while none is allocated), and NetworkUnavailable=False is
 // written to its status as a strategic merge patch (conditions merge by type).
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -11,7 +11,7 @@ import { markNetworkAvailable, nodeIdentity, podCIDRsFromNode } from '../../src/
 // @ts-expect-error: a plain .mjs fixture, also run as a process by the namespace test
 import { kubeconfig as kubeconfigFor, nodeApi } from '../fixtures/node-api.mjs'
 
-async function serve (t: typeof import('tap').default, options: { nodeName: string, podCIDRs: string[], allocateAfter?: number }): Promise<{ file: string, requests: () => Promise<any[]> }> {
+async function serve (t: Test, options: { nodeName: string, podCIDRs: string[], allocateAfter?: number }): Promise<{ file: string, requests: () => Promise<any[]> }> {
   const server = nodeApi(options) as Server
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
