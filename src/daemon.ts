@@ -13,6 +13,7 @@ import { dataplaneMetrics, type HealthChecks, serveHealth } from './health.js'
 import { tunReady } from './net/link.js'
 import { startHealer } from './heal.js'
 import { applyMasquerade, removeMasquerade } from './net/masquerade.js'
+import { kernelDrops, type KernelDrops } from './net/kernel-drops.js'
 import { writeCniFiles } from './cni.js'
 import { memoryLimit, packetMemoryBudget } from './memory-limit.js'
 import { constants } from 'node:os'
@@ -162,9 +163,15 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
   undo.push(() => healer.stop())
   const sources = await startSources(config, options.configFile, options.overrides, table, log)
   undo.push(async () => await sources.stop())
+  const drops = (): KernelDrops => kernelDrops(info.tunName, config.underlay.port)
   const controlPath = config.controlSocket ?? socketPathFor(config.nodeName)
   const control = await serveControl(controlPath, (cmd) => {
-    if (cmd === 'stats') return { node: config.nodeName, stats: dataplane.stats(), info: dataplane.info(), sources: sources.stats(), heapUsed: process.memoryUsage().heapUsed, memory: process.memoryUsage() }
+    if (cmd === 'stats') {
+      return {
+        node: config.nodeName, stats: dataplane.stats(), kernelDrops: drops(), info: dataplane.info(), sources: sources.stats(),
+        heapUsed: process.memoryUsage().heapUsed, memory: process.memoryUsage(),
+      }
+    }
     if (cmd === 'peers') {
       const counts = new Map(dataplane.stats().peers.map((p) => [p.name, p]))
       return {
@@ -192,6 +199,7 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
     ready: () => tunReady(info.tunName, config.clusterCIDRs),
     peers: () => table.list().length,
     sourceHealthy: () => sources.up(),
+    kernelDrops: drops,
   }
   const health = config.healthPort ? await serveHealth(config.healthPort, dataplaneMetrics(dataplane, checks), checks) : undefined
   if (health) undo.push(() => health.close())

@@ -3,12 +3,14 @@
 import { createServer, type Server } from 'node:http'
 import { Counter, Gauge, Registry } from 'prom-client'
 import type { Dataplane } from './native.js'
+import type { KernelDrops } from './net/kernel-drops.js'
 
 export interface HealthChecks {
   live: () => string | undefined // undefined = healthy, else why not
   ready: () => string | undefined
   peers: () => number
   sourceHealthy: () => Record<string, boolean>
+  kernelDrops: () => KernelDrops
 }
 
 /** Prometheus metrics read from the native counters at scrape time. */
@@ -37,6 +39,12 @@ export function dataplaneMetrics (dataplane: Dataplane, checks: HealthChecks): R
     () => [[{}, dataplane.stats().tx.coalesced]])
   absolute('flatnet_drops_total', 'Packets dropped, by reason.', ['reason'],
     () => Object.entries(dataplane.stats().drops).map(([reason, n]) => [{ reason }, n]))
+  absolute('flatnet_kernel_drops_total', 'Packets the kernel dropped before they reached the data plane or after it: tun_queue (routed into the TUN ' +
+    'while its queue was full: the workers did not read them in time), tun_write (written to the TUN, dropped by the kernel), ' +
+    'underlay_socket (datagrams for the VTEP port, socket receive buffer full).', ['where'], () => {
+    const d = checks.kernelDrops()
+    return [[{ where: 'tun_queue' }, d.tunQueue], [{ where: 'tun_write' }, d.tunWrite], [{ where: 'underlay_socket' }, d.underlaySocket]]
+  })
   absolute('flatnet_peer_packets_total', 'Inner packets to/from each peer.', ['peer', 'direction'],
     () => dataplane.stats().peers.flatMap((p) => [[{ peer: p.name, direction: 'tx' }, p.txPackets], [{ peer: p.name, direction: 'rx' }, p.rxPackets]] as Array<[Record<string, string>, number]>))
   absolute('flatnet_peer_bytes_total', 'Inner bytes to/from each peer.', ['peer', 'direction'],

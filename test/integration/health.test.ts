@@ -1,11 +1,15 @@
 // The node's HTTP endpoint as the kubelet's probes and Prometheus see it, fetched
 // from inside the node's namespace: /healthz and /readyz answer 200 once the daemon
 // is ready, /readyz turns 503 (saying why) when the cluster route goes and back
-// when the healer restores it, and /metrics carries per-peer and per-reason series after traffic.
+// when the healer restores it, and /metrics carries per-peer and per-reason series after traffic,
+// and what the kernel dropped around a stalled daemon.
 import t from 'tap'
 import { availableParallelism } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { LabNode } from '../../src/lab/cluster.js'
+import { queryControl } from '../../src/control-socket.js'
+import type { LabNode, Pod } from '../../src/lab/cluster.js'
+import { socketDrops } from '../../src/net/kernel-drops.js'
 import { ping, withCluster } from '../lib/lab.js'
 
 const PORT = 9472 // the default healthPort, as the DaemonSet's probes expect
@@ -100,4 +104,48 @@ t.test('healthz, readyz and metrics on a 3-node cluster', async (t) => {
   t.equal((await get(n1, '/readyz')).status, 0, 'no answer once stopped')
   await cluster.startDaemon(n1)
   t.equal((await get(n1, '/readyz')).status, 200, '/readyz 200 after restart')
+})
+
+/** 64-byte UDP datagrams from `from` to `to` (a closed port) as fast as node sends them, for `ms`; returns how many. */
+async function flood (from: Pod, to: string, ms: number): Promise<number> {
+  const script = `const s = require('dgram').createSocket('udp4'); const b = Buffer.alloc(64); const end = Date.now() + ${ms}; let n = 0
+    const burst = () => { for (let i = 0; i < 64; i++) s.send(b, 9, '${to}', () => {}); n += 64
+      if (Date.now() < end) setImmediate(burst); else setTimeout(() => { s.close(); process.stdout.write(String(n)) }, 100) }
+    s.bind(0, burst)`
+  return Number(await from.ns.execAsync(process.execPath, ['-e', script], ms + 10_000))
+}
+
+t.test('kernel drops: a stalled daemon\'s TUN queue and underlay sockets overflow; /metrics and stats count them', async (t) => {
+  const cluster = await withCluster(t, { nodes: [{ kind: 'flatnet' }, { kind: 'flatnet' }] })
+  if (!cluster) return
+  const [n1, n2] = cluster.nodes
+  const kernelDrops = async (n: LabNode, where: string): Promise<number | undefined> =>
+    sample((await get(n, '/metrics')).body, 'flatnet_kernel_drops_total', { where })
+  /** Runs fn with n's daemon stopped (SIGSTOP: its workers read nothing), as a daemon starved of CPU would be. */
+  const stalled = async (n: LabNode, fn: () => Promise<number>): Promise<number> => {
+    const pid = n.daemon?.pid as number
+    process.kill(pid, 'SIGSTOP')
+    try { return await fn() } finally { process.kill(pid, 'SIGCONT') }
+  }
+  for (const where of ['tun_queue', 'tun_write', 'underlay_socket']) t.equal(await kernelDrops(n1, where), 0, `${where}: 0 at start`)
+
+  // n1 stalled: what its pod sends piles up in n1's TUN queue (1,000 packets) and the rest is dropped there.
+  const sent = await stalled(n1, async () => await flood(n1.pods[0], n2.pods[0].ip, 300))
+  const queue = await kernelDrops(n1, 'tun_queue') ?? 0
+  t.ok(queue > 0 && queue < sent, `tun_queue: ${queue} of ${sent} datagrams sent to a stalled node`)
+
+  // n2 stalled: n1 forwards, and n2's receive sockets (32 MB buffers) fill, then drop: flooded
+  // a second at a time until the kernel's count (read straight from n2's namespace) moves.
+  const sent2 = await stalled(n2, async () => {
+    let n = 0
+    for (let i = 0; i < 10 && socketDrops(await n2.ns.execAsync('cat', ['/proc/net/udp']), 8472) === 0; i++) n += await flood(n1.pods[0], n2.pods[0].ip, 1000)
+    return n
+  })
+  const underlay = await kernelDrops(n2, 'underlay_socket') ?? 0
+  t.ok(underlay > 0, `underlay_socket: ${underlay} datagrams dropped at n2 of ${sent2} sent`)
+  const stats = await queryControl(join(cluster.dir, `${n2.name}.sock`), 'stats') as { kernelDrops: Record<string, number> }
+  t.ok(stats.kernelDrops.underlaySocket >= underlay, '`flatnet stats` reports them as kernelDrops')
+  t.equal(await kernelDrops(n2, 'tun_write'), 0, 'tun_write: nothing the kernel refused')
+
+  t.ok(await ping(n1.pods[0], n2.pods[0].ip, 3), 'both daemons forward again once running')
 })

@@ -1,0 +1,46 @@
+// What the kernel drops around the data plane, which the data plane cannot count
+// because those packets never reach it: packets routed into the TUN while its queue
+// was full (the workers did not read them in time: overload, or a stalled daemon),
+// packets the workers wrote that the kernel refused, and datagrams for the VTEP port
+// dropped at a full socket receive buffer. Read from /proc/self/net, which is the
+// daemon's own network namespace (the host's in the DaemonSet), at scrape time.
+import { readFileSync } from 'node:fs'
+
+export interface KernelDrops {
+  tunQueue: number // TX drops of the TUN device: not read by the workers in time
+  tunWrite: number // RX drops of the TUN device: written by the workers, dropped by the kernel
+  underlaySocket: number // the receive sockets on the VTEP port: datagrams dropped, buffer full
+}
+
+export function kernelDrops (tunName: string, port: number, net = '/proc/self/net'): KernelDrops {
+  const tun = tunDrops(readFileSync(`${net}/dev`, 'utf8'), tunName)
+  let underlaySocket = 0
+  for (const file of ['udp', 'udp6']) {
+    try {
+      underlaySocket += socketDrops(readFileSync(`${net}/${file}`, 'utf8'), port)
+    } catch { /* udp6: no IPv6 in this kernel */ }
+  }
+  return { ...tun, underlaySocket }
+}
+
+/** /proc/net/dev: "name: rx bytes packets errs drop fifo frame compressed multicast, tx bytes packets errs drop ...". */
+export function tunDrops (procNetDev: string, tunName: string): { tunQueue: number, tunWrite: number } {
+  for (const line of procNetDev.split('\n')) {
+    const colon = line.indexOf(':')
+    if (colon < 0 || line.slice(0, colon).trim() !== tunName) continue
+    const n = line.slice(colon + 1).trim().split(/\s+/).map(Number)
+    return { tunQueue: n[11] ?? 0, tunWrite: n[3] ?? 0 }
+  }
+  return { tunQueue: 0, tunWrite: 0 } // the device is gone (being reopened): nothing to count
+}
+
+/** /proc/net/udp(6): the drops (last column) of every socket bound to the port (local_address "ADDR:PORT" in hex). */
+export function socketDrops (procNetUdp: string, port: number): number {
+  let drops = 0
+  for (const line of procNetUdp.split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/)
+    if (f.length < 13 || parseInt(f[1].split(':')[1], 16) !== port) continue
+    drops += Number(f[f.length - 1])
+  }
+  return drops
+}
