@@ -98,6 +98,7 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
       await sources.stop() // withdraws this node (channel, etcd) while the data plane still runs
       health?.close()
       const stats = dataplane.stats()
+      const kernel = kernelDrops(dataplane.info().tunName, config.underlay.port) // the TUN's counters go with it
       // Closing the TUN removes it and every route through it.
       dataplane.stop()
       try {
@@ -105,7 +106,7 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
       } catch (err) {
         log.warn({ err: (err as Error).message }, 'cannot remove the nftables masquerade tables')
       }
-      log.info({ signal, tx: stats.tx, rx: stats.rx, drops: nonZero(stats.drops) }, 'stopped')
+      log.info({ signal, tx: stats.tx, rx: stats.rx, drops: nonZero(stats.drops), kernelDrops: nonZero({ ...kernel }) }, 'stopped')
       resolve()
     }
     process.once('SIGTERM', () => { void stop('SIGTERM') })

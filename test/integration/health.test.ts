@@ -4,6 +4,7 @@
 // when the healer restores it, and /metrics carries per-peer and per-reason series after traffic,
 // and what the kernel dropped around a stalled daemon.
 import t from 'tap'
+import { readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -148,4 +149,8 @@ t.test('kernel drops: a stalled daemon\'s TUN queue and underlay sockets overflo
   t.equal(await kernelDrops(n2, 'tun_write'), 0, 'tun_write: nothing the kernel refused')
 
   t.ok(await ping(n1.pods[0], n2.pods[0].ip, 3), 'both daemons forward again once running')
+
+  await cluster.stopDaemon(n1)
+  const stopped = readFileSync(n1.logFile as string, 'utf8').split('\n').filter((l) => l.includes('"msg":"stopped"')).at(-1)
+  t.ok((JSON.parse(stopped ?? '{}').kernelDrops?.tunQueue ?? 0) >= queue, 'the daemon\'s last log line carries them')
 })
