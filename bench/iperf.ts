@@ -18,6 +18,7 @@ export interface UdpResult {
   pps: number // datagrams the receiver got per second
   lossPct: number
   sentPps: number
+  podLossPct: number // of the datagrams sent, those the data plane delivered but the receiving pod's socket had no room for
 }
 
 /** A receiver-side TCP throughput test with `streams` parallel connections; `pinned`:
@@ -31,13 +32,23 @@ export async function tcpThroughput (from: Pod, to: Pod, seconds: number, stream
 
 /** Small-packet rate: 64-byte UDP payloads sent as fast as iperf3 can (`-b 0`). */
 export async function udpSmallPackets (from: Pod, to: Pod, seconds: number): Promise<UdpResult> {
+  // A flood loses packets in the data plane or, once delivered, at a receiver that cannot
+  // keep up: the receiving pod's UDP receive-buffer errors tell the two apart.
+  const before = await udpReceiveBufferErrors(to)
   const j = await iperf3(from, to, seconds, ['-u', '-l', '64', '-b', '0'])
+  const atPod = await udpReceiveBufferErrors(to) - before
   const r = j.end?.sum_received
   const s = j.end?.sum_sent
   if (!r || typeof r.packets !== 'number' || !r.seconds) throw new Error('iperf3: no UDP sum_received in its JSON')
   // `packets` is the highest sequence seen, `lost_packets` the gaps in it.
   const delivered = r.packets - r.lost_packets
-  return { pps: delivered / r.seconds, lossPct: r.lost_percent, sentPps: s ? s.packets / s.seconds : NaN }
+  return { pps: delivered / r.seconds, lossPct: r.lost_percent, sentPps: s ? s.packets / s.seconds : NaN, podLossPct: 100 * atPod / r.packets }
+}
+
+/** RcvbufErrors of the pod's namespace (/proc/net/snmp, "Udp:" names line then values line): iperf3's is its only UDP socket. */
+async function udpReceiveBufferErrors (pod: Pod): Promise<number> {
+  const [names, values] = (await pod.ns.execAsync('cat', ['/proc/net/snmp'])).split('\n').filter((l) => l.startsWith('Udp:')).map((l) => l.split(/\s+/))
+  return Number(values?.[names?.indexOf('RcvbufErrors') ?? -1] ?? NaN)
 }
 
 interface IperfJson {

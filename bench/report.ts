@@ -2,7 +2,7 @@
 // baseline mode, and the terminal table.
 import { BASELINE } from './modes.js'
 
-export type MetricKey = 'tcp1Gbps' | 'tcp4Gbps' | 'udp64Kpps' | 'udp64LossPct' | 'rttP50Us' | 'rttP99Us' | 'cpuSecPerGbit' | 'rssPeakMB'
+export type MetricKey = 'tcp1Gbps' | 'tcp4Gbps' | 'udp64Kpps' | 'udp64LossPct' | 'udp64PodLossPct' | 'rttP50Us' | 'rttP99Us' | 'cpuSecPerGbit' | 'rssPeakMB'
 
 export interface Metric {
   key: MetricKey
@@ -19,6 +19,8 @@ export const METRICS: Metric[] = [
   { key: 'tcp4Gbps', label: 'TCP 4 streams Gbit/s', better: 'higher' },
   { key: 'udp64Kpps', label: 'UDP 64 B kpps recv', better: 'higher' },
   { key: 'udp64LossPct', label: 'UDP 64 B loss %', better: 'lower', noRatio: true },
+  // Of the loss, what the data plane delivered but the receiving pod had no room for.
+  { key: 'udp64PodLossPct', label: ' of it in the pod %', better: 'lower', noRatio: true },
   { key: 'rttP50Us', label: 'RTT p50 us', better: 'lower' },
   { key: 'rttP99Us', label: 'RTT p99 us', better: 'lower' },
   { key: 'cpuSecPerGbit', label: 'CPU s/Gbit (TCP 1)', better: 'lower', processOnly: true },

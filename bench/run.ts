@@ -102,10 +102,11 @@ async function measureMode (mode: Mode, index: number, seconds: number): Promise
       result.metrics.tcp4Gbps = tcp.gbps
       result.details.tcp4 = tcp
     })
-    await measure(['udp64Kpps', 'udp64LossPct'], async () => {
+    await measure(['udp64Kpps', 'udp64LossPct', 'udp64PodLossPct'], async () => {
       const udp = await udpSmallPackets(from, to, seconds)
       result.metrics.udp64Kpps = udp.pps / 1000
       result.metrics.udp64LossPct = udp.lossPct
+      result.metrics.udp64PodLossPct = udp.podLossPct
       result.details.udp64 = udp
     })
     await measure(['rttP50Us', 'rttP99Us'], async () => {
