@@ -13,7 +13,7 @@ import { dataplaneMetrics, type HealthChecks, serveHealth } from './health.js'
 import { tunReady } from './net/link.js'
 import { startHealer } from './heal.js'
 import { applyMasquerade, removeMasquerade } from './net/masquerade.js'
-import { kernelDrops, type KernelDrops } from './net/kernel-drops.js'
+import { dropGrowth, kernelDrops, type KernelDrops } from './net/kernel-drops.js'
 import { writeCniFiles } from './cni.js'
 import { memoryLimit, packetMemoryBudget } from './memory-limit.js'
 import { constants } from 'node:os'
@@ -84,10 +84,19 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
 
   // Offload fallbacks happen in the fast path; say so once when one does.
   let gsoWasOn = info.udpGso
+  // So do the kernel's drops around it (every 5 s, a line a minute at most): an overloaded
+  // node shows in the log, not only in flatnet_kernel_drops_total.
+  const dropsGrown = dropGrowth(() => kernelDrops(info.tunName, config.underlay.port), 60_000)
+  let tick = 0
   const watch = setInterval(() => {
     const now = dataplane.info()
     if (gsoWasOn && !now.udpGso) log.warn({ errno: now.udpGsoErrno }, 'UDP GSO refused by the underlay; sending segment by segment')
     gsoWasOn = now.udpGso
+    const grown = ++tick % 5 === 0 ? dropsGrown() : undefined
+    if (grown) {
+      log.warn({ kernelDrops: nonZero({ ...grown }) }, 'the kernel dropped packets around the data plane since the last such line: tun_queue = ' +
+        'not read from the TUN in time, underlay_socket = receive buffers full; if it goes on, the workers lack CPU (see flatnet_kernel_drops_total)')
+    }
   }, 1000)
 
   await new Promise<void>((resolve) => {

@@ -44,3 +44,24 @@ export function socketDrops (procNetUdp: string, port: number): number {
   }
   return drops
 }
+
+/**
+ * Returns a check that reports what grew since it last reported, at most once per
+ * `everyMs` (a log line, not a flood of them); undefined when nothing grew. A count
+ * that went down (the TUN was re-created) starts counting afresh.
+ */
+export function dropGrowth (read: () => KernelDrops, everyMs: number, now = Date.now): () => KernelDrops | undefined {
+  let since = read()
+  let reported = -Infinity
+  return () => {
+    if (now() - reported < everyMs) return undefined
+    const d = read()
+    const grown: KernelDrops = { tunQueue: d.tunQueue - since.tunQueue, tunWrite: d.tunWrite - since.tunWrite, underlaySocket: d.underlaySocket - since.underlaySocket }
+    const counts = Object.values(grown)
+    if (counts.some((n) => n < 0)) { since = d; return undefined }
+    if (!counts.some((n) => n > 0)) return undefined
+    since = d
+    reported = now()
+    return grown
+  }
+}

@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { queryControl } from '../../src/control-socket.js'
 import type { LabNode, Pod } from '../../src/lab/cluster.js'
+import { until } from '../../src/lab/until.js'
 import { socketDrops } from '../../src/net/kernel-drops.js'
 import { ping, withCluster } from '../lib/lab.js'
 
@@ -150,7 +151,15 @@ t.test('kernel drops: a stalled daemon\'s TUN queue and underlay sockets overflo
 
   t.ok(await ping(n1.pods[0], n2.pods[0].ip, 3), 'both daemons forward again once running')
 
+  // The daemon checks every 5 s and says so in its log.
+  const logLine = (msg: string): { kernelDrops?: Record<string, number> } | undefined => {
+    const line = readFileSync(n1.logFile as string, 'utf8').split('\n').filter((l) => l.includes(msg)).at(-1)
+    return line ? JSON.parse(line) : undefined
+  }
+  const WARNING = 'the kernel dropped packets around the data plane'
+  await until(() => logLine(WARNING) !== undefined, 8000, 100)
+  t.ok((logLine(WARNING)?.kernelDrops?.tunQueue ?? 0) >= queue, 'a warning in the log counts them')
+
   await cluster.stopDaemon(n1)
-  const stopped = readFileSync(n1.logFile as string, 'utf8').split('\n').filter((l) => l.includes('"msg":"stopped"')).at(-1)
-  t.ok((JSON.parse(stopped ?? '{}').kernelDrops?.tunQueue ?? 0) >= queue, 'the daemon\'s last log line carries them')
+  t.ok((logLine('"msg":"stopped"')?.kernelDrops?.tunQueue ?? 0) >= queue, 'the daemon\'s last log line carries them')
 })

@@ -4,7 +4,7 @@ import t from 'tap'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { kernelDrops, socketDrops, tunDrops } from '../../src/net/kernel-drops.js'
+import { dropGrowth, kernelDrops, socketDrops, tunDrops } from '../../src/net/kernel-drops.js'
 
 const DEV = `Inter-|   Receive                                                |  Transmit
  face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
@@ -43,4 +43,23 @@ t.test("kernelDrops reads the namespace's files; a kernel without IPv6 has no ud
   writeFileSync(join(net, 'udp6'), UDP6)
   t.same(kernelDrops('flatnet0', 8472, net), { tunQueue: 24831, tunWrite: 7, underlaySocket: 415 })
   t.ok(kernelDrops('lo', 8472).tunQueue >= 0, "this process's own namespace reads")
+})
+
+t.test('dropGrowth: what grew since the last report, a report per interval at most, afresh after a reset', async (t) => {
+  let counts = { tunQueue: 0, tunWrite: 0, underlaySocket: 0 }
+  let clock = 0
+  const grown = dropGrowth(() => counts, 60_000, () => clock)
+  t.equal(grown(), undefined, 'nothing grew')
+  counts = { tunQueue: 100, tunWrite: 0, underlaySocket: 5 }
+  t.same(grown(), { tunQueue: 100, tunWrite: 0, underlaySocket: 5 })
+  counts = { tunQueue: 150, tunWrite: 0, underlaySocket: 5 }
+  clock = 30_000
+  t.equal(grown(), undefined, 'within the interval: held back')
+  clock = 60_000
+  t.same(grown(), { tunQueue: 50, tunWrite: 0, underlaySocket: 0 }, 'then what grew since the last report')
+  counts = { tunQueue: 3, tunWrite: 0, underlaySocket: 5 }
+  clock = 200_000
+  t.equal(grown(), undefined, 'the TUN re-created (its count went down): no report, counting from here')
+  counts = { tunQueue: 10, tunWrite: 0, underlaySocket: 5 }
+  t.same(grown(), { tunQueue: 7, tunWrite: 0, underlaySocket: 0 })
 })
