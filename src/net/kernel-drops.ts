@@ -13,14 +13,9 @@ export interface KernelDrops {
 }
 
 export function kernelDrops (tunName: string, port: number, net = '/proc/self/net'): KernelDrops {
-  const tun = tunDrops(readFileSync(`${net}/dev`, 'utf8'), tunName)
-  let underlaySocket = 0
-  for (const file of ['udp', 'udp6']) {
-    try {
-      underlaySocket += socketDrops(readFileSync(`${net}/${file}`, 'utf8'), port)
-    } catch { /* udp6: no IPv6 in this kernel */ }
-  }
-  return { ...tun, underlaySocket }
+  // A file that cannot be read counts nothing (udp6 without IPv6): a metric must not stop the daemon.
+  const read = (file: string): string => { try { return readFileSync(`${net}/${file}`, 'utf8') } catch { return '' } }
+  return { ...tunDrops(read('dev'), tunName), underlaySocket: socketDrops(read('udp'), port) + socketDrops(read('udp6'), port) }
 }
 
 /** /proc/net/dev: "name: rx bytes packets errs drop fifo frame compressed multicast, tx bytes packets errs drop ...". */

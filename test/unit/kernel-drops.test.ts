@@ -34,7 +34,7 @@ t.test('underlay: the drops of every socket on the VTEP port, IPv4 and IPv6, no 
   t.equal(socketDrops(UDP, 4789), 0, 'nothing on the port: zero')
 })
 
-t.test("kernelDrops reads the namespace's files; a kernel without IPv6 has no udp6", async (t) => {
+t.test("kernelDrops reads the namespace's files; a kernel without IPv6 has no udp6, a missing file counts nothing", async (t) => {
   const net = mkdtempSync(join(tmpdir(), 'flatnet-net-'))
   t.teardown(() => rmSync(net, { recursive: true, force: true }))
   writeFileSync(join(net, 'dev'), DEV)
@@ -43,6 +43,7 @@ t.test("kernelDrops reads the namespace's files; a kernel without IPv6 has no ud
   writeFileSync(join(net, 'udp6'), UDP6)
   t.same(kernelDrops('flatnet0', 8472, net), { tunQueue: 24831, tunWrite: 7, underlaySocket: 415 })
   t.ok(kernelDrops('lo', 8472).tunQueue >= 0, "this process's own namespace reads")
+  t.same(kernelDrops('flatnet0', 8472, join(net, 'none')), { tunQueue: 0, tunWrite: 0, underlaySocket: 0 }, 'unreadable files count nothing, and do not throw')
 })
 
 t.test('dropGrowth: what grew since the last report, a report per interval at most, afresh after a reset', async (t) => {
