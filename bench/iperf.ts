@@ -3,6 +3,7 @@
 // the receiver's side too).
 import type { Pod } from '../src/lab/cluster.js'
 import { stopProcess } from '../src/lab/netns.js'
+import { udpCounters } from '../src/net/kernel-drops.js'
 import { waitListening } from './listening.js'
 import { onCpu, RECEIVER_CPU, SENDER_CPU } from './pinning.js'
 
@@ -45,10 +46,9 @@ export async function udpSmallPackets (from: Pod, to: Pod, seconds: number): Pro
   return { pps: delivered / r.seconds, lossPct: r.lost_percent, sentPps: s ? s.packets / s.seconds : NaN, podLossPct: 100 * atPod / r.packets }
 }
 
-/** RcvbufErrors of the pod's namespace (/proc/net/snmp, "Udp:" names line then values line): iperf3's is its only UDP socket. */
+/** RcvbufErrors of the pod's namespace: iperf3's is its only UDP socket. */
 async function udpReceiveBufferErrors (pod: Pod): Promise<number> {
-  const [names, values] = (await pod.ns.execAsync('cat', ['/proc/net/snmp'])).split('\n').filter((l) => l.startsWith('Udp:')).map((l) => l.split(/\s+/))
-  return Number(values?.[names?.indexOf('RcvbufErrors') ?? -1] ?? NaN)
+  return udpCounters(await pod.ns.execAsync('cat', ['/proc/net/snmp'])).RcvbufErrors ?? NaN
 }
 
 interface IperfJson {

@@ -13,6 +13,7 @@ import { Cluster, type LabNode, type Pod } from '../src/lab/cluster.js'
 import { labUnavailable, reapOnSignals, stopProcess } from '../src/lab/netns.js'
 import { queryControl } from '../src/control-socket.js'
 import { formatMac, macFromName } from '../src/net/mac.js'
+import { udpCounters } from '../src/net/kernel-drops.js'
 import { waitListening } from './listening.js'
 
 export interface SoakOptions {
@@ -76,10 +77,8 @@ async function statsOf (cluster: Cluster, n: LabNode): Promise<Stats['stats']> {
 
 /** The kernel's UDP error counters in a namespace (/proc/net/snmp is per namespace). */
 function udpErrors (n: LabNode): number {
-  const lines = n.ns.exec('cat', '/proc/net/snmp').split('\n').filter((l) => l.startsWith('Udp:'))
-  const [names, values] = lines.map((l) => l.split(/\s+/).slice(1))
-  const get = (k: string): number => Number(values[names.indexOf(k)] ?? 0)
-  return get('RcvbufErrors') + get('InErrors')
+  const udp = udpCounters(n.ns.exec('cat', '/proc/net/snmp'))
+  return (udp.RcvbufErrors ?? 0) + (udp.InErrors ?? 0)
 }
 
 function linkStat (n: LabNode, dir: 'rx_dropped' | 'tx_dropped', dev = 'eth0'): number {

@@ -60,3 +60,9 @@ export function dropGrowth (read: () => KernelDrops, everyMs: number, now = Date
     return grown
   }
 }
+
+/** The kernel's UDP counters of a namespace by name (RcvbufErrors, InErrors, ...): /proc/net/snmp, a "Udp:" names line then a values line. */
+export function udpCounters (procNetSnmp: string): Record<string, number> {
+  const [names = [], values = []] = procNetSnmp.split('\n').filter((l) => l.startsWith('Udp:')).map((l) => l.trim().split(/\s+/).slice(1))
+  return Object.fromEntries(names.map((name, i) => [name, Number(values[i])]))
+}

@@ -4,12 +4,11 @@
 // when the healer restores it, and /metrics carries per-peer and per-reason series after traffic,
 // and what the kernel dropped around a stalled daemon.
 import t from 'tap'
-import { readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { queryControl } from '../../src/control-socket.js'
-import type { LabNode, Pod } from '../../src/lab/cluster.js'
+import { type LabNode, type Pod, readLog } from '../../src/lab/cluster.js'
 import { until } from '../../src/lab/until.js'
 import { socketDrops } from '../../src/net/kernel-drops.js'
 import { ping, withCluster } from '../lib/lab.js'
@@ -153,7 +152,7 @@ t.test('kernel drops: a stalled daemon\'s TUN queue and underlay sockets overflo
 
   // The daemon checks every 5 s and says so in its log.
   const logLine = (msg: string): { kernelDrops?: Record<string, number> } | undefined => {
-    const line = readFileSync(n1.logFile as string, 'utf8').split('\n').filter((l) => l.includes(msg)).at(-1)
+    const line = readLog(n1.logFile as string).split('\n').filter((l) => l.includes(msg)).at(-1)
     return line ? JSON.parse(line) : undefined
   }
   const WARNING = 'the kernel dropped packets around the data plane'

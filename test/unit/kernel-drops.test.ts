@@ -4,7 +4,7 @@ import t from 'tap'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { dropGrowth, kernelDrops, socketDrops, tunDrops } from '../../src/net/kernel-drops.js'
+import { dropGrowth, kernelDrops, socketDrops, tunDrops, udpCounters } from '../../src/net/kernel-drops.js'
 
 const DEV = `Inter-|   Receive                                                |  Transmit
  face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
@@ -63,4 +63,18 @@ t.test('dropGrowth: what grew since the last report, a report per interval at mo
   t.equal(grown(), undefined, 'the TUN re-created (its count went down): no report, counting from here')
   counts = { tunQueue: 10, tunWrite: 0, underlaySocket: 5 }
   t.same(grown(), { tunQueue: 7, tunWrite: 0, underlaySocket: 0 })
+})
+
+t.test('udpCounters: the Udp names and values lines of /proc/net/snmp, by name', async (t) => {
+  const snmp = `Ip: Forwarding DefaultTTL
+Ip: 1 64
+Udp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors InCsumErrors IgnoredMulti MemErrors
+Udp: 609396 3 0 12 793422 0 0 0 0
+UdpLite: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors InCsumErrors IgnoredMulti MemErrors
+UdpLite: 0 0 0 0 0 0 0 0 0
+`
+  const udp = udpCounters(snmp)
+  t.equal(udp.RcvbufErrors, 793422)
+  t.equal(udp.InDatagrams, 609396, 'Udp:, not UdpLite:')
+  t.same(udpCounters(''), {}, 'no Udp lines: nothing')
 })
