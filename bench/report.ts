@@ -2,7 +2,7 @@
 // baseline mode, and the terminal table.
 import { BASELINE } from './modes.js'
 
-export type MetricKey = 'tcp1Gbps' | 'tcp4Gbps' | 'udp64Kpps' | 'udp64LossPct' | 'udp64PodLossPct' | 'rttP50Us' | 'rttP99Us' | 'cpuSecPerGbit' | 'rssPeakMB'
+export type MetricKey = 'tcp1Gbps' | 'tcp4Gbps' | 'udp64Kpps' | 'udp64LossPct' | 'udp64PodLossPct' | 'rttP50Us' | 'rttP99Us' | 'rttSwitches' | 'cpuSecPerGbit' | 'rssPeakMB'
 
 export interface Metric {
   key: MetricKey
@@ -23,6 +23,8 @@ export const METRICS: Metric[] = [
   { key: 'udp64PodLossPct', label: ' of it in the pod %', better: 'lower', noRatio: true },
   { key: 'rttP50Us', label: 'RTT p50 us', better: 'lower' },
   { key: 'rttP99Us', label: 'RTT p99 us', better: 'lower' },
+  // Why a round trip costs what it does: the thread hand-offs on its way (bench/latency.ts).
+  { key: 'rttSwitches', label: 'switches/round trip', better: 'lower' },
   { key: 'cpuSecPerGbit', label: 'CPU s/Gbit (TCP 1)', better: 'lower', processOnly: true },
   { key: 'rssPeakMB', label: 'peak RSS MB/process', better: 'lower', processOnly: true },
 ]

@@ -109,10 +109,11 @@ async function measureMode (mode: Mode, index: number, seconds: number): Promise
       result.metrics.udp64PodLossPct = udp.podLossPct
       result.details.udp64 = udp
     })
-    await measure(['rttP50Us', 'rttP99Us'], async () => {
+    await measure(['rttP50Us', 'rttP99Us', 'rttSwitches'], async () => {
       const rtt = await roundTrip(from, to, seconds)
       result.metrics.rttP50Us = rtt.p50Us
       result.metrics.rttP99Us = rtt.p99Us
+      result.metrics.rttSwitches = rtt.switchesPerRoundTrip
       result.details.rtt = rtt
     })
     if (sampler) {

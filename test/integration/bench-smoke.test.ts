@@ -15,7 +15,7 @@ import { labSkipReason } from '../lib/lab.js'
 const REPO = fileURLToPath(new URL('../../', import.meta.url))
 const RUNNER = join(REPO, 'dist/bench/run.js')
 const MODES = ['host-gw', 'kernel-vxlan', 'flatnet']
-const COMMON_METRICS = ['tcp1Gbps', 'tcp4Gbps', 'udp64Kpps', 'udp64LossPct', 'udp64PodLossPct', 'rttP50Us', 'rttP99Us']
+const COMMON_METRICS = ['tcp1Gbps', 'tcp4Gbps', 'udp64Kpps', 'udp64LossPct', 'udp64PodLossPct', 'rttP50Us', 'rttP99Us', 'rttSwitches']
 const USERSPACE_METRICS = ['cpuSecPerGbit', 'rssPeakMB'] // where a daemon carries the packets
 
 const run = promisify(execFile)
