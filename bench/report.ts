@@ -1,6 +1,7 @@
 // What the benchmark reports: the metrics, a result file's shape, ratios to the
 // baseline mode, and the terminal table.
 import { BASELINE } from './modes.js'
+import { CATEGORIES, type Profile } from './profile.js'
 
 export type MetricKey = 'tcp1Gbps' | 'tcp4Gbps' | 'udp64Kpps' | 'udp64LossPct' | 'udp64PodLossPct' | 'rttP50Us' | 'rttP99Us' | 'rttSwitches' | 'cpuSecPerGbit' | 'rssPeakMB'
 
@@ -42,6 +43,9 @@ export interface ModeResult {
   /** value / baseline value, where both exist and the baseline is not zero. */
   ratios: Metrics
   details: Record<string, unknown>
+  /** With --profile (first round only): where the CPU went in an extra 4-stream test. */
+  profile?: Profile
+  profileError?: string
 }
 
 export interface BenchResult {
@@ -107,6 +111,30 @@ export function formatTable (result: BenchResult): string {
   }
   const notes = modes.filter((m) => m.error).map((m) => `  ${m.mode}: ${brief(m.error as string)}`)
   if (notes.length) lines.push('failures:', ...notes)
+  return lines.join('\n')
+}
+
+/**
+ * The --profile table: per kind of work, CPU seconds per Gbit carried and its share
+ * of all CPUs' time; the busy total also as a ratio to the baseline's. Undefined when
+ * no mode was profiled.
+ */
+export function formatProfile (result: BenchResult): string | undefined {
+  const { modes } = result
+  if (!modes.some((m) => m.profile || m.profileError)) return undefined
+  const base = modes.find((m) => m.mode === result.baseline)?.profile
+  const cell = (m: ModeResult, f: (p: Profile) => string): string => pad(m.profile ? f(m.profile) : m.profileError ? 'failed' : '-', CELL_WIDTH)
+  const row = (label: string, f: (p: Profile) => string): string => pad(label, LABEL_WIDTH) + modes.map((m) => cell(m, f)).join('')
+  const lines = [
+    'where the CPU goes, TCP 4 streams (perf -a): CPU s per Gbit carried (share of all CPUs\' time)',
+    pad('', LABEL_WIDTH) + modes.map((m) => pad(m.mode, CELL_WIDTH)).join(''),
+    ...CATEGORIES.map((c) => row(c.label, (p) => `${p.secPerGbit[c.key].toFixed(4)} (${p.sharePct[c.key].toFixed(0)}%)`)),
+    row('busy, all', (p) => `${p.secPerGbit.busy.toFixed(4)}${base ? ` (${(p.secPerGbit.busy / base.secPerGbit.busy).toFixed(2)}x)` : ''}`),
+    row('idle % of CPUs', (p) => p.idlePct.toFixed(0)),
+    row('Gbit/s meanwhile', (p) => fmt(p.gbps)),
+  ]
+  const failed = modes.filter((m) => m.profileError).map((m) => `  ${m.mode}: ${brief(m.profileError as string)}`)
+  if (failed.length) lines.push('profile failures:', ...failed)
   return lines.join('\n')
 }
 

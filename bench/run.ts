@@ -15,12 +15,13 @@ import { roundTrip } from './latency.js'
 import { BASELINE, MODES, modeNamed, type Mode } from './modes.js'
 import { PING_PONG_CPU, RECEIVER_CPU, SENDER_CPU } from './pinning.js'
 import { cpuSeconds, RssSampler } from './process-usage.js'
-import { formatTable, METRICS, type BenchResult, type MetricKey, type ModeResult } from './report.js'
+import { profileDuring, profilerUnavailable } from './profile.js'
+import { formatProfile, formatTable, METRICS, type BenchResult, type MetricKey, type ModeResult } from './report.js'
 import { combineRounds } from './rounds.js'
 
 const REPO = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../' : '../', import.meta.url))
 const TOPOLOGY = '2 nodes, veth underlay, 1 pod per node, pod n1 -> pod n2'
-const USAGE = `usage: npm run bench -- [--quick] [--modes ${MODES.map((m) => m.name).join(',')}] [--seconds N] [--rounds N] [--out DIR]`
+const USAGE = `usage: npm run bench -- [--quick] [--modes ${MODES.map((m) => m.name).join(',')}] [--seconds N] [--rounds N] [--profile] [--out DIR]`
 
 interface Options {
   quick: boolean
@@ -28,10 +29,12 @@ interface Options {
   rounds: number // every mode this many times, interleaved; medians reported (bench/rounds.ts)
   modes: Mode[]
   out: string
+  profile: boolean // perf during an extra 4-stream test of each mode, in the first round (bench/profile.ts)
 }
 
 export function parseArgs (argv: string[]): Options {
   let quick = false
+  let profile = false
   let seconds: number | undefined
   let rounds = 1
   let modes = MODES
@@ -44,6 +47,7 @@ export function parseArgs (argv: string[]): Options {
       return v
     }
     if (a === '--quick') quick = true
+    else if (a === '--profile') profile = true
     else if (a === '--seconds') {
       seconds = Number(value())
       if (!Number.isInteger(seconds) || seconds < 1) throw new Error(`--seconds: "${argv[i]}" is not a whole number of seconds >= 1`)
@@ -54,14 +58,14 @@ export function parseArgs (argv: string[]): Options {
     else if (a === '--out') out = resolve(value())
     else throw new Error(`unknown option "${a}"\n${USAGE}`)
   }
-  return { quick, seconds: seconds ?? (quick ? 2 : 5), rounds, modes, out }
+  return { quick, seconds: seconds ?? (quick ? 2 : 5), rounds, modes, out, profile }
 }
 
 // Every namespace of this run starts with this, so a sweep can find exactly ours.
 const RUN_PREFIX = `flatnet-bench${process.pid}m`
 let current: Cluster | undefined
 
-async function measureMode (mode: Mode, index: number, seconds: number): Promise<ModeResult> {
+async function measureMode (mode: Mode, index: number, seconds: number, profile: boolean): Promise<ModeResult> {
   const result: ModeResult = { mode: mode.name, description: mode.description, userspace: mode.userspace ?? false, ok: false, metrics: {}, errors: {}, ratios: {}, details: {} }
   const why = mode.unavailable?.()
   if (why) {
@@ -116,6 +120,17 @@ async function measureMode (mode: Mode, index: number, seconds: number): Promise
       result.metrics.rttSwitches = rtt.switchesPerRoundTrip
       result.details.rtt = rtt
     })
+    if (profile) {
+      // Its own test, after the measured ones, so that perf's own cost (a few percent
+      // of a CPU) moves none of them. Sampled from 1 s in, past slow start and the
+      // move of bulk flows, until shortly before the end.
+      const testSeconds = Math.max(seconds, 3)
+      try {
+        result.profile = await profileDuring(() => tcpThroughput(from, to, testSeconds, 4), testSeconds - 1.5, 1000)
+      } catch (err) {
+        result.profileError = (err as Error).message
+      }
+    }
     if (sampler) {
       result.metrics.rssPeakMB = sampler.stop()
       sampler = undefined
@@ -183,6 +198,11 @@ async function main (): Promise<number> {
     console.error(`bench: cannot build the namespace lab: ${why}`)
     return 1
   }
+  const noPerf = options.profile ? await profilerUnavailable() : undefined
+  if (noPerf) {
+    console.error(`--profile: ${noPerf}`)
+    return 2
+  }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
   if (!options.modes.some((m) => m.name === BASELINE)) console.error(`note: ${BASELINE} not in --modes, so no ratios`)
@@ -192,7 +212,7 @@ async function main (): Promise<number> {
     const results: ModeResult[] = []
     for (const [i, mode] of options.modes.entries()) {
       process.stderr.write(`${options.rounds > 1 ? `round ${round + 1}/${options.rounds} ` : ''}${mode.name}: `)
-      const r = await measureMode(mode, round * options.modes.length + i, options.seconds)
+      const r = await measureMode(mode, round * options.modes.length + i, options.seconds, options.profile && round === 0)
       process.stderr.write(`${r.ok ? 'done' : 'FAILED'} in ${r.details.wallSeconds} s${r.error ? ` (${r.error.split('\n')[0]})` : ''}\n`)
       results.push(r)
     }
@@ -219,6 +239,8 @@ async function main (): Promise<number> {
     modes,
   }
   console.log(formatTable(result))
+  const profile = formatProfile(result)
+  if (profile) console.log(profile)
   mkdirSync(options.out, { recursive: true })
   const jsonPath = join(options.out, `bench-${result.date.replace(/[:.]/g, '-')}.json`)
   writeFileSync(jsonPath, JSON.stringify(result, null, 2) + '\n')

@@ -1,7 +1,7 @@
-// The benchmark harness end to end, briefly: `--quick` over host-gw, kernel VXLAN and
-// flatnet, as `npm run bench` runs it (a child process of the compiled runner), then
-// the peer-table and convergence benchmarks. No thresholds: each metric must have
-// been measured, the chart written, nothing left.
+// The benchmark harness end to end, briefly: `--quick --profile` over host-gw, kernel
+// VXLAN and flatnet, as `npm run bench` runs it (a child process of the compiled
+// runner), then the peer-table and convergence benchmarks. No thresholds: each metric
+// must have been measured, each mode profiled, the chart written, nothing left.
 import t, { type Test } from 'tap'
 import { execFile } from 'node:child_process'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { profilerUnavailable } from '../../bench/profile.js'
 import { leftoverNamespaces } from '../../src/lab/netns.js'
 import { labSkipReason } from '../lib/lab.js'
 
@@ -34,8 +35,11 @@ t.test('npm run bench -- --quick', async (t) => {
   const out = mkdtempSync(join(tmpdir(), 'flatnet-bench-smoke-'))
   t.teardown(() => rmSync(out, { recursive: true, force: true }))
 
+  // --profile needs perf (Debian's linux-perf, which .ci/run installs); elsewhere the run goes without.
+  const noPerf = await profilerUnavailable()
+  if (noPerf && process.env.CI) throw new Error(`--profile must be tested in CI but cannot: ${noPerf}`)
   const running = run(process.execPath,
-    [RUNNER, '--quick', '--modes', MODES.join(','), '--out', out], { encoding: 'utf8', timeout: 120_000 })
+    [RUNNER, '--quick', ...noPerf ? [] : ['--profile'], '--modes', MODES.join(','), '--out', out], { encoding: 'utf8', timeout: 150_000 })
   // The runner names its namespaces flatnet-bench<its pid>m<mode index>-...
   const prefix = `flatnet-bench${running.child.pid}m`
   const { stdout, stderr } = await running
@@ -58,7 +62,14 @@ t.test('npm run bench -- --quick', async (t) => {
       t.ok(Number.isFinite(m.metrics[key]), `${m.mode}: ${key} is finite`)
     }
     if (m.mode !== 'kernel-vxlan') t.type(m.ratios.tcp1Gbps, 'number', `${m.mode}: TCP ratio to kernel-vxlan`)
+    if (noPerf) continue
+    t.notOk(m.profileError, `${m.mode}: profiled${m.profileError ? ` (error: ${m.profileError})` : ''}`)
+    t.ok(m.profile?.samples > 0 && m.profile.gbps > 0, `${m.mode}: the profile has samples and its test's throughput`)
+    t.ok(m.profile?.secPerGbit.copies > 0, `${m.mode}: the kernel's copies are found in it`)
+    if (m.mode === 'flatnet') t.ok(m.profile?.sharePct.dataPlane > 0, 'flatnet: its workers\' own code is found in it')
   }
+  if (noPerf) t.pass(`--profile not tried: ${noPerf}`, { skip: true })
+  else t.match(stdout, /where the CPU goes, TCP 4 streams/, 'the profile table is printed')
   t.same(leftoverNamespaces(prefix), [], 'no namespace of the run left behind')
 })
 
