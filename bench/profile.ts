@@ -117,10 +117,9 @@ export async function profileDuring (test: () => Promise<{ gbps: number }>, seco
   const dir = mkdtempSync(join(tmpdir(), 'flatnet-perf-'))
   const data = join(dir, 'perf.data')
   try {
-    const testDone = test()
-    await new Promise((resolve) => setTimeout(resolve, delayMs))
-    const recorded = record(data, seconds)
-    const [{ gbps }, samples] = await Promise.all([testDone, recorded])
+    // Both awaited at once: a test that fails before perf starts is not left unhandled.
+    const recorded = new Promise((resolve) => setTimeout(resolve, delayMs)).then(() => record(data, seconds))
+    const [{ gbps }, samples] = await Promise.all([test(), recorded])
     const { stdout } = await run('perf', ['report', '-i', data, '--no-children', '--sort', 'comm,dso,sym', '-t', '|', '--stdio', '-q'],
       { maxBuffer: 64 << 20 })
     return summarize(parsePerfReport(stdout), seconds, availableParallelism(), gbps, samples)

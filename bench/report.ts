@@ -131,7 +131,7 @@ export function formatProfile (result: BenchResult): string | undefined {
     ...CATEGORIES.map((c) => row(c.label, (p) => `${p.secPerGbit[c.key].toFixed(4)} (${p.sharePct[c.key].toFixed(0)}%)`)),
     row('busy, all', (p) => `${p.secPerGbit.busy.toFixed(4)}${base ? ` (${(p.secPerGbit.busy / base.secPerGbit.busy).toFixed(2)}x)` : ''}`),
     row('idle % of CPUs', (p) => p.idlePct.toFixed(0)),
-    row('Gbit/s meanwhile', (p) => fmt(p.gbps)),
+    row('Gbit/s, that test', (p) => fmt(p.gbps)),
   ]
   const failed = modes.filter((m) => m.profileError).map((m) => `  ${m.mode}: ${brief(m.profileError as string)}`)
   if (failed.length) lines.push('profile failures:', ...failed)

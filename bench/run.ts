@@ -121,12 +121,13 @@ async function measureMode (mode: Mode, index: number, seconds: number, profile:
       result.details.rtt = rtt
     })
     if (profile) {
-      // Its own test, after the measured ones, so that perf's own cost (a few percent
-      // of a CPU) moves none of them. Sampled from 1 s in, past slow start and the
-      // move of bulk flows, until shortly before the end.
-      const testSeconds = Math.max(seconds, 3)
+      // Its own test, after the measured ones, so that perf's own cost (10-15% of the
+      // throughput here) moves none of them. Sampled from 1.5 s in (iperf3 starts
+      // ~0.5 s after its server), past slow start and the move of bulk flows, until
+      // shortly before the end.
+      const testSeconds = Math.max(seconds, 4)
       try {
-        result.profile = await profileDuring(() => tcpThroughput(from, to, testSeconds, 4), testSeconds - 1.5, 1000)
+        result.profile = await profileDuring(() => tcpThroughput(from, to, testSeconds, 4), testSeconds - 2.5, 1500)
       } catch (err) {
         result.profileError = (err as Error).message
       }
