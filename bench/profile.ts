@@ -31,6 +31,7 @@ export type Category = typeof CATEGORIES[number]['key']
 
 export interface PerfLine {
   percent: number
+  cpu: number
   comm: string
   dso: string
   kernel: boolean
@@ -43,6 +44,8 @@ export interface Profile {
   cpus: number
   gbps: number // what the profiled test carried
   idlePct: number // of all CPUs' time
+  /** Of each CPU's own time, by CPU number: where the spare capacity is. */
+  idlePctByCpu: number[]
   /** Of all CPUs' time, per category. */
   sharePct: Record<Category, number>
   /** CPU seconds per Gbit carried, per category, and busy in all. */
@@ -55,17 +58,20 @@ const COPIES = /^(_copy_(to|from)_(iter|user)\w*|copy_user_\w+|rep_movs\w*|copy_
 const CHECKSUMS = /csum|checksum/i
 const DATA_PLANE = /^(flatnet-|openvpn)/
 
-/** Parses `perf report --no-children --sort comm,dso,sym -t '|' --stdio -q`. */
+const REPORT_ARGS = ['--no-children', '--sort', 'cpu,comm,dso,sym', '-t', '|', '--stdio', '-q']
+
+/** Parses `perf report` run with REPORT_ARGS: "percent|cpu|comm|dso|[k] symbol" lines. */
 export function parsePerfReport (text: string): PerfLine[] {
   const lines: PerfLine[] = []
   for (const raw of text.split('\n')) {
     const fields = raw.split('|')
-    if (fields.length < 4) continue
+    if (fields.length < 5) continue
     const percent = Number.parseFloat(fields[0])
-    const sym = fields.slice(3).join('|').trim()
+    const cpu = Number.parseInt(fields[1], 10)
+    const sym = fields.slice(4).join('|').trim()
     const m = /^\[(k|\.|g|u|H)\] (.*)$/.exec(sym)
-    if (!Number.isFinite(percent) || !m) continue
-    lines.push({ percent, comm: fields[1].trim(), dso: fields[2].trim(), kernel: m[1] === 'k' || m[1] === 'g', symbol: m[2].trim() })
+    if (!Number.isFinite(percent) || !Number.isInteger(cpu) || !m) continue
+    lines.push({ percent, cpu, comm: fields[2].trim(), dso: fields[3].trim(), kernel: m[1] === 'k' || m[1] === 'g', symbol: m[2].trim() })
   }
   return lines
 }
@@ -85,17 +91,22 @@ export function categorize (l: PerfLine): Category | undefined {
 export function summarize (lines: PerfLine[], seconds: number, cpus: number, gbps: number, samples: number): Profile {
   const sharePct = Object.fromEntries(CATEGORIES.map((c) => [c.key, 0])) as Record<Category, number>
   let idlePct = 0
+  const idlePctByCpu: number[] = new Array(cpus).fill(0)
   for (const l of lines) {
     const c = categorize(l)
     if (c) sharePct[c] += l.percent
-    else idlePct += l.percent
+    else {
+      idlePct += l.percent
+      // Every CPU is sampled alike, so each holds 1/cpus of the samples.
+      if (l.cpu < cpus) idlePctByCpu[l.cpu] += l.percent * cpus
+    }
   }
   // A share of every CPU's time for `seconds`, while `gbps` went through.
   const perGbit = (pct: number): number => pct / 100 * cpus / gbps
   const secPerGbit = Object.fromEntries(CATEGORIES.map((c) => [c.key, perGbit(sharePct[c.key])])) as Record<Category | 'busy', number>
   secPerGbit.busy = perGbit(100 - idlePct)
   const top = [...lines].sort((a, b) => b.percent - a.percent).slice(0, 15)
-  return { seconds, samples, cpus, gbps, idlePct, sharePct, secPerGbit, top }
+  return { seconds, samples, cpus, gbps, idlePct, idlePctByCpu, sharePct, secPerGbit, top }
 }
 
 /** Why --profile cannot run here, or undefined when it can. */
@@ -120,8 +131,7 @@ export async function profileDuring (test: () => Promise<{ gbps: number }>, seco
     // Both awaited at once: a test that fails before perf starts is not left unhandled.
     const recorded = new Promise((resolve) => setTimeout(resolve, delayMs)).then(() => record(data, seconds))
     const [{ gbps }, samples] = await Promise.all([test(), recorded])
-    const { stdout } = await run('perf', ['report', '-i', data, '--no-children', '--sort', 'comm,dso,sym', '-t', '|', '--stdio', '-q'],
-      { maxBuffer: 64 << 20 })
+    const { stdout } = await run('perf', ['report', '-i', data, ...REPORT_ARGS], { maxBuffer: 64 << 20 })
     return summarize(parsePerfReport(stdout), seconds, availableParallelism(), gbps, samples)
   } finally {
     rmSync(dir, { recursive: true, force: true })

@@ -130,7 +130,7 @@ export function formatProfile (result: BenchResult): string | undefined {
     pad('', LABEL_WIDTH) + modes.map((m) => pad(m.mode, CELL_WIDTH)).join(''),
     ...CATEGORIES.map((c) => row(c.label, (p) => `${p.secPerGbit[c.key].toFixed(4)} (${p.sharePct[c.key].toFixed(0)}%)`)),
     row('busy, all', (p) => `${p.secPerGbit.busy.toFixed(4)}${base ? ` (${(p.secPerGbit.busy / base.secPerGbit.busy).toFixed(2)}x)` : ''}`),
-    row('idle % of CPUs', (p) => p.idlePct.toFixed(0)),
+    row('idle %, all (by CPU)', (p) => `${p.idlePct.toFixed(0)} (${p.idlePctByCpu.map((v) => v.toFixed(0)).join('/')})`),
     row('Gbit/s, that test', (p) => fmt(p.gbps)),
   ]
   const failed = modes.filter((m) => m.profileError).map((m) => `  ${m.mode}: ${brief(m.profileError as string)}`)
