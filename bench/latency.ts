@@ -4,7 +4,7 @@ import type { Pod } from '../src/lab/cluster.js'
 import { stopProcess } from '../src/lab/netns.js'
 import { waitListening } from './listening.js'
 import { onCpu, PING_PONG_CPU } from './pinning.js'
-import { contextSwitches } from './proc-stat.js'
+import { countingSwitches } from './proc-stat.js'
 
 const PORT = 11111
 
@@ -37,10 +37,8 @@ async function sockperf (from: Pod, to: Pod, seconds: number, cpu: number): Prom
   try {
     await waitListening(to.ns, 'udp', PORT)
     // --full-rtt: without it sockperf reports half the round trip.
-    const switchesBefore = contextSwitches()
-    const out = await from.ns.execAsync(...onCpu(cpu, 'sockperf', ['pp', '-i', to.ip, '-p', String(PORT), '-t', String(seconds), '--full-rtt']),
-      (seconds + 15) * 1000)
-    const switches = contextSwitches() - switchesBefore
+    const [out, switches] = await countingSwitches(async () => await from.ns.execAsync(
+      ...onCpu(cpu, 'sockperf', ['pp', '-i', to.ip, '-p', String(PORT), '-t', String(seconds), '--full-rtt']), (seconds + 15) * 1000))
     // eslint-disable-next-line no-control-regex
     const text = out.replace(/\x1b\[[0-9;]*m/g, '')
     const p = (q: string): number => {
@@ -60,10 +58,8 @@ async function sockperf (from: Pod, to: Pod, seconds: number, cpu: number): Prom
 
 async function ping (from: Pod, to: Pod, seconds: number, cpu: number): Promise<RttResult> {
   const count = Math.max(100, seconds * 500)
-  const switchesBefore = contextSwitches()
-  const out = await from.ns.execAsync(...onCpu(cpu, 'ping', ['-n', '-i', '0.002', '-c', String(count), '-w', String(seconds + 5), to.ip]),
-    (seconds + 15) * 1000)
-  const switches = contextSwitches() - switchesBefore
+  const [out, switches] = await countingSwitches(async () => await from.ns.execAsync(
+    ...onCpu(cpu, 'ping', ['-n', '-i', '0.002', '-c', String(count), '-w', String(seconds + 5), to.ip]), (seconds + 15) * 1000))
   const times = [...out.matchAll(/time=([0-9.]+) ms/g)].map((m) => Number(m[1]) * 1000).sort((a, b) => a - b)
   if (times.length === 0) throw new Error(`ping ${to.ip}: no replies`)
   // ping sleeps between requests, which adds its own switches to every mode alike.

@@ -8,3 +8,10 @@ export function contextSwitches (): number {
   if (!m) throw new Error('/proc/stat has no ctxt line')
   return Number(m[1])
 }
+
+/** What `work` resolves to, and the machine's context switches while it ran. */
+export async function countingSwitches<T> (work: () => Promise<T>): Promise<[T, number]> {
+  const before = contextSwitches()
+  const value = await work()
+  return [value, contextSwitches() - before]
+}

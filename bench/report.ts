@@ -86,7 +86,7 @@ export function formatTable (result: BenchResult): string {
   const cc = result.host.tcpCongestionControl ? `; TCP ${result.host.tcpCongestionControl}` : ''
   lines.push(`${result.topology}; ${result.seconds} s per test${cc}; (x) = ratio to ${result.baseline} of this run` +
     (rounds > 1 ? `;\nmedians of ${rounds} interleaved rounds, ratios paired within each round (spread in the JSON)` : ''))
-  lines.push(pad('metric', LABEL_WIDTH) + modes.map((m) => pad(m.mode, CELL_WIDTH)).join(''))
+  lines.push(headerRow('metric', modes))
   for (const metric of METRICS) {
     const cells = modes.map((m) => {
       const v = m.metrics[metric.key]
@@ -127,7 +127,7 @@ export function formatProfile (result: BenchResult): string | undefined {
   const row = (label: string, f: (p: Profile) => string): string => pad(label, LABEL_WIDTH) + modes.map((m) => cell(m, f)).join('')
   const lines = [
     'where the CPU goes, TCP 4 streams (perf -a): CPU s per Gbit carried (share of all CPUs\' time)',
-    pad('', LABEL_WIDTH) + modes.map((m) => pad(m.mode, CELL_WIDTH)).join(''),
+    headerRow('', modes),
     ...CATEGORIES.map((c) => row(c.label, (p) => `${p.secPerGbit[c.key].toFixed(4)} (${p.sharePct[c.key].toFixed(0)}%)`)),
     row('busy, all', (p) => `${p.secPerGbit.busy.toFixed(4)}${base ? ` (${(p.secPerGbit.busy / base.secPerGbit.busy).toFixed(2)}x)` : ''}`),
     row('idle %, all (by CPU)', (p) => `${p.idlePct.toFixed(0)} (${p.idlePctByCpu.map((v) => v.toFixed(0)).join('/')})`),
@@ -136,6 +136,10 @@ export function formatProfile (result: BenchResult): string | undefined {
   const failed = modes.filter((m) => m.profileError).map((m) => `  ${m.mode}: ${brief(m.profileError as string)}`)
   if (failed.length) lines.push('profile failures:', ...failed)
   return lines.join('\n')
+}
+
+function headerRow (label: string, modes: ModeResult[]): string {
+  return pad(label, LABEL_WIDTH) + modes.map((m) => pad(m.mode, CELL_WIDTH)).join('')
 }
 
 /** An error's first lines, short enough for a terminal (the JSON keeps all of it). */

@@ -46,7 +46,7 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
     }
     throw err
   }
-  const { table, healer, sources, control, controlPath, health, cni } = node
+  const { table, healer, sources, control, controlPath, health, cni, drops } = node
   if (config.sources.kubernetes) {
     // The scheduler keeps pods off a node whose NetworkUnavailable is True (set by some cloud providers).
     const { kubeconfig } = config.sources.kubernetes
@@ -86,7 +86,7 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
   let gsoWasOn = info.udpGso
   // So do the kernel's drops around it (every 5 s, a line a minute at most): an overloaded
   // node shows in the log, not only in flatnet_kernel_drops_total.
-  const dropsGrown = dropGrowth(() => kernelDrops(info.tunName, config.underlay.port), 60_000)
+  const dropsGrown = dropGrowth(drops, 60_000)
   let tick = 0
   const watch = setInterval(() => {
     const now = dataplane.info()
@@ -107,7 +107,7 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
       await sources.stop() // withdraws this node (channel, etcd) while the data plane still runs
       health?.close()
       const stats = dataplane.stats()
-      const kernel = kernelDrops(dataplane.info().tunName, config.underlay.port) // the TUN's counters go with it
+      const kernel = drops() // the TUN's counters go with it
       // Closing the TUN removes it and every route through it.
       dataplane.stop()
       try {
@@ -217,7 +217,7 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
   const notReady = checks.ready()
   if (notReady) throw new Error(`data plane not ready after setup: ${notReady}`)
   const cni = config.cni ? writeCniFiles({ clusterCIDRs: config.clusterCIDRs, podCIDRs: config.podCIDRs, mtu, ipMasq: config.ipMasq }, config.cni) : undefined
-  return { table, healer, sources, control, controlPath, health, cni }
+  return { table, healer, sources, control, controlPath, health, cni, drops }
 }
 
 function nonZero (counts: Record<string, number>): Record<string, number> {
