@@ -2,7 +2,7 @@
 // data plane needs around it. Control-plane work, done at start and on changes;
 // every command is idempotent (replace, not add) so a restarted daemon converges.
 import { execFileSync } from 'node:child_process'
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { type Address, type Cidr, formatAddress, formatCidr, nth } from './cidr.js'
 
 export function ip (...args: string[]): string {
@@ -66,10 +66,30 @@ export function ensureBridge (name: string, podCIDRs: Cidr[]): void {
   ip('link', 'set', 'dev', name, 'up')
 }
 
-/** Pods on other nodes are reached by routing through this node. */
-export function enableForwarding (families: Set<4 | 6>): void {
-  if (families.has(4)) writeFileSync('/proc/sys/net/ipv4/ip_forward', '1')
-  if (families.has(6)) writeFileSync('/proc/sys/net/ipv6/conf/all/forwarding', '1')
+const FORWARDING = {
+  4: { file: '/proc/sys/net/ipv4/ip_forward', sysctl: 'net.ipv4.ip_forward' },
+  6: { file: '/proc/sys/net/ipv6/conf/all/forwarding', sysctl: 'net.ipv6.conf.all.forwarding' },
+} as const
+
+/**
+ * Pods on other nodes are reached by routing through this node, so forwarding must be
+ * on. It is read first and written only when off: containerd, CRI-O and runc mount
+ * /proc/sys read-only in every non-privileged container (the DaemonSet's), and flannel
+ * likewise leaves forwarding to the node, which kubeadm's preflight requires.
+ */
+export function enableForwarding (families: Set<4 | 6>, read = (f: string) => readFileSync(f, 'utf8'), write = writeFileSync): void {
+  for (const family of [...families].sort()) {
+    const { file, sysctl } = FORWARDING[family]
+    if (read(file).trim() === '1') continue
+    try {
+      write(file, '1')
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code !== 'EROFS' && code !== 'EACCES' && code !== 'EPERM') throw err
+      throw new Error(`${sysctl} is 0 on this node and ${file} is read-only here (${code}, as in a non-privileged container): ` +
+        `set ${sysctl}=1 on the node (sysctl -w, and a file in /etc/sysctl.d to keep it)`)
+    }
+  }
 }
 
 /** Why the node is not ready to forward (TUN down, cluster route missing), or undefined. */
