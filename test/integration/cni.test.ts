@@ -9,7 +9,8 @@ import { join } from 'node:path'
 import { CLUSTER_CIDR, type LabNode, type Pod } from '../../src/lab/cluster.js'
 import { type Attachment, CNI_PATH, CniRuntime } from '../lib/cni.js'
 import { ping, startPeerEcho, tcpSeenAs, withCluster } from '../lib/lab.js'
-import { pingFrom, seenAs, startEcho } from '../lib/echo.js'
+import { pingFrom } from '../lib/echo.js'
+import { seenAs, startEcho } from '../../src/lab/traffic.js'
 import type { Namespace } from '../../src/lab/netns.js'
 
 const plugins = ['bridge', 'host-local', 'portmap'].filter((p) => !existsSync(join(CNI_PATH, p)))

@@ -4,7 +4,8 @@
 // ping and TCP in both families and is seen with its own address.
 import t from 'tap'
 import { withCluster } from '../lib/lab.js'
-import { bulkTransfer, pingFrom, seenAs, startEcho, startSink } from '../lib/echo.js'
+import { pingFrom } from '../lib/echo.js'
+import { bulkTransfer, seenAs, startEcho, startSink } from '../../src/lab/traffic.js'
 
 for (const [ipv6Underlay, offloads] of [[true, true], [false, true], [true, false]]) {
   const mtu = ipv6Underlay ? 1430 : 1450

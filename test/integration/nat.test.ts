@@ -6,7 +6,8 @@
 import t from 'tap'
 import { once } from 'node:events'
 import { ping, startPeerEcho, tcpSeenAs, withCluster } from '../lib/lab.js'
-import { pingFrom, seenAs, startEcho } from '../lib/echo.js'
+import { pingFrom } from '../lib/echo.js'
+import { seenAs, startEcho } from '../../src/lab/traffic.js'
 
 const OUTSIDE = '192.168.77.200' // on the underlay subnet, in a namespace: never a real host
 

@@ -1,32 +1,7 @@
-// A TCP "who am I" server for any namespace and either family: it answers each
-// connection with the source address it sees. NAT tests read the masqueraded
-// address from it; dual-stack tests reach it over IPv4 and IPv6.
+// ping through the lab (iputils-ping): ICMP across the overlay, for the tests that
+// check it; the Node-only traffic (echo, sink, UDP round trips) is src/lab/traffic.ts.
 import type { Pod } from '../../src/lab/cluster.js'
 import type { Namespace } from '../../src/lab/netns.js'
-
-const PORT = 7001 // beside lab.ts's IPv4-only echo on 7000
-
-/** Listens on 0.0.0.0 and [::] separately, so IPv4 peers are not shown as ::ffff:a.b.c.d. */
-export function startEcho (ns: Namespace): void {
-  const serve = (host: string): string =>
-    `require('net').createServer((s) => { s.end(s.remoteAddress + '\\n') }).listen({ port: ${PORT}, host: '${host}', ipv6Only: ${host === '::'} })`
-  ns.spawn(process.execPath, ['-e', `${serve('0.0.0.0')}; ${serve('::')}`])
-}
-
-/** Connects from a namespace to an echo server; resolves to the source address the server saw. */
-export async function seenAs (from: Namespace, address: string): Promise<string> {
-  const script = `const s = require('net').connect(${PORT}, '${address}'); let d = '';
-    s.on('data', (b) => { d += b }); s.on('end', () => process.stdout.write(d.trim()));
-    s.on('error', (e) => { process.stderr.write(e.message); process.exit(1) }); s.setTimeout(5000, () => process.exit(2))`
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return (await from.execAsync(process.execPath, ['-e', script], 15_000)).trim()
-    } catch (err) {
-      if (attempt >= 20) throw err // the server may still be starting
-      await new Promise((resolve) => setTimeout(resolve, 100))
-    }
-  }
-}
 
 /** ping or ping -6, a few packets; true when they came back. */
 export async function pingFrom (from: Namespace, address: string, count = 2): Promise<boolean> {
@@ -35,36 +10,6 @@ export async function pingFrom (from: Namespace, address: string, count = 2): Pr
     return true
   } catch {
     return false
-  }
-}
-
-const SINK_PORT = 7002
-
-/** A TCP sink on both families: for each connection, replies "<bytes> <sha256>" of all it read once the sender half-closes. */
-export function startSink (ns: Namespace): void {
-  const serve = (host: string): string => `require('net').createServer({ allowHalfOpen: true }, (s) => {
-    const h = require('crypto').createHash('sha256'); let n = 0
-    s.on('data', (b) => { n += b.length; h.update(b) }); s.on('end', () => s.end(n + ' ' + h.digest('hex')))
-  }).listen({ port: ${SINK_PORT}, host: '${host}', ipv6Only: ${host === '::'} })`
-  ns.spawn(process.execPath, ['-e', `${serve('0.0.0.0')}; ${serve('::')}`])
-}
-
-/** Sends `mib` MiB of pseudo-random bytes to a sink; resolves to whether the sink saw exactly them, and the throughput. */
-export async function bulkTransfer (from: Namespace, address: string, mib: number): Promise<{ intact: boolean, gbps: number, reply: string }> {
-  const script = `const c = require('crypto'); const chunk = c.randomBytes(1 << 20); const h = c.createHash('sha256')
-    const s = require('net').connect(${SINK_PORT}, '${address}'); let reply = ''; const t0 = process.hrtime.bigint()
-    s.on('connect', () => { let i = 0; const more = () => { while (i < ${mib}) { i++; h.update(chunk); if (!s.write(chunk)) return s.once('drain', more) } s.end() }; more() })
-    s.on('data', (b) => { reply += b }); s.on('error', (e) => { process.stderr.write(e.message); process.exit(1) })
-    s.on('close', () => { const ns = Number(process.hrtime.bigint() - t0); process.stdout.write(JSON.stringify({ want: (${mib} << 20) + ' ' + h.digest('hex'), reply, gbps: ${mib} * 8 * 1048576 / ns })) })
-    s.setTimeout(30000, () => process.exit(2))`
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const r = JSON.parse(await from.execAsync(process.execPath, ['-e', script], 60_000))
-      return { intact: r.want === r.reply, gbps: r.gbps, reply: r.reply }
-    } catch (err) {
-      if (attempt >= 20) throw err // the sink may still be starting
-      await new Promise((resolve) => setTimeout(resolve, 100))
-    }
   }
 }
 

@@ -3,7 +3,8 @@
 import type { Test } from 'tap'
 import { Cluster, type ClusterOptions, type Pod } from '../../src/lab/cluster.js'
 import { labUnavailable, reapOnSignals } from '../../src/lab/netns.js'
-import { pingFrom, seenAs, startEcho } from './echo.js'
+import { pingFrom } from './echo.js'
+import { seenAs, startEcho } from '../../src/lab/traffic.js'
 
 // tap stops a test file that overruns its timeout with SIGTERM, before any teardown.
 reapOnSignals()
