@@ -9,6 +9,7 @@
         "native/testing_steering.cc",
         "native/packet.cc",
         "native/checksum.cc",
+        "native/partial_checksum.cc",
         "native/gso.cc",
         "native/gro.cc",
         "native/vxlan.cc",

@@ -39,6 +39,7 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
     opt.batch = int(o.Get("batch").As<Napi::Number>().Int32Value());
     opt.busyPollMicros = int(o.Get("busyPollMicros").As<Napi::Number>().Int32Value());
     opt.memoryBudget = size_t(o.Get("memoryBudget").As<Napi::Number>().Int64Value());
+    if (o.Has("mtu")) opt.mtu = size_t(o.Get("mtu").As<Napi::Number>().Uint32Value());
     std::string workers = o.Get("workers").ToString();
     opt.workers = workers == "per-cpu" ? DataplaneOptions::Workers::perCpu
                   : workers == "auto" ? DataplaneOptions::Workers::automatic
@@ -89,7 +90,7 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
 
   // One direction's counters, summed over the queues.
   Napi::Object workerStats(Napi::Env env, WorkerCounters& (Dataplane::*counters)(int)) {
-    double packets = 0, bytes = 0, batches = 0, syscalls = 0, coalesced = 0;
+    double packets = 0, bytes = 0, batches = 0, syscalls = 0, coalesced = 0, partialChecksums = 0;
     for (int q = 0; q < dp_.queues(); q++) {
       const WorkerCounters& c = (dp_.*counters)(q);
       packets += double(c.packets.get());
@@ -97,6 +98,7 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
       batches += double(c.batches.get());
       syscalls += double(c.syscalls.get());
       coalesced += double(c.coalesced.get());
+      partialChecksums += double(c.partialChecksums.get());
     }
     Napi::Object o = Napi::Object::New(env);
     o.Set("packets", packets);
@@ -104,6 +106,7 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
     o.Set("batches", batches);
     o.Set("syscalls", syscalls);
     o.Set("coalesced", coalesced);
+    o.Set("partialChecksums", partialChecksums);
     return o;
   }
 

@@ -45,6 +45,7 @@ struct alignas(64) WorkerCounters {
   Counter batches;             // wakeups that moved at least one packet
   Counter syscalls;            // read/write/sendmmsg/recvmmsg calls that moved packets
   Counter coalesced;           // packets sent or written with an earlier one (tx: joined a UDP GSO train, rx: GRO)
+  Counter partialChecksums;    // rx: inner checksums the sender left for an offload (partial_checksum.h), finished
   Counter drops[kDropCount];
 };
 

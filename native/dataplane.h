@@ -40,6 +40,7 @@ struct DataplaneOptions {
   // for only as many CPUs as that holds (at least two), so a container's memory
   // limit does not kill the daemon on a node with many CPUs.
   size_t memoryBudget = 0;
+  size_t mtu = 0;  // the TUN's: a partial TCP super-packet received whole is cut to it (0: never)
 };
 
 // The CPUs per-cpu workers run on: the allowed ones in order, as many as budget holds

@@ -9,6 +9,7 @@
 
 #include "checksum.h"
 #include "packet.h"
+#include "partial_checksum.h"
 
 namespace flatnet {
 namespace {
@@ -89,6 +90,7 @@ void Coalescer::add(uint8_t* pkt, size_t len) {
   head_ = pkt;
   headLen_ = len;
   segments_ = 1;
+  headPartial_ = false;
   if (!l4 || (proto == kProtoTcp && l4[13] & kTcpPsh)) {  // PSH ends a run: nothing can follow it
     flush();
     return;
@@ -115,22 +117,29 @@ bool Coalescer::join(uint8_t* pkt, size_t len) {
     return false;
   // The head is verified only once something joins it: alone it goes out unchanged
   // and the kernel checks it, merged its checksum field is overwritten.
-  if (segments_ == 1 && !unchecked(head_, proto, headL4) &&
-      checksumFold(checksumPartial(headL4, headLen_ - ipLen, pseudoSum(head_, proto, headLen_ - ipLen))) !=
-          0xffff) {
-    stats_.badChecksum++;
-    head_ = nullptr;  // dropped; pkt starts a new run
-    open_ = false;
-    return false;
+  if (segments_ == 1 && !unchecked(head_, proto, headL4)) {
+    uint32_t pseudo = pseudoSum(head_, proto, headLen_ - ipLen);
+    bool ok = checksumFold(checksumPartial(headL4, headLen_ - ipLen, pseudo)) == 0xffff;
+    // Counted by flush, once, whatever joins it.
+    headPartial_ = !ok && load16(headL4 + checksumOffset(proto)) == checksumFold(pseudo);
+    if (!ok && !headPartial_) {
+      stats_.badChecksum++;
+      head_ = nullptr;  // dropped; pkt starts a new run
+      open_ = false;
+      return false;
+    }
   }
   uint8_t flags = tcp ? l4[13] : 0;
   bool verify = !unchecked(pkt, proto, l4);
-  // Sum the header before the copy: the moved payload may overwrite it.
-  uint32_t sum = checksumPartial(l4, l4Len, pseudoSum(pkt, proto, len - ipLen));
+  // Read the header before the copy: the moved payload may overwrite it.
+  uint32_t pseudo = pseudoSum(pkt, proto, len - ipLen);
+  uint16_t stored = load16(l4 + checksumOffset(proto));
+  uint32_t sum = checksumPartial(l4, l4Len, pseudo);
   sum = checksumCopy(head_ + headLen_, l4 + l4Len, payload, sum);
   if (verify && checksumFold(sum) != 0xffff) {
-    stats_.badChecksum++;  // the copied bytes lie past headLen_: nothing to undo
-    return true;
+    // The copied bytes lie past headLen_: a dropped segment leaves nothing to undo.
+    if (stored != checksumFold(pseudo)) return stats_.badChecksum++, true;
+    stats_.partial++;
   }
   headLen_ += payload;
   nextSeq_ += uint32_t(payload);
@@ -145,7 +154,13 @@ bool Coalescer::join(uint8_t* pkt, size_t len) {
 void Coalescer::flush() {
   if (!head_) return;
   VnetHdr h{};  // all zero: no offload, the kernel checks the packet as it is
-  if (segments_ > 1) {
+  IpView v;
+  size_t field;
+  if (segments_ == 1 && parseIp(head_, headLen_, &v) && (field = partialChecksumField(head_, v))) {
+    stats_.partial++;
+    h = partialChecksumHeader(head_, v, field, mtu_);  // CHECKSUM_PARTIAL, as the sender left it
+  } else if (segments_ > 1) {
+    stats_.partial += headPartial_;
     uint8_t* ip = head_;
     bool v4 = ip[0] >> 4 == 4;
     size_t l4Len = headLen_ - ipHeaderLen_;

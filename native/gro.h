@@ -32,17 +32,23 @@ struct TunWrite {
 // one each; the kernel cuts it back into the same datagrams before the socket.
 //
 // What is written: a merged packet gets a vnet header with NEEDS_CSUM, the
-// pseudo-header sum in its checksum field and gso TCPV4/TCPV6/UDP_L4; any other
-// packet gets an all-zero header and is passed unchanged (the kernel checks it).
+// pseudo-header sum in its checksum field and gso TCPV4/TCPV6/UDP_L4; a packet whose
+// sender left its checksum partial (partial_checksum.h) gets NEEDS_CSUM alone, so the
+// kernel finishes it as it would have on the sender's NIC; any other packet gets an
+// all-zero header and is passed unchanged (the kernel checks it). Partial segments
+// merge like complete ones: only a checksum in neither form counts as bad.
 class Coalescer {
  public:
   struct Stats {
     uint64_t merged = 0;       // segments appended to an earlier one
     uint64_t badChecksum = 0;  // segments dropped for a wrong TCP checksum
+    uint64_t partial = 0;      // packets and segments whose checksum the sender left partial
   };
   using Emit = void (*)(void* ctx, const TunWrite& w);
 
-  Coalescer(Emit emit, void* ctx, bool udp = false) : emit_(emit), ctx_(ctx), udp_(udp) {}
+  // mtu: the TUN's, which a partial TCP super-packet is cut to (0: never cut).
+  Coalescer(Emit emit, void* ctx, bool udp = false, size_t mtu = 0)
+      : emit_(emit), ctx_(ctx), udp_(udp), mtu_(mtu) {}
   // Turns UDP merging off for good (the kernel refused a GSO_UDP_L4 write).
   void disableUdp() { udp_ = false; }
   bool udp() const { return udp_; }
@@ -57,6 +63,7 @@ class Coalescer {
   Emit emit_;
   void* ctx_;
   bool udp_;
+  size_t mtu_;
   Stats stats_;
   // The packet being grown; null when none is pending.
   uint8_t* head_ = nullptr;
@@ -67,6 +74,7 @@ class Coalescer {
   // segments_ == 1: the head's own checksum is not verified yet.
   size_t ipHeaderLen_ = 0, l4HeaderLen_ = 0, segSize_ = 0, segments_ = 0;
   uint32_t nextSeq_ = 0;  // TCP only
+  bool headPartial_ = false;  // the head's checksum was found in the partial form
 
   // Appends pkt to the open head, or drops it for a bad checksum (both return true);
   // false when it does not belong to the run.

@@ -15,6 +15,7 @@
 #include "gso.h"
 #include "js_table.h"
 #include "packet.h"
+#include "partial_checksum.h"
 #include "vxlan.h"
 
 namespace flatnet {
@@ -180,19 +181,22 @@ struct Collected {
 Napi::Value Coalesce(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Collected out{env, Napi::Array::New(env)};
-  // coalesce(packets, udp): udp merges UDP datagrams too, as on a TUN with USO.
+  // coalesce(packets, udp, mtu): udp merges UDP datagrams too, as on a TUN with USO; mtu
+  // is the TUN's (0: partial super-packets are not cut).
   Coalescer c(
       [](void* ctx, const TunWrite& w) {
         auto* o = static_cast<Collected*>(ctx);
         o->writes.Set(o->writes.Length(), Napi::Buffer<uint8_t>::Copy(o->env, w.data, w.len));
       },
-      &out, info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value());
+      &out, info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value(),
+      info[2].IsNumber() ? size_t(info[2].As<Napi::Number>().Uint32Value()) : 0);
   if (!readPackets(info, scratchOf(info))) return env.Undefined();
   coalesceBatch(scratchOf(info), &c);
   Napi::Object r = Napi::Object::New(env);
   r.Set("writes", out.writes);
   r.Set("merged", Napi::Number::New(env, double(c.stats().merged)));
   r.Set("badChecksum", Napi::Number::New(env, double(c.stats().badChecksum)));
+  r.Set("partial", Napi::Number::New(env, double(c.stats().partial)));
   return r;
 }
 
@@ -221,6 +225,20 @@ Napi::Value IsPureTcpAck(const Napi::CallbackInfo& info) {
   auto b = buffer(info[0]);
   IpView v;
   return Napi::Boolean::New(info.Env(), parseIp(b.Data(), b.Length(), &v) && isPureTcpAck(b.Data(), v));
+}
+
+// finishPartialChecksum(packet) -> a finished copy when its checksum is in the partial
+// form (what the receive path does without a vnet header), else null.
+Napi::Value FinishPartialChecksum(const Napi::CallbackInfo& info) {
+  if (!isBuffer(info[0])) return throwType(info.Env(), "finishPartialChecksum: expected a Buffer");
+  auto b = buffer(info[0]);
+  auto out = Napi::Buffer<uint8_t>::Copy(info.Env(), b.Data(), b.Length());
+  IpView v;
+  if (!parseIp(out.Data(), out.Length(), &v)) return info.Env().Null();
+  size_t field = partialChecksumField(out.Data(), v);
+  if (!field) return info.Env().Null();
+  finishChecksum(out.Data(), v, field);
+  return out;
 }
 
 // encapPrefix(vni, dstMac, srcMac, ethType) -> the 22-byte VXLAN + Ethernet prefix
@@ -323,6 +341,7 @@ void InitTesting(Napi::Env env, Napi::Object exports) {
   add("coalesce", Coalesce);
   add("benchCoalesce", BenchCoalesce);
   add("flowHash", FlowHash);
+  add("finishPartialChecksum", FinishPartialChecksum);
   add("isPureTcpAck", IsPureTcpAck);
   add("encapPrefix", EncapPrefix);
   add("admit", Admit);

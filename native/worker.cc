@@ -11,6 +11,7 @@
 #include "admit.h"
 #include "dataplane.h"
 #include "gso.h"
+#include "partial_checksum.h"
 #include "tun.h"
 #include "udp.h"
 #include "vnet_hdr.h"
@@ -69,7 +70,7 @@ size_t rxSlotSize(bool gro) { return gro ? kMaxIpPacket + 1 : kEncapPrefixLen + 
 
 // A receive batch can take a train in any slot (the traffic changes between calls).
 size_t packetMemoryPerWorker(const DataplaneOptions& o) {
-  return kTxReadArena + (o.offloads ? kTxOutArena : 0) + size_t(o.batch) * rxSlotSize(false);
+  return kTxReadArena + (o.offloads ? kTxOutArena : kTxOutSize) + size_t(o.batch) * rxSlotSize(false);
 }
 
 // ---- transmit ----
@@ -304,7 +305,8 @@ void TransmitLoop::sendOneByOne(const Message& m) {
 // change; before it a write of one fails with EINVAL.
 ReceiveLoop::ReceiveLoop(LoopSpec spec)
     : dp_(spec.dp), queue_(spec.queue),
-      coalescer_(&ReceiveLoop::emit, this, (spec.dp.tun().offloads & kTunUso4) != 0) {
+      coalescer_(&ReceiveLoop::emit, this, (spec.dp.tun().offloads & kTunUso4) != 0,
+                 spec.dp.options().mtu) {
   size_t batch = size_t(dp_.options().batch);
   take_ = batch;
   slotSize_ = rxSlotSize(dp_.udpGroOn());
@@ -313,6 +315,10 @@ ReceiveLoop::ReceiveLoop(LoopSpec spec)
   mmsg_.resize(batch);
   iov_.resize(batch);
   control_.resize(batch * kRxControlLen);
+  if (!dp_.tun().vnetHdr) {
+    split_.allocate(kTxOutSize);
+    splitSizes_.resize(kMaxSplit);
+  }
 }
 
 int ReceiveLoop::fd() const { return dp_.rxFds_[size_t(queue_)]; }
@@ -359,6 +365,7 @@ bool ReceiveLoop::runBatch(const Fib& fib) {
     const Coalescer::Stats& s = coalescer_.stats();
     c.drops[kDropBadChecksum].add(s.badChecksum - seen_.badChecksum);
     c.coalesced.add(s.merged - seen_.merged);
+    c.partialChecksums.add(s.partial - seen_.partial);
     seen_ = s;
   }
   return true;
@@ -379,13 +386,39 @@ void ReceiveLoop::receiveMessage(const Fib& fib, uint8_t* buf, size_t len,
         c.bytes.add(ip.totalLen);
         if (vnet) {
           coalescer_.add(pkt, ip.totalLen);  // trims any Ethernet padding
-        } else if (write(tunFd(), pkt, ip.totalLen) < 0) {
+          return;
+        }
+        // No vnet header to hand a partial checksum to the kernel with: finish it here,
+        // and cut a super-packet as the kernel would have.
+        if (size_t field = partialChecksumField(pkt, ip)) {
+          c.partialChecksums.add(1);
+          VnetHdr h = partialChecksumHeader(pkt, ip, field, dp_.options().mtu);
+          if (h.gsoType != kGsoNone) return writeSegments(h, pkt, ip.totalLen);
+          finishChecksum(pkt, ip, field);
+        }
+        if (write(tunFd(), pkt, ip.totalLen) < 0) {
           c.drops[kDropTunWrite].add(1);
         } else {
           c.syscalls.add(1);
         }
       },
       [&](Drop why, size_t count) { c.drops[why].add(count); });
+}
+
+// A partial TCP super-packet for a TUN without a vnet header: segmented here.
+void ReceiveLoop::writeSegments(const VnetHdr& h, const uint8_t* pkt, size_t len) {
+  WorkerCounters& c = dp_.rxCounters(queue_);
+  size_t count = 0;
+  if (gsoSplit(h, pkt, len, split_.at(0), kTxOutSize, 0, splitSizes_.data(), kMaxSplit, &count) !=
+      GsoResult::ok)
+    return c.drops[kDropBadInnerIp].add(1);
+  const uint8_t* seg = split_.at(0);
+  for (size_t i = 0; i < count; seg += splitSizes_[i++]) {
+    if (write(tunFd(), seg, splitSizes_[i]) < 0)
+      c.drops[kDropTunWrite].add(1);
+    else
+      c.syscalls.add(1);
+  }
 }
 
 void ReceiveLoop::emit(void* self, const TunWrite& w) {

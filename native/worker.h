@@ -98,6 +98,7 @@ class ReceiveLoop {
   void receiveMessage(const Fib& fib, uint8_t* buf, size_t len, const sockaddr_storage& from,
                       size_t gsoSize);
   static void emit(void* self, const TunWrite& w);
+  void writeSegments(const VnetHdr& h, const uint8_t* pkt, size_t len);
   int tunFd() const;
 
   Dataplane& dp_;
@@ -111,6 +112,8 @@ class ReceiveLoop {
   std::vector<uint8_t> control_;
   Coalescer coalescer_;
   Coalescer::Stats seen_;  // what was already added to the counters
+  PacketMemory split_;     // no vnet header: a received super-packet's segments
+  std::vector<uint16_t> splitSizes_;
 };
 
 }  // namespace flatnet

@@ -30,7 +30,7 @@ const BATCH = 32
 export async function runDaemon (config: Config, options: DaemonOptions, log: Logger): Promise<void> {
   const mtu = config.mtu ?? mtuOfAddress(config.underlay.address) - encapOverhead(config.underlay.address)
   const limit = memoryLimit()
-  const dataplane = openDataplane(config, limit)
+  const dataplane = openDataplane(config, limit, mtu)
   const info = dataplane.info()
   // Until `ready`, a failing step undoes the ones before it, last first: a daemon that
   // cannot start must exit, not stay alive half set up holding the TUN and NAT rules.
@@ -124,7 +124,7 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
 }
 
 /** Opens the data plane; a port or TUN held by someone else says who to look for. */
-function openDataplane (config: Config, limit: number | undefined): Dataplane {
+function openDataplane (config: Config, limit: number | undefined, mtu: number): Dataplane {
   try {
     return new addon.Dataplane({
       tunName: config.tun.name,
@@ -138,6 +138,7 @@ function openDataplane (config: Config, limit: number | undefined): Dataplane {
       busyPollMicros: config.busyPollMicros,
       workers: config.workers,
       memoryBudget: packetMemoryBudget(limit),
+      mtu,
     })
   } catch (err) {
     const e = err as Error & { errno?: number }

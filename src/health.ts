@@ -37,6 +37,9 @@ export function dataplaneMetrics (dataplane: Dataplane, checks: HealthChecks): R
     () => [[{}, dataplane.stats().rx.coalesced]])
   absolute('flatnet_gso_joined_packets_total', 'Small packets sent as a further segment of an earlier one\'s UDP GSO train.', [],
     () => [[{}, dataplane.stats().tx.coalesced]])
+  absolute('flatnet_partial_checksums_total', 'Received inner packets whose sender left the TCP/UDP checksum for an offload to finish ' +
+    '(a kernel vxlan peer on a veth or virtio-net underlay), finished by flatnet or the kernel.', [],
+    () => [[{}, dataplane.stats().rx.partialChecksums]])
   absolute('flatnet_drops_total', 'Packets dropped, by reason.', ['reason'],
     () => Object.entries(dataplane.stats().drops).map(([reason, n]) => [{ reason }, n]))
   absolute('flatnet_kernel_drops_total', 'Packets the kernel dropped before they reached the data plane or after it: tun_queue (routed into the TUN ' +

@@ -17,6 +17,7 @@ export interface DataplaneOptions {
   batch: number // packets per wakeup
   busyPollMicros: number // keep polling this long after traffic before sleeping (0 = never)
   workers: 'auto' | 'pipeline' | 'per-cpu' // per-cpu: a worker per CPU, TUN queues and receive sockets steered by CPU
+  mtu?: number // the TUN's: a kernel peer's TCP super-packet received whole (veth underlay) is cut to it
   memoryBudget: number // bytes the workers' packet buffers may take (0 = no bound): per-cpu gets fewer workers than CPUs past it
 }
 
@@ -26,7 +27,7 @@ export interface NativeTable { local: NativePrefix[], peers: NativePeer[] }
 /** The peers that changed since the last push: set adds or replaces by name, remove drops by name. */
 export interface NativePeerChanges { set: NativePeer[], remove: string[] }
 
-export interface WorkerStats { packets: number, bytes: number, batches: number, syscalls: number, coalesced: number }
+export interface WorkerStats { packets: number, bytes: number, batches: number, syscalls: number, coalesced: number, partialChecksums: number }
 export interface PeerStats { name: string, txPackets: number, txBytes: number, rxPackets: number, rxBytes: number }
 export interface QueueStats { txPackets: number, rxPackets: number }
 export interface DataplaneStats { tx: WorkerStats, rx: WorkerStats, drops: Record<string, number>, peers: PeerStats[], queues: QueueStats[] }

@@ -24,7 +24,7 @@ bin="$out/fuzz_$target"
 "$CXX" -std=c++20 -g -O1 -fno-omit-frame-pointer \
   -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -I"$root/native" "$here/fuzz_$target.cc" \
-  "$root"/native/{packet,checksum,gso,gro,vxlan,fib,peer_index,admit}.cc -o "$bin"
+  "$root"/native/{packet,checksum,partial_checksum,gso,gro,vxlan,fib,peer_index,admit}.cc -o "$bin"
 echo "fuzz $target: ${seconds}s"
 # -print_final_stats: the closing "stat::number_of_executed_units" is the figure CI reports.
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ASAN_OPTIONS=detect_leaks=1 \

@@ -163,11 +163,9 @@ export class Cluster {
     }
     // flannel's vxlan backend: flannel.1 with the subnet's .0/32, then per peer a
     // permanent neighbour (.0 -> VTEP MAC), an FDB entry (MAC -> node) and a route.
+    // The underlay keeps its default offloads, so this node sends inner checksums
+    // partial, as on a veth or virtio-net underlay: flatnet peers must finish them.
     const dev = 'flannel.1'
-    // Over veth the kernel leaves inner TCP/UDP checksums unfinished (CHECKSUM_PARTIAL
-    // travels with the skb); a NIC would finish them on a real wire. A userspace
-    // peer reads the bytes, so make this underlay behave like a wire.
-    if (this.nodes.some((p) => p.spec.kind === 'flatnet')) n.ns.exec('ethtool', '-K', 'eth0', 'tx', 'off')
     n.ns.ip('link', 'add', dev, 'type', 'vxlan', 'id', String(vni), 'dstport', String(port),
       'local', n.underlayIP, 'dev', 'eth0', 'nolearning')
     n.ns.ip('link', 'set', dev, 'address', n.vtepMAC, 'mtu', String((this.options.underlayMTU ?? 1500) - 50), 'up')
