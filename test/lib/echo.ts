@@ -4,18 +4,19 @@
 import type { Pod } from '../../src/lab/cluster.js'
 import type { Namespace } from '../../src/lab/netns.js'
 
-const PORT = 7001 // beside lab.ts's IPv4-only echo on 7000
+export const ECHO_PORT = 7001 // beside lab.ts's IPv4-only echo on 7000
 
 /** Listens on 0.0.0.0 and [::] separately, so IPv4 peers are not shown as ::ffff:a.b.c.d. */
 export function startEcho (ns: Namespace): void {
   const serve = (host: string): string =>
-    `require('net').createServer((s) => { s.end(s.remoteAddress + '\\n') }).listen({ port: ${PORT}, host: '${host}', ipv6Only: ${host === '::'} })`
+    `require('net').createServer((s) => { s.end(s.remoteAddress + '\\n') }).listen({ port: ${ECHO_PORT}, host: '${host}', ipv6Only: ${host === '::'} })`
   ns.spawn(process.execPath, ['-e', `${serve('0.0.0.0')}; ${serve('::')}`])
 }
 
-/** Connects from a namespace to an echo server; resolves to the source address the server saw. */
-export async function seenAs (from: Namespace, address: string): Promise<string> {
-  const script = `const s = require('net').connect(${PORT}, '${address}'); let d = '';
+/** Connects from a namespace to an echo server (or to a port that leads to one, such as a
+ *  Service's); resolves to the source address the server saw. */
+export async function seenAs (from: Namespace, address: string, port = ECHO_PORT): Promise<string> {
+  const script = `const s = require('net').connect(${port}, '${address}'); let d = '';
     s.on('data', (b) => { d += b }); s.on('end', () => process.stdout.write(d.trim()));
     s.on('error', (e) => { process.stderr.write(e.message); process.exit(1) }); s.setTimeout(5000, () => process.exit(2))`
   for (let attempt = 0; ; attempt++) {
