@@ -18,6 +18,8 @@ const PACKAGES: Record<string, string> = {
   tcpdump: 'tcpdump',
   ethtool: 'ethtool',
   nft: 'nftables',
+  iptables: 'iptables', // iptables-nft, Debian 12's default backend: kube-proxy's rules in the services test
+  dnsmasq: 'dnsmasq-base', // the binary alone; the dnsmasq package adds a system service
   etcd: 'etcd-server',
   perf: 'linux-perf',
   'cni-plugins': 'containernetworking-plugins',

@@ -3,7 +3,7 @@
 // tests use them where the kernel's own tools would prove no more.
 import type { Namespace } from './netns.js'
 
-const ECHO_PORT = 7001 // TCP: answers each connection with the source address it sees
+export const ECHO_PORT = 7001 // TCP: answers each connection with the source address it sees
 const SINK_PORT = 7002 // TCP: replies "<bytes> <sha256>" of all it read
 const UDP_ECHO_PORT = 7003 // UDP: sends each datagram back
 
@@ -29,9 +29,10 @@ export function startEcho (ns: Namespace): void {
   serveBoth(ns, (host) => `require('net').createServer((s) => { s.end(s.remoteAddress + '\\n') }).listen({ port: ${ECHO_PORT}, host: '${host}', ipv6Only: ${host === '::'} })`)
 }
 
-/** Connects from a namespace to an echo server; resolves to the source address the server saw. */
-export async function seenAs (from: Namespace, address: string): Promise<string> {
-  const script = `const s = require('net').connect(${ECHO_PORT}, '${address}'); let d = '';
+/** Connects from a namespace to an echo server (or to a port that leads to one, such as a
+ *  Service's); resolves to the source address the server saw. */
+export async function seenAs (from: Namespace, address: string, port = ECHO_PORT): Promise<string> {
+  const script = `const s = require('net').connect(${port}, '${address}'); let d = '';
     s.on('data', (b) => { d += b }); s.on('end', () => process.stdout.write(d.trim()));
     s.on('error', (e) => { process.stderr.write(e.message); process.exit(1) }); s.setTimeout(5000, () => process.exit(2))`
   return (await client(from, script, 15_000)).trim()

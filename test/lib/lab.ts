@@ -3,22 +3,24 @@
 import type { Test } from 'tap'
 import { Cluster, type ClusterOptions, type Pod } from '../../src/lab/cluster.js'
 import { labUnavailable, reapOnSignals } from '../../src/lab/netns.js'
+import { toolsMissing } from '../../src/lab/tools.js'
 import { pingFrom } from './echo.js'
 import { seenAs, startEcho } from '../../src/lab/traffic.js'
 
 // tap stops a test file that overruns its timeout with SIGTERM, before any teardown.
 reapOnSignals()
 
-/** Why `what` cannot run here (the caller skips, saying so), or undefined; in CI, where it must run, throws instead. */
-export function labSkipReason (what: string): string | undefined {
-  const why = labUnavailable()
+/** Why `what` cannot run here — no namespaces, or a missing tool of `tools` (the caller skips,
+ *  saying so and what to install), or undefined; in CI, where it must run, throws instead. */
+export function labSkipReason (what: string, tools: readonly string[] = []): string | undefined {
+  const why = labUnavailable() ?? toolsMissing(tools)
   if (why && process.env.CI) throw new Error(`${what} must run in CI but cannot: ${why}`)
   return why
 }
 
-/** Returns a cluster that is destroyed when the test ends, or undefined if skipped. */
-export async function withCluster (test: Test, options: ClusterOptions): Promise<Cluster | undefined> {
-  const why = labSkipReason('namespace tests')
+/** Returns a cluster that is destroyed when the test ends, or undefined if skipped (no namespaces, or one of `tools` missing). */
+export async function withCluster (test: Test, options: ClusterOptions, tools: readonly string[] = []): Promise<Cluster | undefined> {
+  const why = labSkipReason('namespace tests', tools)
   if (why) {
     test.pass(`namespace test skipped: ${why}`, { skip: true })
     return undefined
