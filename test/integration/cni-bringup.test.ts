@@ -6,7 +6,9 @@ import t from 'tap'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { ping, withCluster } from '../lib/lab.js'
+import { labTools, ping, withCluster } from '../lib/lab.js'
+
+labTools('ping')
 
 const NODE_API = fileURLToPath(new URL('../fixtures/node-api.mjs', import.meta.url))
 const API_PORT = '6443'

@@ -9,8 +9,10 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { queryControl } from '../../src/control-socket.js'
 import type { Cluster, LabNode } from '../../src/lab/cluster.js'
-import { ping, withCluster } from '../lib/lab.js'
+import { labTools, ping, withCluster } from '../lib/lab.js'
 import { channelLab } from '../lib/channel.js'
+
+labTools('ping')
 
 const KEY = 'integration-cluster-key-4f1c9a'
 const N = 8

@@ -7,10 +7,12 @@ import t from 'tap'
 import { once } from 'node:events'
 import { queryControl } from '../../src/control-socket.js'
 import type { LabNode } from '../../src/lab/cluster.js'
-import { ping, withCluster } from '../lib/lab.js'
+import { labTools, ping, withCluster } from '../lib/lab.js'
 import { channelLab } from '../lib/channel.js'
 import { until } from '../../src/lab/until.js'
 import { steadyPing } from '../lib/echo.js'
+
+labTools('ping')
 
 const KEY = 'integration-outage-key-7d2e1b'
 const N = 6

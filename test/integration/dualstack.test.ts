@@ -3,9 +3,11 @@
 // carrying the IPv6 pods too (50 bytes: 1450). Every pod reaches every other by
 // ping and TCP in both families and is seen with its own address.
 import t from 'tap'
-import { withCluster } from '../lib/lab.js'
+import { labTools, withCluster } from '../lib/lab.js'
 import { pingFrom } from '../lib/echo.js'
 import { bulkTransfer, seenAs, startEcho, startSink } from '../../src/lab/traffic.js'
+
+labTools('ping')
 
 for (const [ipv6Underlay, offloads] of [[true, true], [false, true], [true, false]]) {
   const mtu = ipv6Underlay ? 1430 : 1450

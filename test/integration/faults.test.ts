@@ -11,7 +11,9 @@ import { join } from 'node:path'
 import { CLI, type Cluster, type LabNode, type Pod } from '../../src/lab/cluster.js'
 import { queryControl } from '../../src/control-socket.js'
 import { TUN_QUEUE_LEN } from '../../src/net/link.js'
-import { ping, withCluster } from '../lib/lab.js'
+import { labTools, ping, withCluster } from '../lib/lab.js'
+
+labTools('ping')
 
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))

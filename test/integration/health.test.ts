@@ -11,7 +11,9 @@ import { queryControl } from '../../src/control-socket.js'
 import { type LabNode, type Pod, readLog } from '../../src/lab/cluster.js'
 import { until } from '../../src/lab/until.js'
 import { socketDrops } from '../../src/net/kernel-drops.js'
-import { ping, withCluster } from '../lib/lab.js'
+import { labTools, ping, withCluster } from '../lib/lab.js'
+
+labTools('ping')
 
 const PORT = 9472 // the default healthPort, as the DaemonSet's probes expect
 const SEND_UDP = fileURLToPath(new URL('../fixtures/send-udp.mjs', import.meta.url))

@@ -3,7 +3,9 @@
 import t from 'tap'
 import { fileURLToPath } from 'node:url'
 import { vxlanFrame, ipv4Udp } from '../lib/frames.js'
-import { ping, withCluster } from '../lib/lab.js'
+import { labTools, ping, withCluster } from '../lib/lab.js'
+
+labTools('ping')
 
 const SEND = fileURLToPath(new URL('../fixtures/send-udp.mjs', import.meta.url))
 

@@ -8,7 +8,9 @@ import { join } from 'node:path'
 import { queryControl } from '../../src/control-socket.js'
 import type { DataplaneStats } from '../../src/native.js'
 import { bulkTransfer, startSink, startUdpEcho, udpRoundTrips } from '../../src/lab/traffic.js'
-import { withCluster } from '../lib/lab.js'
+import { labTools, withCluster } from '../lib/lab.js'
+
+labTools('ethtool')
 
 for (const offloads of [true, false]) {
   t.test(`kernel vxlan node with default offloads <-> flatnet (offloads ${offloads ? 'on' : 'off'}): intact both ways`, async (t) => {

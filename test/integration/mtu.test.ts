@@ -5,7 +5,9 @@
 // discovery works across the overlay instead of black-holing full-size segments.
 import t from 'tap'
 import type { Pod } from '../../src/lab/cluster.js'
-import { withCluster } from '../lib/lab.js'
+import { labTools, withCluster } from '../lib/lab.js'
+
+labTools('ping')
 
 const SINK_PORT = 7003
 const BYTES = 4 << 20

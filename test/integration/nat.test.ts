@@ -5,9 +5,11 @@
 // and are gone after a clean stop.
 import t from 'tap'
 import { once } from 'node:events'
-import { ping, startPeerEcho, tcpSeenAs, withCluster } from '../lib/lab.js'
+import { labTools, ping, startPeerEcho, tcpSeenAs, withCluster } from '../lib/lab.js'
 import { pingFrom } from '../lib/echo.js'
 import { seenAs, startEcho } from '../../src/lab/traffic.js'
+
+labTools('ping')
 
 const OUTSIDE = '192.168.77.200' // on the underlay subnet, in a namespace: never a real host
 

@@ -11,7 +11,9 @@ import type { DataplaneInfo, DataplaneStats } from '../../src/native.js'
 import { tcpThroughput, udpSmallPackets } from '../../bench/iperf.js'
 import { roundTrip } from '../../bench/latency.js'
 import { asDaemonSet } from '../lib/daemonset.js'
-import { ping, startPeerEcho, tcpSeenAs, withCluster } from '../lib/lab.js'
+import { labTools, ping, startPeerEcho, tcpSeenAs, withCluster } from '../lib/lab.js'
+
+labTools('ping', 'iperf3', 'sockperf')
 
 // Runs a daemon without CAP_BPF (and CAP_SYS_ADMIN, which would stand in for it), as
 // on a kernel older than 5.8: the TUN steering program cannot load.
@@ -141,11 +143,16 @@ t.test('workers per-cpu: pinned workers, steered by CPU, forwarding both ways', 
   t.ok(bulk.tx[1] > 0.99 * (bulk.tx[0] + bulk.tx[1]), `bulk started on CPU 0: carried by n1 queue 1 (${bulk.tx.join('/')})`)
   // The receive side follows the move once the flow has arrived only there for 100 ms.
   t.ok(bulk.rx[1] > 0.8 * (bulk.rx[0] + bulk.rx[1]), `and, after its first 100 ms, received on n2 queue 1 (${bulk.rx.join('/')})`)
-  // A small-packet stream faster than 256 packets a millisecond is bulk too: moved once.
-  let pps = 0
-  const flood = await delta(async () => { pps = (await udpSmallPackets(a, b, 1)).pps })
-  t.ok(pps > 1000, `64-byte UDP: ${Math.round(pps)} packets/s received`)
-  t.ok(flood.tx[1] > 0.9 * (flood.tx[0] + flood.tx[1]), `64-byte UDP stream started on CPU 0: moved to n1 queue 1 (${flood.tx.join('/')})`)
+  // A small-packet stream is bulk once it sends more than 256 packets in a millisecond,
+  // and then moves once. Whether iperf3 offers that depends on the machine's speed (a
+  // loaded CI machine offered ~94 a millisecond), so the move is asserted only when the
+  // sender clearly offered more; steering.test.ts checks the rule itself on counted packets.
+  let flow = { pps: 0, sentPps: 0 }
+  const flood = await delta(async () => { flow = await udpSmallPackets(a, b, 1) })
+  t.ok(flow.pps > 1000, `64-byte UDP: ${Math.round(flow.pps)} packets/s received`)
+  const offered = `offered ${Math.round(flow.sentPps / 1000)} packets/ms, n1 queues ${flood.tx.join('/')}`
+  if (flow.sentPps > 384_000) t.ok(flood.tx[1] > 0.9 * (flood.tx[0] + flood.tx[1]), `64-byte UDP stream started on CPU 0: moved to n1 queue 1 (${offered})`)
+  else t.comment(`64-byte UDP: under 1.5x the bulk threshold, no move asserted (${offered})`)
   const four = await tcpThroughput(a, b, 1, 4)
   t.ok(four.bytes > 10e6, `n1 -> n2: 4 streams moved ${(four.bytes / 1e6).toFixed(0)} MB`)
   for (const n of cluster.nodes) {

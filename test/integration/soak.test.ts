@@ -3,7 +3,9 @@
 // joining and leaving every 100 ms while a flow to a stable peer runs.
 import t from 'tap'
 import { soakChurn, soakLoad } from '../../bench/soak.js'
-import { withCluster } from '../lib/lab.js'
+import { labTools, withCluster } from '../lib/lab.js'
+
+labTools('iperf3')
 
 t.test('soak: 10 s of flows, then 10 s of peer churn under a flow', async (t) => {
   const cluster = await withCluster(t, { nodes: [{ kind: 'flatnet' }, { kind: 'flatnet' }] })

@@ -6,7 +6,9 @@ import { writeFileSync } from 'node:fs'
 import { queryControl } from '../../src/control-socket.js'
 import { stopProcess } from '../../src/lab/netns.js'
 import { udpCounters } from '../../src/net/kernel-drops.js'
-import { withCluster } from '../lib/lab.js'
+import { labTools, withCluster } from '../lib/lab.js'
+
+labTools('iperf3')
 
 t.test('peer churn loses no packet of flows to other peers', async (t) => {
   const cluster = await withCluster(t, { nodes: [{ kind: 'flatnet' }, { kind: 'flatnet' }, { kind: 'flatnet' }] })

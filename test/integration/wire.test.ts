@@ -12,8 +12,10 @@ import { queryControl } from '../../src/control-socket.js'
 import { tcpThroughput, udpSmallPackets } from '../../bench/iperf.js'
 import { ipChecksumOk, transportChecksumOk } from '../lib/packets.js'
 import { readPcap } from '../lib/pcap.js'
-import { withCluster } from '../lib/lab.js'
+import { labTools, withCluster } from '../lib/lab.js'
 import { stopProcess } from '../../src/lab/netns.js'
+
+labTools('iperf3', 'tcpdump', 'ethtool')
 
 t.test('frames on a wire without offloads: valid VXLAN, valid inner checksums, within the MTU', async (t) => {
   const cluster = await withCluster(t, { nodes: [{ kind: 'flatnet' }, { kind: 'flatnet' }] })

@@ -7,7 +7,9 @@ import { execFile } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import type { Namespace } from '../../src/lab/netns.js'
 
-export const CNI_PATH = '/usr/lib/cni'
+import { CNI_PLUGIN_DIR } from '../../src/lab/tools.js'
+
+export const CNI_PATH = CNI_PLUGIN_DIR
 
 export type CniCommand = 'ADD' | 'CHECK' | 'DEL'
 

@@ -18,9 +18,22 @@ export function labSkipReason (what: string, tools: readonly string[] = []): str
   return why
 }
 
-/** Returns a cluster that is destroyed when the test ends, or undefined if skipped (no namespaces, or one of `tools` missing). */
+// The tools this test file's clusters need beyond what their nodes imply (labTools).
+const fileTools: string[] = []
+
+/** Declares, once at the top of a test file, the tools its namespace tests drive (ping, iperf3, ...). */
+export function labTools (...tools: string[]): void {
+  fileTools.push(...tools)
+}
+
+/** What a cluster's nodes need: nft for a flatnet node's NAT outgoing (ipMasq, on by default), openvpn for an OpenVPN node. */
+function nodeTools (options: ClusterOptions): string[] {
+  return options.nodes.flatMap((n) => n.kind === 'openvpn' ? ['openvpn'] : n.kind === 'flatnet' && n.extra?.ipMasq !== false ? ['nft'] : [])
+}
+
+/** Returns a cluster that is destroyed when the test ends, or undefined if skipped (no namespaces, or a tool missing). */
 export async function withCluster (test: Test, options: ClusterOptions, tools: readonly string[] = []): Promise<Cluster | undefined> {
-  const why = labSkipReason('namespace tests', tools)
+  const why = labSkipReason('namespace tests', [...fileTools, ...nodeTools(options), ...tools])
   if (why) {
     test.pass(`namespace test skipped: ${why}`, { skip: true })
     return undefined
