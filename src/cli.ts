@@ -4,16 +4,21 @@ import { ConfigError, loadConfig } from './config.js'
 import { runDaemon } from './daemon.js'
 import { createLogger } from './log.js'
 import { queryControl, socketPathFor } from './control-socket.js'
+import { DEFAULT_CNI_BIN_DIR, installPlugins } from './cni-plugins.js'
 
 const USAGE = `usage: flatnet daemon --config FILE [--node-name NAME] [--pod-cidr CIDR | --pod-cidr-from-node]
                       [--underlay-address IP] [--join ADDR[:PORT][,ADDR[:PORT]]]
                       [--offloads on|off] [--log-level LEVEL]
        flatnet peers [--node NAME | --socket PATH] [--json]
        flatnet stats [--node NAME | --socket PATH]
+       flatnet install-cni-plugins [--from DIR] [--to DIR]
 
   daemon   run the node's overlay data plane (needs CAP_NET_ADMIN and /dev/net/tun)
   peers    list a running daemon's peer table: source, age, packets and bytes each way
   stats    print a running daemon's counters and offload state as JSON
+  install-cni-plugins
+           copy bridge, host-local and portmap from DIR (/usr/lib/cni) into the kubelet's
+           CNI directory (/opt/cni/bin) where missing; never replaces one (an init container)
 `
 
 function usage (problem: string): never {
@@ -28,6 +33,7 @@ export async function main (argv: string[]): Promise<void> {
     return
   }
   if (command === 'peers' || command === 'stats') return await query(command, rest)
+  if (command === 'install-cni-plugins') return installCniPlugins(rest)
   if (command !== 'daemon') usage(`unknown command "${command}"`)
   let values
   try {
@@ -121,4 +127,20 @@ async function query (command: 'peers' | 'stats', args: string[]): Promise<void>
   const head = ['NODE', 'POD CIDRS', 'VTEP', 'SOURCE', 'AGE', 'TX PKTS/BYTES', 'RX PKTS/BYTES']
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)))
   for (const r of [head, ...rows]) process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()}\n`)
+}
+
+function installCniPlugins (args: string[]): void {
+  let values
+  try {
+    ({ values } = parseArgs({ args, options: { from: { type: 'string', default: '/usr/lib/cni' }, to: { type: 'string', default: DEFAULT_CNI_BIN_DIR } } }))
+  } catch (err) {
+    usage((err as Error).message)
+  }
+  try {
+    const { installed, kept } = installPlugins(values.from, values.to)
+    process.stdout.write(`CNI plugins in ${values.to}: installed ${installed.join(', ') || 'none'}; already there ${kept.join(', ') || 'none'}\n`)
+  } catch (err) {
+    process.stderr.write(`flatnet: ${(err as Error).message}\n`)
+    process.exit(1)
+  }
 }

@@ -5,6 +5,7 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { type Cidr, formatAddress, formatCidr, nth } from './net/cidr.js'
+import { DEFAULT_CNI_BIN_DIR } from './cni-plugins.js'
 
 export const CNI_VERSION = '1.0.0' // Debian bookworm's plugins (1.1.1) speak 0.1.0..1.0.0
 export const CONFLIST_NAME = '10-flatnet.conflist'
@@ -14,12 +15,14 @@ export interface CniConfig {
   subnetFile: string // FLATNET_NETWORK, FLATNET_SUBNET, FLATNET_MTU, FLATNET_IPMASQ
   ipamDataDir?: string // host-local's reservations; undefined: its default, /var/lib/cni/networks
   bridge: string // the pod bridge the `bridge` plugin creates or adopts
+  binDir: string // the kubelet's CNI binary directory, checked for the plugins the conflist needs
 }
 
 export const DEFAULT_CNI: CniConfig = {
   confDir: '/etc/cni/net.d',
   subnetFile: '/run/flatnet/subnet.env',
   bridge: 'cni0',
+  binDir: DEFAULT_CNI_BIN_DIR,
 }
 
 export interface NodeNetwork {

@@ -119,7 +119,7 @@ export function parseConfig (raw: Json): Config {
 
 function cniConfig (v: unknown, bridge: string | undefined): CniConfig {
   const o = v === undefined || v === null ? {} : object(v, 'cni')
-  known(o, 'cni.', ['confDir', 'subnetFile', 'ipamDataDir'])
+  known(o, 'cni.', ['confDir', 'subnetFile', 'ipamDataDir', 'binDir'])
   const path = (p: unknown, at: string): string => {
     if (typeof p !== 'string' || !p.startsWith('/')) throw new ConfigError(at, 'must be an absolute path')
     return p
@@ -128,6 +128,7 @@ function cniConfig (v: unknown, bridge: string | undefined): CniConfig {
     confDir: optional(o.confDir, DEFAULT_CNI.confDir, (p) => path(p, 'cni.confDir')),
     subnetFile: optional(o.subnetFile, DEFAULT_CNI.subnetFile, (p) => path(p, 'cni.subnetFile')),
     ipamDataDir: optional(o.ipamDataDir, undefined, (p) => path(p, 'cni.ipamDataDir')),
+    binDir: optional(o.binDir, DEFAULT_CNI.binDir, (p) => path(p, 'cni.binDir')),
     bridge: bridge ?? DEFAULT_CNI.bridge,
   }
 }

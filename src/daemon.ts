@@ -15,6 +15,7 @@ import { startHealer } from './heal.js'
 import { applyMasquerade, removeMasquerade } from './net/masquerade.js'
 import { dropGrowth, kernelDrops, type KernelDrops } from './net/kernel-drops.js'
 import { writeCniFiles } from './cni.js'
+import { missingPlugins } from './cni-plugins.js'
 import { memoryLimit, packetMemoryBudget } from './memory-limit.js'
 import { constants } from 'node:os'
 
@@ -218,6 +219,8 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
   const notReady = checks.ready()
   if (notReady) throw new Error(`data plane not ready after setup: ${notReady}`)
   const cni = config.cni ? writeCniFiles({ clusterCIDRs: config.clusterCIDRs, podCIDRs: config.podCIDRs, mtu, ipMasq: config.ipMasq }, config.cni) : undefined
+  const plugins = config.cni ? missingPlugins(config.cni.binDir) : []
+  if (plugins.length) log.warn({ binDir: config.cni?.binDir, missing: plugins }, 'CNI plugins missing: no pod can start on this node')
   return { table, healer, sources, control, controlPath, health, cni, drops }
 }
 

@@ -11,6 +11,7 @@ import type { ChildProcess } from 'node:child_process'
 import { formatMac, macFromName } from '../net/mac.js'
 import { Namespace, untilTeardown } from './netns.js'
 import { startOpenvpn } from './openvpn.js'
+import { CNI_PLUGIN_DIR } from './tools.js'
 
 export type DataplaneKind = 'flatnet' | 'kernel-vxlan' | 'host-gw' | 'openvpn'
 
@@ -189,7 +190,7 @@ export class Cluster {
       vtepMAC: n.vtepMAC,
       bridge: this.options.cniPods ? undefined : { name: 'cni0' },
       // All namespaces share one filesystem: never /etc/cni/net.d or /var/lib/cni.
-      cni: { confDir: join(n.cniDir, 'net.d'), subnetFile: join(n.cniDir, 'subnet.env'), ipamDataDir: join(n.cniDir, 'ipam') },
+      cni: { confDir: join(n.cniDir, 'net.d'), subnetFile: join(n.cniDir, 'subnet.env'), ipamDataDir: join(n.cniDir, 'ipam'), binDir: CNI_PLUGIN_DIR },
       // Per cluster, not /var/lib/flatnet: node names repeat across clusters.
       stateFile: join(this.dir, `${n.name}.peers`),
       controlSocket: join(this.dir, `${n.name}.sock`),

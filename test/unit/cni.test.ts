@@ -70,7 +70,8 @@ t.test('config: ipMasq and cni', async (t) => {
   const base = { nodeName: 'n1', clusterCIDR: '10.244.0.0/16', podCIDR: '10.244.1.0/24', underlay: { address: '192.0.2.1' } }
   const c = parseConfig(base)
   t.equal(c.ipMasq, true, 'ipMasq on by default')
-  t.same(c.cni, { confDir: '/etc/cni/net.d', subnetFile: '/run/flatnet/subnet.env', ipamDataDir: undefined, bridge: 'cni0' })
+  t.same(c.cni, { confDir: '/etc/cni/net.d', subnetFile: '/run/flatnet/subnet.env', ipamDataDir: undefined, binDir: '/opt/cni/bin', bridge: 'cni0' })
+  t.throws(() => parseConfig({ ...base, cni: { binDir: 'bin' } }), new ConfigError('cni.binDir', 'must be an absolute path'))
   t.equal(parseConfig({ ...base, cni: false }).cni, undefined, 'cni: false writes nothing')
   t.equal(parseConfig({ ...base, bridge: { name: 'br-pods' } }).cni?.bridge, 'br-pods', 'the conflist uses the configured bridge')
   t.equal(parseConfig({ ...base, ipMasq: false }).ipMasq, false)

@@ -96,16 +96,34 @@ t.test('DaemonSet mounts /dev/net/tun, the config and the host directories', asy
   t.same(hostPath('/dev/net/tun'), { path: '/dev/net/tun', type: 'CharDevice' })
   t.equal(hostPath('/etc/cni/net.d')?.path, '/etc/cni/net.d')
   t.equal(hostPath('/run/flatnet')?.path, '/run/flatnet')
+  t.equal(hostPath('/var/lib/flatnet')?.path, '/var/lib/flatnet', 'the peer table survives a pod restart')
   const config = volumes.get(mounts.get('/etc/flatnet')?.name)
   t.equal(config?.configMap?.name, 'flatnet-config')
   t.ok(args.includes('--config=/etc/flatnet/config.json'), 'daemon reads the mounted config.json')
 })
 
-t.test('probes use the named health port', async (t) => {
-  const health = (container.ports as Obj[]).find((p) => p.name === 'health')
-  t.equal(health?.containerPort, 9472)
-  t.same(container.livenessProbe.httpGet, { path: '/healthz', port: 'health' })
-  t.same(container.readinessProbe.httpGet, { path: '/readyz', port: 'health' })
+// A declared containerPort in a hostNetwork pod is a host port (kubernetes#106417): two
+// pods of the DaemonSet could then not share a node, which a surge update needs.
+t.test('no declared ports; the probes reach the daemon\'s health port', async (t) => {
+  for (const c of [...pod.containers, ...(pod.initContainers ?? [])] as Obj[]) t.notOk(c.ports, `${String(c.name)}: no ports`)
+  t.same(container.livenessProbe.httpGet, { path: '/healthz', port: 9472 })
+  t.same(container.readinessProbe.httpGet, { path: '/readyz', port: 9472 })
+  t.equal(parseConfig({ nodeName: 'n', clusterCIDR: '10.244.0.0/16', podCIDR: '10.244.1.0/24', underlay: { address: '192.0.2.1' } }).healthPort, 9472, 'the daemon\'s default healthPort')
+})
+
+t.test('an init container installs the CNI plugins the node lacks; the daemon checks them', async (t) => {
+  const init = (pod.initContainers as Obj[]).find((c) => c.name === 'install-cni-plugins')
+  t.same(init?.args, ['install-cni-plugins', '--from=/usr/lib/cni', '--to=/host/opt/cni/bin'])
+  t.same(init?.securityContext?.capabilities, { drop: ['ALL'] }, 'no capability')
+  const volumes = new Map<string, Obj>((pod.volumes as Obj[]).map((v) => [v.name, v]))
+  const hostPathOf = (c: Obj, mountPath: string): string | undefined =>
+    volumes.get((c.volumeMounts as Obj[]).find((m) => m.mountPath === mountPath)?.name)?.hostPath?.path
+  t.equal(hostPathOf(init as Obj, '/host/opt/cni/bin'), '/opt/cni/bin', 'into the host\'s /opt/cni/bin')
+  t.equal(hostPathOf(container, '/opt/cni/bin'), '/opt/cni/bin', 'which the daemon sees at its configured cni.binDir')
+})
+
+t.test('the namespace allows hostNetwork and hostPath (Pod Security: privileged)', async (t) => {
+  t.equal(one('Namespace').metadata.labels['pod-security.kubernetes.io/enforce'], 'privileged')
 })
 
 t.test('resources: requests and a memory limit', async (t) => {
@@ -156,6 +174,8 @@ t.test('config.json parses once the DaemonSet fills its placeholders', async (t)
   const mounts = (container.volumeMounts as Obj[]).map((m) => m.mountPath as string)
   t.ok(mounts.includes(config.cni?.confDir as string), `conflist dir ${String(config.cni?.confDir)} is mounted from the host`)
   t.ok(mounts.some((m) => config.cni?.subnetFile.startsWith(`${m}/`)), `subnet file ${String(config.cni?.subnetFile)} is on a host mount`)
+  const stateFile = config.sources.stateFile as string
+  t.ok(mounts.some((m) => stateFile.startsWith(`${m}/`)), `state file ${stateFile} is on a host mount`)
 })
 
 t.test('ClusterRole lets the daemon watch nodes, bound to its ServiceAccount', async (t) => {
