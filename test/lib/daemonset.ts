@@ -20,3 +20,16 @@ export function asDaemonSet (): string[] {
   const caps = daemonSetCapabilities().map((c) => `+${c.toLowerCase()}`).join(',')
   return ['setpriv', `--bounding-set=-all,${caps}`, '--inh-caps=-all', '--']
 }
+
+/**
+ * A launcher that runs the daemon as the container runtime runs the DaemonSet's container:
+ * /proc/sys and /sys read-only (containerd, CRI-O and runc mount them so for every
+ * non-privileged container, whatever its capabilities), no_new_privs
+ * (allowPrivilegeEscalation: false), and exactly the manifest's capabilities. The mounts
+ * are made read-only per mount (bind, remount), in a mount namespace of its own.
+ */
+export function asDaemonSetContainer (): string[] {
+  const restrict = 'mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys && mount -o remount,bind,ro /sys && exec "$@"'
+  return ['unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', restrict, 'flatnet-container',
+    ...asDaemonSet().slice(0, -1), '--no-new-privs', '--']
+}
