@@ -4,20 +4,22 @@
 import t from 'tap'
 import { until } from '../../src/lab/until.js'
 import { type ChildProcess, spawn } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
 import { stopProcess } from '../../src/lab/netns.js'
 import { EtcdSource } from '../../src/control/etcd.js'
+import { toolsMissing } from '../../src/lab/tools.js'
 import { PeerTable } from '../../src/peer-table.js'
 import { fromWire } from '../../src/control/vtep.js'
 import { parseCidr, type Cidr } from '../../src/net/cidr.js'
 
-const ETCD = '/usr/bin/etcd'
-if (!existsSync(ETCD)) {
-  if (process.env.CI) throw new Error('etcd tests must run in CI but /usr/bin/etcd is missing (apt-get install etcd-server)')
-  t.pass('etcd not installed (apt-get install etcd-server)', { skip: true })
+const ETCD = 'etcd'
+const missing = toolsMissing([ETCD])
+if (missing) {
+  if (process.env.CI) throw new Error(`etcd tests must run in CI but cannot: ${missing}`)
+  t.pass(`etcd tests skipped: ${missing}`, { skip: true })
 } else {
   const dir = mkdtempSync(join(tmpdir(), 'flatnet-etcd-'))
   const port = 30000 + Math.floor(Math.random() * 20000)
