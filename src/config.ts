@@ -9,7 +9,7 @@ import { type CniConfig, DEFAULT_CNI } from './cni.js'
 
 export const DEFAULT_PORT = 8472 // Linux's vxlan default, and flannel's
 export const DEFAULT_VNI = 1
-export const DEFAULT_BUSY_POLL_MICROS = 0 // spinning only pays with idle cores: on 2 cores it slowed RTT 10x
+export const DEFAULT_BUSY_POLL_MICROS = 0 // spinning only pays with idle cores (docs/performance.md)
 
 export interface PeerConfig {
   nodeName: string
