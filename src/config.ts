@@ -31,7 +31,7 @@ export interface Config {
   bridge?: { name: string } // create this bridge with the pod CIDR's gateway (.1) address
   offloads: boolean
   busyPollMicros: number // keep polling this long after traffic, both loops on one thread (latency vs idle CPU)
-  workers: 'auto' | 'pipeline' | 'per-cpu' // a transmit and a receive thread, a pinned worker per CPU, or per-cpu where its steering loads (see README)
+  workers: 'auto' | 'pipeline' | 'per-cpu' // a transmit and a receive thread, a pinned worker per CPU, or per-cpu where its steering loads (docs/configuration.md)
   peers: PeerConfig[]
   logLevel: string
   controlSocket?: string // default /run/flatnet/<nodeName>.sock
