@@ -1,5 +1,5 @@
 // The data planes the benchmark compares, each built as a two-node lab cluster
-// (veth underlay, one pod per node: the topology of ANCHORS.md).
+// (veth underlay, one pod per node; docs/performance.md describes the lab).
 import { execFileSync } from 'node:child_process'
 import type { NodeSpec } from '../src/lab/cluster.js'
 

@@ -7,9 +7,8 @@
 #include <cstring>
 
 // x86-64: the two bulk loops are also built for AVX2, the build picked when the
-// addon loads (an ifunc): the same C++ vectorizes 32 bytes wide. 64 KB on this
-// machine (bench:micro): checksumCopy 2.18 -> 1.62 us, gsoSplit 4.08 -> 2.78 us. An
-// AVX-512 build (x86-64-v4) was slower than AVX2 here.
+// addon loads (an ifunc): the same C++ vectorizes 32 bytes wide. No AVX-512 build
+// (x86-64-v4): it was slower than AVX2 (docs/performance.md).
 #if defined(__x86_64__)
 #define FLATNET_WIDE __attribute__((target_clones("avx2", "default")))
 #else

@@ -95,14 +95,11 @@ namespace {
 
 // A per-cpu worker runs SCHED_BATCH while it sends a stream of pure TCP ACKs (the
 // receiving end of a bulk transfer), SCHED_OTHER otherwise. Woken for an ACK as
-// SCHED_BATCH it does not preempt what runs on its CPU (in the lab the sending
-// application, on a node whatever pod runs there), which goes on with its work; the
-// worker then sends the ACKs that gathered as one train. Lab, one TCP stream, 2 CPUs,
-// 3 fresh labs each: 11.0-11.6 -> 12.4-12.7 Gbit/s; with a CPU hog beside that worker
-// 8.3-8.5 -> 8.9-9.0, so the delayed ACKs cost nothing there. SCHED_BATCH for other
-// workers bought nothing (those carrying the data: 11.5-12.0) or lost: a lone packet
-// for a worker on a CPU a busy task holds waited out that task's time slice (RTT p50
-// 4,000 us against 80), and a 64-byte UDP flood delivered 155 kpps against 203-213.
+// SCHED_BATCH it does not preempt what runs on its CPU (the sending application, or
+// whatever pod runs there), which goes on with its work; the worker then sends the
+// ACKs that gathered as one train. Only this worker: SCHED_BATCH bought nothing for
+// workers carrying data, and a lone packet for a worker on a CPU a busy task holds
+// waits out that task's time slice (docs/performance.md).
 // A worker goes back kQuietMs after the ACKs stop, at the latest when epoll_wait
 // times out, so an idle one is SCHED_OTHER before the next packet comes. Moving
 // between the two fair policies needs no privilege; where a seccomp profile refuses
@@ -126,9 +123,9 @@ class AckStreamPolicy {
   }
 
  private:
-  // A bulk receiver ACKs every GRO train it takes, or every second segment: 22 a
-  // millisecond at 12 Gbit/s in the lab, 4 from ~2 Gbit/s (or 100 Mbit/s unmerged);
-  // request/response traffic carries its ACKs on its data.
+  // A bulk receiver ACKs every GRO train it takes, or every second segment: 4 a
+  // millisecond from ~2 Gbit/s (100 Mbit/s unmerged); request/response traffic
+  // carries its ACKs on its data.
   static constexpr size_t kAcksPerMs = 4;
   static constexpr int kQuietMs = 5;
   void set(bool batch) {
@@ -152,8 +149,8 @@ void Dataplane::run(size_t slot, int queue) {
   Quiescence* q = &qs_[slot];
   std::tuple<Loops...> loops{((void)sizeof(Loops), LoopSpec{*this, queue})...};  // built in place
   constexpr size_t n = sizeof...(Loops);
-  // epoll, not poll: the descriptors are registered once per run, not on every wait
-  // (per-cpu RTT p50 24.5 -> 22.8 us). The instance was made by open(), which can fail.
+  // epoll, not poll: the descriptors are registered once per run, not on every wait.
+  // The instance was made by open(), which can fail.
   int ep = epollFds_[slot];
   int watched[n + 1];
   std::apply([&](auto&... l) {
@@ -203,7 +200,7 @@ void Dataplane::run(size_t slot, int queue) {
     // wakeup (an IPI, expensive in a VM) for the next packet; request/response
     // traffic arrives again within tens of microseconds. An empty poll yields the
     // CPU, so on a machine with fewer cores than threads the spinner does not
-    // starve the thread that has the packet (without it, RTT got 10x worse on 2 cores).
+    // starve the thread that has the packet.
     for (auto until = Clock::now() + spin; Clock::now() < until && running_.load(std::memory_order_relaxed);)
       if (batch(true)) until = Clock::now() + spin;
       else std::this_thread::yield();
@@ -237,8 +234,7 @@ void Dataplane::start() {
   if (options_.busyPollMicros > 0) {
     // A spinning thread holds a core: one thread for both directions spins one, not
     // two, and with half the spinners competing for the cores the one a packet needs
-    // is more often running. On 2 cores: RTT p50 63 -> 52 us, p99 88 -> 73 us,
-    // single-stream TCP unchanged (bench mode flatnet-busypoll).
+    // is more often running (bench mode flatnet-busypoll).
     threads_.push_back(loopThread<TransmitLoop, ReceiveLoop>("flatnet-txrx", 0, 0));
     return;
   }

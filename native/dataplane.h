@@ -33,7 +33,7 @@ struct DataplaneOptions {
   // dominates round trips in a VM). automatic: perCpu where there are two CPUs or
   // more and the TUN's steering program loads (it needs CAP_BPF), else the pipeline:
   // without the program flows reach workers by hash, often on another CPU than
-  // their sender's (round trips ~150 us here, against the pipeline's ~100).
+  // their sender's, and round trips are slower than the pipeline's.
   enum class Workers { pipeline, perCpu, automatic };
   Workers workers = Workers::pipeline;
   // Bytes the workers' packet buffers may take (0: no bound): per-cpu gets a worker

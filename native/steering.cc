@@ -237,20 +237,16 @@ void innerFlowKey(Program& g) {
 // its addresses, protocol and ports): the worker pinned to that CPU reads it, woken
 // without an inter-processor interrupt (what a round trip costs most in a VM), and a
 // flow's packets are never split over two workers. Without the map (queue = this CPU
-// per packet) a TCP sender's data left from its own CPU and, ACK-clocked, from the
-// CPU its ACKs came in on: the two workers reordered the flow (100k retransmits in
-// 4 s). A flow that shows it is bulk (a GSO super-packet, or more than kBurst packets
-// in a millisecond) moves, once, to the next queue (the next CPU's), where its
-// per-packet work (segmenting, checksums, copies) runs beside the sending
-// application instead of competing with it: single-stream TCP 6.2 -> 11-12 Gbit/s,
-// 64-byte UDP 84 -> 220 kpps here, no TCP reordering seen (one move per flow, early
-// in its life). Request/response flows (a sockperf ping-pong: ~40 packets a
-// millisecond) never move. The packet-rate rule applies only with moveBursts (offloads
-// on): without offloads each small packet costs both daemons a syscall, and moved next
-// to the receiving application they overloaded its CPU (64-byte UDP 65 kpps moved, 134 kept).
+// per packet) a TCP sender's data leaves from its own CPU and, ACK-clocked, from the
+// CPU its ACKs came in on, and the two workers reorder the flow. A flow that shows it
+// is bulk (a GSO super-packet, or more than kBurst packets in a millisecond) moves,
+// once and early in its life, to the next queue (the next CPU's), where its per-packet
+// work (segmenting, checksums, copies) runs beside the sending application instead of
+// competing with it. Request/response flows never move. The packet-rate rule applies
+// only with moveBursts (offloads on): without offloads each small packet costs both
+// daemons a syscall, and moved next to the receiving application they overload its CPU.
 // Bulk flows that start together move round the other CPUs (moveStep), never back to
-// the sender's own: keeping every other one of iperf3's 4 streams there (2 CPUs) took
-// them from 15-17 to 8.8-9.4 Gbit/s.
+// the sender's own. The measurements: docs/performance.md, decision records.
 int loadCpuSteering(const std::vector<int>& queueCpus, bool moveBursts, int* progFd) {
   int queuesFd = queueMap(queueCpus);
   if (queuesFd < 0) return -queuesFd;
@@ -364,15 +360,12 @@ int loadCpuSteering(const std::vector<int>& queueCpus, bool moveBursts, int* pro
 // (as the classic BPF fallback in udp.cc does) splits a flow whose sender transmits
 // from two CPUs: a kernel vxlan peer's TCP sends from the application's CPU and,
 // ACK-clocked, from the CPU its ACKs arrive on, and on a veth underlay the datagrams
-// arrive there. Two workers then reordered the flow (kernel vxlan -> flatnet, one
-// stream: 3.7-4.0 Gbit/s with 16-18k retransmits). So a flow (of the inner packet) keeps
+// arrive there, so two workers reorder the flow. So a flow (of the inner packet) keeps
 // the socket of the CPU it first arrived on, and moves to another CPU's only after
 // arriving nowhere else for kFollowNs: a flatnet peer's flow that moved to its next
 // CPU (loadCpuSteering) is followed after that, so its worker is again woken on its
-// own CPU. Kernel vxlan -> flatnet, one unpinned stream, lab: following after 2 ms
-// 3.8-4.6 Gbit/s (~1,200 retransmits), after 20 ms 5.2-5.8, after 100 ms 6.4-7.1
-// (200-800), never 6.2-6.5, the pipeline 6.2; flatnet -> flatnet 10-11 Gbit/s after
-// 2-100 ms, 8.5 never.
+// own CPU. A shorter wait follows a kernel sender's runs on one CPU and reorders
+// (docs/performance.md).
 int attachFlowSteering(const std::vector<int>& rxFds, const std::vector<int>& queueCpus) {
   int queues = int(rxFds.size());
   int queuesFd = queueMap(queueCpus);

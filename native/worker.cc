@@ -47,24 +47,19 @@ constexpr size_t kTxSlotSize = kEncapPrefixLen + kMaxIpPacket + 64;
 constexpr size_t kTxOutSize = kMaxIpPacket + kMaxSplit * (kEncapPrefixLen + 128);
 // A transmit batch packs its reads, and the trains split from them, one after the
 // other into two arenas, each read taking the bytes it got; the batch ends when the
-// next read might not fit. With the receive side's trains (below), what bulk traffic
-// touches then stays in the CPU's L2 cache (2 MB here) along the whole copy chain
-// (TUN read, split, sendmmsg; recvmmsg, coalesce, TUN write). With a 64 KB slot per
-// read and 32 reads per batch it did not: a worker held 7.7 MB (now at most 2.8), all
-// of it touched once batches filled up under load. Lab, 2 CPUs, 3 runs each: 4 TCP
-// streams 12.6-13.3 Gbit/s with 32 super-packets and 32 received trains per batch,
-// 14.5 with only the receive side cut to 8, 15.0-16.9 with both; one stream, 64-byte
-// UDP and RTT unchanged. Small packets still fill a batch of 32.
+// next read might not fit. Few super-packets per batch keep what bulk traffic touches
+// in the CPU's L2 cache along the whole copy chain (TUN read, split, sendmmsg;
+// recvmmsg, coalesce, TUN write), which 32 of them did not (docs/performance.md).
+// Small packets still fill a batch of 32.
 constexpr size_t kTxSupersPerBatch = 4;
 constexpr size_t kTxReadArena = kTxSupersPerBatch * kTxSlotSize;
 constexpr size_t kTxOutArena = kTxSupersPerBatch * kTxOutSize;
 constexpr size_t align64(size_t n) { return (n + 63) & ~size_t(63); }
 // With UDP GRO one message can hold a 64 KB train of up to 64 datagrams. After a
 // batch that held a train the next one takes kRxTrainMessages (still more datagrams
-// per call than 32 single ones), so bulk traffic keeps its slots in L2 too; single
-// datagrams (a kernel vxlan peer on a veth underlay, whose sends arrive unmerged)
-// keep the full batch, as each touches only the first page of its slot: with 8
-// there, kernel vxlan -> flatnet TCP fell from 3.3 to 2.6 Gbit/s.
+// per call than 32 single ones), so bulk traffic keeps its slots in L2 too. Single
+// datagrams (a kernel vxlan peer's arrive unmerged on a veth underlay) keep the full
+// batch: each touches only the first page of its slot, and fewer per call was slower.
 constexpr size_t kRxTrainMessages = 8;
 size_t rxSlotSize(bool gro) { return gro ? kMaxIpPacket + 1 : kEncapPrefixLen + kMaxIpPacket + 64; }
 

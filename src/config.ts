@@ -9,7 +9,7 @@ import { type CniConfig, DEFAULT_CNI } from './cni.js'
 
 export const DEFAULT_PORT = 8472 // Linux's vxlan default, and flannel's
 export const DEFAULT_VNI = 1
-export const DEFAULT_BUSY_POLL_MICROS = 0 // spinning only pays with idle cores: on 2 cores it slowed RTT 10x
+export const DEFAULT_BUSY_POLL_MICROS = 0 // spinning only pays with idle cores (docs/performance.md)
 
 export interface PeerConfig {
   nodeName: string
@@ -31,7 +31,7 @@ export interface Config {
   bridge?: { name: string } // create this bridge with the pod CIDR's gateway (.1) address
   offloads: boolean
   busyPollMicros: number // keep polling this long after traffic, both loops on one thread (latency vs idle CPU)
-  workers: 'auto' | 'pipeline' | 'per-cpu' // a transmit and a receive thread, a pinned worker per CPU, or per-cpu where its steering loads (see README)
+  workers: 'auto' | 'pipeline' | 'per-cpu' // a transmit and a receive thread, a pinned worker per CPU, or per-cpu where its steering loads (docs/configuration.md)
   peers: PeerConfig[]
   logLevel: string
   controlSocket?: string // default /run/flatnet/<nodeName>.sock

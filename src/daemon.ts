@@ -53,7 +53,7 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
     const { kubeconfig } = config.sources.kubernetes
     import('./node-cidr.js').then(async ({ markNetworkAvailable }) => await markNetworkAvailable(config.nodeName, kubeconfig)).then(
       () => log.info({ node: config.nodeName }, 'Node condition NetworkUnavailable=False'),
-      (err) => log.warn({ err: String((err as Error)?.message ?? err) }, 'cannot set the Node\'s NetworkUnavailable condition (RBAC: patch nodes/status)'))
+      (err) => log.warn({ err: String((err as Error)?.message ?? err) }, 'cannot set the Node\'s NetworkUnavailable condition'))
   }
   log.info({
     node: config.nodeName,
@@ -71,16 +71,15 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
   }, 'ready')
 
   if (info.perCpuErrno) {
-    log.info({ perCpuErrno: info.perCpuErrno },
-      'workers auto: the pipeline, as per-cpu workers need their TUN steering program, which needs CAP_BPF (add BPF to the capabilities for per-cpu)')
+    log.info({ perCpuErrno: info.perCpuErrno }, 'workers auto: the pipeline, steering program not loaded')
   }
   if (info.workers === 'per-cpu' && info.queues < info.allowedCpus) {
     log.warn({ workers: info.queues, cpus: info.allowedCpus, memoryLimit: limit, packetMemoryPerWorker: info.packetMemoryPerWorker },
-      'per-cpu: fewer workers than CPUs, as the memory limit holds only these workers\' packet buffers in half of it; the other CPUs\' flows go to these workers. Raise the memory limit for a worker per CPU')
+      'per-cpu: fewer workers than CPUs (memory limit)')
   }
   if (info.workers === 'per-cpu' && (info.tunSteeringErrno || info.socketSteeringErrno)) {
     log.warn({ tunSteeringErrno: info.tunSteeringErrno, socketSteeringErrno: info.socketSteeringErrno },
-      'per-cpu workers without their steering programs (they need CAP_BPF): the TUN\'s flows are spread over the workers by hash, often onto another CPU, and received datagrams go to the worker of the CPU each arrives on, which splits a flow a kernel vxlan peer sends from two CPUs; add BPF to the capabilities (Linux 5.8+), or set "workers": "auto" for the pipeline')
+      'per-cpu workers without steering programs: flows spread by hash')
   }
 
   // Offload fallbacks happen in the fast path; say so once when one does.
@@ -95,8 +94,7 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
     gsoWasOn = now.udpGso
     const grown = ++tick % 5 === 0 ? dropsGrown() : undefined
     if (grown) {
-      log.warn({ kernelDrops: nonZero({ ...grown }) }, 'the kernel dropped packets around the data plane since the last such line: tun_queue = ' +
-        'not read from the TUN in time, underlay_socket = receive buffers full; if it goes on, the workers lack CPU (see flatnet_kernel_drops_total)')
+      log.warn({ kernelDrops: nonZero({ ...grown }) }, 'the kernel dropped packets around the data plane')
     }
   }, 1000)
 
@@ -220,7 +218,7 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
   if (notReady) throw new Error(`data plane not ready after setup: ${notReady}`)
   const cni = config.cni ? writeCniFiles({ clusterCIDRs: config.clusterCIDRs, podCIDRs: config.podCIDRs, mtu, ipMasq: config.ipMasq }, config.cni) : undefined
   const plugins = config.cni ? missingPlugins(config.cni.binDir) : []
-  if (plugins.length) log.warn({ binDir: config.cni?.binDir, missing: plugins }, 'CNI plugins missing: no pod can start on this node')
+  if (plugins.length) log.warn({ binDir: config.cni?.binDir, missing: plugins }, 'CNI plugins missing')
   return { table, healer, sources, control, controlPath, health, cni, drops }
 }
 

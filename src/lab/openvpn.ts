@@ -1,5 +1,5 @@
-// OpenVPN as a lab data plane: the classic userspace tunnel flatnet is compared with
-// (ANCHORS.md). Point-to-point over UDP with no TLS and no cipher, so what is measured
+// OpenVPN as a lab data plane: the classic userspace tunnel flatnet is compared with.
+// Point-to-point over UDP with no TLS and no cipher, so what is measured
 // is the TUN <-> UDP path of one single-threaded process per node, not cryptography.
 import { join } from 'node:path'
 import type { ChildProcess } from 'node:child_process'

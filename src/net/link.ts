@@ -41,9 +41,9 @@ export const TUN_QUEUE_LEN = 1000
 export function configureTun (name: string, mtu: number, podCIDRs: Cidr[], clusterCIDRs: Cidr[]): void {
   // No IPv6 link-local address: it would only send router solicitations into the overlay.
   // A TUN drops what does not fit its queue (it never stops the qdisc), and its default
-  // of 500 packets is a 350 KB burst without offloads: one 4 s stream lost 7,500-10,600
-  // packets there (each one retransmitted), 0-1,400 with 1000, the length the kernel
-  // gives Ethernet devices. With offloads a queued packet is up to 64 KB already.
+  // of 500 packets, a 350 KB burst without offloads, dropped a single stream's packets;
+  // 1000 is the length the kernel gives Ethernet devices (docs/performance.md). With
+  // offloads a queued packet is up to 64 KB already.
   ip('link', 'set', 'dev', name, 'mtu', String(mtu), 'addrgenmode', 'none', 'txqueuelen', String(TUN_QUEUE_LEN))
   for (const pod of podCIDRs) {
     const host = pod.family === 4 ? 32 : 128
