@@ -2,14 +2,17 @@
 // filled in. Every problem names the field, so `flatnet daemon` can exit 2 with a
 // message an operator can act on.
 import { readFileSync } from 'node:fs'
-import { contains, type Address, type Cidr, formatCidr, overlaps, parseAddress, parseCidr } from './net/cidr.js'
-import { macFromName, parseMac } from './net/mac.js'
+import { contains, type Address, type Cidr, formatCidr, overlaps, parseCidr } from './net/cidr.js'
+import { macFromName } from './net/mac.js'
+import { address, boolean, cidrs, ConfigError, ifname, integer, isObject, type Json, known, mac, name, object, oneOf, optional } from './config-fields.js'
 import { parseSources, SOURCE_FIELDS, type SourcesConfig } from './control/config.js'
 import { type CniConfig, DEFAULT_CNI } from './cni.js'
 
 export const DEFAULT_PORT = 8472 // Linux's vxlan default, and flannel's
 export const DEFAULT_VNI = 1
 export const DEFAULT_BUSY_POLL_MICROS = 0 // spinning only pays with idle cores (docs/performance.md)
+
+export { ConfigError } from './config-fields.js'
 
 export interface PeerConfig {
   nodeName: string
@@ -40,14 +43,6 @@ export interface Config {
   cni?: CniConfig // undefined: no CNI files written
   ipMasq: boolean // masquerade pod traffic leaving the cluster CIDR
 }
-
-export class ConfigError extends Error {
-  constructor (readonly field: string, problem: string) {
-    super(`config.${field}: ${problem}`)
-  }
-}
-
-type Json = Record<string, unknown>
 
 export function loadConfig (file: string, overrides: Json = {}): Config {
   let text: string
@@ -172,85 +167,4 @@ export function peers (v: unknown, self: Config, path = 'peers'): PeerConfig[] {
 
 function field (name: string, raw: unknown, i: number): string {
   return Array.isArray(raw) ? `${name}[${i}]` : name
-}
-
-function isObject (v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
-}
-
-export function object (v: unknown, at: string): Json {
-  if (v === undefined) throw new ConfigError(at, 'is required')
-  if (!isObject(v)) throw new ConfigError(at, 'must be an object')
-  return v
-}
-
-export function known (o: Json, prefix: string, fields: string[]): void {
-  for (const k of Object.keys(o)) {
-    if (!fields.includes(k)) throw new ConfigError(`${prefix}${k}`, `unknown field (known: ${fields.join(', ')})`)
-  }
-}
-
-function optional<T, D> (v: unknown, fallback: D, parse: (v: unknown) => T): T | D {
-  return v === undefined || v === null ? fallback : parse(v)
-}
-
-function name (v: unknown, at: string): string {
-  if (typeof v !== 'string' || !/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(v)) {
-    throw new ConfigError(at, `${JSON.stringify(v)} is not a node name (lower-case DNS name, as Kubernetes uses)`)
-  }
-  return v
-}
-
-function ifname (v: unknown, at: string): string {
-  if (typeof v !== 'string' || !/^[A-Za-z0-9_.-]{1,15}$/.test(v)) {
-    throw new ConfigError(at, `${JSON.stringify(v)} is not an interface name (1-15 of A-Z a-z 0-9 _ . -)`)
-  }
-  return v
-}
-
-function cidrs (v: unknown, at: string): Cidr[] {
-  if (v === undefined) throw new ConfigError(at, 'is required')
-  const list = Array.isArray(v) ? v : [v]
-  if (list.length === 0 || list.length > 2) throw new ConfigError(at, 'must be one CIDR, or two (IPv4 and IPv6)')
-  const out = list.map((item, i) => {
-    const where = Array.isArray(v) ? `${at}[${i}]` : at
-    if (typeof item !== 'string') throw new ConfigError(where, 'must be a CIDR string like "10.244.1.0/24"')
-    const c = parseCidr(item)
-    if (typeof c === 'string') throw new ConfigError(where, `"${item}" ${c}`)
-    return c
-  })
-  if (out.length === 2 && out[0].family === out[1].family) throw new ConfigError(at, 'two CIDRs must be one IPv4 and one IPv6')
-  return out
-}
-
-function address (v: unknown, at: string): Address {
-  if (v === undefined) throw new ConfigError(at, 'is required')
-  const a = typeof v === 'string' ? parseAddress(v) : undefined
-  if (!a) throw new ConfigError(at, `${JSON.stringify(v)} is not an IP address`)
-  return a
-}
-
-function mac (v: unknown, at: string): Buffer {
-  if (v === undefined) throw new ConfigError(at, 'is required')
-  const m = typeof v === 'string' ? parseMac(v) : undefined
-  if (!m) throw new ConfigError(at, `${JSON.stringify(v)} is not a MAC address like "02:00:00:00:00:01"`)
-  if (m[0] & 1) throw new ConfigError(at, `${JSON.stringify(v)} is a multicast MAC; a VTEP needs a unicast one`)
-  return m
-}
-
-export function integer (v: unknown, at: string, min: number, max: number): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw new ConfigError(at, `${JSON.stringify(v)} must be an integer from ${min} to ${max}`)
-  }
-  return v
-}
-
-export function boolean (v: unknown, at: string): boolean {
-  if (typeof v !== 'boolean') throw new ConfigError(at, `${JSON.stringify(v)} must be true or false`)
-  return v
-}
-
-function oneOf (v: unknown, at: string, values: string[]): string {
-  if (typeof v !== 'string' || !values.includes(v)) throw new ConfigError(at, `must be one of ${values.join(', ')}`)
-  return v
 }

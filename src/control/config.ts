@@ -2,7 +2,7 @@
 // `kubernetes`, `etcd` (the static `peers` stay in ../config.ts). Checked field by
 // field like the rest, so a mistake exits 2 naming the field.
 import { readFileSync } from 'node:fs'
-import { boolean as bool, ConfigError, integer as int, known, object } from '../config.js'
+import { boolean as bool, ConfigError, integer as int, known, object } from '../config-fields.js'
 import { type Address, formatAddress, parseAddress } from '../net/cidr.js'
 import { defaultStateFile } from './state-file.js'
 

@@ -3,13 +3,13 @@
 // flatnet, the kernel's vxlan configured as flannel does, or plain routes (host-gw).
 // Used by the integration tests, `npm run demo` and the benchmarks.
 import { once } from 'node:events'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { ChildProcess } from 'node:child_process'
 import { formatMac, macFromName } from '../net/mac.js'
-import { Namespace, untilTeardown } from './netns.js'
+import { Namespace, readLog, untilTeardown } from './netns.js'
 import { startOpenvpn } from './openvpn.js'
 import { CNI_PLUGIN_DIR } from './tools.js'
 
@@ -103,7 +103,10 @@ export class Cluster {
       const index = i + 1
       const name = `n${index}`
       this.nodes.push({
-        name, index, spec, ns: this.ns(name),
+        name,
+        index,
+        spec,
+        ns: this.ns(name),
         underlayIP: v6 ? `${UNDERLAY_PREFIX6}${index}` : `${UNDERLAY_PREFIX}${index}`,
         podCIDR: `10.244.${index}.0/24`,
         podCIDR6: this.options.dualStack ? `fd00:10:244:${index}::/64` : undefined,
@@ -276,12 +279,4 @@ function ensureBridge (n: LabNode): void {
   n.ns.ip('link', 'add', 'cni0', 'type', 'bridge')
   n.ns.ip('addr', 'add', n.podCIDR.replace('.0/24', '.1/24'), 'dev', 'cni0')
   n.ns.ip('link', 'set', 'cni0', 'up')
-}
-
-export function readLog (file: string): string {
-  try {
-    return readFileSync(file, 'utf8')
-  } catch {
-    return ''
-  }
 }

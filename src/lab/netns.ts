@@ -2,7 +2,7 @@
 // named flatnet-*, traffic only flows between namespaces made here, and whoever
 // creates one removes it (and its processes, by PID) even when a run fails.
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { openSync } from 'node:fs'
+import { openSync, readFileSync } from 'node:fs'
 import { constants } from 'node:os'
 import { promisify } from 'node:util'
 
@@ -155,4 +155,13 @@ export async function stopProcess (child: ChildProcess, graceMs = 3000): Promise
 /** Namespaces left by a run that died before its teardown (matching the given tag prefix). */
 export function leftoverNamespaces (prefix = 'flatnet-'): string[] {
   return run('ip', ['netns', 'list']).split('\n').map((l) => l.split(' ')[0]).filter((n) => n.startsWith(prefix))
+}
+
+/** A process's log file as it is now; empty if not written yet. */
+export function readLog (file: string): string {
+  try {
+    return readFileSync(file, 'utf8')
+  } catch {
+    return ''
+  }
 }

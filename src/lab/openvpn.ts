@@ -3,7 +3,8 @@
 // is the TUN <-> UDP path of one single-threaded process per node, not cryptography.
 import { join } from 'node:path'
 import type { ChildProcess } from 'node:child_process'
-import { readLog, type LabNode } from './cluster.js'
+import type { LabNode } from './cluster.js'
+import { readLog } from './netns.js'
 
 const PORT = 1194
 const DEV = 'ovpn0'
