@@ -14,7 +14,10 @@ const PEER_MAC = Buffer.from([2, 0, 0, 0, 0, 2])
 const TABLE = {
   local: [{ address: Buffer.from([10, 244, 1, 0]), length: 24 }],
   peers: [2, 3, 4].map((i) => ({
-    name: `n${i}`, address: Buffer.from([192, 0, 2, i]), port: 8472, mac: Buffer.from([2, 0, 0, 0, 0, i]),
+    name: `n${i}`,
+    address: Buffer.from([192, 0, 2, i]),
+    port: 8472,
+    mac: Buffer.from([2, 0, 0, 0, 0, i]),
     cidrs: [{ address: Buffer.from([10, 244, i, 0]), length: 24 }],
   })),
 }

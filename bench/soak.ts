@@ -209,7 +209,6 @@ export async function soakChurn (cluster: Cluster, seconds: number, peers: numbe
     .catch((err: { stdout?: string }) => err.stdout ?? '')
   const deadline = Date.now() + seconds * 1000
   let peersMax = 0
-  let ticks = 0
   while (Date.now() < deadline) {
     const present = fake.filter(() => randomInt(2) === 1)
     peersMax = Math.max(peersMax, present.length)
@@ -217,7 +216,6 @@ export async function soakChurn (cluster: Cluster, seconds: number, peers: numbe
     writeFileSync(tmp, JSON.stringify({ ...base, peers: [...stable, ...present] }))
     renameSync(tmp, file) // whole files only: a reload never sees half of one
     n1.daemon?.kill('SIGHUP')
-    ticks++
     await sleep(100)
   }
   const j = await flow

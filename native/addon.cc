@@ -42,8 +42,8 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
     if (o.Has("mtu")) opt.mtu = size_t(o.Get("mtu").As<Napi::Number>().Uint32Value());
     std::string workers = o.Get("workers").ToString();
     opt.workers = workers == "per-cpu" ? DataplaneOptions::Workers::perCpu
-                  : workers == "auto" ? DataplaneOptions::Workers::automatic
-                                      : DataplaneOptions::Workers::pipeline;
+                  : workers == "auto"  ? DataplaneOptions::Workers::automatic
+                                       : DataplaneOptions::Workers::pipeline;
     const char* where = "";
     if (int err = dp_.open(opt, &where)) {
       Napi::Error e = Napi::Error::New(info.Env(), std::string(where) + ": " + std::strerror(err));

@@ -2,8 +2,8 @@
 
 namespace flatnet {
 
-bool admit(const Fib& fib, const Peer& from, const Vtep& local, const uint8_t* p, size_t n, IpView* ip,
-           Drop* why) {
+bool admit(const Fib& fib, const Peer& from, const Vtep& local, const uint8_t* p, size_t n,
+           IpView* ip, Drop* why) {
   size_t inner;
   if (!decapsulate(p, n, local, &inner, why)) return false;
   uint16_t ethType = load16(p + inner - 2);

@@ -16,8 +16,8 @@ namespace flatnet {
 // outer source address). On success returns true with *ip describing the inner
 // packet at p + kEncapPrefixLen (ip->totalLen trims any Ethernet padding);
 // otherwise sets *why.
-bool admit(const Fib& fib, const Peer& from, const Vtep& local, const uint8_t* p, size_t n, IpView* ip,
-           Drop* why);
+bool admit(const Fib& fib, const Peer& from, const Vtep& local, const uint8_t* p, size_t n,
+           IpView* ip, Drop* why);
 
 // One received message: a single datagram, or a train of gsoSize-byte datagrams that
 // UDP GRO merged (one sender). Finds the sender among the peers by its outer source

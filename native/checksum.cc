@@ -139,8 +139,8 @@ uint16_t checksumFold(uint32_t sum) {
   return uint16_t(sum);
 }
 
-uint32_t pseudoHeaderSum(uint8_t ipVersion, const uint8_t* src, const uint8_t* dst,
-                         uint8_t proto, uint32_t transportLen) {
+uint32_t pseudoHeaderSum(uint8_t ipVersion, const uint8_t* src, const uint8_t* dst, uint8_t proto,
+                         uint32_t transportLen) {
   // RFC 793 section 3.1 (IPv4), RFC 8200 section 8.1 (IPv6: 32-bit length).
   size_t n = ipVersion == 6 ? 16 : 4;
   uint32_t s = proto + (transportLen >> 16) + (transportLen & 0xffff);

@@ -24,8 +24,8 @@ uint32_t checksumCopy(uint8_t* dst, const uint8_t* src, size_t len, uint32_t sum
 uint16_t checksumFold(uint32_t sum);
 
 // The TCP/UDP pseudo-header sum for IPv4 (4-byte addresses) or IPv6 (16-byte).
-uint32_t pseudoHeaderSum(uint8_t ipVersion, const uint8_t* src, const uint8_t* dst,
-                         uint8_t proto, uint32_t transportLen);
+uint32_t pseudoHeaderSum(uint8_t ipVersion, const uint8_t* src, const uint8_t* dst, uint8_t proto,
+                         uint32_t transportLen);
 
 // Recomputes the IPv4 header checksum in place (header of hlen bytes).
 void ipv4HeaderChecksum(uint8_t* ip, size_t hlen);

@@ -9,43 +9,47 @@ namespace flatnet {
 
 struct Counter {
   std::atomic<uint64_t> v{0};
-  void add(uint64_t n) { v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  void add(uint64_t n) {
+    v.store(v.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
   uint64_t get() const { return v.load(std::memory_order_relaxed); }
 };
 
 // Why a packet was dropped. The names (kDropNames) are what metrics and logs show.
 enum Drop : int {
   // receive path: UDP datagram -> TUN
-  kDropTooShort,          // shorter than VXLAN + Ethernet + minimal IP
-  kDropBadFlags,          // VXLAN I flag not set (RFC 7348 section 5)
+  kDropTooShort,  // shorter than VXLAN + Ethernet + minimal IP
+  kDropBadFlags,  // VXLAN I flag not set (RFC 7348 section 5)
   kDropWrongVni,
-  kDropUnknownPeer,       // outer source is not a known peer VTEP
-  kDropWrongDstMac,       // inner Ethernet destination is not this VTEP (nor broadcast)
-  kDropNotIp,             // inner ethertype neither IPv4 nor IPv6
-  kDropBadInnerIp,        // inner IP header malformed
-  kDropSpoofedSource,     // inner source outside the sending peer's pod CIDRs
-  kDropForeignDest,       // inner destination outside this node's pod CIDRs
-  kDropBadChecksum,       // inner TCP checksum wrong (found while coalescing)
-  kDropTunWrite,          // the TUN refused the write
+  kDropUnknownPeer,    // outer source is not a known peer VTEP
+  kDropWrongDstMac,    // inner Ethernet destination is not this VTEP (nor broadcast)
+  kDropNotIp,          // inner ethertype neither IPv4 nor IPv6
+  kDropBadInnerIp,     // inner IP header malformed
+  kDropSpoofedSource,  // inner source outside the sending peer's pod CIDRs
+  kDropForeignDest,    // inner destination outside this node's pod CIDRs
+  kDropBadChecksum,    // inner TCP checksum wrong (found while coalescing)
+  kDropTunWrite,       // the TUN refused the write
   // transmit path: TUN -> UDP datagram
-  kDropNoRoute,           // destination in no peer's pod CIDR
-  kDropBadTunPacket,      // malformed packet or vnet header from the TUN
-  kDropSendError,         // sendmmsg failed (peer unreachable, buffer, EMSGSIZE)
+  kDropNoRoute,       // destination in no peer's pod CIDR
+  kDropBadTunPacket,  // malformed packet or vnet header from the TUN
+  kDropSendError,     // sendmmsg failed (peer unreachable, buffer, EMSGSIZE)
   kDropCount
 };
 
 inline constexpr const char* kDropNames[kDropCount] = {
-    "too_short",  "bad_flags",   "wrong_vni",       "unknown_peer",   "wrong_dst_mac",
-    "not_ip",     "bad_inner_ip", "spoofed_source", "foreign_destination", "bad_checksum",
-    "tun_write",  "no_route",    "bad_tun_packet",  "send_error"};
+    "too_short", "bad_flags",    "wrong_vni",      "unknown_peer",        "wrong_dst_mac",
+    "not_ip",    "bad_inner_ip", "spoofed_source", "foreign_destination", "bad_checksum",
+    "tun_write", "no_route",     "bad_tun_packet", "send_error"};
 
 // Per-queue totals, each written by one thread. Padded so two never share a cache line.
 struct alignas(64) WorkerCounters {
-  Counter packets, bytes;      // inner packets forwarded (after segmentation / before coalescing)
-  Counter batches;             // wakeups that moved at least one packet
-  Counter syscalls;            // read/write/sendmmsg/recvmmsg calls that moved packets
-  Counter coalesced;           // packets sent or written with an earlier one (tx: joined a UDP GSO train, rx: GRO)
-  Counter partialChecksums;    // rx: inner checksums the sender left for an offload (partial_checksum.h), finished
+  Counter packets, bytes;  // inner packets forwarded (after segmentation / before coalescing)
+  Counter batches;         // wakeups that moved at least one packet
+  Counter syscalls;        // read/write/sendmmsg/recvmmsg calls that moved packets
+  Counter coalesced;  // packets sent or written with an earlier one (tx: joined a UDP GSO train,
+                      // rx: GRO)
+  Counter partialChecksums;  // rx: inner checksums the sender left for an offload
+                             // (partial_checksum.h), finished
   Counter drops[kDropCount];
 };
 

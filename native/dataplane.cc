@@ -38,7 +38,8 @@ std::vector<int> allowedCpus() {
 }  // namespace
 
 std::vector<int> workerCpus(std::vector<int> allowed, size_t budget, size_t perWorker) {
-  if (budget > 0 && perWorker > 0) allowed.resize(std::min(allowed.size(), std::max<size_t>(2, budget / perWorker)));
+  if (budget > 0 && perWorker > 0)
+    allowed.resize(std::min(allowed.size(), std::max<size_t>(2, budget / perWorker)));
   return allowed;
 }
 
@@ -62,13 +63,16 @@ int Dataplane::open(const DataplaneOptions& options, const char** where) {
   if (int err = claimPort(options.underlay, options.port, where)) return -err;
   if (int err = openTun(options.tunName, options.offloads, queueCpus_, &tun_, where)) return err;
   for (size_t q = 0; q < queues; q++) {
-    int fd = openUdpReceive(options.underlay, options.port, options.offloads, queues > 1, &groOn_, where);
+    int fd = openUdpReceive(options.underlay, options.port, options.offloads, queues > 1, &groOn_,
+                            where);
     if (fd < 0) return stop(), -fd;
     rxFds_.push_back(fd);
   }
   if (queues > 1) {
     socketSteeringErrno_ = attachFlowSteering(rxFds_, queueCpus_);
-    socketSteering_ = !socketSteeringErrno_ ? "flow" : !steerByCpu(rxFds_[0], queueCpus_) ? "cpu" : "hash";
+    socketSteering_ = !socketSteeringErrno_                ? "flow"
+                      : !steerByCpu(rxFds_[0], queueCpus_) ? "cpu"
+                                                           : "hash";
   }
   for (int i = 0; i < options.sendSockets; i++) {
     int fd = openUdpSend(options.underlay, where);
@@ -153,10 +157,12 @@ void Dataplane::run(size_t slot, int queue) {
   // The instance was made by open(), which can fail.
   int ep = epollFds_[slot];
   int watched[n + 1];
-  std::apply([&](auto&... l) {
-    size_t i = 0;
-    ((watched[i++] = l.fd()), ...);
-  }, loops);
+  std::apply(
+      [&](auto&... l) {
+        size_t i = 0;
+        ((watched[i++] = l.fd()), ...);
+      },
+      loops);
   watched[n] = wakeFd_;
   for (size_t i = 0; i <= n; i++) {
     epoll_event ev{};
@@ -177,7 +183,8 @@ void Dataplane::run(size_t slot, int queue) {
       auto one = [&](auto& l) {
         if (!(ready[i++] || all) || !l.runBatch(fib)) return;
         moved = true;
-        if constexpr (std::is_same_v<std::decay_t<decltype(l)>, TransmitLoop>) pureAcks += l.pureAcks();
+        if constexpr (std::is_same_v<std::decay_t<decltype(l)>, TransmitLoop>)
+          pureAcks += l.pureAcks();
       };
       std::apply([&](auto&... l) { (one(l), ...); }, loops);
     });
@@ -201,9 +208,12 @@ void Dataplane::run(size_t slot, int queue) {
     // traffic arrives again within tens of microseconds. An empty poll yields the
     // CPU, so on a machine with fewer cores than threads the spinner does not
     // starve the thread that has the packet.
-    for (auto until = Clock::now() + spin; Clock::now() < until && running_.load(std::memory_order_relaxed);)
-      if (batch(true)) until = Clock::now() + spin;
-      else std::this_thread::yield();
+    for (auto until = Clock::now() + spin;
+         Clock::now() < until && running_.load(std::memory_order_relaxed);)
+      if (batch(true))
+        until = Clock::now() + spin;
+      else
+        std::this_thread::yield();
   }
   for (int fd : watched) epoll_ctl(ep, EPOLL_CTL_DEL, fd, nullptr);  // a restart adds them afresh
 }
@@ -223,7 +233,8 @@ void Dataplane::start() {
     // with what arrives on CPU queueCpus_[q]: it runs only there, so the kernel
     // wakes it on the CPU that has the packet.
     for (int q = 0; q < queues(); q++) {
-      threads_.push_back(loopThread<TransmitLoop, ReceiveLoop>("flatnet-cpu" + std::to_string(q), size_t(q), q));
+      threads_.push_back(
+          loopThread<TransmitLoop, ReceiveLoop>("flatnet-cpu" + std::to_string(q), size_t(q), q));
       cpu_set_t set;
       CPU_ZERO(&set);
       CPU_SET(queueCpus_[size_t(q)], &set);
@@ -245,11 +256,13 @@ void Dataplane::start() {
 void Dataplane::joinLoops() {
   if (running_.exchange(false)) {
     uint64_t one = 1;
-    if (write(wakeFd_, &one, sizeof one) < 0) { /* eventfd cannot be full here */ }
+    if (write(wakeFd_, &one, sizeof one) < 0) { /* eventfd cannot be full here */
+    }
     for (std::thread& t : threads_) t.join();
     threads_.clear();
     // Reset the eventfd, or restarted loops would find it readable forever.
-    if (read(wakeFd_, &one, sizeof one) < 0) { /* EAGAIN: already zero */ }
+    if (read(wakeFd_, &one, sizeof one) < 0) { /* EAGAIN: already zero */
+    }
   }
 }
 

@@ -20,13 +20,13 @@ namespace flatnet {
 
 struct DataplaneOptions {
   std::string tunName;
-  bool offloads = true;   // vnet header + TSO/USO on the TUN, UDP GSO and GRO on the underlay
+  bool offloads = true;  // vnet header + TSO/USO on the TUN, UDP GSO and GRO on the underlay
   IpAddr underlay;
   uint16_t port = 8472;
   Vtep vtep{};
-  int sendSockets = 16;   // outer source ports available to the flow hash
-  int batch = 32;         // packets per wakeup before the loops yield to a send/write
-  int busyPollMicros = 0; // keep polling this long after the last packet before sleeping
+  int sendSockets = 16;    // outer source ports available to the flow hash
+  int batch = 32;          // packets per wakeup before the loops yield to a send/write
+  int busyPollMicros = 0;  // keep polling this long after the last packet before sleeping
   // perCpu: a worker per CPU, pinned, each with its own TUN queue and receive
   // socket, both steered by CPU: a flow is carried on the CPU it was sent on (bulk:
   // the next one) and received on, with no wakeup crossing CPUs (the cost that
@@ -102,7 +102,7 @@ class Dataplane {
   std::vector<int> queueCpus_;  // per-cpu: queue/worker q's CPU (the allowed ones, read by open())
   int perCpuErrno_ = 0;
   int allowedCpus_ = 0;
-  std::vector<int> rxFds_;  // per queue
+  std::vector<int> rxFds_;               // per queue
   const char* socketSteering_ = "none";  // one socket
   int socketSteeringErrno_ = 0;
   std::vector<int> txFds_;

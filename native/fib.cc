@@ -37,11 +37,14 @@ static FibKey makeKey(uint8_t version, const uint8_t* addr, uint8_t length) {
   return k;
 }
 
-static FibKey addressKey(const IpAddr& a) { return makeKey(a.family, a.bytes, a.family == 4 ? 32 : 128); }
+static FibKey addressKey(const IpAddr& a) {
+  return makeKey(a.family, a.bytes, a.family == 4 ? 32 : 128);
+}
 
 static int familyIndex(uint8_t version) { return version == 4 ? 0 : 1; }
 
-Fib::Fib() : lengths_(std::make_unique<Lengths>()), local_(std::make_unique<std::vector<Prefix>>()) {}
+Fib::Fib()
+    : lengths_(std::make_unique<Lengths>()), local_(std::make_unique<std::vector<Prefix>>()) {}
 
 const Peer* Fib::lookup(uint8_t version, const uint8_t* addr) const {
   const Lengths* l = lengths_.get();
@@ -51,7 +54,9 @@ const Peer* Fib::lookup(uint8_t version, const uint8_t* addr) const {
   return nullptr;
 }
 
-const Peer* Fib::peerByAddress(const IpAddr& a) const { return byAddress_.index.find(addressKey(a)); }
+const Peer* Fib::peerByAddress(const IpAddr& a) const {
+  return byAddress_.index.find(addressKey(a));
+}
 
 bool Fib::isLocal(uint8_t version, const uint8_t* addr) const {
   for (const Prefix& p : *local_.get())
@@ -69,14 +74,16 @@ void Fib::setPeer(Peer peer, const std::vector<Prefix>& cidrs) {
     if (std::find(routes.begin(), routes.end(), k) == routes.end()) routes.push_back(k);
   }
   FibKey address = addressKey(peer.address);
-  std::unique_ptr<const Peer> old = std::exchange(e.peer, std::make_unique<const Peer>(std::move(peer)));
+  std::unique_ptr<const Peer> old =
+      std::exchange(e.peer, std::make_unique<const Peer>(std::move(peer)));
   // Claim the new keys before releasing the old, so the index never lacks the peer.
   // Each key changes atomically; a lookup probing two keys while the peer moves
   // between them (a CIDR change: in Kubernetes a node's is fixed) may miss it once.
   for (const FibKey& k : routes) countLength(k, claim(&routes_, k, &e));
   claim(&byAddress_, address, &e);
   for (const FibKey& k : e.routes)
-    if (std::find(routes.begin(), routes.end(), k) == routes.end()) countLength(k, release(&routes_, k, &e));
+    if (std::find(routes.begin(), routes.end(), k) == routes.end())
+      countLength(k, release(&routes_, k, &e));
   if (old && !(e.address == address)) release(&byAddress_, e.address, &e);
   e.routes = std::move(routes);
   e.address = address;

@@ -31,8 +31,8 @@ struct Prefix {
 // One version of a peer: never changed once published; a change makes a new one.
 struct Peer {
   std::string name;
-  IpAddr address;                 // underlay address of its VTEP
-  sockaddr_storage sockaddr{};    // address + UDP port, ready for sendmmsg
+  IpAddr address;               // underlay address of its VTEP
+  sockaddr_storage sockaddr{};  // address + UDP port, ready for sendmmsg
   socklen_t sockaddrLen = 0;
   uint8_t mac[6] = {};
   // Shared by every version of the peer: counts survive its changes, and two

@@ -14,7 +14,7 @@
 namespace flatnet {
 namespace {
 
-constexpr size_t kMaxMerged = 0xffff;  // the IP length fields are 16-bit
+constexpr size_t kMaxMerged = 0xffff;   // the IP length fields are 16-bit
 constexpr size_t kMaxUdpSegments = 64;  // UDP_GRO_CNT_MAX: no more than the kernel's own GRO
 
 // The transport header of a packet that coalescing may start or join, or null;

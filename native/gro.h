@@ -4,6 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+
 #include "vnet_hdr.h"
 
 namespace flatnet {
@@ -73,7 +74,7 @@ class Coalescer {
   uint8_t proto_ = 0;  // of the open head: kProtoTcp or kProtoUdp
   // segments_ == 1: the head's own checksum is not verified yet.
   size_t ipHeaderLen_ = 0, l4HeaderLen_ = 0, segSize_ = 0, segments_ = 0;
-  uint32_t nextSeq_ = 0;  // TCP only
+  uint32_t nextSeq_ = 0;      // TCP only
   bool headPartial_ = false;  // the head's checksum was found in the partial form
 
   // Appends pkt to the open head, or drops it for a bad checksum (both return true);

@@ -55,9 +55,8 @@ GsoResult parseHeaders(uint8_t type, const uint8_t* pkt, size_t len, Headers* h)
   return GsoResult::ok;
 }
 
-GsoResult copyWhole(const VnetHdr& hdr, const uint8_t* pkt, size_t len, uint8_t* out,
-                    size_t outCap, size_t headroom, uint16_t* sizes, size_t maxSegments,
-                    size_t* count) {
+GsoResult copyWhole(const VnetHdr& hdr, const uint8_t* pkt, size_t len, uint8_t* out, size_t outCap,
+                    size_t headroom, uint16_t* sizes, size_t maxSegments, size_t* count) {
   if (len == 0 || len > 0xffff) return GsoResult::malformed;  // not an IP packet
   if (maxSegments < 1) return GsoResult::tooManySegments;
   if (headroom + len > outCap) return GsoResult::noRoom;
@@ -71,15 +70,13 @@ GsoResult copyWhole(const VnetHdr& hdr, const uint8_t* pkt, size_t len, uint8_t*
 
 }  // namespace
 
-GsoResult gsoSplit(const VnetHdr& hdr, const uint8_t* pkt, size_t len, uint8_t* out,
-                   size_t outCap, size_t headroom, uint16_t* sizes, size_t maxSegments,
-                   size_t* count) {
+GsoResult gsoSplit(const VnetHdr& hdr, const uint8_t* pkt, size_t len, uint8_t* out, size_t outCap,
+                   size_t headroom, uint16_t* sizes, size_t maxSegments, size_t* count) {
   *count = 0;
   uint8_t type = hdr.gsoType & ~kGsoEcn;  // ECN only says CWR may be set: handled below
   if (type == kGsoNone)
     return copyWhole(hdr, pkt, len, out, outCap, headroom, sizes, maxSegments, count);
-  if (type != kGsoTcpv4 && type != kGsoTcpv6 && type != kGsoUdpL4)
-    return GsoResult::unsupported;
+  if (type != kGsoTcpv4 && type != kGsoTcpv6 && type != kGsoUdpL4) return GsoResult::unsupported;
   if (hdr.gsoSize == 0) return GsoResult::malformed;
   Headers h;
   if (GsoResult r = parseHeaders(type, pkt, len, &h); r != GsoResult::ok) return r;

@@ -4,16 +4,17 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+
 #include "vnet_hdr.h"
 
 namespace flatnet {
 
 enum class GsoResult {
   ok,
-  malformed,      // headers do not parse, or the vnet header contradicts the packet
-  unsupported,    // a gso type flatnet does not segment (e.g. legacy UFO)
+  malformed,    // headers do not parse, or the vnet header contradicts the packet
+  unsupported,  // a gso type flatnet does not segment (e.g. legacy UFO)
   tooManySegments,
-  noRoom,         // output buffer too small
+  noRoom,  // output buffer too small
 };
 
 // Splits the packet (pkt, len: an IP packet without the vnet header) described by
@@ -27,9 +28,8 @@ enum class GsoResult {
 //
 // A packet with gsoType none is copied as one segment, its checksum completed when
 // hdr.flags has NEEDS_CSUM. *count receives the number of segments (<= maxSegments).
-GsoResult gsoSplit(const VnetHdr& hdr, const uint8_t* pkt, size_t len, uint8_t* out,
-                   size_t outCap, size_t headroom, uint16_t* sizes, size_t maxSegments,
-                   size_t* count);
+GsoResult gsoSplit(const VnetHdr& hdr, const uint8_t* pkt, size_t len, uint8_t* out, size_t outCap,
+                   size_t headroom, uint16_t* sizes, size_t maxSegments, size_t* count);
 
 // Completes a NEEDS_CSUM checksum in place: sums from csumStart to the end (the
 // field already holds the pseudo-header sum) and stores the complement at

@@ -37,8 +37,8 @@ static std::string setPeerFromJs(Fib* fib, const Napi::Object& p) {
   Peer peer;
   peer.name = p.Get("name").As<Napi::String>().Utf8Value();
   peer.address = addrFromJs(p.Get("address"));
-  peer.sockaddrLen = toSockaddr(peer.address, uint16_t(p.Get("port").As<Napi::Number>().Uint32Value()),
-                                &peer.sockaddr);
+  peer.sockaddrLen = toSockaddr(
+      peer.address, uint16_t(p.Get("port").As<Napi::Number>().Uint32Value()), &peer.sockaddr);
   macFromJs(p.Get("mac"), peer.mac);
   std::string name = peer.name;
   fib->setPeer(std::move(peer), prefixesFromJs(p.Get("cidrs").As<Napi::Array>()));
@@ -49,7 +49,8 @@ void setTableFromJs(Fib* fib, const Napi::Object& t) {
   fib->setLocal(prefixesFromJs(t.Get("local").As<Napi::Array>()));
   Napi::Array peers = t.Get("peers").As<Napi::Array>();
   std::unordered_set<std::string> present;
-  for (uint32_t i = 0; i < peers.Length(); i++) present.insert(setPeerFromJs(fib, peers.Get(i).As<Napi::Object>()));
+  for (uint32_t i = 0; i < peers.Length(); i++)
+    present.insert(setPeerFromJs(fib, peers.Get(i).As<Napi::Object>()));
   std::vector<std::string> absent;
   fib->forEachPeer([&](const Peer& p) {
     if (!present.count(p.name)) absent.push_back(p.name);
@@ -61,7 +62,8 @@ void updatePeersFromJs(Fib* fib, const Napi::Object& changes) {
   Napi::Array set = changes.Get("set").As<Napi::Array>();
   for (uint32_t i = 0; i < set.Length(); i++) setPeerFromJs(fib, set.Get(i).As<Napi::Object>());
   Napi::Array remove = changes.Get("remove").As<Napi::Array>();
-  for (uint32_t i = 0; i < remove.Length(); i++) fib->removePeer(remove.Get(i).As<Napi::String>().Utf8Value());
+  for (uint32_t i = 0; i < remove.Length(); i++)
+    fib->removePeer(remove.Get(i).As<Napi::String>().Utf8Value());
 }
 
 std::unique_ptr<Fib> fibFromJs(const Napi::Object& table) {

@@ -12,17 +12,23 @@ inline uint16_t load16(const uint8_t* p) { return uint16_t(p[0] << 8 | p[1]); }
 inline uint32_t load32(const uint8_t* p) {
   return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3];
 }
-inline void store16(uint8_t* p, uint16_t v) { p[0] = uint8_t(v >> 8); p[1] = uint8_t(v); }
+inline void store16(uint8_t* p, uint16_t v) {
+  p[0] = uint8_t(v >> 8);
+  p[1] = uint8_t(v);
+}
 inline void store32(uint8_t* p, uint32_t v) {
-  p[0] = uint8_t(v >> 24); p[1] = uint8_t(v >> 16); p[2] = uint8_t(v >> 8); p[3] = uint8_t(v);
+  p[0] = uint8_t(v >> 24);
+  p[1] = uint8_t(v >> 16);
+  p[2] = uint8_t(v >> 8);
+  p[3] = uint8_t(v);
 }
 
 constexpr size_t kEthHeaderLen = 14;
 constexpr size_t kVxlanHeaderLen = 8;
-constexpr size_t kIpv4HeaderLen = 20;   // without options
+constexpr size_t kIpv4HeaderLen = 20;  // without options
 constexpr size_t kIpv6HeaderLen = 40;
 constexpr size_t kUdpHeaderLen = 8;
-constexpr size_t kTcpHeaderLen = 20;    // without options
+constexpr size_t kTcpHeaderLen = 20;  // without options
 // What flatnet prepends to an inner IP packet inside the outer UDP payload.
 constexpr size_t kEncapPrefixLen = kVxlanHeaderLen + kEthHeaderLen;
 
@@ -34,8 +40,8 @@ constexpr uint8_t kProtoUdp = 17;
 constexpr size_t checksumOffset(uint8_t proto) { return proto == kProtoTcp ? 16 : 6; }
 
 // TCP flag bits (byte 13 of the TCP header).
-constexpr uint8_t kTcpFin = 0x01, kTcpSyn = 0x02, kTcpRst = 0x04, kTcpPsh = 0x08,
-                  kTcpAck = 0x10, kTcpUrg = 0x20, kTcpEce = 0x40, kTcpCwr = 0x80;
+constexpr uint8_t kTcpFin = 0x01, kTcpSyn = 0x02, kTcpRst = 0x04, kTcpPsh = 0x08, kTcpAck = 0x10,
+                  kTcpUrg = 0x20, kTcpEce = 0x40, kTcpCwr = 0x80;
 
 // An IP address of either family, as stored in tables: IPv4 in the first 4 bytes.
 struct IpAddr {
@@ -48,13 +54,13 @@ struct IpAddr {
 
 // The parts of an inner IP packet the fast path needs, found by parseIp().
 struct IpView {
-  uint8_t version = 0;      // 4 or 6
-  size_t headerLen = 0;     // IPv4 IHL*4, or 40 for IPv6 (extension headers are not walked)
-  size_t totalLen = 0;      // from the header; never more than the buffer
-  uint8_t proto = 0;        // IPv4 protocol / IPv6 next header
+  uint8_t version = 0;           // 4 or 6
+  size_t headerLen = 0;          // IPv4 IHL*4, or 40 for IPv6 (extension headers are not walked)
+  size_t totalLen = 0;           // from the header; never more than the buffer
+  uint8_t proto = 0;             // IPv4 protocol / IPv6 next header
   const uint8_t* src = nullptr;  // 4 or 16 bytes
   const uint8_t* dst = nullptr;
-  bool fragment = false;    // IPv4 MF set or offset != 0
+  bool fragment = false;  // IPv4 MF set or offset != 0
 };
 
 // Validates the IP header at p (len bytes available) and fills v.

@@ -21,7 +21,8 @@ VnetHdr partialChecksumHeader(const uint8_t* ip, const IpView& v, size_t field, 
   h.csumStart = uint16_t(v.headerLen);
   h.csumOffset = uint16_t(field);
   size_t tcpLen = size_t(ip[v.headerLen + 12] >> 4) * 4;
-  if (v.proto == kProtoTcp && mtu > v.headerLen + tcpLen && v.totalLen > mtu && tcpLen >= kTcpHeaderLen) {
+  if (v.proto == kProtoTcp && mtu > v.headerLen + tcpLen && v.totalLen > mtu &&
+      tcpLen >= kTcpHeaderLen) {
     h.gsoType = v.version == 4 ? kGsoTcpv4 : kGsoTcpv6;
     h.hdrLen = uint16_t(v.headerLen + tcpLen);
     h.gsoSize = uint16_t(mtu - v.headerLen - tcpLen);

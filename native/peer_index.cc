@@ -12,7 +12,8 @@ PeerIndex::PeerIndex() : buckets_(std::make_unique<Buckets>(kMinBuckets)) {}
 
 PeerIndex::Buckets::~Buckets() {
   for (size_t i = 0; i <= mask; i++)
-    for (const Node* n = heads[i].load(std::memory_order_relaxed); n;) delete std::exchange(n, n->next);
+    for (const Node* n = heads[i].load(std::memory_order_relaxed); n;)
+      delete std::exchange(n, n->next);
 }
 
 std::atomic<const PeerIndex::Node*>& PeerIndex::headOf(const FibKey& k) const {
@@ -22,7 +23,8 @@ std::atomic<const PeerIndex::Node*>& PeerIndex::headOf(const FibKey& k) const {
 
 const Peer* PeerIndex::find(const FibKey& k) const {
   const Buckets* b = buckets_.get();
-  for (const Node* n = b->heads[FibKeyHash()(k) & b->mask].load(std::memory_order_acquire); n; n = n->next)
+  for (const Node* n = b->heads[FibKeyHash()(k) & b->mask].load(std::memory_order_acquire); n;
+       n = n->next)
     if (n->key == k) return n->peer;
   return nullptr;
 }
@@ -31,10 +33,11 @@ const PeerIndex::Node* PeerIndex::copyUntil(const Node* n, const Node* at, const
   return n == at ? tail : new Node{n->key, n->peer, copyUntil(n->next, at, tail)};
 }
 
-void PeerIndex::splice(std::atomic<const Node*>& head, const Node* at, const Node* replacement, Retired* retired) {
+void PeerIndex::splice(std::atomic<const Node*>& head, const Node* at, const Node* replacement,
+                       Retired* retired) {
   const Node* first = head.load(std::memory_order_relaxed);
   head.store(copyUntil(first, at, replacement), std::memory_order_release);
-  for (const Node* n = first, *end = at->next; n != end;)
+  for (const Node *n = first, *end = at->next; n != end;)
     retired->emplace_back(std::unique_ptr<const Node>(std::exchange(n, n->next)));
 }
 
@@ -69,7 +72,8 @@ void PeerIndex::resize(size_t buckets, Retired* retired) {
   for (size_t i = 0; i <= old->mask; i++)
     for (const Node* n = old->heads[i].load(std::memory_order_relaxed); n; n = n->next) {
       std::atomic<const Node*>& head = next->heads[FibKeyHash()(n->key) & next->mask];
-      head.store(new Node{n->key, n->peer, head.load(std::memory_order_relaxed)}, std::memory_order_relaxed);
+      head.store(new Node{n->key, n->peer, head.load(std::memory_order_relaxed)},
+                 std::memory_order_relaxed);
     }
   buckets_.replace(std::move(next), retired);
 }

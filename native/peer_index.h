@@ -28,7 +28,8 @@ struct FibKey {
 struct FibKeyHash {
   size_t operator()(const FibKey& k) const {
     uint64_t h = k.hi * 0x9e3779b97f4a7c15ull ^ k.lo * 0xc2b2ae3d27d4eb4full ^ k.lengthAndFamily;
-    return size_t(h ^ (h >> 29) ^ (h >> 47));  // fold the well-mixed high bits into the bucket index
+    return size_t(h ^ (h >> 29) ^
+                  (h >> 47));  // fold the well-mixed high bits into the bucket index
   }
 };
 
@@ -53,7 +54,7 @@ class PeerIndex {
   };
   struct Buckets {
     explicit Buckets(size_t n) : mask(n - 1), heads(new std::atomic<const Node*>[n]()) {}
-    ~Buckets();  // frees the chains: a retired array takes its nodes with it
+    ~Buckets();   // frees the chains: a retired array takes its nodes with it
     size_t mask;  // bucket count - 1 (a power of two: no division per lookup)
     std::unique_ptr<std::atomic<const Node*>[]> heads;
   };
@@ -63,7 +64,8 @@ class PeerIndex {
   static const Node* copyUntil(const Node* n, const Node* at, const Node* tail);
   // Publishes the chain head..at with `at` swapped for `replacement` (a node, or
   // at->next to drop it): the nodes in front are copied, the old ones retired.
-  void splice(std::atomic<const Node*>& head, const Node* at, const Node* replacement, Retired* retired);
+  void splice(std::atomic<const Node*>& head, const Node* at, const Node* replacement,
+              Retired* retired);
   void resize(size_t buckets, Retired* retired);
 
   Published<Buckets> buckets_;

@@ -37,7 +37,8 @@ class Published {
   const T* get() const { return p_.load(std::memory_order_acquire); }
   T* writable() const { return p_.load(std::memory_order_relaxed); }  // the writer's own view
   void replace(std::unique_ptr<T> next, Retired* retired) {
-    retired->emplace_back(std::unique_ptr<const T>(p_.exchange(next.release(), std::memory_order_release)));
+    retired->emplace_back(
+        std::unique_ptr<const T>(p_.exchange(next.release(), std::memory_order_release)));
   }
 
  private:
@@ -64,7 +65,8 @@ void synchronize(std::atomic<const T*>& root, Quiescence* readers, size_t count)
   root.store(root.load(std::memory_order_relaxed));
   for (Quiescence* q = readers; q < readers + count; q++) {
     uint64_t seen = q->batches.load(std::memory_order_acquire);
-    while (q->busy.load() && q->batches.load(std::memory_order_acquire) == seen) std::this_thread::yield();
+    while (q->busy.load() && q->batches.load(std::memory_order_acquire) == seen)
+      std::this_thread::yield();
   }
 }
 

@@ -28,14 +28,15 @@ namespace {
 constexpr uint8_t R0 = BPF_REG_0, R1 = BPF_REG_1, R2 = BPF_REG_2, R3 = BPF_REG_3, R4 = BPF_REG_4,
                   R6 = BPF_REG_6, R7 = BPF_REG_7, R8 = BPF_REG_8, R9 = BPF_REG_9, R10 = BPF_REG_10;
 // The TUN's program (loadCpuSteering):
-constexpr int32_t kMoved = 1 << 30;       // in a map value: the flow went to the next queue
-constexpr int32_t kSuperPacket = 1500;    // longer than any single packet on the TUN
-constexpr int32_t kWindowNs = 1'000'000;  // a flow's packet rate is counted per millisecond
-constexpr int32_t kBurst = 256;           // packets in one window that make a flow bulk (256k/s)
+constexpr int32_t kMoved = 1 << 30;         // in a map value: the flow went to the next queue
+constexpr int32_t kSuperPacket = 1500;      // longer than any single packet on the TUN
+constexpr int32_t kWindowNs = 1'000'000;    // a flow's packet rate is counted per millisecond
+constexpr int32_t kBurst = 256;             // packets in one window that make a flow bulk (256k/s)
 constexpr int32_t kSpreadNs = 100'000'000;  // bulk flows moving this close together spread out
 // The receive sockets' program (attachFlowSteering):
-constexpr uint32_t kFlowKeyLen = 40;        // bytes: inner addresses, protocol, ports
-constexpr int32_t kFollowNs = 100'000'000;  // a flow arriving only on another CPU this long follows it
+constexpr uint32_t kFlowKeyLen = 40;  // bytes: inner addresses, protocol, ports
+constexpr int32_t kFollowNs =
+    100'000'000;  // a flow arriving only on another CPU this long follows it
 
 bpf_insn insn(uint8_t code, uint8_t dst, uint8_t src, int16_t off, int32_t imm) {
   bpf_insn i{};
@@ -272,8 +273,9 @@ int loadCpuSteering(const std::vector<int>& queueCpus, bool moveBursts, int* pro
     g.add(insn(BPF_ALU64 | BPF_ADD | BPF_K, R0, 0, 0, kMoved));
     g.add(insn(BPF_STX | BPF_MEM | BPF_W, base, R0, off, 0));
   };
-  const int kV6 = g.newLabel(), kLookup = g.newLabel(), kNewFlow = g.newLabel(), kMove = g.newLabel(),
-            kReturn = g.newLabel(), kReturnStored = g.newLabel(), kStore = g.newLabel();
+  const int kV6 = g.newLabel(), kLookup = g.newLabel(), kNewFlow = g.newLabel(),
+            kMove = g.newLabel(), kReturn = g.newLabel(), kReturnStored = g.newLabel(),
+            kStore = g.newLabel();
   g.add(insn(BPF_ALU64 | BPF_MOV | BPF_X, R6, R1, 0, 0));
   g.add(insn(BPF_LDX | BPF_MEM | BPF_W, R9, R1, int16_t(offsetof(__sk_buff, len)), 0));
   g.add(insn(BPF_ALU64 | BPF_MOV | BPF_K, R8, 0, 0, 0));
@@ -373,7 +375,8 @@ int attachFlowSteering(const std::vector<int>& rxFds, const std::vector<int>& qu
   int flowsFd = createMap(BPF_MAP_TYPE_LRU_HASH, kFlowKeyLen, 16, 16384);
   int socketsFd = createMap(BPF_MAP_TYPE_REUSEPORT_SOCKARRAY, 4, 8, uint32_t(queues));
   auto closeMaps = [&] {
-    for (int fd : {queuesFd, flowsFd, socketsFd}) if (fd >= 0) close(fd);
+    for (int fd : {queuesFd, flowsFd, socketsFd})
+      if (fd >= 0) close(fd);
   };
   if (flowsFd < 0 || socketsFd < 0) return closeMaps(), -(flowsFd < 0 ? flowsFd : socketsFd);
   for (uint32_t q = 0; q < uint32_t(queues); q++) {
@@ -381,7 +384,8 @@ int attachFlowSteering(const std::vector<int>& rxFds, const std::vector<int>& qu
     if (int err = updateMap(socketsFd, &q, &fd)) return closeMaps(), err;
   }
   Program g;
-  const int kNewFlow = g.newLabel(), kHome = g.newLabel(), kStayed = g.newLabel(), kSelect = g.newLabel();
+  const int kNewFlow = g.newLabel(), kHome = g.newLabel(), kStayed = g.newLabel(),
+            kSelect = g.newLabel();
   g.add(insn(BPF_ALU64 | BPF_MOV | BPF_X, R6, R1, 0, 0));
   innerFlowKey(g);
   // The flow map's value: u32 socket at 0; u32 another CPU's socket the flow arrives
@@ -429,7 +433,9 @@ int attachFlowSteering(const std::vector<int>& rxFds, const std::vector<int>& qu
   int progFd = g.load(BPF_PROG_TYPE_SK_REUSEPORT);
   closeMaps();  // the program holds them
   if (progFd < 0) return -progFd;
-  int err = setsockopt(rxFds[0], SOL_SOCKET, SO_ATTACH_REUSEPORT_EBPF, &progFd, sizeof progFd) < 0 ? errno : 0;
+  int err = setsockopt(rxFds[0], SOL_SOCKET, SO_ATTACH_REUSEPORT_EBPF, &progFd, sizeof progFd) < 0
+                ? errno
+                : 0;
   close(progFd);  // the group holds it
   return err;
 }

@@ -22,7 +22,7 @@ namespace flatnet {
 namespace {
 
 constexpr size_t kMaxSegments = 1024;
-constexpr size_t kMaxSegmentHeaders = 60 + 60;  // IPv4 and TCP headers at their largest
+constexpr size_t kMaxSegmentHeaders = 60 + 60;   // IPv4 and TCP headers at their largest
 constexpr size_t kReceiveGap = kEncapPrefixLen;  // what precedes each inner packet on receive
 
 // A packet handed to coalesce: its Buffer, its IP total length, where it was laid out.
@@ -78,11 +78,16 @@ Napi::Value ChecksumCopy(const Napi::CallbackInfo& info) {
 
 const char* resultName(GsoResult r) {
   switch (r) {
-    case GsoResult::ok: return "ok";
-    case GsoResult::malformed: return "malformed";
-    case GsoResult::unsupported: return "unsupported";
-    case GsoResult::tooManySegments: return "tooManySegments";
-    case GsoResult::noRoom: return "noRoom";
+    case GsoResult::ok:
+      return "ok";
+    case GsoResult::malformed:
+      return "malformed";
+    case GsoResult::unsupported:
+      return "unsupported";
+    case GsoResult::tooManySegments:
+      return "tooManySegments";
+    case GsoResult::noRoom:
+      return "noRoom";
   }
   return "unknown";
 }
@@ -96,7 +101,8 @@ struct SplitArgs {
 
 bool splitArgs(const Napi::CallbackInfo& info, SplitArgs* a) {
   if (!isBuffer(info[0]) || buffer(info[0]).Length() < sizeof(VnetHdr) || !isBuffer(info[1])) {
-    Napi::TypeError::New(info.Env(), "gsoSplit: expected a 10-byte vnet header Buffer and a packet Buffer")
+    Napi::TypeError::New(info.Env(),
+                         "gsoSplit: expected a 10-byte vnet header Buffer and a packet Buffer")
         .ThrowAsJavaScriptException();
     return false;
   }
@@ -110,9 +116,11 @@ bool splitArgs(const Napi::CallbackInfo& info, SplitArgs* a) {
 bool split(const Napi::CallbackInfo& info, const SplitArgs& a, size_t* count) {
   Scratch& s = scratchOf(info);
   size_t cap = a.len + kMaxSegments * kMaxSegmentHeaders;
-  GsoResult r = gsoSplit(a.hdr, a.pkt, a.len, s.reserve(cap), cap, 0, s.sizes.data(), kMaxSegments, count);
+  GsoResult r =
+      gsoSplit(a.hdr, a.pkt, a.len, s.reserve(cap), cap, 0, s.sizes.data(), kMaxSegments, count);
   if (r == GsoResult::ok) return true;
-  Napi::Error::New(info.Env(), std::string("gsoSplit: ") + resultName(r)).ThrowAsJavaScriptException();
+  Napi::Error::New(info.Env(), std::string("gsoSplit: ") + resultName(r))
+      .ThrowAsJavaScriptException();
   return false;
 }
 
@@ -217,14 +225,16 @@ Napi::Value FlowHash(const Napi::CallbackInfo& info) {
   if (!isBuffer(info[0])) return throwType(info.Env(), "flowHash: expected a Buffer");
   auto b = buffer(info[0]);
   IpView v;
-  return Napi::Number::New(info.Env(), parseIp(b.Data(), b.Length(), &v) ? flowHash(b.Data(), v) : 0);
+  return Napi::Number::New(info.Env(),
+                           parseIp(b.Data(), b.Length(), &v) ? flowHash(b.Data(), v) : 0);
 }
 
 Napi::Value IsPureTcpAck(const Napi::CallbackInfo& info) {
   if (!isBuffer(info[0])) return throwType(info.Env(), "isPureTcpAck: expected a Buffer");
   auto b = buffer(info[0]);
   IpView v;
-  return Napi::Boolean::New(info.Env(), parseIp(b.Data(), b.Length(), &v) && isPureTcpAck(b.Data(), v));
+  return Napi::Boolean::New(info.Env(),
+                            parseIp(b.Data(), b.Length(), &v) && isPureTcpAck(b.Data(), v));
 }
 
 // finishPartialChecksum(packet) -> a finished copy when its checksum is in the partial

@@ -9,4 +9,4 @@ void InitTesting(Napi::Env env, Napi::Object exports);
 void InitTestingFib(Napi::Env env, Napi::Object testing);
 // The per-cpu steering programs run on a chosen CPU (testing_steering.cc; root).
 void InitTestingSteering(Napi::Env env, Napi::Object testing);
-}
+}  // namespace flatnet

@@ -26,14 +26,14 @@ Napi::Value nameOrNull(Napi::Env env, const Peer* p) {
 class TableWrap : public Napi::ObjectWrap<TableWrap> {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "Table",
-                       {InstanceMethod("setTable", &TableWrap::SetTable),
-                        InstanceMethod("updatePeers", &TableWrap::UpdatePeers),
-                        InstanceMethod("lookup", &TableWrap::Lookup),
-                        InstanceMethod("peerByAddress", &TableWrap::PeerByAddress),
-                        InstanceMethod("isLocal", &TableWrap::IsLocal),
-                        InstanceMethod("peers", &TableWrap::Peers),
-                        InstanceMethod("benchLookup", &TableWrap::BenchLookup)});
+    return DefineClass(
+        env, "Table",
+        {InstanceMethod("setTable", &TableWrap::SetTable),
+         InstanceMethod("updatePeers", &TableWrap::UpdatePeers),
+         InstanceMethod("lookup", &TableWrap::Lookup),
+         InstanceMethod("peerByAddress", &TableWrap::PeerByAddress),
+         InstanceMethod("isLocal", &TableWrap::IsLocal), InstanceMethod("peers", &TableWrap::Peers),
+         InstanceMethod("benchLookup", &TableWrap::BenchLookup)});
   }
   explicit TableWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TableWrap>(info) {}
 
@@ -104,7 +104,10 @@ std::vector<StressNode> stressNodes() {
   std::vector<StressNode> nodes(kStressNodes);
   for (size_t i = 0; i < kStressNodes; i++) {
     uint8_t hi = uint8_t(i >> 8), lo = uint8_t(i);
-    nodes[i] = {std::string("n").append(std::to_string(i)), {ipv4({10, hi, lo, 0}), 24}, {ipv4({10, hi, lo, 0}), 25}, ipv4({100, 64, hi, lo})};
+    nodes[i] = {std::string("n").append(std::to_string(i)),
+                {ipv4({10, hi, lo, 0}), 24},
+                {ipv4({10, hi, lo, 0}), 25},
+                ipv4({100, 64, hi, lo})};
   }
   return nodes;
 }
@@ -123,8 +126,9 @@ struct StressCounts {
 // One worker's batches: a section looks up 64 destinations through both indexes
 // and only then uses the peers found (names, counters), as the transmit loop
 // queues datagrams and sends them at the end of its batch.
-void stressRead(const std::atomic<const Fib*>& root, Quiescence* q, const std::vector<StressNode>& nodes,
-                const std::atomic<bool>& stop, uint64_t seed, StressCounts* counts) {
+void stressRead(const std::atomic<const Fib*>& root, Quiescence* q,
+                const std::vector<StressNode>& nodes, const std::atomic<bool>& stop, uint64_t seed,
+                StressCounts* counts) {
   constexpr size_t kBatch = 64;
   struct Found {
     const StressNode* node;
@@ -142,11 +146,13 @@ void stressRead(const std::atomic<const Fib*>& root, Quiescence* q, const std::v
       for (const Found& f : found) {
         for (const Peer* p : {f.route, f.vtep})
           if (p && (p->name != f.node->name || p->counters->rxPackets.get() != 0)) counts->wrong++;
-        if (f.node == &nodes[0] && !(f.route && f.vtep && sameNode(f.route, *f.vtep))) counts->missing++;
+        if (f.node == &nodes[0] && !(f.route && f.vtep && sameNode(f.route, *f.vtep)))
+          counts->missing++;
       }
       counts->lookups += 2 * kBatch;
     });
-    std::this_thread::yield();  // as a worker goes back to poll: with 2 cores the writer gets a turn
+    std::this_thread::yield();  // as a worker goes back to poll: with 2 cores the writer gets a
+                                // turn
   }
 }
 
@@ -176,12 +182,14 @@ Napi::Value FibStress(const Napi::CallbackInfo& info) {
   std::atomic<bool> stop{false};
   std::thread readers[2];
   for (int r = 0; r < 2; r++)
-    readers[r] = std::thread(stressRead, std::cref(root), &q[r], std::cref(nodes), std::cref(stop), r + 1, &counts[r]);
+    readers[r] = std::thread(stressRead, std::cref(root), &q[r], std::cref(nodes), std::cref(stop),
+                             r + 1, &counts[r]);
   uint64_t rng = 0x9e3779b97f4a7c15ull, updates = 0, reclaims = 0;
   while (std::chrono::steady_clock::now() < until) {
     fib.setPeer(stressPeer(nodes[0], rng), {nodes[0].wide});
     for (uint64_t burst = 1 + nextRandom(&rng) % 16; burst; burst--, updates++) {
-      bool growing = updates / 12000 % 2 == 0;  // long enough to swing the table between ~2,600 and ~400 peers
+      bool growing =
+          updates / 12000 % 2 == 0;  // long enough to swing the table between ~2,600 and ~400 peers
       uint64_t x = nextRandom(&rng);
       const StressNode& n = nodes[1 + x % (nodes.size() - 1)];
       if ((x >> 32) % 8 < (growing ? 7u : 1u))

@@ -47,7 +47,8 @@ class OnCpu {
 std::vector<int> cpuList(const Napi::Value& v) {
   std::vector<int> cpus;
   Napi::Array a = v.As<Napi::Array>();
-  for (uint32_t i = 0; i < a.Length(); i++) cpus.push_back(a.Get(i).As<Napi::Number>().Int32Value());
+  for (uint32_t i = 0; i < a.Length(); i++)
+    cpus.push_back(a.Get(i).As<Napi::Number>().Int32Value());
   return cpus;
 }
 
@@ -71,11 +72,13 @@ Napi::Value TunSteeringQueue(const Napi::CallbackInfo& info) {
     Napi::Array list = info[1].As<Napi::Array>();
     for (uint32_t i = 0; i < list.Length(); i++) {
       Napi::Array send = list.Get(i).As<Napi::Array>();
-      sends.emplace_back(send.Get(0u).As<Napi::Buffer<uint8_t>>(), send.Get(1u).As<Napi::Number>().Uint32Value());
+      sends.emplace_back(send.Get(0u).As<Napi::Buffer<uint8_t>>(),
+                         send.Get(1u).As<Napi::Number>().Uint32Value());
     }
   }
   int progFd;
-  if (int err = loadCpuSteering(cpus, info[4].As<Napi::Boolean>(), &progFd)) return fail(env, "load", err);
+  if (int err = loadCpuSteering(cpus, info[4].As<Napi::Boolean>(), &progFd))
+    return fail(env, "load", err);
   std::vector<uint32_t> queues;
   int err = 0;
   {
@@ -152,8 +155,12 @@ Napi::Value SocketSteering(const Napi::CallbackInfo& info) {
     {
       OnCpu on(send.Get(0u).As<Napi::Number>().Int32Value());
       Napi::Value payload = send.Get(2u);
-      std::string data = payload.IsBuffer() ? std::string(payload.As<Napi::Buffer<char>>().Data(), payload.As<Napi::Buffer<char>>().Length()) : "x";
-      if (!on.ok() || sendto(out, data.data(), data.size(), 0, reinterpret_cast<sockaddr*>(&to), toLen) < 0) err = errno;
+      std::string data = payload.IsBuffer() ? std::string(payload.As<Napi::Buffer<char>>().Data(),
+                                                          payload.As<Napi::Buffer<char>>().Length())
+                                            : "x";
+      if (!on.ok() ||
+          sendto(out, data.data(), data.size(), 0, reinterpret_cast<sockaddr*>(&to), toLen) < 0)
+        err = errno;
     }
     if (err) return closeAll(), fail(env, "sendto", err);
     int socketIndex = -1;
@@ -169,8 +176,9 @@ Napi::Value SocketSteering(const Napi::CallbackInfo& info) {
 
 // workerCpus(allowed: number[], budget, perWorker): the CPUs per-cpu workers get.
 Napi::Value WorkerCpus(const Napi::CallbackInfo& info) {
-  std::vector<int> cpus = workerCpus(cpuList(info[0]), size_t(info[1].As<Napi::Number>().Int64Value()),
-                                     size_t(info[2].As<Napi::Number>().Int64Value()));
+  std::vector<int> cpus =
+      workerCpus(cpuList(info[0]), size_t(info[1].As<Napi::Number>().Int64Value()),
+                 size_t(info[2].As<Napi::Number>().Int64Value()));
   Napi::Array out = Napi::Array::New(info.Env(), cpus.size());
   for (uint32_t i = 0; i < cpus.size(); i++) out.Set(i, cpus[i]);
   return out;

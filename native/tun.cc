@@ -17,11 +17,13 @@ namespace flatnet {
 
 namespace {
 
-int openQueue(const std::string& name, bool vnet, bool multi, std::string* named, const char** where) {
+int openQueue(const std::string& name, bool vnet, bool multi, std::string* named,
+              const char** where) {
   int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return *where = "open /dev/net/tun", -errno;
   ifreq ifr{};
-  ifr.ifr_flags = short(IFF_TUN | IFF_NO_PI | (vnet ? IFF_VNET_HDR : 0) | (multi ? IFF_MULTI_QUEUE : 0));
+  ifr.ifr_flags =
+      short(IFF_TUN | IFF_NO_PI | (vnet ? IFF_VNET_HDR : 0) | (multi ? IFF_MULTI_QUEUE : 0));
   std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
     int err = errno;

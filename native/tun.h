@@ -12,11 +12,11 @@ constexpr unsigned kTunCsum = 0x01, kTunTso4 = 0x02, kTunTso6 = 0x04, kTunUso4 =
                    kTunUso6 = 0x40;
 
 struct TunDevice {
-  std::vector<int> fds;  // one per queue; a single queue unless opened multi-queue
-  std::string name;      // as the kernel named it
-  bool vnetHdr = false;  // every read/write carries a virtio_net_hdr
-  unsigned offloads = 0; // TUNSETOFFLOAD bits the kernel accepted
-  int steeringErrno = 0; // multi-queue: why packets are not steered by CPU, 0 if they are
+  std::vector<int> fds;   // one per queue; a single queue unless opened multi-queue
+  std::string name;       // as the kernel named it
+  bool vnetHdr = false;   // every read/write carries a virtio_net_hdr
+  unsigned offloads = 0;  // TUNSETOFFLOAD bits the kernel accepted
+  int steeringErrno = 0;  // multi-queue: why packets are not steered by CPU, 0 if they are
 };
 
 // Opens (or attaches to an existing persistent) TUN named name, IFF_TUN|IFF_NO_PI,

@@ -47,7 +47,8 @@ int bindTo(const IpAddr& local, uint16_t port, int nonblock, int buffer, bool re
   if (buffer)
     for (int opt : {SO_SNDBUFFORCE, SO_RCVBUFFORCE})
       if (setsockopt(fd, SOL_SOCKET, opt, &buffer, sizeof buffer) < 0)
-        setsockopt(fd, SOL_SOCKET, opt == SO_SNDBUFFORCE ? SO_SNDBUF : SO_RCVBUF, &buffer, sizeof buffer);
+        setsockopt(fd, SOL_SOCKET, opt == SO_SNDBUFFORCE ? SO_SNDBUF : SO_RCVBUF, &buffer,
+                   sizeof buffer);
   return fd;
 }
 }  // namespace
@@ -94,7 +95,8 @@ int openUdpReceive(const IpAddr& local, uint16_t port, bool gro, bool reusePort,
 // modulo the number of sockets; the kernel delivers to the group's socket at that
 // index (bind order), so the worker pinned to that CPU gets it.
 int steerByCpu(int fd, const std::vector<int>& queueCpus) {
-  std::vector<sock_filter> code{{BPF_LD | BPF_W | BPF_ABS, 0, 0, uint32_t(SKF_AD_OFF + SKF_AD_CPU)}};
+  std::vector<sock_filter> code{
+      {BPF_LD | BPF_W | BPF_ABS, 0, 0, uint32_t(SKF_AD_OFF + SKF_AD_CPU)}};
   for (size_t q = 0; q < queueCpus.size(); q++) {
     code.push_back({BPF_JMP | BPF_JEQ | BPF_K, 0, 1, uint32_t(queueCpus[q])});
     code.push_back({BPF_RET | BPF_K, 0, 0, uint32_t(q)});
@@ -116,9 +118,8 @@ int openUdpSend(const IpAddr& local, const char** where) {
   int fd = bindTo(local, 0, 0, kSendBuffer, false, where);
   if (fd < 0) return fd;
   int probe = local.family == 6 ? IPV6_PMTUDISC_PROBE : IP_PMTUDISC_PROBE;
-  if (local.family == 6
-          ? setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &probe, sizeof probe)
-          : setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &probe, sizeof probe))
+  if (local.family == 6 ? setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &probe, sizeof probe)
+                        : setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &probe, sizeof probe))
     return fail(fd, "IP_MTU_DISCOVER", where);
   return fd;
 }

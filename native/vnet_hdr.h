@@ -19,12 +19,12 @@ struct VnetHdr {
 } __attribute__((packed));
 static_assert(sizeof(VnetHdr) == 10, "struct virtio_net_hdr is 10 bytes");
 
-constexpr uint8_t kVnetNeedsCsum = 1;   // VIRTIO_NET_HDR_F_NEEDS_CSUM
-constexpr uint8_t kVnetDataValid = 2;   // VIRTIO_NET_HDR_F_DATA_VALID
-constexpr uint8_t kGsoNone = 0;         // VIRTIO_NET_HDR_GSO_NONE
-constexpr uint8_t kGsoTcpv4 = 1;        // VIRTIO_NET_HDR_GSO_TCPV4
-constexpr uint8_t kGsoTcpv6 = 4;        // VIRTIO_NET_HDR_GSO_TCPV6
-constexpr uint8_t kGsoUdpL4 = 5;        // VIRTIO_NET_HDR_GSO_UDP_L4 (Linux 6.2+ headers)
-constexpr uint8_t kGsoEcn = 0x80;       // VIRTIO_NET_HDR_GSO_ECN
+constexpr uint8_t kVnetNeedsCsum = 1;  // VIRTIO_NET_HDR_F_NEEDS_CSUM
+constexpr uint8_t kVnetDataValid = 2;  // VIRTIO_NET_HDR_F_DATA_VALID
+constexpr uint8_t kGsoNone = 0;        // VIRTIO_NET_HDR_GSO_NONE
+constexpr uint8_t kGsoTcpv4 = 1;       // VIRTIO_NET_HDR_GSO_TCPV4
+constexpr uint8_t kGsoTcpv6 = 4;       // VIRTIO_NET_HDR_GSO_TCPV6
+constexpr uint8_t kGsoUdpL4 = 5;       // VIRTIO_NET_HDR_GSO_UDP_L4 (Linux 6.2+ headers)
+constexpr uint8_t kGsoEcn = 0x80;      // VIRTIO_NET_HDR_GSO_ECN
 
 }  // namespace flatnet

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+
 #include "counters.h"
 
 namespace flatnet {

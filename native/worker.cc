@@ -65,7 +65,8 @@ size_t rxSlotSize(bool gro) { return gro ? kMaxIpPacket + 1 : kEncapPrefixLen + 
 
 // A receive batch can take a train in any slot (the traffic changes between calls).
 size_t packetMemoryPerWorker(const DataplaneOptions& o) {
-  return kTxReadArena + (o.offloads ? kTxOutArena : kTxOutSize) + size_t(o.batch) * rxSlotSize(false);
+  return kTxReadArena + (o.offloads ? kTxOutArena : kTxOutSize) +
+         size_t(o.batch) * rxSlotSize(false);
 }
 
 // ---- transmit ----
@@ -178,8 +179,7 @@ void TransmitLoop::queue(const Peer* peer, int socket, uint8_t* data, size_t len
   iov_[iov] = iovec{data, len};
   // Only a lone datagram can grow into a train: a segmented one is closed already.
   bool open = segments == 1 && dp_.gsoOn_.load(std::memory_order_relaxed);
-  messages_.push_back(
-      Message{iov, 1, len, gsoSize, segments, innerBytes, socket, open, peer});
+  messages_.push_back(Message{iov, 1, len, gsoSize, segments, innerBytes, socket, open, peer});
 }
 
 // Small packets of one flow (UDP, or a stream of ACKs) encapsulate to datagrams of one
@@ -299,7 +299,8 @@ void TransmitLoop::sendOneByOne(const Message& m) {
 // TUN_F_USO4/6 (Linux 6.2) is the one that takes GSO_UDP_L4 writes, from the same
 // change; before it a write of one fails with EINVAL.
 ReceiveLoop::ReceiveLoop(LoopSpec spec)
-    : dp_(spec.dp), queue_(spec.queue),
+    : dp_(spec.dp),
+      queue_(spec.queue),
       coalescer_(&ReceiveLoop::emit, this, (spec.dp.tun().offloads & kTunUso4) != 0,
                  spec.dp.options().mtu) {
   size_t batch = size_t(dp_.options().batch);

@@ -53,15 +53,15 @@ class TransmitLoop {
   size_t pureAcks() const { return pureAcks_; }
 
  private:
-  struct Message {            // one sendmmsg entry: a datagram or a GSO train
-    size_t iovFirst;          // its buffers: iov_[iovFirst, iovFirst + iovCount)
+  struct Message {    // one sendmmsg entry: a datagram or a GSO train
+    size_t iovFirst;  // its buffers: iov_[iovFirst, iovFirst + iovCount)
     size_t iovCount;
-    size_t len;               // bytes over all its buffers
-    uint16_t gsoSize;         // 0 = a single datagram
+    size_t len;        // bytes over all its buffers
+    uint16_t gsoSize;  // 0 = a single datagram
     uint16_t segments;
     uint32_t innerBytes;
-    int socket;               // index into the send socket pool
-    bool open;                // datagrams of exactly gsoSize may still join it
+    int socket;  // index into the send socket pool
+    bool open;   // datagrams of exactly gsoSize may still join it
     const Peer* peer;
   };
   void encapsulate(const Fib& fib, uint8_t* slot, size_t n);
@@ -74,15 +74,15 @@ class TransmitLoop {
 
   Dataplane& dp_;
   int queue_;
-  PacketMemory slots_;             // the batch's reads, packed
-  PacketMemory outs_;              // the trains split from them (offload mode), packed
-  size_t outUsed_ = 0;             // bytes of outs_ this batch has taken
+  PacketMemory slots_;  // the batch's reads, packed
+  PacketMemory outs_;   // the trains split from them (offload mode), packed
+  size_t outUsed_ = 0;  // bytes of outs_ this batch has taken
   size_t pureAcks_ = 0;
   std::vector<uint16_t> sizes_;
   std::vector<Message> messages_;
   std::vector<mmsghdr> mmsg_;
-  std::vector<iovec> iov_;         // the queued messages' buffers, in order
-  std::vector<uint8_t> control_;   // one UDP_SEGMENT cmsg per message
+  std::vector<iovec> iov_;        // the queued messages' buffers, in order
+  std::vector<uint8_t> control_;  // one UDP_SEGMENT cmsg per message
 };
 
 class ReceiveLoop {

@@ -30,7 +30,10 @@ export async function serveControl (path: string, handle: Handler, limits: Contr
     socket.setTimeout(limits.idleMs, () => socket.destroy())
     const reply = (value: unknown): void => {
       // A client pipelining requests without reading the answers would grow our write buffer without end.
-      if (socket.writableLength > limits.maxUnsentBytes) return void socket.destroy()
+      if (socket.writableLength > limits.maxUnsentBytes) {
+        socket.destroy()
+        return
+      }
       writeFrame(socket, value)
     }
     readFrames(socket, (req) => {

@@ -178,8 +178,13 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
   const control = await serveControl(controlPath, (cmd) => {
     if (cmd === 'stats') {
       return {
-        node: config.nodeName, stats: dataplane.stats(), kernelDrops: drops(), info: dataplane.info(), sources: sources.stats(),
-        heapUsed: process.memoryUsage().heapUsed, memory: process.memoryUsage(),
+        node: config.nodeName,
+        stats: dataplane.stats(),
+        kernelDrops: drops(),
+        info: dataplane.info(),
+        sources: sources.stats(),
+        heapUsed: process.memoryUsage().heapUsed,
+        memory: process.memoryUsage(),
       }
     }
     if (cmd === 'peers') {

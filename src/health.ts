@@ -19,13 +19,19 @@ export function dataplaneMetrics (dataplane: Dataplane, checks: HealthChecks): R
   const absolute = (name: string, help: string, labelNames: string[], read: () => Array<[Record<string, string>, number]>): void => {
     // Native counters are absolute totals: set them on scrape.
     registry.registerMetric(new Counter({
-      name, help, labelNames, registers: [],
+      name,
+      help,
+      labelNames,
+      registers: [],
       collect () { this.reset(); for (const [labels, v] of read()) this.inc(labels, v) },
     }))
   }
   const gauge = (name: string, help: string, labelNames: string[], read: () => Array<[Record<string, string>, number]>): void => {
     registry.registerMetric(new Gauge({
-      name, help, labelNames, registers: [],
+      name,
+      help,
+      labelNames,
+      registers: [],
       collect () { this.reset(); for (const [labels, v] of read()) this.set(labels, v) },
     }))
   }
@@ -39,7 +45,7 @@ export function dataplaneMetrics (dataplane: Dataplane, checks: HealthChecks): R
     () => [[{}, dataplane.stats().tx.coalesced]])
   absolute('flatnet_partial_checksums_total', 'Received inner packets whose sender left the TCP/UDP checksum for an offload to finish ' +
     '(a kernel vxlan peer on a veth or virtio-net underlay), finished by flatnet or the kernel.', [],
-    () => [[{}, dataplane.stats().rx.partialChecksums]])
+  () => [[{}, dataplane.stats().rx.partialChecksums]])
   absolute('flatnet_drops_total', 'Packets dropped, by reason.', ['reason'],
     () => Object.entries(dataplane.stats().drops).map(([reason, n]) => [{ reason }, n]))
   absolute('flatnet_kernel_drops_total', 'Packets the kernel dropped before they reached the data plane or after it: tun_queue (routed into the TUN ' +

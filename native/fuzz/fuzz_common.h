@@ -74,7 +74,8 @@ void checkTunWrite(const Sink& s, const TunWrite& w) {
   std::vector<uint8_t> copy(pkt, pkt + len);
   if (!completeChecksum(h, copy.data(), len)) abort();
   if (!transportChecksumOk(copy.data(), ip)) abort();
-  if (ip.version == 4 && checksumFold(checksumPartial(copy.data(), ip.headerLen, 0)) != 0xffff) abort();
+  if (ip.version == 4 && checksumFold(checksumPartial(copy.data(), ip.headerLen, 0)) != 0xffff)
+    abort();
 }
 
 }  // namespace flatnet

@@ -36,7 +36,8 @@ Fib* makeFib() {
   n3.name = "n3";
   n3.address = addr6(0x20, 0x01, 0x0d, 0xb8, 3);
   std::memcpy(n3.mac, "\x02\x00\x00\x00\x00\x03", 6);
-  fib->setPeer(n3, {prefix4(10, 244, 3, 0, 24), prefix4(10, 244, 3, 128, 25)});  // a second prefix length to probe
+  fib->setPeer(n3, {prefix4(10, 244, 3, 0, 24),
+                    prefix4(10, 244, 3, 128, 25)});  // a second prefix length to probe
   return fib;
 }
 
@@ -58,7 +59,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   size = size - 3;
   // An exact-size heap copy, so ASan sees any read past the datagram.
   std::vector<uint8_t> buf(data, data + size);
-  IpAddr from = sender % 3 == 0 ? addr4(192, 168, 77, 2)
+  IpAddr from = sender % 3 == 0   ? addr4(192, 168, 77, 2)
                 : sender % 3 == 1 ? addr6(0x20, 0x01, 0x0d, 0xb8, 3)
                                   : addr4(192, 168, 77, 99);
   Sink sink{buf.data(), buf.data() + buf.size()};
@@ -67,7 +68,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   admitMessage(
       *fib, from, kLocal, buf.data(), size, gsoSize,
       [&](const Peer&, uint8_t* pkt, const IpView& ip) {
-        if (pkt < buf.data() || pkt + ip.totalLen > buf.data() + size || ip.headerLen > ip.totalLen) abort();
+        if (pkt < buf.data() || pkt + ip.totalLen > buf.data() + size || ip.headerLen > ip.totalLen)
+          abort();
         flowHash(pkt, ip);
         coalescer.add(pkt, ip.totalLen);
       },

@@ -48,7 +48,7 @@ write('receive', {
   'tcp4-one': Buffer.concat([u16(0), Buffer.from([0]), frame(tcpSeg(4, 1, 100))]),
   'tcp4-gro-train': Buffer.concat([u16(train[0].length), Buffer.from([0]), ...train]),
   'tcp6-one': Buffer.concat([u16(0), Buffer.from([0]), frame(tcpSeg(6, 7, 500))]),
-  'udp4': Buffer.concat([u16(0), Buffer.from([0]), frame(udpPkt(4, 64))]),
+  udp4: Buffer.concat([u16(0), Buffer.from([0]), frame(udpPkt(4, 64))]),
   'udp6-from-v6-peer': Buffer.concat([u16(0), Buffer.from([1]), frame(udpPkt(6, 64))]),
 })
 

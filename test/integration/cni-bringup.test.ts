@@ -25,7 +25,9 @@ t.test('--pod-cidr-from-node: CIDR from the Node, conflist after ready, NetworkU
   n1.ns.spawn(process.execPath, [NODE_API, API_PORT, n1.name, n1.podCIDR, '2'])
   const kubeconfig = join(cluster.dir, 'kubeconfig')
   writeFileSync(kubeconfig, JSON.stringify({
-    apiVersion: 'v1', kind: 'Config', 'current-context': 'lab',
+    apiVersion: 'v1',
+    kind: 'Config',
+    'current-context': 'lab',
     clusters: [{ name: 'lab', cluster: { server: `http://127.0.0.1:${API_PORT}`, 'insecure-skip-tls-verify': true } }],
     users: [{ name: 'lab', user: { token: 'lab' } }],
     contexts: [{ name: 'lab', context: { cluster: 'lab', user: 'lab' } }],

@@ -19,7 +19,6 @@ const N = 6
 const channel = channelLab(t, 'co')
 const { tag, sock, peersOf } = channel
 
-
 t.test('channel seeds killed: survivors forward on, then reconnect and resync', async (t) => {
   const nodes = channel.nodes(N, KEY)
   const cluster = await withCluster(t, { nodes, tag })

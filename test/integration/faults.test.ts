@@ -15,7 +15,6 @@ import { labTools, ping, withCluster } from '../lib/lab.js'
 
 labTools('ping')
 
-
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 
 /** ms until one ping from `from` to `to` is answered, polling; -1 after timeoutMs. */
@@ -28,7 +27,6 @@ async function msUntilPing (from: Pod, to: string, timeoutMs = 10_000, since = D
   }
   return -1
 }
-
 
 async function kill9 (n: LabNode): Promise<void> {
   const d = n.daemon!

@@ -30,7 +30,7 @@ t.test('hostile datagrams are dropped, counted by reason, and harmless', async (
     ['unknown_peer', '192.168.77.99', [frame()]],
     ['wrong_dst_mac', n2.underlayIP, [frame({ dstMac: '02:11:22:33:44:55' })]],
     ['not_ip', n2.underlayIP, [frame({ ethType: 0x0806 })]],
-    ['bad_inner_ip', n2.underlayIP, [frame({ inner: Buffer.from('45000fff0000', 'hex') .toString('hex').padEnd(80, '0') })]],
+    ['bad_inner_ip', n2.underlayIP, [frame({ inner: Buffer.from('45000fff0000', 'hex').toString('hex').padEnd(80, '0') })]],
     // n2 claims a source in n3's pod CIDR.
     ['spoofed_source', n2.underlayIP, [frame({ inner: ipv4Udp('10.244.3.10', victimPod, 9, Buffer.from('spoof')) })]],
     // Relaying through n1 to another node, or into n1's host itself.

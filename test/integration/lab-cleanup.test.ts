@@ -11,7 +11,6 @@ import { labSkipReason } from '../lib/lab.js'
 
 const why = labSkipReason('namespace tests')
 
-
 const dist = (p: string): string => fileURLToPath(new URL(`../../dist/src/lab/${p}`, import.meta.url))
 
 // The child: a cluster with no nodes (its underlay namespace and state directory), one

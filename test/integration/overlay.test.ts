@@ -225,7 +225,8 @@ t.test('per-cpu: only the worker sending a bulk transfer\'s ACKs runs SCHED_BATC
 // hash picks the queue), so bulk TCP stays in order; the daemon says so once.
 t.test('workers per-cpu without CAP_BPF: spread by hash, still forwarding in order', async (t) => {
   const node = {
-    kind: 'flatnet' as const, extra: { workers: 'per-cpu' },
+    kind: 'flatnet' as const,
+    extra: { workers: 'per-cpu' },
     launcher: NO_BPF,
   }
   const cluster = await withCluster(t, { nodes: [node, node] })

@@ -71,12 +71,25 @@ t.test('shares of all CPUs, and CPU seconds per Gbit carried', async (t) => {
 
 t.test('the table: cost per kind, the busy total against the baseline, failures', async (t) => {
   const profiled = (name: string, copies: number, idle: number, gbps: number): ModeResult => ({
-    mode: name, description: name, userspace: false, ok: true, metrics: {}, errors: {}, ratios: {}, details: {},
+    mode: name,
+    description: name,
+    userspace: false,
+    ok: true,
+    metrics: {},
+    errors: {},
+    ratios: {},
+    details: {},
     profile: summarize([line(idle, 'swapper', 'default_idle'), line(100 - idle - copies, 'iperf3', 'tcp_ack'), line(copies, 'iperf3', '_copy_to_iter')], 2, 2, gbps, 1000),
   })
   const result: BenchResult = {
-    version: 1, date: '2026-01-01T00:00:00.000Z', baseline: 'kernel-vxlan', topology: 'test', seconds: 2, quick: true,
-    host: { cpus: 2, kernel: 'x', node: 'v20' }, placement: { sender: 0, receiver: 1, pingPong: 0 },
+    version: 1,
+    date: '2026-01-01T00:00:00.000Z',
+    baseline: 'kernel-vxlan',
+    topology: 'test',
+    seconds: 2,
+    quick: true,
+    host: { cpus: 2, kernel: 'x', node: 'v20' },
+    placement: { sender: 0, receiver: 1, pingPong: 0 },
     modes: [
       profiled('kernel-vxlan', 30, 0, 20),
       profiled('flatnet', 30, 10, 12),

@@ -6,8 +6,15 @@ import { formatTable, type BenchResult, type ModeResult } from '../../bench/repo
 
 function mode (name: string, tcp1Gbps: number, rttP50Us?: number, error?: string): ModeResult {
   return {
-    mode: name, description: name, userspace: name === 'flatnet', ok: error === undefined, error,
-    metrics: rttP50Us === undefined ? { tcp1Gbps } : { tcp1Gbps, rttP50Us }, errors: {}, ratios: {}, details: {},
+    mode: name,
+    description: name,
+    userspace: name === 'flatnet',
+    ok: error === undefined,
+    error,
+    metrics: rttP50Us === undefined ? { tcp1Gbps } : { tcp1Gbps, rttP50Us },
+    errors: {},
+    ratios: {},
+    details: {},
   }
 }
 
@@ -58,8 +65,16 @@ t.test('the table says how the figures were folded and shows the ratio spread', 
     [mode('kernel-vxlan', 10, 20), mode('flatnet', 6, 44)],
   ])
   const result: BenchResult = {
-    version: 1, date: '2026-01-01T00:00:00.000Z', baseline: 'kernel-vxlan', topology: 'test', seconds: 5, rounds: 2,
-    quick: false, host: { cpus: 2, kernel: 'x', node: 'v20' }, placement: { sender: 0, receiver: 1, pingPong: 0 }, modes,
+    version: 1,
+    date: '2026-01-01T00:00:00.000Z',
+    baseline: 'kernel-vxlan',
+    topology: 'test',
+    seconds: 5,
+    rounds: 2,
+    quick: false,
+    host: { cpus: 2, kernel: 'x', node: 'v20' },
+    placement: { sender: 0, receiver: 1, pingPong: 0 },
+    modes,
   }
   const table = formatTable(result)
   t.match(table, /medians of 2 interleaved rounds/)

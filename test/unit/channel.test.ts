@@ -39,7 +39,10 @@ function config (i: number, join: number[], extra: Partial<ChannelConfig> = {}):
   return {
     listen: { host: `127.0.0.${10 + i}`, port: PORT },
     join: join.map((j) => ({ host: `127.0.0.${10 + j}`, port: PORT })),
-    key: KEY, heartbeatMs: 100, deadAfterMs: 600, ...extra,
+    key: KEY,
+    heartbeatMs: 100,
+    deadAfterMs: 600,
+    ...extra,
   }
 }
 

@@ -92,7 +92,9 @@ t.test('random changes: lookups match the model after every step', async (t) => 
   const rnd = random(7)
   const pick = <T>(list: T[]): T => list[Math.floor(rnd() * list.length)]
   const peer = (): NativePeer => ({
-    name: `n${Math.floor(rnd() * 12)}`, address: pick(VTEPS).bytes, port: 8472 + Math.floor(rnd() * 3),
+    name: `n${Math.floor(rnd() * 12)}`,
+    address: pick(VTEPS).bytes,
+    port: 8472 + Math.floor(rnd() * 3),
     mac: Buffer.from([2, 0, 0, 0, 0, Math.floor(rnd() * 256)]),
     cidrs: Array.from({ length: Math.floor(rnd() * 3) }, () => pick(CIDRS)).map((c) => ({ address: c.bytes, length: c.length })),
   })

@@ -44,8 +44,18 @@ t.test('NetworkUnavailable=False as a strategic merge patch of the status', asyn
   const patch = (await api.requests()).find((r) => r.method === 'PATCH')
   t.equal(patch?.path, '/api/v1/nodes/k1/status')
   t.equal(patch?.contentType, 'application/strategic-merge-patch+json')
-  t.same(patch?.body, { status: { conditions: [{ type: 'NetworkUnavailable', status: 'False', reason: 'FlatnetIsUp',
-    message: 'flatnet is running on this node', lastTransitionTime: now.toISOString(), lastHeartbeatTime: now.toISOString() }] } })
+  t.same(patch?.body, {
+    status: {
+      conditions: [{
+        type: 'NetworkUnavailable',
+        status: 'False',
+        reason: 'FlatnetIsUp',
+        message: 'flatnet is running on this node',
+        lastTransitionTime: now.toISOString(),
+        lastHeartbeatTime: now.toISOString()
+      }]
+    }
+  })
 })
 
 t.test('node identity: the flag wins over the file; kubeconfig from the file', async (t) => {
