@@ -15,6 +15,7 @@ import { startHealer } from './heal.js'
 import { applyMasquerade, removeMasquerade } from './net/masquerade.js'
 import { dropGrowth, kernelDrops, type KernelDrops } from './net/kernel-drops.js'
 import { writeCniFiles } from './cni.js'
+import { CAP_BPF, hasCapability } from './capabilities.js'
 import { memoryLimit, packetMemoryBudget } from './memory-limit.js'
 import { constants } from 'node:os'
 
@@ -70,8 +71,11 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
   }, 'ready')
 
   if (info.perCpuErrno) {
-    log.info({ perCpuErrno: info.perCpuErrno },
-      'workers auto: the pipeline, as per-cpu workers need their TUN steering program, which needs CAP_BPF (add BPF to the capabilities for per-cpu)')
+    // podman's and containerd's default seccomp profiles (RuntimeDefault) allow bpf() only with CAP_SYS_ADMIN.
+    const seccomp = info.perCpuErrno === 1 && hasCapability(CAP_BPF)
+    log.info({ perCpuErrno: info.perCpuErrno }, seccomp
+      ? 'workers auto: the pipeline, as bpf() was refused (EPERM) although the daemon holds CAP_BPF: a seccomp profile blocks it, as RuntimeDefault does without CAP_SYS_ADMIN; for per-cpu, run it under a profile that allows bpf (seccompProfile Unconfined or Localhost)'
+      : 'workers auto: the pipeline, as per-cpu workers need their TUN steering program, which needs CAP_BPF (add BPF to the capabilities for per-cpu)')
   }
   if (info.workers === 'per-cpu' && info.queues < info.allowedCpus) {
     log.warn({ workers: info.queues, cpus: info.allowedCpus, memoryLimit: limit, packetMemoryPerWorker: info.packetMemoryPerWorker },
