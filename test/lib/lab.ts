@@ -3,14 +3,16 @@
 import type { Test } from 'tap'
 import { Cluster, type ClusterOptions, type Pod } from '../../src/lab/cluster.js'
 import { labUnavailable, reapOnSignals } from '../../src/lab/netns.js'
+import { toolsMissing } from '../../src/lab/tools.js'
 import { pingFrom, seenAs, startEcho } from './echo.js'
 
 // tap stops a test file that overruns its timeout with SIGTERM, before any teardown.
 reapOnSignals()
 
-/** Why `what` cannot run here (the caller skips, saying so), or undefined; in CI, where it must run, throws instead. */
-export function labSkipReason (what: string): string | undefined {
-  const why = labUnavailable()
+/** Why `what` cannot run here (the caller skips, saying so), or undefined; in CI, where it must run, throws instead.
+ *  `tools`: the programs it drives beyond iproute2 (src/lab/tools.ts names their packages). */
+export function labSkipReason (what: string, tools: readonly string[] = []): string | undefined {
+  const why = labUnavailable() ?? toolsMissing(tools)
   if (why && process.env.CI) throw new Error(`${what} must run in CI but cannot: ${why}`)
   return why
 }
