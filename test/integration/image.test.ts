@@ -13,7 +13,7 @@ import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { queryControl } from '../../src/control-socket.js'
 import type { DataplaneInfo } from '../../src/native.js'
-import { daemonSetCapabilities } from '../lib/daemonset.js'
+import { daemonSetCapabilities, daemonSetMemoryLimit } from '../lib/daemonset.js'
 import { containerPid, containerRunner, ensureImage } from '../lib/image.js'
 import { labSkipReason, ping, startPeerEcho, tcpSeenAs, withCluster } from '../lib/lab.js'
 
@@ -42,6 +42,8 @@ async function imageNode (t: Test, image: string, flags: string[]): Promise<{ in
   t.equal(BigInt(`0x${field('CapEff')}`), want, `effective capabilities: exactly ${daemonSetCapabilities().join(', ')}`)
   t.equal(BigInt(`0x${field('CapBnd')}`), want, 'and nothing more in the bounding set')
   t.equal(field('NoNewPrivs'), '1', 'no privilege escalation')
+  t.equal(Number(execFileSync('podman', ['inspect', '--format', '{{.HostConfig.Memory}}', n1.ns.name], { encoding: 'utf8' })), daemonSetMemoryLimit(),
+    'the manifest\'s memory limit')
   t.match(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' '), /^node \/app\/bin\/flatnet\.js daemon --config \/etc\/flatnet\/config\.json/,
     'the image\'s own command')
 

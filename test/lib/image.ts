@@ -7,17 +7,18 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import type { DaemonRunner, LabNode } from '../../src/lab/cluster.js'
-import { daemonSetCapabilities } from './daemonset.js'
+import { daemonSetCapabilities, daemonSetMemoryLimit } from './daemonset.js'
 
 const execFileAsync = promisify(execFile)
 const REPO = fileURLToPath(new URL('../../', import.meta.url))
 const BUILD = join(REPO, 'deploy/image/build.sh')
 
-/** A hash of what `COPY . .` sees: the tracked and untracked files git does not ignore, less .dockerignore's plain paths (test/, bench/, ...). */
+/** A hash of what `COPY . .` sees (the tracked and untracked files git does not ignore, less .dockerignore's plain
+ *  paths: test/, deploy/, ...) and of the recipe that makes the bases. */
 export function sourceHash (): string {
   const ignored = readFileSync(join(REPO, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#') && !/[*?[]/.test(l))
   const files = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: REPO, encoding: 'utf8' })
-    .split('\0').filter((f) => f && !ignored.some((p) => f === p || f.startsWith(`${p}/`))).sort()
+    .split('\0').filter((f) => f && !ignored.some((p) => f === p || f.startsWith(`${p}/`))).concat('deploy/image/build.sh').sort()
   const hash = createHash('sha256')
   for (const file of files) {
     let content: Buffer
@@ -36,6 +37,15 @@ function imageExists (image: string): boolean {
   }
 }
 
+/** Untags the images of other source trees (~80 MB of layers each), so edits do not pile them up. */
+function removeOlderImages (keep: string): void {
+  const tags = execFileSync('podman', ['images', '--format', '{{.Repository}}:{{.Tag}}', 'localhost/flatnet'], { encoding: 'utf8' })
+    .split('\n').filter((tag) => tag.startsWith('localhost/flatnet:src-') && tag !== keep)
+  for (const tag of tags) {
+    try { execFileSync('podman', ['rmi', tag], { stdio: 'ignore' }) } catch { /* in use by a container: left */ }
+  }
+}
+
 /** The image of this source tree, built unless it exists; `seconds` is 0 when reused. */
 export async function ensureImage (): Promise<{ image: string, seconds: number, output: string }> {
   const image = `localhost/flatnet:src-${sourceHash()}`
@@ -43,6 +53,7 @@ export async function ensureImage (): Promise<{ image: string, seconds: number, 
   const start = Date.now()
   try {
     const { stdout, stderr } = await execFileAsync(BUILD, [image], { cwd: REPO, maxBuffer: 256 << 20, timeout: 20 * 60_000 })
+    removeOlderImages(image)
     return { image, seconds: (Date.now() - start) / 1000, output: `${stdout}${stderr}` }
   } catch (err) {
     const e = err as { stdout?: string, stderr?: string, message: string }
@@ -58,10 +69,11 @@ function ulimitFlags (): string[] {
   return ['--ulimit', `nofile=${limit(files, 8192)}`, '--ulimit', `nproc=${limit(procs, 4096)}`]
 }
 
-/** The podman flags of the DaemonSet's pod spec (deploy/daemonset.yaml): its capabilities, no privilege escalation, the TUN hostPath. */
+/** The podman flags of the DaemonSet's pod spec (deploy/daemonset.yaml): its capabilities, no privilege escalation, the TUN hostPath, the memory limit. */
 export function daemonSetFlags (): string[] {
   return [
     '--cap-drop=all', `--cap-add=${daemonSetCapabilities().join(',')}`,
+    `--memory=${daemonSetMemoryLimit()}`, // what per-cpu workers are sized to (src/memory-limit.ts)
     '--security-opt', 'no-new-privileges', // allowPrivilegeEscalation: false
     '-v', '/dev/net/tun:/dev/net/tun', // the hostPath volume, not a device podman adds
   ]
