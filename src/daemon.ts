@@ -16,6 +16,7 @@ import { applyMasquerade, removeMasquerade } from './net/masquerade.js'
 import { dropGrowth, kernelDrops, type KernelDrops } from './net/kernel-drops.js'
 import { writeCniFiles } from './cni.js'
 import { missingPlugins } from './cni-plugins.js'
+import { CAP_BPF, hasCapability } from './capabilities.js'
 import { memoryLimit, packetMemoryBudget } from './memory-limit.js'
 import { constants } from 'node:os'
 
@@ -71,7 +72,10 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
   }, 'ready')
 
   if (info.perCpuErrno) {
-    log.info({ perCpuErrno: info.perCpuErrno }, 'workers auto: the pipeline, steering program not loaded')
+    // podman's and containerd's default seccomp profiles (RuntimeDefault) allow bpf() only with CAP_SYS_ADMIN.
+    const seccomp = info.perCpuErrno === 1 && hasCapability(CAP_BPF)
+    log.info({ perCpuErrno: info.perCpuErrno, seccomp },
+      seccomp ? 'workers auto: the pipeline, bpf() refused by seccomp' : 'workers auto: the pipeline, steering program not loaded')
   }
   if (info.workers === 'per-cpu' && info.queues < info.allowedCpus) {
     log.warn({ workers: info.queues, cpus: info.allowedCpus, memoryLimit: limit, packetMemoryPerWorker: info.packetMemoryPerWorker },

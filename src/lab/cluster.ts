@@ -3,13 +3,13 @@
 // flatnet, the kernel's vxlan configured as flannel does, or plain routes (host-gw).
 // Used by the integration tests, `npm run demo` and the benchmarks.
 import { once } from 'node:events'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { ChildProcess } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { formatMac, macFromName } from '../net/mac.js'
-import { Namespace, readLog, untilTeardown } from './netns.js'
+import { Namespace, readLog, stopProcess, untilTeardown } from './netns.js'
 import { startOpenvpn } from './openvpn.js'
 import { CNI_PLUGIN_DIR } from './tools.js'
 
@@ -21,6 +21,16 @@ export interface NodeSpec {
   extra?: Record<string, unknown> // flatnet only: more config fields
   args?: string[] // flatnet only: more `flatnet daemon` flags
   launcher?: string[] // flatnet only: a command the daemon runs under (e.g. setpriv dropping a capability)
+  runner?: DaemonRunner // flatnet only: starts the daemon some other way (e.g. as a container)
+}
+
+/** Starts a flatnet node's daemon in place of `node bin/flatnet.js daemon --config <file>` in the node's namespace. */
+export interface DaemonRunner {
+  /** The command that runs the daemon in the foreground, from the root namespace: it must put the daemon in n.ns itself
+   *  (a container engine joins it; under `ip netns exec` one would lose /sys/fs/cgroup). Output goes to the node's log. */
+  command: (n: LabNode) => string[]
+  /** Removes what the command leaves behind (e.g. `podman rm -f`), synchronously: also runs when the process dies first. */
+  cleanup: (n: LabNode) => void
 }
 
 export interface ClusterOptions {
@@ -70,6 +80,7 @@ export class Cluster {
   readonly dir = mkdtempSync(join(tmpdir(), 'flatnet-lab-'))
   private readonly namespaces: Namespace[] = []
   private underlay?: Namespace
+  private readonly runnerUndos = new Map<LabNode, () => void>()
   // Registered before any namespace, so it is undone after them all.
   private readonly dropDir = untilTeardown(() => rmSync(this.dir, { recursive: true, force: true }))
 
@@ -209,8 +220,17 @@ export class Cluster {
   async startDaemon (n: LabNode, timeoutMs = 10_000): Promise<void> {
     const logFile = n.logFile as string
     const before = readLog(logFile).length
-    const [cmd, ...args] = [...(n.spec.launcher ?? []), process.execPath, CLI, 'daemon', '--config', n.configFile as string, ...(n.spec.args ?? [])]
-    n.daemon = n.ns.spawn(cmd, args, logFile)
+    const runner = n.spec.runner
+    if (runner) {
+      runner.cleanup(n) // a previous run's leftovers
+      const [cmd, ...args] = runner.command(n)
+      const out = openSync(logFile, 'a')
+      n.daemon = spawn(cmd, args, { stdio: ['ignore', out, out] })
+      if (!this.runnerUndos.has(n)) this.runnerUndos.set(n, untilTeardown(() => runner.cleanup(n)))
+    } else {
+      const [cmd, ...args] = [...(n.spec.launcher ?? []), process.execPath, CLI, 'daemon', '--config', n.configFile as string, ...(n.spec.args ?? [])]
+      n.daemon = n.ns.spawn(cmd, args, logFile)
+    }
     const deadline = Date.now() + timeoutMs
     while (!readLog(logFile).slice(before).includes('"msg":"ready"')) {
       if (n.daemon.exitCode !== null) throw new Error(`${n.name}: daemon exited (${n.daemon.exitCode}):\n${readLog(logFile).slice(before)}`)
@@ -268,6 +288,13 @@ export class Cluster {
   }
 
   async destroy (): Promise<void> {
+    // Daemons started by a runner are no namespace's children: stopped and cleaned up first.
+    for (const [n, drop] of this.runnerUndos) {
+      if (n.daemon) await stopProcess(n.daemon)
+      n.spec.runner?.cleanup(n)
+      drop()
+    }
+    this.runnerUndos.clear()
     // Pods and nodes first (their processes), the underlay last.
     for (const ns of [...this.namespaces].reverse()) await ns.destroy()
     rmSync(this.dir, { recursive: true, force: true })

@@ -23,6 +23,11 @@ const PACKAGES: Record<string, string> = {
   etcd: 'etcd-server',
   perf: 'linux-perf',
   'cni-plugins': 'containernetworking-plugins',
+  // The image test: podman builds and runs the image with runc (deploy/image/build.sh),
+  // on bases mmdebstrap makes where none can be pulled.
+  podman: 'podman',
+  runc: 'runc',
+  mmdebstrap: 'mmdebstrap',
 }
 
 function onPath (command: string): boolean {

@@ -6,11 +6,21 @@ import { parseAllDocuments } from 'yaml'
 
 const manifest = fileURLToPath(new URL('../../deploy/daemonset.yaml', import.meta.url))
 
+interface Container {
+  name: string
+  securityContext?: { capabilities?: { add?: string[] } }
+  resources?: { limits?: { memory?: string } }
+}
+
+/** The DaemonSet's flatnet container, as parsed from the manifest. */
+function flatnetContainer (): Container | undefined {
+  const ds = parseAllDocuments(readFileSync(manifest, 'utf8')).map((d) => d.toJS()).find((d) => d?.kind === 'DaemonSet')
+  return ds?.spec?.template?.spec?.containers?.find((c: Container) => c.name === 'flatnet')
+}
+
 /** The capabilities the DaemonSet's flatnet container adds (it drops all others). */
 export function daemonSetCapabilities (): string[] {
-  const ds = parseAllDocuments(readFileSync(manifest, 'utf8')).map((d) => d.toJS()).find((d) => d?.kind === 'DaemonSet')
-  const container = ds?.spec?.template?.spec?.containers?.find((c: { name: string }) => c.name === 'flatnet')
-  const add = container?.securityContext?.capabilities?.add as string[] | undefined
+  const add = flatnetContainer()?.securityContext?.capabilities?.add
   if (!add) throw new Error(`${manifest}: no capabilities.add on the flatnet container`)
   return add
 }
@@ -32,4 +42,12 @@ export function asDaemonSetContainer (): string[] {
   const restrict = 'mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys && mount -o remount,bind,ro /sys && exec "$@"'
   return ['unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', restrict, 'flatnet-container',
     ...asDaemonSet().slice(0, -1), '--no-new-privs', '--']
+}
+
+/** The flatnet container's memory limit in bytes (resources.limits.memory: Ki, Mi or Gi). */
+export function daemonSetMemoryLimit (): number {
+  const limit = String(flatnetContainer()?.resources?.limits?.memory ?? '')
+  const m = /^(\d+)(Ki|Mi|Gi)$/.exec(limit)
+  if (!m) throw new Error(`${manifest}: the flatnet container's memory limit "${limit}" is not N Ki, Mi or Gi`)
+  return Number(m[1]) * 1024 ** (['Ki', 'Mi', 'Gi'].indexOf(m[2]) + 1)
 }

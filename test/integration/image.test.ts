@@ -1,0 +1,94 @@
+// The image as the DaemonSet runs it: built from this tree (deploy/image/build.sh),
+// run by podman with runc in a lab node's namespace, with exactly the manifest's
+// capabilities, no privilege escalation and a read-only /proc/sys. Its pod and a
+// plain lab node's pod reach each other both ways, by ping and by TCP with the
+// sender's own pod IP. Under podman's default seccomp profile (as RuntimeDefault)
+// bpf() needs CAP_SYS_ADMIN, so `workers: auto` runs the pipeline; unconfined (what
+// Kubernetes gives a pod without seccompProfile, unless the kubelet's
+// --seccomp-default is on) CAP_BPF suffices and it runs per-cpu.
+import t, { type Test } from 'tap'
+import { execFileSync } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
+import { join } from 'node:path'
+import { queryControl } from '../../src/control-socket.js'
+import type { DataplaneInfo } from '../../src/native.js'
+import { daemonSetCapabilities, daemonSetMemoryLimit } from '../lib/daemonset.js'
+import { containerPid, containerRunner, ensureImage } from '../lib/image.js'
+import { labSkipReason, ping, startPeerEcho, tcpSeenAs, withCluster } from '../lib/lab.js'
+
+// A clean build (bases, npm ci, apt) takes minutes: more than tap's 300 s default leaves.
+t.setTimeout(900_000)
+
+// Bit numbers in /proc/<pid>/status's Cap* masks (linux/capability.h).
+const CAP_BITS: Record<string, number> = { NET_ADMIN: 12, NET_RAW: 13, BPF: 39 }
+const EPERM = 1
+
+/** n1 the image in a container (with `flags`), n2 a plain lab node: checks the container, then traffic both ways; resolves to n1's data plane. */
+async function imageNode (t: Test, image: string, flags: string[]): Promise<{ info: DataplaneInfo, log: string } | undefined> {
+  const cluster = await withCluster(t, { tag: 'img', nodes: [{ kind: 'flatnet', runner: containerRunner(image, flags) }, { kind: 'flatnet' }] })
+  if (!cluster) return undefined
+  const [n1] = cluster.nodes
+  const [a, b] = cluster.nodes.map((n) => n.pods[0])
+  ;[a, b].forEach(startPeerEcho)
+
+  const log = cluster.log(n1)
+  t.comment(`n1 (container) ready line: ${log.split('\n').find((l) => l.includes('"msg":"ready"'))}`)
+  const pid = containerPid(n1)
+  t.ok(pid > 0, `n1's daemon runs in container ${n1.ns.name} (host pid ${pid})`)
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  const field = (name: string): string => new RegExp(`^${name}:\\s+(\\S+)`, 'm').exec(status)?.[1] ?? ''
+  const want = daemonSetCapabilities().reduce((mask, c) => mask | (1n << BigInt(CAP_BITS[c])), 0n)
+  t.equal(BigInt(`0x${field('CapEff')}`), want, `effective capabilities: exactly ${daemonSetCapabilities().join(', ')}`)
+  t.equal(BigInt(`0x${field('CapBnd')}`), want, 'and nothing more in the bounding set')
+  t.equal(field('NoNewPrivs'), '1', 'no privilege escalation')
+  t.equal(Number(execFileSync('podman', ['inspect', '--format', '{{.HostConfig.Memory}}', n1.ns.name], { encoding: 'utf8' })), daemonSetMemoryLimit(),
+    'the manifest\'s memory limit')
+  t.match(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' '), /^node \/app\/bin\/flatnet\.js daemon --config \/etc\/flatnet\/config\.json/,
+    'the image\'s own command')
+
+  t.ok(await ping(a, b.ip), 'n1 (container) pod -> n2 pod: ping')
+  t.ok(await ping(b, a.ip), 'n2 pod -> n1 (container) pod: ping')
+  t.equal(await tcpSeenAs(a, b), a.ip, 'n1 (container) pod -> n2 pod: TCP, receiver sees the sender\'s pod IP')
+  t.equal(await tcpSeenAs(b, a), b.ip, 'n2 pod -> n1 (container) pod: TCP, receiver sees the sender\'s pod IP')
+
+  const { info } = await queryControl(join(cluster.dir, `${n1.name}.sock`), 'stats') as unknown as { info: DataplaneInfo }
+  const { code, ms } = await cluster.stopDaemon(n1)
+  t.equal(code, 0, `n1 (container): SIGTERM through podman exits 0 (${ms} ms)`)
+  t.notOk(n1.ns.ip('link').includes('flatnet0'), 'n1: TUN removed')
+  return { info, log }
+}
+
+const why = labSkipReason('the image test', ['podman', 'runc', 'mmdebstrap'])
+t.test('the image as the DaemonSet runs it', { skip: why ?? false }, async (t) => {
+  const { image, seconds } = await ensureImage()
+  t.comment(seconds ? `built ${image} in ${seconds.toFixed(0)} s` : `reused ${image}`)
+  const perCpu = availableParallelism() > 1
+
+  t.test('the runtime image: the daemon, its tools and the CNI plugins; no compiler, dev dependencies, lab, tests or benchmarks', async (t) => {
+    const root = execFileSync('podman', ['image', 'mount', image], { encoding: 'utf8' }).trim()
+    t.teardown(() => { execFileSync('podman', ['image', 'unmount', image], { stdio: 'ignore' }) })
+    const has = (path: string): boolean => existsSync(join(root, path))
+    for (const path of ['app/bin/flatnet.js', 'app/dist/src/daemon.js', 'app/build/Release/flatnet.node', 'usr/local/bin/node', 'usr/sbin/nft', 'usr/bin/ip',
+      ...['bridge', 'host-local', 'portmap'].map((p) => `usr/lib/cni/${p}`)]) t.ok(has(path), `has /${path}`)
+    for (const path of ['app/dist/src/lab', 'app/dist/bench', 'app/dist/test', 'app/test', 'app/bench', 'app/src', 'app/native',
+      'app/node_modules/typescript', 'app/node_modules/tap', 'app/node_modules/yaml', 'usr/bin/gcc', 'usr/bin/g++', 'usr/bin/make', 'usr/bin/python3', 'usr/local/bin/npm']) {
+      t.notOk(has(path), `no /${path}`)
+    }
+  })
+
+  t.test('podman\'s default seccomp profile (RuntimeDefault): the pipeline, saying why', async (t) => {
+    const r = await imageNode(t, image, [])
+    if (!r) return
+    t.same([r.info.workers, r.info.perCpuErrno], ['pipeline', perCpu ? EPERM : 0], 'bpf() refused despite CAP_BPF: workers auto runs the pipeline')
+    if (perCpu) t.match(r.log, /"seccomp":true,"msg":"workers auto: the pipeline, bpf\(\) refused by seccomp"/, 'the log names seccomp, not a missing capability')
+  })
+
+  t.test('unconfined (a pod without seccompProfile): per-cpu, steered', async (t) => {
+    const r = await imageNode(t, image, ['--security-opt', 'seccomp=unconfined'])
+    if (!r) return
+    if (!perCpu) return t.comment('one CPU: the pipeline either way')
+    t.same([r.info.workers, r.info.perCpuErrno, r.info.tunSteeringErrno, r.info.socketSteering], ['per-cpu', 0, 0, 'flow'],
+      'CAP_BPF suffices: per-cpu workers, both steering programs attached')
+  })
+})
