@@ -12,6 +12,8 @@ const USAGE = `usage: flatnet daemon --config FILE [--node-name NAME] [--pod-cid
        flatnet peers [--node NAME | --socket PATH] [--json]
        flatnet stats [--node NAME | --socket PATH]
        flatnet install-cni-plugins [--from DIR] [--to DIR]
+       flatnet policy explain --manifests DIR --from NS/POD --to NS/POD --port PORT/PROTO
+       flatnet policy matrix --manifests DIR [--port PORT/PROTO]
 
   daemon   run the node's overlay data plane (needs CAP_NET_ADMIN and /dev/net/tun)
   peers    list a running daemon's peer table: source, age, packets and bytes each way
@@ -19,6 +21,9 @@ const USAGE = `usage: flatnet daemon --config FILE [--node-name NAME] [--pod-cid
   install-cni-plugins
            copy bridge, host-local and portmap from DIR (/usr/lib/cni) into the kubelet's
            CNI directory (/opt/cni/bin) where missing; never replaces one (an init container)
+  policy   NetworkPolicy verdicts from Namespace, Pod and NetworkPolicy manifests (YAML/JSON):
+           explain one connection and the policies behind it, or print the pod-to-pod
+           matrix (rows from, columns to; "." allowed, "X" denied; default port 80/tcp)
 `
 
 function usage (problem: string): never {
@@ -34,6 +39,7 @@ export async function main (argv: string[]): Promise<void> {
   }
   if (command === 'peers' || command === 'stats') return await query(command, rest)
   if (command === 'install-cni-plugins') return installCniPlugins(rest)
+  if (command === 'policy') return await policy(rest)
   if (command !== 'daemon') usage(`unknown command "${command}"`)
   let values
   try {
@@ -139,6 +145,35 @@ function installCniPlugins (args: string[]): void {
   try {
     const { installed, kept } = installPlugins(values.from, values.to)
     process.stdout.write(`CNI plugins in ${values.to}: installed ${installed.join(', ') || 'none'}; already there ${kept.join(', ') || 'none'}\n`)
+  } catch (err) {
+    process.stderr.write(`flatnet: ${(err as Error).message}\n`)
+    process.exit(1)
+  }
+}
+
+async function policy (args: string[]): Promise<void> {
+  const [sub, ...rest] = args
+  if (sub !== 'explain' && sub !== 'matrix') usage(`policy needs explain or matrix, not ${JSON.stringify(sub ?? '')}`)
+  let values
+  try {
+    ({ values } = parseArgs({ args: rest, options: { manifests: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, port: { type: 'string' } } }))
+  } catch (err) {
+    usage((err as Error).message)
+  }
+  if (!values.manifests) usage(`policy ${sub} needs --manifests DIR`)
+  // Loaded here only: the daemon never needs the YAML parser.
+  const { explain, matrix, parsePortArg } = await import('./policy/cli.js')
+  const port = parsePortArg(values.port ?? (sub === 'matrix' ? '80/tcp' : ''))
+  if (typeof port === 'string') usage(values.port === undefined ? 'policy explain needs --port PORT/PROTO, e.g. 80/tcp' : port)
+  try {
+    if (sub === 'matrix') {
+      process.stdout.write(matrix(values.manifests, port.port, port.protocol))
+      return
+    }
+    if (!values.from || !values.to) usage('policy explain needs --from NS/POD and --to NS/POD')
+    const { text, verdict } = explain(values.manifests, values.from, values.to, port.port, port.protocol)
+    process.stdout.write(text)
+    if (!verdict.allowed) process.exitCode = 3
   } catch (err) {
     process.stderr.write(`flatnet: ${(err as Error).message}\n`)
     process.exit(1)

@@ -1,0 +1,131 @@
+// Namespaces, Pods and NetworkPolicies in; the per-pod model (model.ts) out. The
+// semantics are the API's (networking.k8s.io/v1 NetworkPolicySpec docs and
+// https://kubernetes.io/docs/concepts/services-networking/network-policies/):
+// a pod is isolated for a direction when any policy of that type selects it, and
+// then only the union of those policies' rules allows traffic.
+import { canonicalIP, inCidr, parseBlockCidr } from './addresses.js'
+import type { AddressSet, AllowEntry, DirectionPolicy, PodPolicy, PolicyModel, PortRange } from './model.js'
+import type { Namespace, NetworkPolicy, Peer, Pod, PolicyPort, PolicyRule } from './objects.js'
+import { peerSelectsPod, selects } from './selector.js'
+
+export interface CompileOptions {
+  /** Node name -> its addresses; traffic from these to the node's own pods is always allowed. */
+  nodeAddresses?: Record<string, string[]>
+}
+
+const podKey = (p: { namespace: string, name: string }): string => `${p.namespace}/${p.name}`
+
+/** Pods that can be peers or destinations: own IPs, not host-network (their IPs are the node's). */
+function addressable (pods: readonly Pod[]): Pod[] {
+  return pods.filter((p) => !p.hostNetwork && p.ips.length > 0)
+}
+
+export function compile (namespaces: readonly Namespace[], pods: readonly Pod[], policies: readonly NetworkPolicy[], options: CompileOptions = {}): PolicyModel {
+  const nsByName = new Map(namespaces.map((n) => [n.name, n]))
+  const targets = addressable(pods)
+  const model: PolicyModel = { byIP: new Map(), byName: new Map(), nodeAddresses: new Map() }
+  for (const [node, addrs] of Object.entries(options.nodeAddresses ?? {})) {
+    model.nodeAddresses.set(node, addrs.map((a) => canonicalIP(a) ?? a))
+  }
+  const ctx: Ctx = { nsByName, pods: targets }
+  for (const pod of targets) {
+    const entry: PodPolicy = {
+      pod: podKey(pod),
+      ips: pod.ips,
+      ingress: direction(ctx, pod, policies, 'Ingress'),
+      egress: direction(ctx, pod, policies, 'Egress'),
+    }
+    if (pod.nodeName !== undefined) entry.nodeName = pod.nodeName
+    model.byName.set(entry.pod, entry)
+    for (const ip of pod.ips) model.byIP.set(ip, entry)
+  }
+  return model
+}
+
+interface Ctx { nsByName: Map<string, Namespace>, pods: Pod[] }
+
+function direction (ctx: Ctx, pod: Pod, policies: readonly NetworkPolicy[], type: 'Ingress' | 'Egress'): DirectionPolicy {
+  const d: DirectionPolicy = { isolated: false, policies: [], entries: [] }
+  for (const policy of policies) {
+    if (!policy.policyTypes.includes(type) || !selects(policy, pod)) continue
+    d.isolated = true
+    d.policies.push(podKey(policy))
+    const rules = type === 'Ingress' ? policy.ingress : policy.egress
+    rules.forEach((rule, i) => {
+      d.entries.push(...(type === 'Ingress' ? ingressEntries(ctx, policy, i, rule, pod) : egressEntries(ctx, policy, i, rule)))
+    })
+  }
+  return d
+}
+
+/** The addresses a rule's peers name; empty peers is every address. */
+function peerAddresses (ctx: Ctx, policy: NetworkPolicy, peers: readonly Peer[]): AddressSet {
+  if (peers.length === 0) return { any: true, ips: [], blocks: [] }
+  const ips = new Set<string>()
+  const blocks = []
+  for (const peer of peers) {
+    if (peer.ipBlock) { blocks.push(peer.ipBlock); continue }
+    for (const p of ctx.pods) if (peerSelectsPod(policy, peer, p, ctx.nsByName)) for (const ip of p.ips) ips.add(ip)
+  }
+  return { any: false, ips: [...ips], blocks }
+}
+
+/** Whether ip is in the set (an ipBlock matches inside cidr and outside every except). */
+export function addressIn (set: AddressSet, ip: string): boolean {
+  if (set.any || set.ips.includes(ip)) return true
+  return set.blocks.some((b) => inBlock(b.cidr, b.except, ip))
+}
+
+function inBlock (cidr: string, except: readonly string[], ip: string): boolean {
+  const c = parseBlockCidr(cidr)
+  if (typeof c === 'string' || !inCidr(c, ip)) return false
+  return !except.some((x) => { const e = parseBlockCidr(x); return typeof e !== 'string' && inCidr(e, ip) })
+}
+
+/** A numeric or protocol-only port as a range; undefined for a named port. */
+function numericPort (p: PolicyPort): PortRange | undefined {
+  if (typeof p.port === 'string') return undefined
+  if (p.port === undefined) return { protocol: p.protocol }
+  return { protocol: p.protocol, ports: { from: p.port, to: p.endPort ?? p.port } }
+}
+
+/**
+ * A named port resolved on the destination pod: the containers' ports of that
+ * name and the policy port's protocol. None: the rule port matches nothing there.
+ */
+function namedPort (p: PolicyPort, dest: Pod): PortRange[] {
+  return dest.ports
+    .filter((cp) => cp.name === p.port && cp.protocol === p.protocol)
+    .map((cp) => ({ protocol: p.protocol, ports: { from: cp.containerPort, to: cp.containerPort } }))
+}
+
+function ingressEntries (ctx: Ctx, policy: NetworkPolicy, rule: number, r: PolicyRule, dest: Pod): AllowEntry[] {
+  const peers = peerAddresses(ctx, policy, r.peers)
+  if (r.ports.length === 0) return [{ policy: podKey(policy), rule, peers, ports: 'all' }]
+  const ports = r.ports.flatMap((p) => { const n = numericPort(p); return n ? [n] : namedPort(p, dest) })
+  return ports.length === 0 ? [] : [{ policy: podKey(policy), rule, peers, ports }]
+}
+
+/**
+ * Egress: the numeric ports hold for the whole peer set; a named port is resolved
+ * per destination pod, so it becomes one entry per pod among the peers that has a
+ * port of that name. Addresses that are no pod's (outside the cluster) match no
+ * named port.
+ */
+function egressEntries (ctx: Ctx, policy: NetworkPolicy, rule: number, r: PolicyRule): AllowEntry[] {
+  const peers = peerAddresses(ctx, policy, r.peers)
+  const name = podKey(policy)
+  if (r.ports.length === 0) return [{ policy: name, rule, peers, ports: 'all' }]
+  const out: AllowEntry[] = []
+  const numeric = r.ports.flatMap((p) => { const n = numericPort(p); return n ? [n] : [] })
+  if (numeric.length > 0) out.push({ policy: name, rule, peers, ports: numeric })
+  const named = r.ports.filter((p) => typeof p.port === 'string')
+  if (named.length === 0) return out
+  for (const dest of ctx.pods) {
+    const ips = dest.ips.filter((ip) => addressIn(peers, ip))
+    if (ips.length === 0) continue
+    const ports = named.flatMap((p) => namedPort(p, dest))
+    if (ports.length > 0) out.push({ policy: name, rule, peers: { any: false, ips, blocks: [] }, ports })
+  }
+  return out
+}
