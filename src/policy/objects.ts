@@ -75,31 +75,37 @@ class Checker {
     if (v === null || typeof v !== 'object' || Array.isArray(v)) this.fail(field, `${show(v)} must be an object`)
     return v as Json
   }
+
   optObj (v: unknown, field: string): Json | undefined { return v === undefined || v === null ? undefined : this.obj(v, field) }
   list (v: unknown, field: string): unknown[] {
     if (v === undefined || v === null) return []
     if (!Array.isArray(v)) this.fail(field, `${show(v)} must be a list`)
     return v
   }
+
   str (v: unknown, field: string): string {
     if (typeof v !== 'string') this.fail(field, `${show(v)} must be a string`)
     return v
   }
+
   name (v: unknown, field: string): string {
     const s = this.str(v, field)
     if (s === '') this.fail(field, 'must not be empty')
     return s
   }
+
   labels (v: unknown, field: string): Labels {
     const o = this.optObj(v, field) ?? {}
     const out: Labels = {}
     for (const [k, val] of Object.entries(o)) out[k] = this.str(val, `${field}.${k}`)
     return out
   }
+
   port (v: unknown, field: string): number {
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 65535) this.fail(field, `${show(v)} must be a port number, 1-65535`)
     return v
   }
+
   protocol (v: unknown, field: string): Protocol {
     // The API server defaults a missing protocol to TCP (SetDefaults_NetworkPolicy / SetDefaults_ContainerPort).
     if (v === undefined || v === null) return 'TCP'

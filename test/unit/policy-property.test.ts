@@ -165,9 +165,11 @@ function generator (seed: number) {
         spec: {
           nodeName: `node-${node}`,
           hostNetwork,
-          containers: [{ ports: some([['http', 80, 'TCP'], ['http', 8080, 'TCP'], ['dns', 53, 'UDP'], ['dns', 53, 'TCP'], ['metrics', 81, 'TCP'], [undefined, 80, 'UDP']] as const, 3)
-            .filter((v, k, all) => all.findIndex((o) => o[0] === v[0] && v[0] !== undefined) === k || v[0] === undefined)
-            .map(([name, containerPort, protocol]) => (name ? { name, containerPort, protocol } : { containerPort, protocol })) }],
+          containers: [{
+            ports: some([['http', 80, 'TCP'], ['http', 8080, 'TCP'], ['dns', 53, 'UDP'], ['dns', 53, 'TCP'], ['metrics', 81, 'TCP'], [undefined, 80, 'UDP']] as const, 3)
+              .filter((v, k, all) => all.findIndex((o) => o[0] === v[0] && v[0] !== undefined) === k || v[0] === undefined)
+              .map(([name, containerPort, protocol]) => (name ? { name, containerPort, protocol } : { containerPort, protocol }))
+          }],
         },
         status: { podIPs },
       }
