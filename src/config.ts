@@ -42,6 +42,7 @@ export interface Config {
   sources: SourcesConfig // stateFile, channel, kubernetes, etcd (src/control/config.ts)
   cni?: CniConfig // undefined: no CNI files written
   ipMasq: boolean // masquerade pod traffic leaving the cluster CIDR
+  networkPolicy?: { manifests: string } // enforce the NetworkPolicies (and the Pods and Namespaces they name) in this directory
 }
 
 export function loadConfig (file: string, overrides: Json = {}): Config {
@@ -67,7 +68,7 @@ export function loadConfig (file: string, overrides: Json = {}): Config {
 
 export function parseConfig (raw: Json): Config {
   known(raw, '', ['nodeName', 'clusterCIDR', 'podCIDR', 'underlay', 'vni', 'vtepMAC', 'mtu', 'tun', 'bridge',
-    'offloads', 'busyPollMicros', 'workers', 'peers', 'logLevel', 'controlSocket', 'healthPort', 'cni', 'ipMasq', ...SOURCE_FIELDS])
+    'offloads', 'busyPollMicros', 'workers', 'peers', 'logLevel', 'controlSocket', 'healthPort', 'cni', 'ipMasq', 'networkPolicy', ...SOURCE_FIELDS])
   const nodeName = name(raw.nodeName, 'nodeName')
   const clusterCIDRs = cidrs(raw.clusterCIDR, 'clusterCIDR')
   const podCIDRs = cidrs(raw.podCIDR, 'podCIDR')
@@ -105,6 +106,14 @@ export function parseConfig (raw: Json): Config {
     }),
     logLevel: optional(raw.logLevel, 'info', (v) => oneOf(v, 'logLevel', ['trace', 'debug', 'info', 'warn', 'error'])),
     ipMasq: optional(raw.ipMasq, true, (v) => boolean(v, 'ipMasq')),
+    networkPolicy: optional(raw.networkPolicy, undefined, (v) => {
+      const o = object(v, 'networkPolicy')
+      known(o, 'networkPolicy.', ['manifests'])
+      if (typeof o.manifests !== 'string' || !o.manifests.startsWith('/')) {
+        throw new ConfigError('networkPolicy.manifests', 'must be the absolute path of a directory of YAML or JSON manifests')
+      }
+      return { manifests: o.manifests }
+    }),
   }
   config.cni = raw.cni === false ? undefined : cniConfig(raw.cni, config.bridge?.name)
   config.peers = optional(raw.peers, [], (v) => peers(v, config))

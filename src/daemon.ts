@@ -16,6 +16,7 @@ import { applyMasquerade, removeMasquerade } from './net/masquerade.js'
 import { dropGrowth, kernelDrops, type KernelDrops } from './net/kernel-drops.js'
 import { writeCniFiles } from './cni.js'
 import { missingPlugins } from './cni-plugins.js'
+import { enforcePolicy } from './policy/enforce.js'
 import { CAP_BPF, hasCapability } from './capabilities.js'
 import { memoryLimit, packetMemoryBudget } from './memory-limit.js'
 import { constants } from 'node:os'
@@ -178,6 +179,33 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
   const sources = await startSources(config, options.configFile, options.overrides, table, log)
   undo.push(async () => await sources.stop())
   const drops = (): KernelDrops => kernelDrops(info.tunName, config.underlay.port)
+  // NetworkPolicy before the conflist: a pod must be isolated before its first packet.
+  let cniFiles: ReturnType<typeof writeCniFiles> | undefined
+  const writeCni = (): void => {
+    if (!config.cni || cniFiles) return
+    cniFiles = writeCniFiles({ clusterCIDRs: config.clusterCIDRs, podCIDRs: config.podCIDRs, mtu, ipMasq: config.ipMasq }, config.cni)
+  }
+  let lastPolicyError: string | undefined
+  let ready = false // set once setup is done: the first policy apply comes before it
+  const policy = config.networkPolicy
+    ? enforcePolicy({
+      dir: config.networkPolicy.manifests,
+      node: { nodeName: config.nodeName, podCIDRs: config.podCIDRs.map(formatCidr) },
+      families,
+      onApply: (s) => {
+        if (s.error) {
+          if (s.error !== lastPolicyError) log.error({ err: s.error }, 'network policy not enforced')
+          lastPolicyError = s.error
+          return
+        }
+        lastPolicyError = undefined
+        for (const object of s.skipped) log.warn({ object }, 'network policy object skipped')
+        log.info({ policies: s.policies, localPods: s.localPods, rules: s.rules, ms: Math.round(s.lastApplyMs) }, 'network policy applied')
+        if (s.applies === 1 && ready) writeCni()
+      },
+    })
+    : undefined
+  if (policy) undo.push(() => policy.stop())
   const controlPath = config.controlSocket ?? socketPathFor(config.nodeName)
   const control = await serveControl(controlPath, (cmd) => {
     if (cmd === 'stats') {
@@ -187,6 +215,7 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
         kernelDrops: drops(),
         info: dataplane.info(),
         sources: sources.stats(),
+        policy: policy?.state(),
         heapUsed: process.memoryUsage().heapUsed,
         memory: process.memoryUsage(),
       }
@@ -215,17 +244,21 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
       const err = dataplane.info().tunError
       return err ? `TUN read failed (errno ${err}): the device is gone` : undefined
     },
-    ready: () => tunReady(info.tunName, config.clusterCIDRs),
+    ready: () => tunReady(info.tunName, config.clusterCIDRs) ?? policy?.state().error,
     peers: () => table.list().length,
+    policy: () => policy?.state(),
     sourceHealthy: () => sources.up(),
     kernelDrops: drops,
   }
   const health = config.healthPort ? await serveHealth(config.healthPort, dataplaneMetrics(dataplane, checks), checks) : undefined
   if (health) undo.push(() => health.close())
   // The kubelet starts pods once a conflist appears: only after the data plane can carry them.
-  const notReady = checks.ready()
+  const notReady = tunReady(info.tunName, config.clusterCIDRs)
   if (notReady) throw new Error(`data plane not ready after setup: ${notReady}`)
-  const cni = config.cni ? writeCniFiles({ clusterCIDRs: config.clusterCIDRs, podCIDRs: config.podCIDRs, mtu, ipMasq: config.ipMasq }, config.cni) : undefined
+  ready = true
+  // Without enforcement where it is asked for, no pod may start: the conflist waits for it.
+  if (!policy?.state().error) writeCni()
+  const cni = cniFiles
   const plugins = config.cni ? missingPlugins(config.cni.binDir) : []
   if (plugins.length) log.warn({ binDir: config.cni?.binDir, missing: plugins }, 'CNI plugins missing')
   return { table, healer, sources, control, controlPath, health, cni, drops }

@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:http'
 import { Counter, Gauge, Registry } from 'prom-client'
 import type { Dataplane } from './native.js'
 import type { KernelDrops } from './net/kernel-drops.js'
+import { deniedPackets, type PolicyState } from './policy/enforce.js'
 
 export interface HealthChecks {
   live: () => string | undefined // undefined = healthy, else why not
@@ -11,6 +12,7 @@ export interface HealthChecks {
   peers: () => number
   sourceHealthy: () => Record<string, boolean>
   kernelDrops: () => KernelDrops
+  policy: () => PolicyState | undefined // undefined: NetworkPolicy not configured
 }
 
 /** Prometheus metrics read from the native counters at scrape time. */
@@ -46,6 +48,20 @@ export function dataplaneMetrics (dataplane: Dataplane, checks: HealthChecks): R
   absolute('flatnet_partial_checksums_total', 'Received inner packets whose sender left the TCP/UDP checksum for an offload to finish ' +
     '(a kernel vxlan peer on a veth or virtio-net underlay), finished by flatnet or the kernel.', [],
   () => [[{}, dataplane.stats().rx.partialChecksums]])
+  const policy = (read: (s: PolicyState) => number) => (): Array<[Record<string, string>, number]> => {
+    const s = checks.policy()
+    return s ? [[{}, read(s)]] : []
+  }
+  gauge('flatnet_policy_policies', 'NetworkPolicies in the last applied model.', [], policy((s) => s.policies))
+  gauge('flatnet_policy_local_pods', 'Pods of this node in the last applied model.', [], policy((s) => s.localPods))
+  gauge('flatnet_policy_rules', 'Allow entries in this node\'s ruleset.', [], policy((s) => s.rules))
+  gauge('flatnet_policy_apply_seconds', 'How long the last apply took: read, compile, render, nft.', [], policy((s) => s.lastApplyMs / 1000))
+  gauge('flatnet_policy_enforced', '1 while the policies are enforced, 0 when enforcement is refused or failed.', [], policy((s) => s.error ? 0 : 1))
+  absolute('flatnet_policy_denied_packets_total', 'Connections\' first packets dropped by NetworkPolicy, by direction.', ['direction'], () => {
+    if (!checks.policy()) return []
+    const d = deniedPackets()
+    return [[{ direction: 'ingress' }, d.ingress], [{ direction: 'egress' }, d.egress]]
+  })
   absolute('flatnet_drops_total', 'Packets dropped, by reason.', ['reason'],
     () => Object.entries(dataplane.stats().drops).map(([reason, n]) => [{ reason }, n]))
   absolute('flatnet_kernel_drops_total', 'Packets the kernel dropped before they reached the data plane or after it: tun_queue (routed into the TUN ' +

@@ -250,10 +250,10 @@ export class Cluster {
     return { code, ms: Date.now() - start }
   }
 
-  addPod (n: LabNode): Pod {
+  /** A pod behind the node's cni0: its own namespace, a veth, an address of the node's pod CIDR (the next free one, or ip). */
+  addPod (n: LabNode, ip = `10.244.${n.index}.${10 + n.pods.length}`): Pod {
     const j = n.pods.length + 1
     const ns = this.ns(`${n.name}p${j}`)
-    const ip = `10.244.${n.index}.${9 + j}`
     ns.ip('link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', `vp${j}`, 'netns', n.ns.name)
     n.ns.ip('link', 'set', `vp${j}`, 'master', 'cni0', 'up')
     ns.ip('addr', 'add', `${ip}/24`, 'dev', 'eth0')

@@ -2,20 +2,10 @@
 // flannel's --ip-masq does; pod-to-pod traffic keeps the pod's own. The rules live
 // in flatnet's own nftables tables (`ip flatnet`, `ip6 flatnet`), replaced whole in
 // one `nft -f` transaction, so re-applying converges and never leaves a gap.
-import { execFileSync } from 'node:child_process'
+import { nft } from './nft.js'
 import { type Cidr, type Family, formatCidr } from './cidr.js'
 
 export const TABLE = 'flatnet'
-
-function nft (args: string[], input?: string): string {
-  try {
-    return execFileSync('nft', args, { encoding: 'utf8', input, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] })
-  } catch (err) {
-    const e = err as { stderr?: string, message: string, code?: string }
-    if (e.code === 'ENOENT') throw new Error('nft not found: install nftables, or set ipMasq: false')
-    throw new Error(`nft ${args.join(' ')}: ${(e.stderr ?? e.message).trim()}`)
-  }
-}
 
 /**
  * The ruleset for one family (flannel's four rules, in nftables):

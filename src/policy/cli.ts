@@ -3,7 +3,7 @@
 // is applied and a verdict traced to the policies behind it.
 import { compile } from './compile.js'
 import { evaluate, type Verdict } from './evaluate.js'
-import { loadManifests } from './manifests.js'
+import { loadManifests, type Manifests } from './manifests.js'
 import type { Pod, Protocol } from './objects.js'
 
 export function parsePortArg (text: string): { port: number, protocol: Protocol } | string {
@@ -14,9 +14,16 @@ export function parsePortArg (text: string): { port: number, protocol: Protocol 
 
 const key = (p: Pod): string => `${p.namespace}/${p.name}`
 
+/** The manifests, each object skipped for an error said on stderr: the rest still counts. */
+function load (dir: string): Manifests {
+  const m = loadManifests(dir)
+  for (const e of m.errors) process.stderr.write(`flatnet: skipped ${e}\n`)
+  return m
+}
+
 /** Rows: from, columns: to, "." allowed, "X" denied: upstream TruthTable.PrettyPrint's layout. */
 export function matrix (dir: string, port: number, protocol: Protocol): string {
-  const m = loadManifests(dir)
+  const m = load(dir)
   const model = compile(m.namespaces, m.pods, m.policies)
   const pods = m.pods.filter((p) => !p.hostNetwork && p.ips.length > 0).sort((a, b) => key(a).localeCompare(key(b)))
   const lines = [`-\t${pods.map(key).join('\t')}`]
@@ -31,7 +38,7 @@ export function matrix (dir: string, port: number, protocol: Protocol): string {
 }
 
 export function explain (dir: string, from: string, to: string, port: number, protocol: Protocol): { text: string, verdict: Verdict } {
-  const m = loadManifests(dir)
+  const m = load(dir)
   const find = (name: string): Pod => {
     const p = m.pods.find((x) => key(x) === name)
     if (!p) throw new Error(`no pod ${name} in ${dir} (pods: ${m.pods.map(key).join(', ') || 'none'})`)

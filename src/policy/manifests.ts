@@ -6,17 +6,21 @@ import { join } from 'node:path'
 import { parseAllDocuments } from 'yaml'
 import { type Namespace, type NetworkPolicy, type Pod, parseNamespace, parseNetworkPolicy, parsePod, PolicyObjectError } from './objects.js'
 
-export interface Manifests { namespaces: Namespace[], pods: Pod[], policies: NetworkPolicy[] }
+/** errors: one line per object skipped (file, object and field); the rest is loaded. */
+export interface Manifests { namespaces: Namespace[], pods: Pod[], policies: NetworkPolicy[], errors: string[] }
 
 export function loadManifests (dir: string): Manifests {
-  const out: Manifests = { namespaces: [], pods: [], policies: [] }
+  const out: Manifests = { namespaces: [], pods: [], policies: [], errors: [] }
   const files = readdirSync(dir).filter((f) => /\.(ya?ml|json)$/.test(f)).sort()
   if (files.length === 0) throw new Error(`${dir}: no .yaml, .yml or .json files; point --manifests at the directory holding them`)
   for (const f of files) {
     const path = join(dir, f)
     if (!statSync(path).isFile()) continue
     for (const doc of parseAllDocuments(readFileSync(path, 'utf8'))) {
-      if (doc.errors.length > 0) throw new Error(`${path}: ${doc.errors[0].message}`)
+      if (doc.errors.length > 0) {
+        out.errors.push(`${path}: ${doc.errors[0].message}`)
+        continue
+      }
       add(out, doc.toJS(), path)
     }
   }
@@ -37,7 +41,7 @@ function add (out: Manifests, obj: unknown, path: string): void {
     else if (o.kind === 'Pod') out.pods.push(parsePod(obj))
     else if (o.kind === 'NetworkPolicy') out.policies.push(parseNetworkPolicy(obj))
   } catch (err) {
-    if (err instanceof PolicyObjectError) throw new Error(`${path}: ${err.message}`)
-    throw err
+    if (!(err instanceof PolicyObjectError)) throw err
+    out.errors.push(`${path}: ${err.message}`)
   }
 }

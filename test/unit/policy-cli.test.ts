@@ -1,5 +1,6 @@
 // `flatnet policy matrix|explain` from manifests: YAML and JSON, several documents, kind: List.
 import t from 'tap'
+import { loadManifests } from '../../src/policy/manifests.js'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -34,11 +35,15 @@ t.test('explain names the isolating and allowing policies', async (t) => {
   t.throws(() => explain(dir, 'x/q', 'x/a', 80, 'TCP'), /no pod x\/q in .* \(pods: x\/a, x\/b, y\/a\)/)
 })
 
-t.test('a bad object names the file, the object and the field', async (t) => {
+// The issue's rule for manifests: a bad object is skipped with one line naming it and the field; the rest applies.
+t.test('a bad object is skipped, named with its file and field; the rest is loaded', async (t) => {
   const bad = mkdtempSync(join(tmpdir(), 'flatnet-policy-bad-'))
   t.teardown(() => rmSync(bad, { recursive: true, force: true }))
-  writeFileSync(join(bad, 'p.yaml'), 'kind: NetworkPolicy\nmetadata: {namespace: y, name: deny-all}\nspec:\n  ingress: [{ports: [{port: 80, endPort: 79}]}]\n')
-  t.throws(() => matrix(bad, 80, 'TCP'), { message: `${join(bad, 'p.yaml')}: NetworkPolicy y/deny-all: spec.ingress[0].ports[0].endPort: 79 is below port 80` })
+  writeFileSync(join(bad, 'p.yaml'), 'kind: NetworkPolicy\nmetadata: {namespace: y, name: deny-all}\nspec:\n  ingress: [{ports: [{port: 80, endPort: 79}]}]\n' +
+    '---\nkind: NetworkPolicy\nmetadata: {namespace: y, name: fine}\nspec: {podSelector: {}}\n')
+  const m = loadManifests(bad)
+  t.same(m.errors, [`${join(bad, 'p.yaml')}: NetworkPolicy y/deny-all: spec.ingress[0].ports[0].endPort: 79 is below port 80`])
+  t.same(m.policies.map((p) => p.name), ['fine'])
 })
 
 t.test('--port', async (t) => {

@@ -1,0 +1,111 @@
+// NetworkPolicy on this node: the manifests read, compiled (compile.ts), rendered
+// (nftables.ts) and applied in one transaction, again whenever the manifests change.
+// Enforcement that cannot work is refused loudly (readyz fails), never skipped.
+import { createHash } from 'node:crypto'
+import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { join } from 'node:path'
+import { nft, replaceTable } from '../net/nft.js'
+import { compile } from './compile.js'
+import { loadManifests } from './manifests.js'
+import { type NodePods, POLICY_TABLE, policyRuleset } from './nftables.js'
+
+export interface PolicyState {
+  /** Why enforcement is off or failed (readyz reports it), or undefined while it holds. */
+  error?: string
+  applies: number
+  /** sha256 of the manifest files the table was built from (manifestsDigest). */
+  digest?: string
+  policies: number
+  localPods: number
+  rules: number
+  lastApplyMs: number
+  skipped: string[]
+}
+
+/** sha256 over the manifest files' names and contents, in name order. */
+export function manifestsDigest (dir: string): string {
+  const h = createHash('sha256')
+  for (const f of readdirSync(dir).filter((n) => /\.(ya?ml|json)$/.test(n)).sort()) {
+    const path = join(dir, f)
+    if (!statSync(path).isFile()) continue
+    h.update(`${f}\0`).update(readFileSync(path)).update('\0')
+  }
+  return h.digest('hex')
+}
+
+/**
+ * Why bridged pod-to-pod traffic would bypass the table, or undefined. Pods of one
+ * node meet on cni0: only br_netfilter hands those frames to the inet forward hook.
+ * kubeadm requires the same setting (its preflight checks bridge-nf-call-iptables).
+ */
+export function bridgedTrafficUnfiltered (families: Set<4 | 6>, read = (f: string) => readFileSync(f, 'utf8')): string | undefined {
+  for (const f of [...families].sort()) {
+    const sysctl = `net.bridge.bridge-nf-call-${f === 4 ? 'iptables' : 'ip6tables'}`
+    let value: string
+    try {
+      value = read(`/proc/sys/${sysctl.replaceAll('.', '/')}`).trim()
+    } catch {
+      return `the br_netfilter module is not loaded: load it (modprobe br_netfilter) and set ${sysctl}=1`
+    }
+    if (value !== '1') return `${sysctl} is ${value}: set it to 1 on the node, or pods of one node are not isolated from each other`
+  }
+  return undefined
+}
+
+export interface PolicyEnforcer { state: () => PolicyState, stop: () => void }
+
+export interface EnforceOptions {
+  dir: string
+  node: NodePods
+  families: Set<4 | 6>
+  onApply: (s: PolicyState) => void
+  pollMs?: number
+}
+
+/** Applies the manifests now and on every change (polled: a change takes effect within pollMs plus the apply). */
+export function enforcePolicy (o: EnforceOptions): PolicyEnforcer {
+  const state: PolicyState = { applies: 0, policies: 0, localPods: 0, rules: 0, lastApplyMs: 0, skipped: [] }
+  const refused = bridgedTrafficUnfiltered(o.families)
+  if (refused) {
+    state.error = `NetworkPolicy not enforced: ${refused}`
+    return { state: () => state, stop: () => {} }
+  }
+  const apply = (): void => {
+    const started = performance.now()
+    try {
+      const digest = manifestsDigest(o.dir)
+      if (digest === state.digest && !state.error) return
+      const m = loadManifests(o.dir)
+      const ruleset = policyRuleset(compile(m.namespaces, m.pods, m.policies), o.node)
+      replaceTable('inet', POLICY_TABLE, ruleset.script)
+      Object.assign(state, {
+        error: undefined,
+        applies: state.applies + 1,
+        digest,
+        policies: m.policies.length,
+        localPods: ruleset.pods,
+        rules: ruleset.rules,
+        lastApplyMs: performance.now() - started,
+        skipped: m.errors,
+      })
+      o.onApply(state)
+    } catch (err) {
+      state.error = `NetworkPolicy not applied: ${(err as Error).message}`
+      o.onApply(state)
+    }
+  }
+  apply()
+  const timer = setInterval(apply, o.pollMs ?? 250)
+  return { state: () => state, stop: () => clearInterval(timer) }
+}
+
+/** Packets the table dropped, by direction (its named counters); zeros when it is not there. */
+export function deniedPackets (): { ingress: number, egress: number } {
+  try {
+    const j = JSON.parse(nft(['-j', 'list', 'counters', 'table', 'inet', POLICY_TABLE])) as { nftables: Array<{ counter?: { name: string, packets: number } }> }
+    const count = (name: string): number => j.nftables.find((o) => o.counter?.name === name)?.counter?.packets ?? 0
+    return { ingress: count('ingress_denied'), egress: count('egress_denied') }
+  } catch {
+    return { ingress: 0, egress: 0 }
+  }
+}
