@@ -18,6 +18,9 @@ import { CYCLONUS_CASES, nodeOf, PODS, podIP, type Probe, type Step, UPSTREAM_CA
 import { expected, namespaceObjects, podObjects } from '../policy/world.js'
 import { withCluster } from '../lib/lab.js'
 
+// ~70 policy changes, each probed pair by pair: minutes on two CPUs, more than tap's default.
+t.setTimeout(900_000)
+
 const dir = mkdtempSync(join(tmpdir(), 'flatnet-policy-'))
 t.teardown(() => rmSync(dir, { recursive: true, force: true }))
 const labNode = (node: string): string => node.replace('node-', 'n') // the cases' node-N is the lab's nN
