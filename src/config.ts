@@ -42,7 +42,7 @@ export interface Config {
   sources: SourcesConfig // stateFile, channel, kubernetes, etcd (src/control/config.ts)
   cni?: CniConfig // undefined: no CNI files written
   ipMasq: boolean // masquerade pod traffic leaving the cluster CIDR
-  networkPolicy?: { manifests: string } // enforce the NetworkPolicies (and the Pods and Namespaces they name) in this directory
+  networkPolicy?: { manifests?: string } // enforce NetworkPolicy: from this directory's manifests, or (no manifests) from the API server
 }
 
 export function loadConfig (file: string, overrides: Json = {}): Config {
@@ -109,6 +109,7 @@ export function parseConfig (raw: Json): Config {
     networkPolicy: optional(raw.networkPolicy, undefined, (v) => {
       const o = object(v, 'networkPolicy')
       known(o, 'networkPolicy.', ['manifests'])
+      if (o.manifests === undefined) return {}
       if (typeof o.manifests !== 'string' || !o.manifests.startsWith('/')) {
         throw new ConfigError('networkPolicy.manifests', 'must be the absolute path of a directory of YAML or JSON manifests')
       }
@@ -118,6 +119,9 @@ export function parseConfig (raw: Json): Config {
   config.cni = raw.cni === false ? undefined : cniConfig(raw.cni, config.bridge?.name)
   config.peers = optional(raw.peers, [], (v) => peers(v, config))
   config.sources = parseSources(raw, nodeName, config.underlay.address)
+  if (config.networkPolicy && config.networkPolicy.manifests === undefined && !config.sources.kubernetes) {
+    throw new ConfigError('networkPolicy', 'give "manifests": DIR, or configure the "kubernetes" source to read the policies from the API server')
+  }
   return config
 }
 

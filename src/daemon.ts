@@ -49,7 +49,7 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
     }
     throw err
   }
-  const { table, healer, sources, control, controlPath, health, cni, drops } = node
+  const { table, healer, sources, control, controlPath, health, cni, drops, policy } = node
   if (config.sources.kubernetes) {
     // The scheduler keeps pods off a node whose NetworkUnavailable is True (set by some cloud providers).
     const { kubeconfig } = config.sources.kubernetes
@@ -109,6 +109,8 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
       healer.stop()
       control.close()
       await sources.stop() // withdraws this node (channel, etcd) while the data plane still runs
+      // The policy table stays: pods stay isolated until the next daemon replaces it.
+      await policy?.stop()
       health?.close()
       const stats = dataplane.stats()
       const kernel = drops() // the TUN's counters go with it
@@ -189,7 +191,10 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
   let ready = false // set once setup is done: the first policy apply comes before it
   const policy = config.networkPolicy
     ? enforcePolicy({
-      dir: config.networkPolicy.manifests,
+      source: config.networkPolicy.manifests !== undefined
+        ? { manifests: config.networkPolicy.manifests }
+        : { kubernetes: { kubeconfig: config.sources.kubernetes?.kubeconfig } },
+      log,
       node: { nodeName: config.nodeName, podCIDRs: config.podCIDRs.map(formatCidr) },
       families,
       onApply: (s) => {
@@ -205,7 +210,7 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
       },
     })
     : undefined
-  if (policy) undo.push(() => policy.stop())
+  if (policy) undo.push(async () => await policy.stop())
   const controlPath = config.controlSocket ?? socketPathFor(config.nodeName)
   const control = await serveControl(controlPath, (cmd) => {
     if (cmd === 'stats') {
@@ -261,7 +266,7 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
   const cni = cniFiles
   const plugins = config.cni ? missingPlugins(config.cni.binDir) : []
   if (plugins.length) log.warn({ binDir: config.cni?.binDir, missing: plugins }, 'CNI plugins missing')
-  return { table, healer, sources, control, controlPath, health, cni, drops }
+  return { table, healer, sources, control, controlPath, health, cni, drops, policy }
 }
 
 function nonZero (counts: Record<string, number>): Record<string, number> {

@@ -6,7 +6,9 @@ import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { nft, replaceTable } from '../net/nft.js'
 import { compile } from './compile.js'
-import { loadManifests } from './manifests.js'
+import { loadManifests, type Manifests } from './manifests.js'
+import type { PolicyObjectSource } from './kubernetes.js'
+import type { Logger } from '../log.js'
 import { type NodePods, POLICY_TABLE, policyRuleset } from './nftables.js'
 
 export interface PolicyState {
@@ -52,30 +54,28 @@ export function bridgedTrafficUnfiltered (families: Set<4 | 6>, read = (f: strin
   return undefined
 }
 
-export interface PolicyEnforcer { state: () => PolicyState, stop: () => void }
+export interface PolicyEnforcer { state: () => PolicyState, stop: () => Promise<void> }
 
 export interface EnforceOptions {
-  dir: string
+  /** Where the objects come from: a manifests directory (polled), or the API server. */
+  source: { manifests: string } | { kubernetes: { kubeconfig?: string } }
   node: NodePods
   families: Set<4 | 6>
+  log: Logger
   onApply: (s: PolicyState) => void
   pollMs?: number
 }
 
-/** Applies the manifests now and on every change (polled: a change takes effect within pollMs plus the apply). */
+/** Applies the objects now and on every change: a directory's within pollMs, the API server's as the watch reports them. */
 export function enforcePolicy (o: EnforceOptions): PolicyEnforcer {
   const state: PolicyState = { applies: 0, policies: 0, localPods: 0, rules: 0, lastApplyMs: 0, skipped: [] }
   const refused = bridgedTrafficUnfiltered(o.families)
   if (refused) {
     state.error = `NetworkPolicy not enforced: ${refused}`
-    return { state: () => state, stop: () => {} }
+    return { state: () => state, stop: async () => {} }
   }
-  const apply = (): void => {
-    const started = performance.now()
+  const apply = (m: Manifests, digest: string, started: number): void => {
     try {
-      const digest = manifestsDigest(o.dir)
-      if (digest === state.digest && !state.error) return
-      const m = loadManifests(o.dir)
       const ruleset = policyRuleset(compile(m.namespaces, m.pods, m.policies), o.node)
       replaceTable('inet', POLICY_TABLE, ruleset.script)
       Object.assign(state, {
@@ -88,23 +88,51 @@ export function enforcePolicy (o: EnforceOptions): PolicyEnforcer {
         lastApplyMs: performance.now() - started,
         skipped: m.errors,
       })
-      o.onApply(state)
+    } catch (err) {
+      state.error = `NetworkPolicy not applied: ${(err as Error).message}`
+    }
+    o.onApply(state)
+  }
+  if ('kubernetes' in o.source) {
+    // Loaded only here: the Kubernetes client alone adds ~80 MB to the daemon's RSS.
+    const { kubeconfig } = o.source.kubernetes
+    const watch: Promise<PolicyObjectSource> = import('./kubernetes.js').then(({ watchPolicyObjects }) =>
+      watchPolicyObjects(kubeconfig, o.log, (m, digest) => apply(m, digest, performance.now())))
+      .catch((err: Error) => {
+        state.error = `NetworkPolicy not enforced: cannot watch the API server: ${err.message}`
+        o.onApply(state)
+        return { stop: async () => {} }
+      })
+    state.error = 'NetworkPolicy not applied yet: waiting for the API server\'s Namespaces, Pods and NetworkPolicies'
+    return { state: () => state, stop: async () => await (await watch).stop() }
+  }
+  const dir = o.source.manifests
+  const poll = (): void => {
+    const started = performance.now()
+    try {
+      const digest = manifestsDigest(dir)
+      if (digest !== state.digest || state.error) apply(loadManifests(dir), digest, started)
     } catch (err) {
       state.error = `NetworkPolicy not applied: ${(err as Error).message}`
       o.onApply(state)
     }
   }
-  apply()
-  const timer = setInterval(apply, o.pollMs ?? 250)
-  return { state: () => state, stop: () => clearInterval(timer) }
+  poll()
+  const timer = setInterval(poll, o.pollMs ?? 250)
+  return { state: () => state, stop: async () => { clearInterval(timer) } }
 }
 
-/** Packets the table dropped, by direction (its named counters); zeros when it is not there. */
+/** The table's named counters, from `nft -j list counters table inet flatnet-policy`. */
+export function deniedFromCounters (json: string): { ingress: number, egress: number } {
+  const j = JSON.parse(json) as { nftables: Array<{ counter?: { name: string, packets: number } }> }
+  const count = (name: string): number => j.nftables.find((o) => o.counter?.name === name)?.counter?.packets ?? 0
+  return { ingress: count('ingress_denied'), egress: count('egress_denied') }
+}
+
+/** Packets the table dropped, by direction; zeros when it is not there. */
 export function deniedPackets (): { ingress: number, egress: number } {
   try {
-    const j = JSON.parse(nft(['-j', 'list', 'counters', 'table', 'inet', POLICY_TABLE])) as { nftables: Array<{ counter?: { name: string, packets: number } }> }
-    const count = (name: string): number => j.nftables.find((o) => o.counter?.name === name)?.counter?.packets ?? 0
-    return { ingress: count('ingress_denied'), egress: count('egress_denied') }
+    return deniedFromCounters(nft(['-j', 'list', 'counters', 'table', 'inet', POLICY_TABLE]))
   } catch {
     return { ingress: 0, egress: 0 }
   }

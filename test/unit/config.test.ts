@@ -96,3 +96,12 @@ t.test('the CLI exits 2 naming the field', async (t) => {
   t.equal(flag.status, 2)
   t.match(flag.stderr, /--offloads takes on or off/)
 })
+
+t.test('networkPolicy: a manifests directory, or the API server through the kubernetes source', async (t) => {
+  const base = { nodeName: 'n1', clusterCIDR: '10.244.0.0/16', podCIDR: '10.244.1.0/24', underlay: { address: '192.0.2.1' } }
+  t.same(parseConfig({ ...base, networkPolicy: { manifests: '/etc/flatnet/policies' } }).networkPolicy, { manifests: '/etc/flatnet/policies' })
+  t.same(parseConfig({ ...base, kubernetes: {}, networkPolicy: {} }).networkPolicy, {})
+  t.throws(() => parseConfig({ ...base, networkPolicy: {} }), /config\.networkPolicy: give "manifests": DIR, or configure the "kubernetes" source/)
+  t.throws(() => parseConfig({ ...base, networkPolicy: { manifests: 'policies' } }), /config\.networkPolicy\.manifests: must be the absolute path of a directory/)
+  t.throws(() => parseConfig({ ...base, networkPolicy: { dir: '/x' } }), /config\.networkPolicy\.dir: unknown field/)
+})

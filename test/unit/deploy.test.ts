@@ -170,6 +170,7 @@ t.test('config.json parses once the DaemonSet fills its placeholders', async (t)
   t.equal(config.underlay.port, 8472)
   t.ok(config.sources.kubernetes, 'peers from the Node objects (kubernetes source)')
   t.equal(config.ipMasq, true, 'NAT outgoing on')
+  t.same(config.networkPolicy, {}, 'NetworkPolicy enforced, from the API server')
   // The daemon's CNI files land in the host directories the DaemonSet mounts.
   const mounts = (container.volumeMounts as Obj[]).map((m) => m.mountPath as string)
   t.ok(mounts.includes(config.cni?.confDir as string), `conflist dir ${String(config.cni?.confDir)} is mounted from the host`)
@@ -184,6 +185,9 @@ t.test('ClusterRole lets the daemon watch nodes, bound to its ServiceAccount', a
     r.apiGroups.includes('') && r.resources.includes(resource) && r.verbs.includes(verb))
   for (const verb of ['get', 'list', 'watch', 'patch']) t.ok(grants('nodes', verb), `nodes ${verb}`)
   t.ok(grants('nodes/status', 'patch'), 'nodes/status patch')
+  for (const resource of ['namespaces', 'pods']) for (const verb of ['list', 'watch']) t.ok(grants(resource, verb), `${resource} ${verb} (NetworkPolicy)`)
+  t.ok((role.rules as Obj[]).some((r) => r.apiGroups.includes('networking.k8s.io') && r.resources.includes('networkpolicies') &&
+    r.verbs.includes('list') && r.verbs.includes('watch')), 'networkpolicies list, watch')
   const binding = one('ClusterRoleBinding')
   t.same(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role.metadata.name })
   t.ok(binding.subjects.some((s: Obj) => s.kind === 'ServiceAccount' && s.name === one('ServiceAccount').metadata.name &&
