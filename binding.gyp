@@ -4,6 +4,49 @@
       "target_name": "flatnet",
       "sources": [
         "native/addon.cc",
+        "native/packet.cc",
+        "native/checksum.cc",
+        "native/partial_checksum.cc",
+        "native/gso.cc",
+        "native/gro.cc",
+        "native/vxlan.cc",
+        "native/fib.cc",
+        "native/peer_index.cc",
+        "native/steering.cc",
+        "native/tun.cc",
+        "native/udp.cc",
+        "native/worker.cc",
+        "native/dataplane.cc",
+        "native/admit.cc",
+        "native/js_table.cc"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")"
+      ],
+      "defines": [
+        "NAPI_DISABLE_CPP_EXCEPTIONS",
+        "NAPI_VERSION=8"
+      ],
+      "cflags_cc": [
+        "-std=c++20",
+        "-O3",
+        "-Wall",
+        "-Wextra",
+        "-fno-exceptions",
+        "-pthread"
+      ],
+      "cflags_cc!": [
+        "-fno-rtti",
+        "-std=gnu++17"
+      ],
+      "ldflags": [
+        "-pthread"
+      ]
+    },
+    {
+      "target_name": "flatnet_testing",
+      "sources": [
+        "native/addon.cc",
         "native/testing.cc",
         "native/testing_fib.cc",
         "native/testing_steering.cc",
@@ -23,11 +66,29 @@
         "native/admit.cc",
         "native/js_table.cc"
       ],
-      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
-      "defines": ["NAPI_DISABLE_CPP_EXCEPTIONS", "NAPI_VERSION=8"],
-      "cflags_cc": ["-std=c++20", "-O3", "-Wall", "-Wextra", "-fno-exceptions", "-pthread"],
-      "cflags_cc!": ["-fno-rtti", "-std=gnu++17"],
-      "ldflags": ["-pthread"]
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")"
+      ],
+      "defines": [
+        "NAPI_DISABLE_CPP_EXCEPTIONS",
+        "NAPI_VERSION=8",
+        "FLATNET_TESTING"
+      ],
+      "cflags_cc": [
+        "-std=c++20",
+        "-O3",
+        "-Wall",
+        "-Wextra",
+        "-fno-exceptions",
+        "-pthread"
+      ],
+      "cflags_cc!": [
+        "-fno-rtti",
+        "-std=gnu++17"
+      ],
+      "ldflags": [
+        "-pthread"
+      ]
     }
   ]
 }

@@ -1,11 +1,11 @@
 // Micro-benchmarks of the pure packet functions (native/vxlan, admit, checksum, gso, gro) through
 // exports.testing. Each call repeats the native work so the N-API crossing (~100 ns)
 // does not swamp a 64-byte checksum; figures are per packet of the given size.
-// Run: node dist/bench/micro.js  (after `tsc`; FLATNET_ADDON picks another build)
+// Run: node dist/bench/micro.js  (after `tsc`; FLATNET_TESTING_ADDON picks another build)
 import Benchmark from 'benchmark'
-import { addon } from '../src/native.js'
+import { testing } from '../test/lib/testing-addon.js'
 
-const t = addon.testing
+const t = testing
 const SIZES = [64, 512, 1400, 65000]
 
 // A node with a 3-peer table, receiving from and sending to peer n2 (documentation addresses).

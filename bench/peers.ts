@@ -9,6 +9,7 @@ import { PeerTable } from '../src/peer-table.js'
 import { fromWire, type VtepRecord } from '../src/control/vtep.js'
 import { parseCidr, type Cidr } from '../src/net/cidr.js'
 import { addon, type Dataplane } from '../src/native.js'
+import { testing } from '../test/lib/testing-addon.js'
 import { labUnavailable, Namespace, reapOnSignals } from '../src/lab/netns.js'
 
 type Sink = Pick<Dataplane, 'setTable' | 'updatePeers'>
@@ -33,7 +34,7 @@ const local = [parseCidr('172.16.0.0/24') as Cidr]
 console.log(`push: ${kind}`)
 for (const n of [10, 1000, 5000]) {
   const table = new PeerTable(dp, local, { self: 'self', vni: 1 })
-  const fib = new addon.testing.Table() // the same peers in a native table of its own, for the packet lookups
+  const fib = new testing.Table() // the same peers in a native table of its own, for the packet lookups
   const records = Array.from({ length: n }, (_, i) => rec(i + 1))
   table.update('channel', { set: records })
   new PeerTable(fib, local, { self: 'self', vni: 1 }).update('channel', { set: records })

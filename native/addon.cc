@@ -7,7 +7,9 @@
 
 #include "dataplane.h"
 #include "js_table.h"
-#include "testing.h"
+#ifdef FLATNET_TESTING
+#include "testing.h"  // the test surface: only in flatnet_testing.node (binding.gyp)
+#endif
 #include "worker.h"
 
 namespace flatnet {
@@ -181,7 +183,9 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Dataplane", flatnet::DataplaneWrap::Define(env));
+#ifdef FLATNET_TESTING
   flatnet::InitTesting(env, exports);
+#endif
   return exports;
 }
 

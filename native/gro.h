@@ -50,9 +50,6 @@ class Coalescer {
   // mtu: the TUN's, which a partial TCP super-packet is cut to (0: never cut).
   Coalescer(Emit emit, void* ctx, bool udp = false, size_t mtu = 0)
       : emit_(emit), ctx_(ctx), udp_(udp), mtu_(mtu) {}
-  // Turns UDP merging off for good (the kernel refused a GSO_UDP_L4 write).
-  void disableUdp() { udp_ = false; }
-  bool udp() const { return udp_; }
   // pkt points at an IP packet of len bytes (already validated by the caller:
   // parseIp succeeded and len equals the IP total length).
   void add(uint8_t* pkt, size_t len);

@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
-import type { Address, Cidr } from './net/cidr.js'
+import type { Cidr } from './net/cidr.js'
 
 export interface DataplaneOptions {
   tunName: string
@@ -64,37 +64,25 @@ export interface Dataplane {
   reopenTun(): void
 }
 
-/** testing.Table: a native forwarding table changed as the Dataplane's is, read as the workers read it. */
-export interface NativeTestTable extends Pick<Dataplane, 'setTable' | 'updatePeers'> {
-  lookup(destination: Buffer): string | null
-  peerByAddress(underlay: Buffer): string | null
-  isLocal(destination: Buffer): boolean
-  peers(): string[]
-  /** Looks every destination up, repeat times; returns how many were routed. */
-  benchLookup(destinations: Buffer[], repeat: number): number
-}
-
 interface Addon {
   Dataplane: new (options: DataplaneOptions) => Dataplane
-  testing: Record<string, (...args: any[]) => any> & { Table: new () => NativeTestTable }
 }
 
-function addonPath (): string {
-  if (process.env.FLATNET_ADDON) return process.env.FLATNET_ADDON
+/** Loads build/Release/<name>.node (or the file an environment variable names, e.g. an ASan build). */
+export function loadAddon<T> (name: string, override: string | undefined): T {
+  let file = override
   // src/native.ts runs from src/ (tests) or dist/src/ (the built CLI).
-  for (const rel of ['../build/Release/flatnet.node', '../../build/Release/flatnet.node']) {
-    const file = fileURLToPath(new URL(rel, import.meta.url))
-    if (existsSync(file)) return file
+  for (const rel of [`../build/Release/${name}.node`, `../../build/Release/${name}.node`]) {
+    if (file) break
+    const candidate = fileURLToPath(new URL(rel, import.meta.url))
+    if (existsSync(candidate)) file = candidate
   }
-  throw new Error('flatnet native addon not built: run `npm install` (or `npx node-gyp rebuild`) in the repository')
+  if (!file) throw new Error(`flatnet native addon ${name}.node not built: run \`npm install\` (or \`npx node-gyp rebuild\`) in the repository`)
+  return createRequire(import.meta.url)(file) as T
 }
 
-export const addon: Addon = createRequire(import.meta.url)(addonPath())
+export const addon: Addon = loadAddon<Addon>('flatnet', process.env.FLATNET_ADDON)
 
 export function nativePrefix (c: Cidr): NativePrefix {
   return { address: c.bytes, length: c.length }
-}
-
-export function nativeAddress (a: Address): Buffer {
-  return a.bytes
 }

@@ -52,7 +52,7 @@ case "$cmd" in
     files=("$@")
     [ ${#files[@]} -gt 0 ] || files=("$root"/test/unit/*.test.ts)
     cd "$root"
-    FLATNET_ADDON="$addon" LD_PRELOAD="$(gcc -print-file-name=libasan.so)" \
+    FLATNET_ADDON="$addon" FLATNET_TESTING_ADDON="${addon%/*}/flatnet_testing.node" LD_PRELOAD="$(gcc -print-file-name=libasan.so)" \
       ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:halt_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
       npx tap --disable-coverage "${files[@]}"
     ;;

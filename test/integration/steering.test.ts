@@ -6,7 +6,7 @@
 // two real CPUs are enough to test a gap.
 import t from 'tap'
 import { availableParallelism } from 'node:os'
-import { addon } from '../../src/native.js'
+import { testing } from '../lib/testing-addon.js'
 import { vxlanFrame } from '../lib/frames.js'
 import { udpPacket } from '../lib/packets.js'
 
@@ -14,10 +14,10 @@ import { udpPacket } from '../lib/packets.js'
 // for a list of [packet, ms to wait before], each one's, all through one program.
 const tunSteeringQueue: ((queueCpus: number[], packet: Buffer, cpu: number, repeat: number, moveBursts: boolean) => number) &
   ((queueCpus: number[], sends: Array<[Buffer, number]>, cpu: number, repeat: number, moveBursts: boolean) => number[]) =
-  addon.testing.tunSteeringQueue
+  testing.tunSteeringQueue
 // Each datagram's socket, sent from one socket from [cpu, ms to wait before, payload?] in turn.
 const socketSteering: (program: 'flow' | 'cpu', queueCpus: number[], sends: Array<[number, number, Buffer?]>) => number[] =
-  addon.testing.socketSteering
+  testing.socketSteering
 
 const root = process.getuid?.() === 0
 if (!root && process.env.CI) throw new Error('steering tests must run in CI but cannot: they need root (BPF programs)')

@@ -1,9 +1,9 @@
 // The native internet checksum against the RFC 1071 loop, and the flow hash.
 import t from 'tap'
-import { addon } from '../../src/native.js'
+import { testing } from '../lib/testing-addon.js'
 import { V4, V6, internetChecksum, ipv4, ipv6, pattern, tcp, tcpPacket, udp, udpPacket, UDP, TCP, ACK, FIN, PSH, SYN, addr } from '../lib/packets.js'
 
-const { checksum, checksumReference, checksumCopy, flowHash, isPureTcpAck } = addon.testing
+const { checksum, checksumReference, checksumCopy, flowHash, isPureTcpAck } = testing
 
 t.test('named cases', async (t) => {
   const cases: Array<[string, Buffer, number]> = [

@@ -4,10 +4,11 @@
 // workers' lock-free reads racing a writer that frees what it replaced (run under
 // ASan in CI: `npm run test:asan test/unit`).
 import t from 'tap'
-import { addon, type NativePeer, type NativeTable } from '../../src/native.js'
+import { type NativePeer, type NativeTable } from '../../src/native.js'
+import { testing } from '../lib/testing-addon.js'
 import { contains, formatCidr, parseAddress, parseCidr, type Address, type Cidr } from '../../src/net/cidr.js'
 
-const { Table, fibStress } = addon.testing
+const { Table, fibStress } = testing
 
 // The documented behaviour, kept simple: per CIDR and per VTEP address, every peer
 // claiming it in claim order (a peer that changes keeps its place); the last one wins.

@@ -1,15 +1,15 @@
 // Receive coalescing (native/gro.cc): what is merged, what passes unchanged, and
 // that a merged write splits back into exactly the segments it was made of.
 import t, { type Test } from 'tap'
-import { addon } from '../../src/native.js'
+import { testing } from '../lib/testing-addon.js'
 import {
   ACK, FIN, GSO_TCPV4, GSO_TCPV6, GSO_UDP_L4, NEEDS_CSUM, PSH, SYN, V4, ipChecksumOk, ipv4, parse, parseVnetHdr, pattern,
   pseudoSum, sum16, tcp, TCP, tcpPacket, UDP, udpPacket, vnetHdr, type IpFields, type TcpFields
 } from '../lib/packets.js'
 
 interface Coalesced { writes: Buffer[], merged: number, badChecksum: number }
-const coalesce: (packets: Buffer[], udp?: boolean) => Coalesced = addon.testing.coalesce
-const gsoSplit: (h: Buffer, p: Buffer) => Buffer[] = addon.testing.gsoSplit
+const coalesce: (packets: Buffer[], udp?: boolean) => Coalesced = testing.coalesce
+const gsoSplit: (h: Buffer, p: Buffer) => Buffer[] = testing.gsoSplit
 
 const TS_OPTION = Buffer.from('0101080a0001e2400000abcd', 'hex')
 const ZERO_HDR = Buffer.alloc(10)

@@ -1,14 +1,14 @@
 // Segmentation of TSO/USO super-packets and NEEDS_CSUM completion (native/gso.cc),
 // every output checked with the slow reference checksum.
 import t from 'tap'
-import { addon } from '../../src/native.js'
+import { testing } from '../lib/testing-addon.js'
 import {
   ACK, CWR, FIN, GSO_ECN, GSO_NONE, GSO_TCPV4, GSO_TCPV6, GSO_UDP, GSO_UDP_L4, NEEDS_CSUM, PSH, TCP, UDP, V4, V6,
   internetChecksum, ipChecksumOk, ipv4, ipv6, parse, pattern, pseudoSum, sum16, tcp, tcpPacket, transportChecksumOk,
   udpPacket, vnetHdr
 } from '../lib/packets.js'
 
-const gsoSplit: (h: Buffer, p: Buffer) => Buffer[] = addon.testing.gsoSplit
+const gsoSplit: (h: Buffer, p: Buffer) => Buffer[] = testing.gsoSplit
 
 // RFC 7323 timestamps (NOP NOP TS) as Linux sends on every segment: a 32-byte TCP header.
 const TS_OPTION = Buffer.from('0101080a0001e2400000abcd', 'hex')

@@ -5,7 +5,7 @@ import t, { type Test } from 'tap'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { memoryLimit, packetMemoryBudget } from '../../src/memory-limit.js'
-import { addon } from '../../src/native.js'
+import { testing } from '../lib/testing-addon.js'
 
 const MiB = 1024 * 1024
 const V1_UNLIMITED = '9223372036854771712' // LONG_MAX rounded down to a page
@@ -54,7 +54,7 @@ t.test('the packet buffers get half the limit', async (t) => {
 })
 
 t.test('workerCpus: as many allowed CPUs as the budget holds, in order, at least two', async (t) => {
-  const { workerCpus } = addon.testing
+  const { workerCpus } = testing
   const cpus = Array.from({ length: 64 }, (_, i) => i)
   const perWorker = 8 * MiB
   t.same(workerCpus(cpus, 128 * MiB, perWorker), cpus.slice(0, 16), '128 MiB at 8 MiB each: 16 workers')

@@ -4,16 +4,16 @@
 // the kernel, through a NEEDS_CSUM vnet header, or flatnet itself without one — and
 // still drop a checksum that is in neither form.
 import t from 'tap'
-import { addon } from '../../src/native.js'
+import { testing } from '../lib/testing-addon.js'
 import {
   ACK, GSO_TCPV4, GSO_TCPV6, NEEDS_CSUM, PSH, SYN, TCP, parse, parseVnetHdr, pattern, pseudoSum, sum16, tcpPacket,
   transportChecksumOk, udpPacket
 } from '../lib/packets.js'
 
 interface Coalesced { writes: Buffer[], merged: number, badChecksum: number, partial: number }
-const coalesce: (packets: Buffer[], udp?: boolean, mtu?: number) => Coalesced = addon.testing.coalesce
-const gsoSplit: (h: Buffer, p: Buffer) => Buffer[] = addon.testing.gsoSplit
-const finish: (packet: Buffer) => Buffer | null = addon.testing.finishPartialChecksum
+const coalesce: (packets: Buffer[], udp?: boolean, mtu?: number) => Coalesced = testing.coalesce
+const gsoSplit: (h: Buffer, p: Buffer) => Buffer[] = testing.gsoSplit
+const finish: (packet: Buffer) => Buffer | null = testing.finishPartialChecksum
 
 /** The packet as a sender leaves it for the NIC: the pseudo-header sum, folded, in the checksum field. */
 function leftPartial (pkt: Buffer): Buffer {

@@ -1,12 +1,13 @@
 // The receive path's admission checks and the transmit path's encapsulation and
 // forwarding-table lookups, against hand-built vectors on documentation addresses.
 import t from 'tap'
-import { addon, type NativeTable } from '../../src/native.js'
+import { type NativeTable } from '../../src/native.js'
+import { testing } from '../lib/testing-addon.js'
 import { addr, ipv4, ipv6, udp } from '../lib/packets.js'
 import { vxlanFrame } from '../lib/frames.js'
 import { parseMac } from '../../src/net/mac.js'
 
-const { encapPrefix, admit } = addon.testing
+const { encapPrefix, admit } = testing
 const mac = (s: string): Buffer => parseMac(s)!
 const OWN_MAC = '02:00:00:00:00:01'
 const PEER_MAC = '02:00:00:00:00:02'
@@ -32,7 +33,7 @@ t.test('forwarding table lookups', async (t) => {
     ['10.244.2.7', 'n2'], ['10.244.3.255', 'n3'], ['10.244.9.1', 'gw'], ['10.245.0.1', null],
     ['fd00:2::1234', 'n2'], ['fd00:3::1', null], ['192.0.2.2', null],
   ]
-  const fib = new addon.testing.Table()
+  const fib = new testing.Table()
   fib.setTable(table)
   for (const [dst, want] of cases) t.equal(fib.lookup(addr(dst)), want, `${dst} -> ${want ?? 'no route'}`)
 })
