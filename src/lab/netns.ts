@@ -123,8 +123,10 @@ export class Namespace {
   /** Starts a long-running process inside; it is killed when the namespace is destroyed. */
   spawn (cmd: string, args: string[], logFile?: string): ChildProcess {
     const out = logFile ? openSync(logFile, 'a') : 'ignore'
-    // `ip netns exec` execs the command, so the child's PID is the command's.
-    const child = spawn('ip', ['netns', 'exec', this.name, cmd, ...args], { stdio: ['ignore', out, out] })
+    // `ip netns exec` and setpriv exec the command, so the child's PID is the command's.
+    // --pdeathsig: killed with this process even when it dies by SIGKILL (a tap timeout
+    // that ends in one), which no exit hook outlives.
+    const child = spawn('ip', ['netns', 'exec', this.name, 'setpriv', '--pdeathsig', 'KILL', '--', cmd, ...args], { stdio: ['ignore', out, out] })
     this.children.add(child)
     child.once('exit', () => this.children.delete(child))
     return child

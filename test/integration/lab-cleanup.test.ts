@@ -37,7 +37,7 @@ function alive (pid: number): boolean {
   }
 }
 
-async function dieEarly (t: Test, how: 'SIGTERM' | 'SIGINT' | 'crash', expectCode: number): Promise<void> {
+async function dieEarly (t: Test, how: 'SIGTERM' | 'SIGINT' | 'SIGKILL' | 'crash', expectCode: number | null): Promise<void> {
   const tag = `reap${process.pid % 1000}${how.length}`
   const dir = mkdtempSync(join(tmpdir(), 'flatnet-reap-'))
   const script = join(dir, 'child.mjs')
@@ -62,7 +62,14 @@ async function dieEarly (t: Test, how: 'SIGTERM' | 'SIGINT' | 'crash', expectCod
   t.ok(alive(built.sleeper), 'the process inside runs')
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   if (how !== 'crash') child.kill(how)
-  t.equal(await exited, expectCode, `the child exits ${expectCode}`)
+  t.equal(await exited, expectCode, `the child exits ${expectCode ?? 'by SIGKILL'}`)
+  if (how === 'SIGKILL') {
+    // Nothing of the child runs any more to remove its namespaces (the teardown does);
+    // what it started inside them dies with it (setpriv --pdeathsig).
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    t.notOk(alive(built.sleeper), 'the process inside died with it')
+    return
+  }
   t.same(leftoverNamespaces(`flatnet-${tag}-`), [], 'no namespace left')
   t.notOk(alive(built.sleeper), 'the process inside was killed')
   t.notOk(existsSync(built.dir), 'the cluster state directory removed')
@@ -72,4 +79,5 @@ t.test('teardown that never ran', { skip: why }, async (t) => {
   await t.test('SIGTERM (tap timeout)', async (t) => { await dieEarly(t, 'SIGTERM', 143) })
   await t.test('SIGINT (Ctrl-C)', async (t) => { await dieEarly(t, 'SIGINT', 130) })
   await t.test('uncaught exception', async (t) => { await dieEarly(t, 'crash', 1) })
+  await t.test('SIGKILL (a timeout that escalates)', async (t) => { await dieEarly(t, 'SIGKILL', null) })
 })
