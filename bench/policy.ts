@@ -66,7 +66,7 @@ function time<T> (f: () => T): [T, number] {
 reapOnSignals()
 const objs = cluster()
 const heapBefore = process.memoryUsage().heapUsed
-const [model, compileMs] = time(() => compile(objs.namespaces.map(parseNamespace), objs.pods.map(parsePod), objs.policies.map(parseNetworkPolicy)))
+const [model, compileMs] = time(() => compile(objs.namespaces.map(parseNamespace), objs.pods.map(parsePod), objs.policies.map(parseNetworkPolicy), { node: 'n1' }))
 const [ruleset, renderMs] = time(() => policyRuleset(model, { nodeName: 'n1', podCIDRs: ['10.244.1.0/24'] }))
 const heapMB = (process.memoryUsage().heapUsed - heapBefore) / 1e6
 console.log(`${objs.pods.length} pods, ${objs.policies.length} policies, ${ruleset.pods} on this node: parse+compile ${compileMs.toFixed(0)} ms, render ${renderMs.toFixed(0)} ms, ` +

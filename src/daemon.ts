@@ -220,7 +220,7 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
         kernelDrops: drops(),
         info: dataplane.info(),
         sources: sources.stats(),
-        policy: policy?.state(),
+        policy: policy ? { ...policy.state(), denied: policy.denied() } : undefined,
         heapUsed: process.memoryUsage().heapUsed,
         memory: process.memoryUsage(),
       }
@@ -252,6 +252,7 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
     ready: () => tunReady(info.tunName, config.clusterCIDRs) ?? policy?.state().error,
     peers: () => table.list().length,
     policy: () => policy?.state(),
+    policyDenied: () => policy?.denied() ?? { ingress: 0, egress: 0 },
     sourceHealthy: () => sources.up(),
     kernelDrops: drops,
   }

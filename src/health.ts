@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http'
 import { Counter, Gauge, Registry } from 'prom-client'
 import type { Dataplane } from './native.js'
 import type { KernelDrops } from './net/kernel-drops.js'
-import { deniedPackets, type PolicyState } from './policy/enforce.js'
+import type { PolicyState } from './policy/enforce.js'
 
 export interface HealthChecks {
   live: () => string | undefined // undefined = healthy, else why not
@@ -13,6 +13,7 @@ export interface HealthChecks {
   sourceHealthy: () => Record<string, boolean>
   kernelDrops: () => KernelDrops
   policy: () => PolicyState | undefined // undefined: NetworkPolicy not configured
+  policyDenied: () => { ingress: number, egress: number }
 }
 
 /** Prometheus metrics read from the native counters at scrape time. */
@@ -59,7 +60,7 @@ export function dataplaneMetrics (dataplane: Dataplane, checks: HealthChecks): R
   gauge('flatnet_policy_enforced', '1 while the policies are enforced, 0 when enforcement is refused or failed.', [], policy((s) => s.error ? 0 : 1))
   absolute('flatnet_policy_denied_packets_total', 'Connections\' first packets dropped by NetworkPolicy, by direction.', ['direction'], () => {
     if (!checks.policy()) return []
-    const d = deniedPackets()
+    const d = checks.policyDenied()
     return [[{ direction: 'ingress' }, d.ingress], [{ direction: 'egress' }, d.egress]]
   })
   absolute('flatnet_drops_total', 'Packets dropped, by reason.', ['reason'],

@@ -11,6 +11,8 @@ import { peerSelectsPod, selects } from './selector.js'
 export interface CompileOptions {
   /** Node name -> its addresses; traffic from these to the node's own pods is always allowed. */
   nodeAddresses?: Record<string, string[]>
+  /** Only this node's pods get their policies compiled (all pods are still peers): what its enforcement needs. */
+  node?: string
 }
 
 const podKey = (p: { namespace: string, name: string }): string => `${p.namespace}/${p.name}`
@@ -27,8 +29,11 @@ export function compile (namespaces: readonly Namespace[], pods: readonly Pod[],
   for (const [node, addrs] of Object.entries(options.nodeAddresses ?? {})) {
     model.nodeAddresses.set(node, addrs.map((a) => canonicalIP(a) ?? a))
   }
-  const ctx: Ctx = { nsByName, pods: targets }
+  const byNamespace = new Map<string, Pod[]>()
+  for (const p of targets) byNamespace.set(p.namespace, [...(byNamespace.get(p.namespace) ?? []), p])
+  const ctx: Ctx = { nsByName, pods: targets, byNamespace, peers: new Map() }
   for (const pod of targets) {
+    if (options.node !== undefined && pod.nodeName !== options.node) continue
     const entry: PodPolicy = {
       pod: podKey(pod),
       ips: pod.ips,
@@ -42,7 +47,8 @@ export function compile (namespaces: readonly Namespace[], pods: readonly Pod[],
   return model
 }
 
-interface Ctx { nsByName: Map<string, Namespace>, pods: Pod[] }
+// peers: each rule's peer set, resolved once however many pods the policy selects.
+interface Ctx { nsByName: Map<string, Namespace>, pods: Pod[], byNamespace: Map<string, Pod[]>, peers: Map<readonly Peer[], AddressSet> }
 
 function direction (ctx: Ctx, pod: Pod, policies: readonly NetworkPolicy[], type: 'Ingress' | 'Egress'): DirectionPolicy {
   const d: DirectionPolicy = { isolated: false, policies: [], entries: [] }
@@ -60,12 +66,23 @@ function direction (ctx: Ctx, pod: Pod, policies: readonly NetworkPolicy[], type
 
 /** The addresses a rule's peers name; empty peers is every address. */
 function peerAddresses (ctx: Ctx, policy: NetworkPolicy, peers: readonly Peer[]): AddressSet {
+  let set = ctx.peers.get(peers)
+  if (!set) {
+    set = resolvePeers(ctx, policy, peers)
+    ctx.peers.set(peers, set)
+  }
+  return set
+}
+
+function resolvePeers (ctx: Ctx, policy: NetworkPolicy, peers: readonly Peer[]): AddressSet {
   if (peers.length === 0) return { any: true, ips: [], blocks: [] }
   const ips = new Set<string>()
   const blocks = []
   for (const peer of peers) {
     if (peer.ipBlock) { blocks.push(peer.ipBlock); continue }
-    for (const p of ctx.pods) if (peerSelectsPod(policy, peer, p, ctx.nsByName)) for (const ip of p.ips) ips.add(ip)
+    // Without a namespaceSelector a peer is in the policy's own namespace: only its pods can match.
+    const candidates = peer.namespaceSelector ? ctx.pods : ctx.byNamespace.get(policy.namespace) ?? []
+    for (const p of candidates) if (peerSelectsPod(policy, peer, p, ctx.nsByName)) for (const ip of p.ips) ips.add(ip)
   }
   return { any: false, ips: [...ips], blocks }
 }

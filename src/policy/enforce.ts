@@ -54,7 +54,12 @@ export function bridgedTrafficUnfiltered (families: Set<4 | 6>, read = (f: strin
   return undefined
 }
 
-export interface PolicyEnforcer { state: () => PolicyState, stop: () => Promise<void> }
+export interface PolicyEnforcer {
+  state: () => PolicyState
+  /** Connections' first packets denied since the start: the table's counters, which each replace resets, carried over. */
+  denied: () => { ingress: number, egress: number }
+  stop: () => Promise<void>
+}
 
 export interface EnforceOptions {
   /** Where the objects come from: a manifests directory (polled), or the API server. */
@@ -72,11 +77,17 @@ export function enforcePolicy (o: EnforceOptions): PolicyEnforcer {
   const refused = bridgedTrafficUnfiltered(o.families)
   if (refused) {
     state.error = `NetworkPolicy not enforced: ${refused}`
-    return { state: () => state, stop: async () => {} }
+    return { state: () => state, denied: () => ({ ingress: 0, egress: 0 }), stop: async () => {} }
+  }
+  const carried = { ingress: 0, egress: 0 }
+  const denied = (): { ingress: number, egress: number } => {
+    const now = deniedPackets()
+    return { ingress: carried.ingress + now.ingress, egress: carried.egress + now.egress }
   }
   const apply = (m: Manifests, digest: string, started: number): void => {
     try {
-      const ruleset = policyRuleset(compile(m.namespaces, m.pods, m.policies), o.node)
+      const ruleset = policyRuleset(compile(m.namespaces, m.pods, m.policies, { node: o.node.nodeName }), o.node)
+      Object.assign(carried, denied())
       replaceTable('inet', POLICY_TABLE, ruleset.script)
       Object.assign(state, {
         error: undefined,
@@ -104,7 +115,7 @@ export function enforcePolicy (o: EnforceOptions): PolicyEnforcer {
         return { stop: async () => {} }
       })
     state.error = 'NetworkPolicy not applied yet: waiting for the API server\'s Namespaces, Pods and NetworkPolicies'
-    return { state: () => state, stop: async () => await (await watch).stop() }
+    return { state: () => state, denied, stop: async () => await (await watch).stop() }
   }
   const dir = o.source.manifests
   const poll = (): void => {
@@ -119,11 +130,11 @@ export function enforcePolicy (o: EnforceOptions): PolicyEnforcer {
   }
   poll()
   const timer = setInterval(poll, o.pollMs ?? 250)
-  return { state: () => state, stop: async () => { clearInterval(timer) } }
+  return { state: () => state, denied, stop: async () => { clearInterval(timer) } }
 }
 
 /** The table's named counters, from `nft -j list counters table inet flatnet-policy`. */
-export function deniedFromCounters (json: string): { ingress: number, egress: number } {
+function deniedFromCounters (json: string): { ingress: number, egress: number } {
   const j = JSON.parse(json) as { nftables: Array<{ counter?: { name: string, packets: number } }> }
   const count = (name: string): number => j.nftables.find((o) => o.counter?.name === name)?.counter?.packets ?? 0
   return { ingress: count('ingress_denied'), egress: count('egress_denied') }
