@@ -77,6 +77,7 @@ export function enforcePolicy (o: EnforceOptions): PolicyEnforcer {
   const refused = bridgedTrafficUnfiltered(o.families)
   if (refused) {
     state.error = `NetworkPolicy not enforced: ${refused}`
+    o.onApply(state)
     return { state: () => state, denied: () => ({ ingress: 0, egress: 0 }), stop: async () => {} }
   }
   const carried = { ingress: 0, egress: 0 }

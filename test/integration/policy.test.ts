@@ -6,7 +6,7 @@
 // probed and the observed table compared with upstream's expectation and with what
 // `flatnet policy matrix` explains, so enforcement and explanation cannot drift apart.
 import t from 'tap'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { queryControl } from '../../src/control-socket.js'
@@ -122,3 +122,22 @@ function matrixTable (text: string): TruthTable {
   for (const row of rows) row.slice(1).forEach((cell, k) => { table.set(row[0], to[k], cell === '.') })
   return table
 }
+
+// Where bridged pod-to-pod traffic would bypass the table (br_netfilter off), the node must
+// not look protected: the daemon says so, /readyz fails and no conflist lets a pod start.
+t.test('br_netfilter off: enforcement refused, readyz fails, no conflist', async (t) => {
+  writeStep({ policies: [], probes: [] })
+  const cluster = await withCluster(t, { nodes: [{ kind: 'flatnet', extra: { networkPolicy: { manifests: dir } } }], podsPerNode: 0, tag: 'polbr' })
+  if (!cluster) return
+  const [n1] = cluster.nodes
+  await cluster.stopDaemon(n1)
+  rmSync(join(n1.cniDir, 'net.d'), { recursive: true, force: true })
+  n1.ns.sysctl('net.bridge.bridge-nf-call-iptables', '0')
+  await cluster.startDaemon(n1)
+  t.match(cluster.log(n1), /"msg":"network policy not enforced"/, 'logged')
+  t.match(cluster.log(n1), /net\.bridge\.bridge-nf-call-iptables is 0: set it to 1 on the node/, 'with the sysctl to set')
+  const ready = JSON.parse(await n1.ns.execAsync(process.execPath, ['-e',
+    "fetch('http://127.0.0.1:9472/readyz').then(async (r) => process.stdout.write(JSON.stringify({ status: r.status, body: await r.text() })))"]))
+  t.equal(ready.status, 503, `/readyz 503: ${String(ready.body).trim()}`)
+  t.notOk(existsSync(join(n1.cniDir, 'net.d', '10-flatnet.conflist')), 'no CNI conflist: no pod starts unprotected')
+})
