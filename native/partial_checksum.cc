@@ -20,9 +20,10 @@ VnetHdr partialChecksumHeader(const uint8_t* ip, const IpView& v, size_t field, 
   h.flags = kVnetNeedsCsum;
   h.csumStart = uint16_t(v.headerLen);
   h.csumOffset = uint16_t(field);
+  if (v.proto != kProtoTcp || v.totalLen <= mtu) return h;
+  // partialChecksumField saw a whole TCP header: its data offset byte is in the packet.
   size_t tcpLen = size_t(ip[v.headerLen + 12] >> 4) * 4;
-  if (v.proto == kProtoTcp && mtu > v.headerLen + tcpLen && v.totalLen > mtu &&
-      tcpLen >= kTcpHeaderLen) {
+  if (tcpLen >= kTcpHeaderLen && mtu > v.headerLen + tcpLen && v.headerLen + tcpLen <= v.totalLen) {
     h.gsoType = v.version == 4 ? kGsoTcpv4 : kGsoTcpv6;
     h.hdrLen = uint16_t(v.headerLen + tcpLen);
     h.gsoSize = uint16_t(mtu - v.headerLen - tcpLen);

@@ -33,9 +33,11 @@ t.test('a lone partial packet is written with NEEDS_CSUM for the kernel to finis
     ['a pure ACK', leftPartial(tcpPacket(Buffer.alloc(0))), 20, 16],
     ['UDP IPv4', leftPartial(udpPacket(pattern(64))), 20, 6],
     ['UDP IPv6', leftPartial(udpPacket(pattern(64), { v: 6 })), 40, 6],
+    // Nothing past the 8-byte header: the TCP-only reads must not reach past it (the gro fuzzer's find).
+    ['UDP without payload', leftPartial(udpPacket(Buffer.alloc(0))), 20, 6],
   ]
   for (const [name, pkt, csumStart, csumOffset] of cases) {
-    const r = coalesce([pkt])
+    const r = coalesce([pkt], false, 1450)
     t.equal(r.writes.length, 1, `${name}: written`)
     t.same(parseVnetHdr(r.writes[0]), { flags: NEEDS_CSUM, gsoType: 0, hdrLen: 0, gsoSize: 0, csumStart, csumOffset }, `${name}: NEEDS_CSUM at its checksum field`)
     t.ok(r.writes[0].subarray(10).equals(pkt), `${name}: the packet itself unchanged`)
