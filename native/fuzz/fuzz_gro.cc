@@ -46,12 +46,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     i += 2 + len;
   }
   if (recs.empty()) return 0;
-  // Both ways the receive loop runs it: TCP only, and UDP too (a TUN with USO).
-  for (bool udp : {false, true}) {
+  // Both ways the receive loop runs it: TCP only, and UDP too (a TUN with USO); without
+  // an MTU and with one (a partial TCP super-packet is then cut at it).
+  for (int variant = 0; variant < 4; variant++) {
+    bool udp = variant & 1;
+    size_t mtu = variant & 2 ? 1280 : 0;
     std::vector<uint8_t> copy(buf);  // coalescing rewrites the buffer in place
     copy.shrink_to_fit();
     Sink sink{copy.data(), copy.data() + copy.size()};
-    Coalescer c(&emit, &sink, udp);
+    Coalescer c(&emit, &sink, udp, mtu);
     size_t added = 0;
     for (const Rec& r : recs) {
       if (r.flush) c.flush();
