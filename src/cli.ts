@@ -5,6 +5,7 @@ import { runDaemon } from './daemon.js'
 import { createLogger } from './log.js'
 import { queryControl, socketPathFor } from './control-socket.js'
 import { DEFAULT_CNI_BIN_DIR, installPlugins } from './cni-plugins.js'
+import type { Manifests } from './policy/manifests.js'
 
 const USAGE = `usage: flatnet daemon --config FILE [--node-name NAME] [--pod-cidr CIDR | --pod-cidr-from-node]
                       [--underlay-address IP] [--join ADDR[:PORT][,ADDR[:PORT]]]
@@ -12,8 +13,8 @@ const USAGE = `usage: flatnet daemon --config FILE [--node-name NAME] [--pod-cid
        flatnet peers [--node NAME | --socket PATH] [--json]
        flatnet stats [--node NAME | --socket PATH]
        flatnet install-cni-plugins [--from DIR] [--to DIR]
-       flatnet policy explain --manifests DIR --from NS/POD --to NS/POD --port PORT/PROTO
-       flatnet policy matrix --manifests DIR [--port PORT/PROTO]
+       flatnet policy explain (--manifests DIR | --node NAME | --socket PATH) --from NS/POD --to NS/POD --port PORT/PROTO
+       flatnet policy matrix (--manifests DIR | --node NAME | --socket PATH) [--port PORT/PROTO]
 
   daemon   run the node's overlay data plane (needs CAP_NET_ADMIN and /dev/net/tun)
   peers    list a running daemon's peer table: source, age, packets and bytes each way
@@ -156,22 +157,30 @@ async function policy (args: string[]): Promise<void> {
   if (sub !== 'explain' && sub !== 'matrix') usage(`policy needs explain or matrix, not ${JSON.stringify(sub ?? '')}`)
   let values
   try {
-    ({ values } = parseArgs({ args: rest, options: { manifests: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, port: { type: 'string' } } }))
+    ({ values } = parseArgs({
+      args: rest,
+      options: { manifests: { type: 'string' }, node: { type: 'string' }, socket: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, port: { type: 'string' } },
+    }))
   } catch (err) {
     usage((err as Error).message)
   }
-  if (!values.manifests) usage(`policy ${sub} needs --manifests DIR`)
-  // Loaded here only: the daemon never needs the YAML parser.
-  const { explain, matrix, parsePortArg } = await import('./policy/cli.js')
+  const socket = values.socket ?? (values.node ? socketPathFor(values.node) : undefined)
+  if (!values.manifests && !socket) usage(`policy ${sub} needs --manifests DIR, or --node NAME / --socket PATH of a running daemon`)
+  const { explain, load, matrix, parsePortArg } = await import('./policy/cli.js')
   const port = parsePortArg(values.port ?? (sub === 'matrix' ? '80/tcp' : ''))
   if (typeof port === 'string') usage(values.port === undefined ? 'policy explain needs --port PORT/PROTO, e.g. 80/tcp' : port)
   try {
+    // A running daemon's objects are the ones its table was built from: the same model explains it.
+    const objects = values.manifests
+      ? load(values.manifests)
+      : ((await queryControl(socket as string, 'policy-objects', 30_000, 1 << 28)).objects as Manifests | null)
+    if (!objects) throw new Error('that daemon enforces no NetworkPolicy (no "networkPolicy" in its config), or has applied none yet')
     if (sub === 'matrix') {
-      process.stdout.write(matrix(values.manifests, port.port, port.protocol))
+      process.stdout.write(matrix(objects, port.port, port.protocol))
       return
     }
     if (!values.from || !values.to) usage('policy explain needs --from NS/POD and --to NS/POD')
-    const { text, verdict } = explain(values.manifests, values.from, values.to, port.port, port.protocol)
+    const { text, verdict } = explain(objects, values.from, values.to, port.port, port.protocol)
     process.stdout.write(text)
     if (!verdict.allowed) process.exitCode = 3
   } catch (err) {

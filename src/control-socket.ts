@@ -57,7 +57,8 @@ export async function serveControl (path: string, handle: Handler, limits: Contr
   return server
 }
 
-export async function queryControl (path: string, cmd: string, timeoutMs = 3000): Promise<Record<string, unknown>> {
+/** maxFrame: the largest reply taken (the daemon is this node's own, behind a 0600 socket; a cluster's policy objects run to megabytes). */
+export async function queryControl (path: string, cmd: string, timeoutMs = 3000, maxFrame?: number): Promise<Record<string, unknown>> {
   return await new Promise((resolve, reject) => {
     const socket = createConnection(path)
     const timer = setTimeout(() => { socket.destroy(); reject(new Error(`no answer from ${path} in ${timeoutMs} ms`)) }, timeoutMs)
@@ -72,6 +73,6 @@ export async function queryControl (path: string, cmd: string, timeoutMs = 3000)
       const r = res as Record<string, unknown>
       if (r.ok) resolve(r)
       else reject(new Error(`daemon: ${String(r.error)}`))
-    }, (err) => { clearTimeout(timer); reject(err) })
+    }, (err) => { clearTimeout(timer); reject(err) }, maxFrame)
   })
 }

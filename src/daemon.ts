@@ -241,7 +241,8 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
         })),
       }
     }
-    throw new Error(`unknown command "${cmd}" (known: stats, peers)`)
+    if (cmd === 'policy-objects') return { objects: policy?.objects() ?? null }
+    throw new Error(`unknown command "${cmd}" (known: stats, peers, policy-objects)`)
   })
   undo.push(() => control.close())
   const checks: HealthChecks = {

@@ -15,15 +15,14 @@ export function parsePortArg (text: string): { port: number, protocol: Protocol 
 const key = (p: Pod): string => `${p.namespace}/${p.name}`
 
 /** The manifests, each object skipped for an error said on stderr: the rest still counts. */
-function load (dir: string): Manifests {
+export function load (dir: string): Manifests {
   const m = loadManifests(dir)
   for (const e of m.errors) process.stderr.write(`flatnet: skipped ${e}\n`)
   return m
 }
 
 /** Rows: from, columns: to, "." allowed, "X" denied: upstream TruthTable.PrettyPrint's layout. */
-export function matrix (dir: string, port: number, protocol: Protocol): string {
-  const m = load(dir)
+export function matrix (m: Manifests, port: number, protocol: Protocol): string {
   const model = compile(m.namespaces, m.pods, m.policies)
   const pods = m.pods.filter((p) => !p.hostNetwork && p.ips.length > 0).sort((a, b) => key(a).localeCompare(key(b)))
   const lines = [`-\t${pods.map(key).join('\t')}`]
@@ -37,11 +36,10 @@ export function matrix (dir: string, port: number, protocol: Protocol): string {
   return `${lines.join('\n')}\n`
 }
 
-export function explain (dir: string, from: string, to: string, port: number, protocol: Protocol): { text: string, verdict: Verdict } {
-  const m = load(dir)
+export function explain (m: Manifests, from: string, to: string, port: number, protocol: Protocol): { text: string, verdict: Verdict } {
   const find = (name: string): Pod => {
     const p = m.pods.find((x) => key(x) === name)
-    if (!p) throw new Error(`no pod ${name} in ${dir} (pods: ${m.pods.map(key).join(', ') || 'none'})`)
+    if (!p) throw new Error(`no pod ${name} (pods: ${m.pods.map(key).join(', ') || 'none'})`)
     if (p.ips.length === 0) throw new Error(`pod ${name} has no status.podIPs: explain needs its address`)
     return p
   }

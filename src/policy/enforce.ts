@@ -56,6 +56,8 @@ export function bridgedTrafficUnfiltered (families: Set<4 | 6>, read = (f: strin
 
 export interface PolicyEnforcer {
   state: () => PolicyState
+  /** The objects the table was last built from (undefined before the first apply): what `flatnet policy` explains. */
+  objects: () => Manifests | undefined
   /** Connections' first packets denied since the start: the table's counters, which each replace resets, carried over. */
   denied: () => { ingress: number, egress: number }
   stop: () => Promise<void>
@@ -78,9 +80,10 @@ export function enforcePolicy (o: EnforceOptions): PolicyEnforcer {
   if (refused) {
     state.error = `NetworkPolicy not enforced: ${refused}`
     o.onApply(state)
-    return { state: () => state, denied: () => ({ ingress: 0, egress: 0 }), stop: async () => {} }
+    return { state: () => state, objects: () => undefined, denied: () => ({ ingress: 0, egress: 0 }), stop: async () => {} }
   }
   const carried = { ingress: 0, egress: 0 }
+  let applied: Manifests | undefined
   const denied = (): { ingress: number, egress: number } => {
     const now = deniedPackets()
     return { ingress: carried.ingress + now.ingress, egress: carried.egress + now.egress }
@@ -90,6 +93,7 @@ export function enforcePolicy (o: EnforceOptions): PolicyEnforcer {
       const ruleset = policyRuleset(compile(m.namespaces, m.pods, m.policies, { node: o.node.nodeName }), o.node)
       Object.assign(carried, denied())
       replaceTable('inet', POLICY_TABLE, ruleset.script)
+      applied = m
       Object.assign(state, {
         error: undefined,
         applies: state.applies + 1,
@@ -116,7 +120,7 @@ export function enforcePolicy (o: EnforceOptions): PolicyEnforcer {
         return { stop: async () => {} }
       })
     state.error = 'NetworkPolicy not applied yet: waiting for the API server\'s Namespaces, Pods and NetworkPolicies'
-    return { state: () => state, denied, stop: async () => await (await watch).stop() }
+    return { state: () => state, objects: () => applied, denied, stop: async () => await (await watch).stop() }
   }
   const dir = o.source.manifests
   const poll = (): void => {
@@ -131,7 +135,7 @@ export function enforcePolicy (o: EnforceOptions): PolicyEnforcer {
   }
   poll()
   const timer = setInterval(poll, o.pollMs ?? 250)
-  return { state: () => state, denied, stop: async () => { clearInterval(timer) } }
+  return { state: () => state, objects: () => applied, denied, stop: async () => { clearInterval(timer) } }
 }
 
 /** The table's named counters, from `nft -j list counters table inet flatnet-policy`. */

@@ -4,7 +4,8 @@
 // (test/policy/upstream-cases.ts) is written to the manifests directory every node
 // enforces; once every node has applied exactly those files, every ordered pair is
 // probed and the observed table compared with upstream's expectation and with what
-// `flatnet policy matrix` explains, so enforcement and explanation cannot drift apart.
+// `flatnet policy matrix` explains from a running daemon's own objects, so enforcement
+// and explanation cannot drift apart.
 import t from 'tap'
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -12,6 +13,7 @@ import { join } from 'node:path'
 import { queryControl } from '../../src/control-socket.js'
 import type { Pod as LabPod } from '../../src/lab/cluster.js'
 import { matrix } from '../../src/policy/cli.js'
+import type { Manifests } from '../../src/policy/manifests.js'
 import { manifestsDigest, type PolicyState } from '../../src/policy/enforce.js'
 import { compare, TruthTable } from '../policy/reachability.js'
 import { CYCLONUS_CASES, nodeOf, PODS, podIP, type Probe, type Step, UPSTREAM_CASES } from '../policy/upstream-cases.js'
@@ -100,8 +102,9 @@ t.test('upstream\'s NetworkPolicy cases on three nodes: enforced as expected, as
         }))
         const enforced = compare(expected(probe), observed)
         t.equal(enforced.wrong, 0, `${label}: enforced as upstream expects`, enforced.wrong === 0 ? {} : { diagnostic: true, tables: enforced.text })
-        // flatnet policy matrix, from the same files: the explanation of what was enforced.
-        const explained = matrixTable(matrix(dir, probe.port, probe.protocol))
+        // flatnet policy matrix --node n1: the running daemon's own objects, explained by the same model.
+        const { objects } = await queryControl(join(cluster.dir, 'n1.sock'), 'policy-objects') as unknown as { objects: Manifests }
+        const explained = matrixTable(matrix(objects, probe.port, probe.protocol))
         const same = compare(explained, observed)
         t.equal(same.wrong, 0, `${label}: and as \`flatnet policy matrix\` explains it`, same.wrong === 0 ? {} : { diagnostic: true, tables: same.text })
       }
