@@ -56,7 +56,7 @@ function entryRules (e: AllowEntry, f: 4 | 6, peer: 'saddr' | 'daddr', sets: Pee
 
 /**
  * The peer address lists as named sets, each list once: a rule's peers are the same
- * for every pod its policy selects, and inline they made a 1,000-policy ruleset 7 MB.
+ * for every pod its policy selects, so inline they would repeat once per selected pod.
  */
 class PeerSets {
   private readonly byContent = new Map<string, string>()
