@@ -13,7 +13,7 @@ npm_version=10.8.2   # the npm Node 20.20.2 bundles (its CHANGELOG), for the bui
 suite=bookworm       # as node:20-bookworm: the addon built there links against this glibc
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 security=${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
-cache=${XDG_CACHE_HOME:-$HOME/.cache}/flatnet-image
+cache=${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/flatnet-image
 build_base=localhost/flatnet-build-base:$suite-node$node_version
 runtime_base=localhost/flatnet-runtime-base:$suite-node$node_version
 
