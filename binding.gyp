@@ -17,6 +17,7 @@
         "native/udp.cc",
         "native/worker.cc",
         "native/dataplane.cc",
+        "native/handover.cc",
         "native/admit.cc",
         "native/js_table.cc"
       ],
@@ -63,6 +64,7 @@
         "native/udp.cc",
         "native/worker.cc",
         "native/dataplane.cc",
+        "native/handover.cc",
         "native/admit.cc",
         "native/js_table.cc"
       ],

@@ -2,10 +2,12 @@
 // for tests (testing.cc). Arguments arrive validated by src/native.ts; this layer
 // only converts them and reports system errors with their errno.
 #include <napi.h>
+#include <unistd.h>
 
 #include <cstring>
 
 #include "dataplane.h"
+#include "handover.h"
 #include "js_table.h"
 #ifdef FLATNET_TESTING
 #include "testing.h"  // the test surface: only in flatnet_testing.node (binding.gyp)
@@ -15,12 +17,50 @@
 namespace flatnet {
 namespace {
 
+// A system call's failure as a JavaScript Error with its errno and the step.
+void throwErrno(Napi::Env env, int err, const char* where) {
+  Napi::Error e = Napi::Error::New(env, std::string(where) + ": " + std::strerror(err));
+  e.Set("errno", Napi::Number::New(env, err));
+  e.Set("step", Napi::String::New(env, where));
+  e.ThrowAsJavaScriptException();
+}
+
+// listenHandover(path) -> fd: where a successor waits for its predecessor's descriptors.
+Napi::Value ListenHandover(const Napi::CallbackInfo& info) {
+  const char* where = "";
+  int fd = listenHandover(info[0].As<Napi::String>().Utf8Value(), &where);
+  if (fd < 0) return throwErrno(info.Env(), -fd, where), info.Env().Undefined();
+  return Napi::Number::New(info.Env(), fd);
+}
+
+// receiveDescriptors(listenFd, timeoutMs) -> fd[]: blocks at most timeoutMs, once per
+// daemon life, after the predecessor has said it sent them.
+Napi::Value ReceiveDescriptors(const Napi::CallbackInfo& info) {
+  std::vector<int> fds;
+  const char* where = "";
+  int err = receiveDescriptors(info[0].As<Napi::Number>().Int32Value(),
+                               info[1].As<Napi::Number>().Int32Value(), &fds, &where);
+  if (err) return throwErrno(info.Env(), err, where), info.Env().Undefined();
+  Napi::Array out = Napi::Array::New(info.Env());
+  for (size_t i = 0; i < fds.size(); i++) out.Set(uint32_t(i), fds[i]);
+  return out;
+}
+
+// closeDescriptor(fd): for received descriptors no data plane took.
+Napi::Value CloseDescriptor(const Napi::CallbackInfo& info) {
+  close(info[0].As<Napi::Number>().Int32Value());
+  return info.Env().Undefined();
+}
+
 class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "Dataplane",
                        {InstanceMethod("start", &DataplaneWrap::Start),
                         InstanceMethod("stop", &DataplaneWrap::Stop),
+                        InstanceMethod("handoverState", &DataplaneWrap::HandoverState),
+                        InstanceMethod("handTo", &DataplaneWrap::HandTo),
+                        InstanceMethod("handOff", &DataplaneWrap::HandOff),
                         InstanceMethod("setTable", &DataplaneWrap::SetTable),
                         InstanceMethod("updatePeers", &DataplaneWrap::UpdatePeers),
                         InstanceMethod("stats", &DataplaneWrap::Stats),
@@ -47,12 +87,10 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
                   : workers == "auto"  ? DataplaneOptions::Workers::automatic
                                        : DataplaneOptions::Workers::pipeline;
     const char* where = "";
-    if (int err = dp_.open(opt, &where)) {
-      Napi::Error e = Napi::Error::New(info.Env(), std::string(where) + ": " + std::strerror(err));
-      e.Set("errno", Napi::Number::New(info.Env(), err));
-      e.Set("step", Napi::String::New(info.Env(), where));
-      e.ThrowAsJavaScriptException();
-    }
+    Napi::Value adopt = o.Get("adopt");
+    int err = adopt.IsObject() ? dp_.adopt(opt, adoptedFromJs(adopt.As<Napi::Object>()), &where)
+                               : dp_.open(opt, &where);
+    if (err) throwErrno(info.Env(), err, where);
   }
 
  private:
@@ -62,17 +100,66 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
   }
   Napi::Value ReopenTun(const Napi::CallbackInfo& info) {
     const char* where = "";
-    if (int err = dp_.reopenTun(&where)) {
-      Napi::Error e = Napi::Error::New(info.Env(), std::string(where) + ": " + std::strerror(err));
-      e.Set("errno", Napi::Number::New(info.Env(), err));
-      e.Set("step", Napi::String::New(info.Env(), where));
-      e.ThrowAsJavaScriptException();
-    }
+    if (int err = dp_.reopenTun(&where)) throwErrno(info.Env(), err, where);
     return info.Env().Undefined();
   }
   Napi::Value Stop(const Napi::CallbackInfo& info) {
     dp_.stop();
     return info.Env().Undefined();
+  }
+  // handOff() -> 0 or an errno: stops the threads and lets the successor's start
+  // (EPIPE: it is gone, and start() resumes these).
+  Napi::Value HandOff(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), dp_.handOff());
+  }
+  // What a successor passes back as options.adopt, less the descriptors
+  // (handTo passes those: TUN queues, then receive sockets, then the baton).
+  Napi::Value HandoverState(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Adopted a = dp_.handoverState();
+    Napi::Object o = Napi::Object::New(env);
+    Napi::Array cpus = Napi::Array::New(env);
+    for (size_t i = 0; i < a.queueCpus.size(); i++) cpus.Set(uint32_t(i), a.queueCpus[i]);
+    o.Set("queueCpus", cpus);
+    o.Set("queues", a.tunFds.size());
+    o.Set("tunOffloads", a.tunOffloads);
+    o.Set("tunSteeringErrno", a.tunSteeringErrno);
+    o.Set("groOn", a.groOn);
+    o.Set("perCpuErrno", a.perCpuErrno);
+    o.Set("socketSteering", a.socketSteering);
+    o.Set("socketSteeringErrno", a.socketSteeringErrno);
+    return o;
+  }
+  // handTo(path): passes the TUN queues, the receive sockets and the baton to the
+  // successor listening there; this data plane keeps its own copies and runs on.
+  Napi::Value HandTo(const Napi::CallbackInfo& info) {
+    const char* where = "";
+    if (int err = dp_.handTo(info[0].As<Napi::String>().Utf8Value(), &where))
+      throwErrno(info.Env(), err, where);
+    return info.Env().Undefined();
+  }
+
+  // options.adopt: handoverState() plus tun, rx and baton, the descriptors received.
+  static Adopted adoptedFromJs(Napi::Object o) {
+    Adopted a;
+    auto ints = [](Napi::Value v) {
+      Napi::Array arr = v.As<Napi::Array>();
+      std::vector<int> out;
+      for (uint32_t i = 0; i < arr.Length(); i++)
+        out.push_back(arr.Get(i).As<Napi::Number>().Int32Value());
+      return out;
+    };
+    a.tunFds = ints(o.Get("tun"));
+    a.rxFds = ints(o.Get("rx"));
+    a.queueCpus = ints(o.Get("queueCpus"));
+    a.tunOffloads = o.Get("tunOffloads").As<Napi::Number>().Uint32Value();
+    a.tunSteeringErrno = o.Get("tunSteeringErrno").As<Napi::Number>().Int32Value();
+    a.groOn = o.Get("groOn").As<Napi::Boolean>().Value();
+    a.perCpuErrno = o.Get("perCpuErrno").As<Napi::Number>().Int32Value();
+    a.socketSteering = o.Get("socketSteering").As<Napi::String>().Utf8Value();
+    a.socketSteeringErrno = o.Get("socketSteeringErrno").As<Napi::Number>().Int32Value();
+    a.batonFd = o.Get("baton").As<Napi::Number>().Int32Value();
+    return a;
   }
 
   // setTable({ local: Prefix[], peers: [{ name, address, port, mac, cidrs: Prefix[] }] }):
@@ -172,6 +259,7 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
     o.Set("tunSteeringErrno", tun.steeringErrno);
     o.Set("socketSteering", dp_.socketSteering());
     o.Set("socketSteeringErrno", dp_.socketSteeringErrno());
+    o.Set("takingOver", dp_.takingOver());  // threads waiting for the predecessor's to stop
     return o;
   }
 
@@ -183,6 +271,9 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Dataplane", flatnet::DataplaneWrap::Define(env));
+  exports.Set("listenHandover", Napi::Function::New(env, flatnet::ListenHandover));
+  exports.Set("receiveDescriptors", Napi::Function::New(env, flatnet::ReceiveDescriptors));
+  exports.Set("closeDescriptor", Napi::Function::New(env, flatnet::CloseDescriptor));
 #ifdef FLATNET_TESTING
   flatnet::InitTesting(env, exports);
 #endif

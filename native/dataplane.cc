@@ -1,5 +1,7 @@
 #include "dataplane.h"
 
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/epoll.h>
@@ -13,6 +15,7 @@
 #include <tuple>
 #include <type_traits>
 
+#include "handover.h"
 #include "steering.h"
 #include "udp.h"
 #include "worker.h"
@@ -74,6 +77,47 @@ int Dataplane::open(const DataplaneOptions& options, const char** where) {
                       : !steerByCpu(rxFds_[0], queueCpus_) ? "cpu"
                                                            : "hash";
   }
+  return openCommon(where);
+}
+
+int Dataplane::adopt(const DataplaneOptions& options, const Adopted& from, const char** where) {
+  options_ = options;
+  allowedCpus_ = int(allowedCpus().size());
+  queueCpus_ = from.queueCpus;
+  size_t queues = std::max<size_t>(1, queueCpus_.size());
+  // Taken first, so that every one of them is closed by stop() if a check fails.
+  tun_.fds = from.tunFds;
+  rxFds_ = from.rxFds;
+  batonFd_ = from.batonFd;
+  if (from.tunFds.size() != queues || from.rxFds.size() != queues)
+    return stop(), (*where = "handover: descriptors do not match the queues", EPROTO);
+  // The descriptors must be the TUN the config names (TUNGETIFF, drivers/net/tun.c)
+  // and UDP sockets on the VTEP port: a successor configured otherwise starts clean.
+  for (int fd : tun_.fds) {
+    std::string name;
+    bool vnet = false;
+    if (int err = tunOf(fd, &name, &vnet)) return stop(), (*where = "handover: TUNGETIFF", err);
+    if (name != options.tunName) return stop(), (*where = "handover: another TUN", EINVAL);
+    tun_.vnetHdr = vnet;
+    options_.offloads = vnet;  // the device decides, not this daemon's config
+  }
+  for (int fd : rxFds_)
+    if (localPort(fd) != options.port) return stop(), (*where = "handover: another port", EINVAL);
+  tun_.name = options.tunName;
+  tun_.offloads = from.tunOffloads;
+  tun_.steeringErrno = from.tunSteeringErrno;
+  groOn_ = from.groOn;
+  perCpuErrno_ = from.perCpuErrno;
+  socketSteeringErrno_ = from.socketSteeringErrno;
+  for (const char* s : {"flow", "cpu", "hash", "none"})
+    if (from.socketSteering == s) socketSteering_ = s;
+  return openCommon(where);
+}
+
+// What open() and adopt() share: the send sockets, counters, epoll instances and wakeup.
+int Dataplane::openCommon(const char** where) {
+  const DataplaneOptions& options = options_;
+  size_t queues = std::max<size_t>(1, rxFds_.size());
   for (int i = 0; i < options.sendSockets; i++) {
     int fd = openUdpSend(options.underlay, where);
     if (fd < 0) return stop(), -fd;
@@ -150,6 +194,7 @@ class AckStreamPolicy {
 
 template <class... Loops>
 void Dataplane::run(size_t slot, int queue) {
+  if (!awaitBaton()) return;
   Quiescence* q = &qs_[slot];
   std::tuple<Loops...> loops{((void)sizeof(Loops), LoopSpec{*this, queue})...};  // built in place
   constexpr size_t n = sizeof...(Loops);
@@ -228,6 +273,7 @@ std::thread Dataplane::loopThread(std::string name, size_t slot, int queue) {
 
 void Dataplane::start() {
   if (running_.exchange(true)) return;
+  waiting_.store(batonFd_ >= 0 ? (perCpu() ? queues() : options_.busyPollMicros > 0 ? 1 : 2) : 0);
   if (perCpu()) {
     // Worker q serves TUN queue q and receive socket q, which the steering fills
     // with what arrives on CPU queueCpus_[q]: it runs only there, so the kernel
@@ -282,9 +328,64 @@ int Dataplane::reopenTun(const char** where) {
   return err;
 }
 
+int Dataplane::handTo(const std::string& path, const char** where) {
+  if (batonWrite_ >= 0) close(batonWrite_), batonWrite_ = -1;  // an earlier, failed handover's
+  int pipeFds[2];
+  if (pipe2(pipeFds, O_CLOEXEC) < 0) return *where = "pipe2", errno;
+  std::vector<int> fds = tun_.fds;
+  fds.insert(fds.end(), rxFds_.begin(), rxFds_.end());
+  fds.push_back(pipeFds[0]);
+  int err = sendDescriptors(path, fds, where);
+  close(pipeFds[0]);
+  if (err) return close(pipeFds[1]), err;
+  batonWrite_ = pipeFds[1];
+  return 0;
+}
+
+int Dataplane::handOff() {
+  joinLoops();
+  if (batonWrite_ < 0) return EBADF;
+  char one = 1;
+  ssize_t n = write(batonWrite_, &one, 1);  // EPIPE, not SIGPIPE: Node ignores the signal
+  int err = n == 1 ? 0 : errno;
+  close(batonWrite_);
+  batonWrite_ = -1;
+  return err;
+}
+
+// A successor's thread waits here for the predecessor's threads to stop (the baton
+// written) or for the predecessor to die (its end closed: EOF is readable too).
+bool Dataplane::awaitBaton() {
+  if (batonFd_ < 0) return true;
+  pollfd fds[2] = {{batonFd_, POLLIN, 0}, {wakeFd_, POLLIN, 0}};
+  while (running_.load(std::memory_order_relaxed)) {
+    int n = poll(fds, 2, -1);
+    if (n < 0 && errno != EINTR) break;
+    if (n > 0 && fds[0].revents) break;
+  }
+  waiting_.fetch_sub(1);
+  return running_.load(std::memory_order_relaxed);
+}
+
+Adopted Dataplane::handoverState() const {
+  Adopted a;
+  a.tunFds = tun_.fds;
+  a.rxFds = rxFds_;
+  a.queueCpus = queueCpus_;
+  a.tunOffloads = tun_.offloads;
+  a.tunSteeringErrno = tun_.steeringErrno;
+  a.groOn = groOn_;
+  a.perCpuErrno = perCpuErrno_;
+  a.socketSteering = socketSteering_;
+  a.socketSteeringErrno = socketSteeringErrno_;
+  return a;
+}
+
 void Dataplane::stop() {
   joinLoops();
   closeTun(&tun_);
+  for (int* fd : {&batonFd_, &batonWrite_})
+    if (*fd >= 0) close(*fd), *fd = -1;
   if (wakeFd_ >= 0) close(wakeFd_), wakeFd_ = -1;
   for (std::vector<int>* fds : {&rxFds_, &txFds_, &epollFds_}) {
     for (int fd : *fds) close(fd);

@@ -48,11 +48,41 @@ struct DataplaneOptions {
 // worker of queue cpu % workers (steering.cc queueOfCpu), as for a CPU outside the cpuset.
 std::vector<int> workerCpus(std::vector<int> allowed, size_t budget, size_t perWorker);
 
+// A running data plane's descriptors and what they were opened with, as its
+// predecessor hands them over (handover.h): the successor runs on them unchanged.
+struct Adopted {
+  std::vector<int> tunFds, rxFds;  // per queue
+  std::vector<int> queueCpus;      // per-cpu: queue q's CPU; empty: the pipeline
+  unsigned tunOffloads = 0;
+  int tunSteeringErrno = 0;
+  bool groOn = false;
+  int perCpuErrno = 0;
+  std::string socketSteering = "none";
+  int socketSteeringErrno = 0;
+  // The read end of the predecessor's baton pipe: the packet threads start once it is
+  // readable (the predecessor's threads have stopped, or it died), so that no two
+  // threads ever read one queue. -1: start at once.
+  int batonFd = -1;
+};
+
 class Dataplane {
  public:
   ~Dataplane();
   // Opens the TUN and the sockets. Returns 0 or an errno, *where naming the step.
   int open(const DataplaneOptions& options, const char** where);
+  // Runs on a predecessor's descriptors instead (the layout they were opened with;
+  // their steering programs stay attached). Takes them: on an error they are closed.
+  int adopt(const DataplaneOptions& options, const Adopted& from, const char** where);
+  // What a successor's adopt() needs besides the descriptors.
+  Adopted handoverState() const;
+  // Passes the TUN queues, the receive sockets and a baton pipe's read end to the
+  // successor listening at path; the threads go on. Returns 0 or an errno.
+  int handTo(const std::string& path, const char** where);
+  // Stops the packet threads and passes the baton: the successor's threads start.
+  // Returns 0, or an errno (EPIPE: the successor is gone; start() resumes).
+  int handOff();
+  // Threads still waiting for the predecessor's baton.
+  bool takingOver() const { return waiting_.load() > 0; }
   void start();
   void stop();  // idempotent; joins the threads and closes every descriptor
   // Replaces the TUN descriptor (the device was deleted by someone else): joins the
@@ -112,6 +142,10 @@ class Dataplane {
   std::atomic<int> gsoErrno_{0};  // why UDP GSO was turned off, 0 if it was not
   std::atomic<int> tunError_{0};  // last TUN read error (device gone), 0 if none
   std::atomic<bool> running_{false};
+  int batonFd_ = -1;     // successor: the predecessor's pipe (Adopted::batonFd)
+  int batonWrite_ = -1;  // predecessor: written (or closed by death) to let the successor run
+  std::atomic<int> waiting_{0};  // threads blocked on batonFd_
+  bool awaitBaton();             // false: stopped while waiting
   Fib table_;
   std::atomic<const Fib*> fib_{&table_};  // never changes; what the workers' QSBR handshake loads
   std::unique_ptr<WorkerCounters[]> tx_, rx_;  // per queue
@@ -121,6 +155,7 @@ class Dataplane {
   // flatnet-tx + flatnet-rx, or one flatnet-txrx when busy-polling, or flatnet-cpu<N> each
   std::vector<std::thread> threads_;
   void joinLoops();  // stops the threads only; descriptors stay open
+  int openCommon(const char** where);
 };
 
 }  // namespace flatnet

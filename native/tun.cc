@@ -72,6 +72,14 @@ int openTun(const std::string& name, bool wantOffloads, const std::vector<int>& 
   return 0;
 }
 
+int tunOf(int fd, std::string* name, bool* vnetHdr) {
+  ifreq ifr{};
+  if (ioctl(fd, TUNGETIFF, &ifr) < 0) return errno;
+  *name = ifr.ifr_name;
+  *vnetHdr = (ifr.ifr_flags & IFF_VNET_HDR) != 0;
+  return 0;
+}
+
 void closeTun(TunDevice* tun) {
   for (int fd : tun->fds) close(fd);
   tun->fds.clear();

@@ -32,5 +32,8 @@ int openTun(const std::string& name, bool wantOffloads, const std::vector<int>& 
             TunDevice* out, const char** where);
 // Closes every queue.
 void closeTun(TunDevice* tun);
+// The device a TUN queue descriptor is attached to (TUNGETIFF): its name and whether
+// it carries a vnet header. Returns 0 or an errno (EBADFD: not attached).
+int tunOf(int fd, std::string* name, bool* vnetHdr);
 
 }  // namespace flatnet

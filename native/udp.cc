@@ -114,6 +114,15 @@ int claimPort(const IpAddr& local, uint16_t port, const char** where) {
   return 0;
 }
 
+int localPort(int fd) {
+  sockaddr_storage sa{};
+  socklen_t len = sizeof sa;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) < 0) return -1;
+  if (sa.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6&>(sa).sin6_port);
+  if (sa.ss_family == AF_INET) return ntohs(reinterpret_cast<sockaddr_in&>(sa).sin_port);
+  return -1;
+}
+
 int openUdpSend(const IpAddr& local, const char** where) {
   int fd = bindTo(local, 0, 0, kSendBuffer, false, where);
   if (fd < 0) return fd;

@@ -31,6 +31,8 @@ int steerByCpu(int fd, const std::vector<int>& queueCpus);
 // Returns 0 or -errno (EADDRINUSE) with *where naming the step.
 int claimPort(const IpAddr& local, uint16_t port, const char** where);
 int openUdpSend(const IpAddr& local, const char** where);
+// The local port a socket is bound to, or -1.
+int localPort(int fd);
 
 // Fills a sockaddr for addr/port; returns its length.
 socklen_t toSockaddr(const IpAddr& addr, uint16_t port, sockaddr_storage* out);

@@ -1,6 +1,7 @@
 // The local control socket: how `flatnet peers` and `flatnet stats` read a running
-// daemon. A unix socket, owner-only (0600 in a 0700 directory), msgpack frames:
-// request { cmd }, response { ok, ... }. Read-only: nothing here changes the daemon.
+// daemon, and how a successor asks it to hand over. A unix socket, owner-only (0600
+// in a 0700 directory), msgpack frames: request { cmd }, response { ok, ... }. The
+// queries are read-only; a session (the successor's) stays open for its frames.
 import { chmodSync, mkdirSync, rmSync } from 'node:fs'
 import { createConnection, createServer, type Server } from 'node:net'
 import { dirname } from 'node:path'
@@ -14,6 +15,15 @@ export function socketPathFor (nodeName: string): string {
 
 export type Handler = (cmd: string) => unknown
 
+/** A connection kept open past its first request (a successor waiting to take over). */
+export interface Session {
+  send (value: unknown): void
+  close (): void
+  onFrame?: (value: unknown) => void
+  onClose?: () => void
+}
+export type SessionHandler = (request: Record<string, unknown>, session: Session) => void
+
 /** What one local client may hold: a CLI query takes milliseconds and a few KB. */
 export interface ControlLimits {
   idleMs: number // a connection silent this long (half-open, or a stalled partial frame) is closed
@@ -23,7 +33,9 @@ export interface ControlLimits {
 
 export const CONTROL_LIMITS: ControlLimits = { idleMs: 10_000, maxConnections: 64, maxUnsentBytes: 4 << 20 }
 
-export async function serveControl (path: string, handle: Handler, limits: ControlLimits = CONTROL_LIMITS): Promise<Server> {
+/** sessions: commands whose connection stays open, with no idle limit, for the handler's frames. */
+export async function serveControl (path: string, handle: Handler, limits: ControlLimits = CONTROL_LIMITS,
+  sessions: Record<string, SessionHandler> = {}): Promise<Server> {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
   rmSync(path, { force: true }) // a stale socket from a killed daemon
   const server = createServer((socket) => {
@@ -36,10 +48,20 @@ export async function serveControl (path: string, handle: Handler, limits: Contr
       }
       writeFrame(socket, value)
     }
+    let session: Session | undefined
     readFrames(socket, (req) => {
       if (socket.destroyed) return
+      if (session) return session.onFrame?.(req)
       const cmd = typeof req === 'object' && req !== null ? (req as { cmd?: unknown }).cmd : undefined
       if (typeof cmd !== 'string') return reply({ ok: false, error: 'request must be { cmd: string }' })
+      const open = sessions[cmd]
+      if (open) {
+        socket.setTimeout(0)
+        const s: Session = { send: reply, close: () => socket.destroy() }
+        session = s
+        socket.once('close', () => s.onClose?.())
+        return open(req as Record<string, unknown>, s)
+      }
       try {
         reply({ ok: true, ...(handle(cmd) as object) })
       } catch (err) {
@@ -75,4 +97,47 @@ export async function queryControl (path: string, cmd: string, timeoutMs = 3000,
       else reject(new Error(`daemon: ${String(r.error)}`))
     }, (err) => { clearTimeout(timer); reject(err) }, maxFrame)
   })
+}
+
+/** The client end of a session: its first reply, then the daemon's frames in order. */
+export interface ClientSession {
+  reply: Record<string, unknown>
+  /** The next frame, or undefined once the daemon closed the connection (or timeoutMs passed: timedOut). */
+  next (timeoutMs: number): Promise<{ value?: unknown, closed?: boolean, timedOut?: boolean }>
+  send (value: unknown): void
+  close (): void
+}
+
+/** Opens a session: rejects with the error code (ENOENT, ECONNREFUSED) when nobody listens. */
+export async function openSession (path: string, request: Record<string, unknown>, timeoutMs = 3000): Promise<ClientSession> {
+  const socket = createConnection(path)
+  const frames: unknown[] = []
+  let closed = false
+  let wake: (() => void) | undefined
+  const changed = (): void => { const w = wake; wake = undefined; w?.() }
+  readFrames(socket, (v) => { frames.push(v); changed() }, () => {}, 16 << 20)
+  socket.on('close', () => { closed = true; changed() })
+  const next: ClientSession['next'] = async (ms) => {
+    // One wait, ended by a frame, the close or the timer (a timer that fires a moment
+    // early by Date.now() must still end it).
+    if (!frames.length && !closed) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => { wake = undefined; resolve() }, ms)
+        wake = () => { clearTimeout(timer); resolve() }
+      })
+    }
+    if (frames.length) return { value: frames.shift() }
+    return closed ? { closed: true } : { timedOut: true }
+  }
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject)
+    socket.once('connect', () => { socket.off('error', reject); socket.on('error', () => {}); resolve() })
+  })
+  writeFrame(socket, request)
+  const first = await next(timeoutMs)
+  if (!first.value) {
+    socket.destroy()
+    throw new Error(first.closed ? `${path}: closed before answering` : `no answer from ${path} in ${timeoutMs} ms`)
+  }
+  return { reply: first.value as Record<string, unknown>, next, send: (v) => writeFrame(socket, v), close: () => socket.destroy() }
 }

@@ -2,12 +2,13 @@
 // peer table, reports, and takes it all down again on SIGTERM/SIGINT.
 import type { Config } from './config.js'
 import type { Logger } from './log.js'
-import { addon, type Dataplane } from './native.js'
+import { addon, type AdoptedDataplane, type Dataplane } from './native.js'
 import { configureTun, encapOverhead, enableForwarding, ensureBridge, mtuOfAddress } from './net/link.js'
 import { formatAddress, formatCidr } from './net/cidr.js'
 import { formatMac } from './net/mac.js'
 import { PeerTable } from './peer-table.js'
-import { serveControl, socketPathFor } from './control-socket.js'
+import { CONTROL_LIMITS, serveControl, socketPathFor } from './control-socket.js'
+import { heldByAnother, succeed, Succession, type TakenOver } from './handover.js'
 import { startSources } from './control/sources.js'
 import { dataplaneMetrics, type HealthChecks, serveHealth } from './health.js'
 import { tunReady } from './net/link.js'
@@ -33,14 +34,20 @@ const BATCH = 32
 export async function runDaemon (config: Config, options: DaemonOptions, log: Logger): Promise<void> {
   const mtu = config.mtu ?? mtuOfAddress(config.underlay.address) - encapOverhead(config.underlay.address)
   const limit = memoryLimit()
-  const dataplane = openDataplane(config, limit, mtu)
+  const controlPath = config.controlSocket ?? socketPathFor(config.nodeName)
+  // A daemon already running for this node hands its data plane over (src/handover.ts).
+  const handed = await succeed(config, controlPath, log, (adopt) => openDataplane(config, limit, mtu, adopt))
+  const takenOver = typeof handed === 'object' ? handed : undefined
+  const dataplane = takenOver?.dataplane ?? (handed === 'after'
+    ? await openOnceFree(() => openDataplane(config, limit, mtu), log)
+    : openDataplane(config, limit, mtu))
   const info = dataplane.info()
   // Until `ready`, a failing step undoes the ones before it, last first: a daemon that
   // cannot start must exit, not stay alive half set up holding the TUN and NAT rules.
   const undo: Array<() => unknown> = [() => dataplane.stop()]
   let node: Awaited<ReturnType<typeof setUp>>
   try {
-    node = await setUp(config, options, log, dataplane, mtu, undo)
+    node = await setUp(config, options, log, dataplane, mtu, undo, controlPath, takenOver)
   } catch (err) {
     for (const step of undo.reverse()) {
       try {
@@ -49,7 +56,7 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
     }
     throw err
   }
-  const { table, healer, sources, control, controlPath, health, cni, drops, policy } = node
+  const { table, healer, sources, control, health, cni, drops, policy, succession } = node
   if (config.sources.kubernetes) {
     // The scheduler keeps pods off a node whose NetworkUnavailable is True (set by some cloud providers).
     const { kubeconfig } = config.sources.kubernetes
@@ -104,16 +111,36 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
   }, 1000)
 
   await new Promise<void>((resolve) => {
-    const stop = async (signal: string): Promise<void> => {
+    let stopping = false
+    let terminated = false
+    // SIGTERM with a successor waiting: hand the data plane over; without one, or on a
+    // second SIGTERM or SIGINT: clean up. A failed handover leaves this daemon
+    // forwarding, and it hands over to the next successor that registers.
+    const stop = async (signal: string, handOver: boolean): Promise<void> => {
+      if (stopping) return
+      stopping = true
+      const handedOver = handOver && succession.waiting && await succession.handOver()
+      if (handOver && !handedOver && succession.failed) {
+        stopping = false
+        void succession.arrival().then(() => stop(signal, true))
+        return
+      }
       clearInterval(watch)
       healer.stop()
       control.close()
-      await sources.stop() // withdraws this node (channel, etcd) while the data plane still runs
+      // Handed over: the successor is this node now; nothing is withdrawn or removed.
+      await sources.stop(!handedOver) // withdraws this node (channel, etcd) while the data plane still runs
       // The policy table stays: pods stay isolated until the next daemon replaces it.
       await policy?.stop()
       health?.close()
       const stats = dataplane.stats()
       const kernel = drops() // the TUN's counters go with it
+      if (handedOver) {
+        succession.done()
+        dataplane.stop() // our copies: the successor holds the TUN and sockets open
+        log.info({ signal, tx: stats.tx, rx: stats.rx, drops: nonZero(stats.drops) }, 'stopped, the successor forwards')
+        return resolve()
+      }
       // Closing the TUN removes it and every route through it.
       dataplane.stop()
       try {
@@ -124,13 +151,26 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
       log.info({ signal, tx: stats.tx, rx: stats.rx, drops: nonZero(stats.drops), kernelDrops: nonZero({ ...kernel }) }, 'stopped')
       resolve()
     }
-    process.once('SIGTERM', () => { void stop('SIGTERM') })
-    process.once('SIGINT', () => { void stop('SIGINT') })
+    process.on('SIGTERM', () => { void stop('SIGTERM', !terminated); terminated = true })
+    process.on('SIGINT', () => { void stop('SIGINT', false) })
   })
 }
 
-/** Opens the data plane; a port or TUN held by someone else says who to look for. */
-function openDataplane (config: Config, limit: number | undefined, mtu: number): Dataplane {
+/** Opens the data plane once the daemon that holds the port and TUN has released them. */
+async function openOnceFree (open: () => Dataplane, log: Logger): Promise<Dataplane> {
+  for (let said = false; ; said = true) {
+    try {
+      return open()
+    } catch (err) {
+      if (!heldByAnother(err)) throw err
+      if (!said) log.info({ err: (err as Error).message }, 'waiting for the running daemon to stop')
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
+
+/** Opens the data plane (or adopts a predecessor's); a port or TUN held by someone else says who to look for. */
+function openDataplane (config: Config, limit: number | undefined, mtu: number, adopt?: AdoptedDataplane): Dataplane {
   try {
     return new addon.Dataplane({
       tunName: config.tun.name,
@@ -145,6 +185,7 @@ function openDataplane (config: Config, limit: number | undefined, mtu: number):
       workers: config.workers,
       memoryBudget: packetMemoryBudget(limit),
       mtu,
+      adopt,
     })
   } catch (err) {
     const e = err as Error & { errno?: number }
@@ -158,9 +199,21 @@ function openDataplane (config: Config, limit: number | undefined, mtu: number):
 }
 
 /** Everything from the TUN's addresses to the CNI files; each step pushes its undo. */
-async function setUp (config: Config, options: DaemonOptions, log: Logger, dataplane: Dataplane, mtu: number, undo: Array<() => unknown>) {
+async function setUp (config: Config, options: DaemonOptions, log: Logger, dataplane: Dataplane, mtu: number,
+  undo: Array<() => unknown>, controlPath: string, takenOver: TakenOver | undefined) {
   const info = dataplane.info()
   const families = new Set(config.podCIDRs.map((c) => c.family))
+  const table = new PeerTable(dataplane, config.podCIDRs, {
+    self: config.nodeName,
+    vni: config.vni,
+    onReject: (node, why) => log.warn({ peer: node, why }, 'peer refused'),
+  })
+  if (takenOver) {
+    // Forwarding first, with the predecessor's table; the rest below only confirms what
+    // it had set up (each step replaces, none removes) and takes over its sockets.
+    table.restore(takenOver.peers)
+    await takenOver.run(() => dataplane.start())
+  }
   configureTun(info.tunName, mtu, config.podCIDRs, config.clusterCIDRs)
   if (config.bridge) ensureBridge(config.bridge.name, config.podCIDRs)
   enableForwarding(families)
@@ -169,12 +222,7 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
     applyMasquerade(config.podCIDRs, config.clusterCIDRs)
     undo.push(removeMasquerade)
   }
-  const table = new PeerTable(dataplane, config.podCIDRs, {
-    self: config.nodeName,
-    vni: config.vni,
-    onReject: (node, why) => log.warn({ peer: node, why }, 'peer refused'),
-  })
-  dataplane.start()
+  if (!takenOver) dataplane.start()
   // Someone deleting the TUN or a route is noticed and repaired (src/heal.ts).
   const healer = startHealer({ dataplane, tunName: info.tunName, mtu, podCIDRs: config.podCIDRs, clusterCIDRs: config.clusterCIDRs, log })
   undo.push(() => healer.stop())
@@ -211,7 +259,7 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
     })
     : undefined
   if (policy) undo.push(async () => await policy.stop())
-  const controlPath = config.controlSocket ?? socketPathFor(config.nodeName)
+  const succession = new Succession(config, controlPath, dataplane, table, log)
   const control = await serveControl(controlPath, (cmd) => {
     if (cmd === 'stats') {
       return {
@@ -242,8 +290,8 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
       }
     }
     if (cmd === 'policy-objects') return { objects: policy?.objects() ?? null }
-    throw new Error(`unknown command "${cmd}" (known: stats, peers, policy-objects)`)
-  })
+    throw new Error(`unknown command "${cmd}" (known: stats, peers, policy-objects, successor)`)
+  }, CONTROL_LIMITS, { successor: succession.accept })
   undo.push(() => control.close())
   const checks: HealthChecks = {
     live: () => {
@@ -268,7 +316,7 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
   const cni = cniFiles
   const plugins = config.cni ? missingPlugins(config.cni.binDir) : []
   if (plugins.length) log.warn({ binDir: config.cni?.binDir, missing: plugins }, 'CNI plugins missing')
-  return { table, healer, sources, control, controlPath, health, cni, drops, policy }
+  return { table, healer, sources, control, health, cni, drops, policy, succession }
 }
 
 function nonZero (counts: Record<string, number>): Record<string, number> {

@@ -19,6 +19,24 @@ export interface DataplaneOptions {
   workers: 'auto' | 'pipeline' | 'per-cpu' // per-cpu: a worker per CPU, TUN queues and receive sockets steered by CPU
   mtu?: number // the TUN's: a kernel peer's TCP super-packet received whole (veth underlay) is cut to it
   memoryBudget: number // bytes the workers' packet buffers may take (0 = no bound): per-cpu gets fewer workers than CPUs past it
+  adopt?: AdoptedDataplane // run on a predecessor's descriptors (src/handover.ts) instead of opening new ones
+}
+
+/** What a running data plane is made of, less its descriptors: what a successor needs to run on them. */
+export interface HandoverState {
+  queueCpus: number[] // per-cpu: queue q's CPU; empty: the pipeline
+  queues: number
+  tunOffloads: number
+  tunSteeringErrno: number
+  groOn: boolean
+  perCpuErrno: number
+  socketSteering: string
+  socketSteeringErrno: number
+}
+export interface AdoptedDataplane extends HandoverState {
+  tun: number[] // TUN queue descriptors, as received
+  rx: number[] // receive sockets, as received
+  baton: number // the predecessor's pipe: the threads start once it is written or closed
 }
 
 export interface NativePrefix { address: Buffer, length: number }
@@ -49,11 +67,17 @@ export interface DataplaneInfo {
   tunSteeringErrno: number // per-cpu: why the TUN does not pick queues by CPU (then by flow hash), 0 if it does
   socketSteering: 'flow' | 'cpu' | 'hash' | 'none' // per-cpu: a flow keeps the socket of its CPU; without CAP_BPF each datagram that of the CPU it arrives on; failing that, by hash; none: one socket
   socketSteeringErrno: number // per-cpu: why the receive sockets do not keep flows (EPERM without CAP_BPF), 0 if they do
+  takingOver: boolean // started on a predecessor's descriptors, its threads not yet stopped
 }
 
 export interface Dataplane {
   start(): void
   stop(): void
+  handoverState(): HandoverState
+  /** Passes the TUN queues, the receive sockets and a baton pipe to the successor listening at path (SCM_RIGHTS); forwarding goes on. */
+  handTo(path: string): void
+  /** Stops the packet threads and passes the baton: the successor's start. 0, or an errno (EPIPE: it is gone; start() resumes). */
+  handOff(): number
   /** Makes the native table exactly this one (first install, restore): peers absent from it are removed. */
   setTable(table: NativeTable): void
   /** Applies only the changed peers: costs the same with 10 peers or 5,000. */
@@ -66,6 +90,11 @@ export interface Dataplane {
 
 interface Addon {
   Dataplane: new (options: DataplaneOptions) => Dataplane
+  /** A unix socket (0600) where a successor waits for the descriptors; returns its fd. */
+  listenHandover(path: string): number
+  /** Accepts one connection on the fd within timeoutMs and returns the descriptors it passed. */
+  receiveDescriptors(fd: number, timeoutMs: number): number[]
+  closeDescriptor(fd: number): void
 }
 
 /** Loads build/Release/<name>.node (or the file an environment variable names, e.g. an ASan build). */

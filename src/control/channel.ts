@@ -96,13 +96,13 @@ export class ChannelSource implements PeerSource {
     this.log.info({ listen: key(this.config.listen), join: this.config.join.map(key) }, 'control channel up')
   }
 
-  async stop (): Promise<void> {
+  async stop ({ withdraw = true } = {}): Promise<void> {
     this.stopping = true
     clearInterval(this.tick)
     clearTimeout(this.resyncTimer)
     this.server?.close()
     // Graceful: tell everyone now, so nobody waits for our heartbeat to go stale.
-    const flushed = [...this.conns].filter((c) => c.node).map(async (c) => {
+    const flushed = [...this.conns].filter((c) => c.node && withdraw).map(async (c) => {
       this.send(c, { t: 'leave', node: this.selfRecord.nodeName, inc: this.inc })
       await new Promise<void>((resolve) => c.socket.end(resolve))
     })

@@ -35,12 +35,13 @@ export class EtcdSource implements PeerSource {
     this.loop = this.run()
   }
 
-  async stop (): Promise<void> {
+  async stop ({ withdraw = true } = {}): Promise<void> {
     this.stopped = true
     clearInterval(this.keepalive)
     this.watchAbort?.abort()
-    // Revoking the lease deletes our key: every peer withdraws us at once.
-    if (this.lease) await this.call('/v3/lease/revoke', { ID: this.lease }).catch(() => {})
+    // Revoking the lease deletes our key: every peer withdraws us at once. A successor's
+    // put moves the key to its own lease; ours then expires with nothing attached.
+    if (this.lease && withdraw) await this.call('/v3/lease/revoke', { ID: this.lease }).catch(() => {})
     await this.loop
   }
 

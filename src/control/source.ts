@@ -18,8 +18,11 @@ export interface PeerSource {
   readonly name: SourceName
   /** Resolves once the source runs (not when it has answered: the persisted table covers that gap). */
   start (sink: PeerSink): Promise<void>
-  /** Graceful: withdraws this node where the source supports it (channel, etcd). */
-  stop (): Promise<void>
+  /**
+   * Graceful: withdraws this node where the source supports it (channel, etcd), unless
+   * withdraw is false: a successor carries on with the same VTEP (src/handover.ts).
+   */
+  stop (options?: { withdraw?: boolean }): Promise<void>
   /** Counters for `flatnet stats`. */
   stats? (): Record<string, number>
   /** Whether it is connected and in sync right now (metrics: flatnet_source_up). */

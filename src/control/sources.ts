@@ -12,7 +12,8 @@ import { StaticSource } from './static.js'
 import type { VtepRecord } from './vtep.js'
 
 export interface RunningSources {
-  stop (): Promise<void>
+  /** withdraw: false when a successor takes over the node (src/handover.ts). */
+  stop (withdraw?: boolean): Promise<void>
   stats (): Record<string, Record<string, number>>
   up (): Record<string, boolean>
 }
@@ -58,10 +59,10 @@ export async function startSources (config: Config, configFile: string, override
   if (etcd) sources.push(new EtcdSource(etcd, self, log.child({ source: 'etcd' })))
   for (const s of sources) await s.start(table)
   return {
-    async stop () {
+    async stop (withdraw = true) {
       // Withdraw everywhere at once, but never hold the stop past its 2 s budget.
       await Promise.race([
-        Promise.allSettled(sources.map((s) => s.stop())),
+        Promise.allSettled(sources.map((s) => s.stop({ withdraw }))),
         new Promise((resolve) => setTimeout(resolve, 1000).unref()),
       ])
       persist?.flush()

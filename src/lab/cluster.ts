@@ -231,11 +231,40 @@ export class Cluster {
       const [cmd, ...args] = [...(n.spec.launcher ?? []), process.execPath, CLI, 'daemon', '--config', n.configFile as string, ...(n.spec.args ?? [])]
       n.daemon = n.ns.spawn(cmd, args, logFile)
     }
+    await this.untilLogged(n, before, '"msg":"ready"', n.daemon, timeoutMs)
+  }
+
+  /**
+   * Updates a flatnet node's daemon as a DaemonSet's surge pod does: starts a successor
+   * beside it (spec: how it differs, e.g. its launcher), waits until it is registered,
+   * then SIGTERMs the old one, which hands the data plane over. Resolves to the old
+   * daemon's exit code and the time from its SIGTERM to the successor's `ready`.
+   */
+  async handOver (n: LabNode, spec: Partial<NodeSpec> = {}, timeoutMs = 10_000): Promise<{ code: number | null, ms: number }> {
+    const old = n.daemon
+    if (!old || old.exitCode !== null) throw new Error(`${n.name}: no daemon running to hand over`)
+    const logFile = n.logFile as string
+    const before = readLog(logFile).length
+    const { launcher, args } = { ...n.spec, ...spec }
+    const [cmd, ...rest] = [...(launcher ?? []), process.execPath, CLI, 'daemon', '--config', n.configFile as string, ...(args ?? [])]
+    const successor = n.ns.spawn(cmd, rest, logFile)
+    const exited = once(old, 'exit') as Promise<[number | null]>
+    await this.untilLogged(n, before, '"msg":"a successor waits', successor, timeoutMs)
+    const start = Date.now()
+    old.kill('SIGTERM')
+    n.daemon = successor
+    await this.untilLogged(n, before, '"msg":"ready"', successor, timeoutMs)
+    const ms = Date.now() - start
+    const [code] = await exited
+    return { code, ms }
+  }
+
+  private async untilLogged (n: LabNode, from: number, text: string, daemon: ChildProcess, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs
-    while (!readLog(logFile).slice(before).includes('"msg":"ready"')) {
-      if (n.daemon.exitCode !== null) throw new Error(`${n.name}: daemon exited (${n.daemon.exitCode}):\n${readLog(logFile).slice(before)}`)
-      if (Date.now() > deadline) throw new Error(`${n.name}: daemon not ready after ${timeoutMs} ms:\n${readLog(logFile).slice(before)}`)
-      await new Promise((resolve) => setTimeout(resolve, 50))
+    while (!readLog(n.logFile as string).slice(from).includes(text)) {
+      if (daemon.exitCode !== null) throw new Error(`${n.name}: daemon exited (${daemon.exitCode}):\n${readLog(n.logFile as string).slice(from)}`)
+      if (Date.now() > deadline) throw new Error(`${n.name}: no ${text} after ${timeoutMs} ms:\n${readLog(n.logFile as string).slice(from)}`)
+      await new Promise((resolve) => setTimeout(resolve, 20))
     }
   }
 

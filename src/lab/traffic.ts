@@ -1,11 +1,13 @@
 // Traffic between lab namespaces that needs nothing but Node: a "who am I" TCP echo,
-// a hash-checked bulk transfer and UDP round trips. The demo runs on these alone, and
+// a hash-checked bulk transfer, a paced stream that measures stalls, and UDP round trips. The demo runs on these alone, and
 // tests use them where the kernel's own tools would prove no more.
 import type { Namespace } from './netns.js'
 
 export const ECHO_PORT = 7001 // TCP: answers each connection with the source address it sees
 const SINK_PORT = 7002 // TCP: replies "<bytes> <sha256>" of all it read
 const UDP_ECHO_PORT = 7003 // UDP: sends each datagram back
+const PACED_PORT = 7004 // TCP: timestamped chunks; replies "<bytes> <sha256> <max delay ms>"
+const CHUNK = 16 << 10 // a paced stream's unit: 8 bytes of send time, then random bytes
 
 /** Starts `script` under Node in the namespace, listening on IPv4 and IPv6 separately (so IPv4 peers do not show as ::ffff:a.b.c.d). */
 function serveBoth (ns: Namespace, listen: (host: string) => string): void {
@@ -90,4 +92,47 @@ export async function udpRoundTrips (from: Namespace, address: string, count: nu
       process.stdout.write(JSON.stringify({ sent: ${count}, received: ms.length, avgMs: ms.reduce((a, b) => a + b, 0) / (ms.length || 1), maxMs: Math.max(0, ...ms) }))
     })()`
   return JSON.parse(await from.execAsync(process.execPath, ['-e', script], 20_000 + count * (1000 + intervalMs)))
+}
+
+/**
+ * A TCP server for paced streams: each connection's chunks carry their send time; it
+ * replies "<bytes> <sha256> <largest send-to-receive delay in ms>" once the sender
+ * half-closes. Sender and receiver share the machine's clock (namespaces do).
+ */
+export function startPacedSink (ns: Namespace): void {
+  serveBoth(ns, (host) => `require('net').createServer({ allowHalfOpen: true }, (s) => {
+    const h = require('crypto').createHash('sha256'); let n = 0; let max = 0; let part = Buffer.alloc(0)
+    s.on('data', (b) => {
+      const now = performance.timeOrigin + performance.now(); n += b.length; h.update(b); part = Buffer.concat([part, b])
+      for (; part.length >= ${CHUNK}; part = part.subarray(${CHUNK})) max = Math.max(max, now - part.readDoubleLE(0))
+    })
+    s.on('end', () => s.end(n + ' ' + h.digest('hex') + ' ' + max.toFixed(1)))
+  }).listen({ port: ${PACED_PORT}, host: '${host}', ipv6Only: ${host === '::'} })`)
+}
+
+export interface PacedResult { intact: boolean, bytes: number, maxDelayMs: number }
+
+/**
+ * Streams a chunk every `everyMs` for `seconds` to a paced sink: a steady flow, not a
+ * flood, so that a stall shows as a chunk's delay and not as the machine's speed.
+ * Resolves to whether the sink saw exactly those bytes, and the worst chunk delay.
+ */
+export async function pacedTransfer (from: Namespace, address: string, seconds: number, everyMs = 5): Promise<PacedResult> {
+  const script = `const c = require('crypto'); const h = c.createHash('sha256'); let sent = 0
+    const s = require('net').connect(${PACED_PORT}, '${address}'); s.setNoDelay(true); let reply = ''
+    const body = c.randomBytes(${CHUNK})
+    s.on('connect', () => {
+      const end = Date.now() + ${seconds * 1000}
+      const tick = setInterval(() => {
+        if (Date.now() >= end) { clearInterval(tick); return s.end() }
+        const chunk = Buffer.from(body); chunk.writeDoubleLE(performance.timeOrigin + performance.now(), 0)
+        h.update(chunk); sent += chunk.length; s.write(chunk)
+      }, ${everyMs})
+    })
+    s.on('data', (b) => { reply += b }); s.on('error', (e) => { process.stderr.write(e.message); process.exit(1) })
+    s.on('close', () => process.stdout.write(JSON.stringify({ want: sent + ' ' + h.digest('hex'), reply: reply.trim(), sent })))
+    s.setTimeout(${seconds * 1000 + 30_000}, () => process.exit(2))`
+  const r = JSON.parse(await client(from, script, seconds * 1000 + 60_000))
+  const [bytes, hash, delay] = String(r.reply).split(' ')
+  return { intact: r.want === `${bytes} ${hash}`, bytes: Number(bytes), maxDelayMs: Number(delay) }
 }

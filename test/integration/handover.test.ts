@@ -1,0 +1,221 @@
+// Updates without a gap (src/handover.ts): a node's daemon handed over to a successor
+// 10 times in a row while a pod on another node pings a pod behind it 100 times a
+// second and streams hash-checked data to it, for each worker layout, and from per-cpu
+// to a successor without CAP_BPF (what a manifest without it starts). Then handovers
+// that fail midway: either daemon SIGKILLed during one, the node forwarding again
+// within 2 s. The successor is started beside the old daemon, as a DaemonSet's surge
+// pod is, and the old one gets the SIGTERM the kubelet sends.
+import t, { type Test } from 'tap'
+import { once } from 'node:events'
+import { readFileSync } from 'node:fs'
+import type { ChildProcess } from 'node:child_process'
+import { readLog } from '../../src/lab/netns.js'
+import { CLI, type Cluster, type LabNode, type NodeSpec, type Pod } from '../../src/lab/cluster.js'
+import { createServer } from 'node:net'
+import { openSession, queryControl } from '../../src/control-socket.js'
+import { readFrames, writeFrame } from '../../src/frame.js'
+import { HANDOVER_VERSION } from '../../src/handover.js'
+import { pacedTransfer, startPacedSink } from '../../src/lab/traffic.js'
+import { labTools, ping, withCluster } from '../lib/lab.js'
+
+labTools('ping')
+
+// As overlay.test.ts: without CAP_BPF (and CAP_SYS_ADMIN, which would stand in for it).
+const NO_BPF = ['setpriv', '--bounding-set=-bpf,-sys_admin', '--inh-caps=-bpf,-sys_admin', '--']
+const HANDOVERS = 10
+const PING_INTERVAL_S = 0.01 // 100 a second
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** ping at 100/s, `count` of them, each waited for up to 1 s; resolves to [sent, received]. */
+function flood (from: Pod, to: string, count: number): Promise<[number, number]> {
+  return from.ns.execAsync('ping', ['-i', String(PING_INTERVAL_S), '-W', '1', '-c', String(count), '-q', to], count * 50 + 30_000)
+    .catch((err: { stdout?: string }) => err.stdout ?? '')
+    .then((out) => {
+      const m = /(\d+) packets transmitted, (\d+) received/.exec(out)
+      return m ? [Number(m[1]), Number(m[2])] : [0, 0]
+    })
+}
+
+async function statsOf (n: LabNode): Promise<Record<string, unknown>> {
+  const cfg = JSON.parse(readFileSync(n.configFile!, 'utf8')) as { controlSocket: string }
+  return await queryControl(cfg.controlSocket, 'stats')
+}
+
+function tunIndex (n: LabNode): number {
+  return JSON.parse(n.ns.ip('-j', 'link', 'show', 'flatnet0'))[0].ifindex
+}
+
+interface Layout { name: string, workers: string, successor?: Partial<NodeSpec>, expect: string }
+const layouts: Layout[] = [
+  { name: 'per-cpu', workers: 'per-cpu', expect: 'per-cpu' },
+  { name: 'pipeline', workers: 'pipeline', expect: 'pipeline' },
+  // The successor cannot load steering programs; the ones attached stay, so it keeps per-cpu.
+  { name: 'per-cpu to a successor without CAP_BPF', workers: 'auto', successor: { launcher: NO_BPF }, expect: 'per-cpu' },
+]
+
+for (const layout of layouts) {
+  t.test(`${HANDOVERS} handovers under a 100/s ping flood and a paced TCP stream: ${layout.name}`, async (t) => {
+    const node = { kind: 'flatnet' as const, extra: { workers: layout.workers } }
+    const cluster = await withCluster(t, { nodes: [node, { kind: 'flatnet' }] })
+    if (!cluster) return
+    const [n1] = cluster.nodes
+    const p1 = n1.pods[0]
+    const p2 = cluster.nodes[1].pods[0]
+    startPacedSink(p1.ns)
+    t.ok(await ping(p2, p1.ip), 'n2 -> n1 before')
+    const index = tunIndex(n1)
+    // Enough pings to outlast the handovers (about a second each); each one checked below.
+    const pings = flood(p2, p1.ip, HANDOVERS * 300)
+    const stream = pacedTransfer(p2.ns, p1.ip, HANDOVERS * 2)
+    await sleep(500)
+    const started = Date.now()
+    const times: number[] = []
+    for (let i = 1; i <= HANDOVERS; i++) {
+      const { code, ms } = await cluster.handOver(n1, layout.successor)
+      t.equal(code, 0, `handover ${i}: the old daemon exits 0`)
+      times.push(ms)
+    }
+    const took = Date.now() - started
+    const [sent, received] = await pings
+    const paced = await stream
+    t.ok(took < HANDOVERS * 300 * PING_INTERVAL_S * 1000, `the pings outlasted the ${HANDOVERS} handovers (${took} ms)`)
+    t.equal(received, sent, `no ping lost: ${received}/${sent}`)
+    t.ok(paced.intact && paced.bytes > 0, `the stream's ${paced.bytes} bytes arrived intact (sha256)`)
+    t.ok(paced.maxDelayMs < 100, `no chunk of the stream delayed 100 ms or more (worst ${paced.maxDelayMs} ms)`)
+    t.equal(tunIndex(n1), index, 'the same TUN all along (never closed)')
+    const now = await statsOf(n1)
+    t.equal((now.info as { workers: string }).workers, layout.expect, `the last successor runs ${layout.expect} workers`)
+    const log = readLog(n1.logFile!)
+    t.equal(log.split('\n').filter((l) => l.includes('"msg":"took over the data plane"')).length, HANDOVERS, 'each successor says it took over')
+    t.notOk(log.includes('handover failed'), 'no handover failed')
+    const gaps = log.split('\n').filter((l) => l.includes('"msg":"handed the data plane over"')).map((l) => JSON.parse(l).ms)
+    t.comment(`handover SIGTERM->ready ms: ${times.join(' ')}; handing over (descriptors to threads running) ms: ${gaps.join(' ')}`)
+    t.comment(`pings ${received}/${sent}; worst stream delay ${paced.maxDelayMs} ms`)
+    for (const l of log.split('\n').filter((l) => l.includes('"level":40'))) t.comment(l)
+  })
+}
+
+/** ms until one ping from `from` to `to` is answered, polling; -1 after timeoutMs. */
+async function msUntilPing (from: Pod, to: string, since: number, timeoutMs = 5000): Promise<number> {
+  while (Date.now() - since < timeoutMs) {
+    try {
+      await from.ns.execAsync('ping', ['-c', '1', '-W', '0.2', '-q', to], 5_000)
+      return Date.now() - since
+    } catch { /* not yet */ }
+  }
+  return -1
+}
+
+async function untilLogged (n: LabNode, from: number, text: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!readLog(n.logFile!).slice(from).includes(text)) {
+    if (Date.now() > deadline) throw new Error(`${n.name}: no ${text} in ${timeoutMs} ms:\n${readLog(n.logFile!).slice(from)}`)
+    await sleep(20)
+  }
+}
+
+/** Starts a successor for n and waits until the running daemon has registered it. */
+async function successor (n: LabNode): Promise<ChildProcess> {
+  const from = readLog(n.logFile!).length
+  const s = n.ns.spawn(process.execPath, [CLI, 'daemon', '--config', n.configFile!], n.logFile)
+  await untilLogged(n, from, '"msg":"a successor waits')
+  return s
+}
+
+async function cluster2 (t: Test): Promise<Cluster | undefined> {
+  return await withCluster(t, { nodes: [{ kind: 'flatnet' }, { kind: 'flatnet' }] })
+}
+
+t.test('the old daemon SIGKILLed during the handover: the successor runs on what it was handed', async (t) => {
+  const cluster = await cluster2(t)
+  if (!cluster) return
+  const [n1] = cluster.nodes
+  const [p1, p2] = cluster.nodes.map((n) => n.pods[0])
+  t.ok(await ping(p2, p1.ip), 'n2 -> n1 before')
+  const old = n1.daemon!
+  const s = await successor(n1)
+  // Stopped, the successor cannot answer; the old daemon has passed the descriptors
+  // (they wait in the successor's socket) and waits for its "ready" when it is killed.
+  s.kill('SIGSTOP')
+  const from = readLog(n1.logFile!).length
+  old.kill('SIGTERM')
+  await untilLogged(n1, from, '"msg":"handing the data plane over')
+  old.kill('SIGKILL')
+  await once(old, 'exit')
+  const killed = Date.now()
+  s.kill('SIGCONT')
+  n1.daemon = s
+  const ms = await msUntilPing(p2, p1.ip, killed)
+  t.ok(ms >= 0 && ms <= 2000, `n2 -> n1 forwarding ${ms} ms after the kill`)
+  await untilLogged(n1, from, '"msg":"ready"')
+  t.ok(readLog(n1.logFile!).slice(from).includes('took over the data plane'), 'the successor took over the handed TUN and sockets')
+  t.ok(await ping(p2, p1.ip, 5), 'and goes on forwarding')
+})
+
+t.test('the successor SIGKILLed during the handover: the old daemon forwards on, then hands over to the next', async (t) => {
+  const cluster = await cluster2(t)
+  if (!cluster) return
+  const [n1] = cluster.nodes
+  const [p1, p2] = cluster.nodes.map((n) => n.pods[0])
+  const old = n1.daemon!
+  const s = await successor(n1)
+  s.kill('SIGSTOP')
+  const from = readLog(n1.logFile!).length
+  old.kill('SIGTERM')
+  await untilLogged(n1, from, '"msg":"handing the data plane over')
+  s.kill('SIGKILL')
+  const killed = Date.now()
+  await untilLogged(n1, from, 'handover failed')
+  const ms = await msUntilPing(p2, p1.ip, killed)
+  t.ok(ms >= 0 && ms <= 2000, `n2 -> n1 forwarding ${ms} ms after the kill`)
+  t.equal(old.exitCode, null, 'the old daemon still runs')
+  // Its SIGTERM stands: the next successor gets the data plane at once.
+  const next = await successor(n1)
+  const [code] = await once(old, 'exit') as [number]
+  t.equal(code, 0, 'the old daemon exits 0 after handing over to the next successor')
+  n1.daemon = next
+  await untilLogged(n1, from, '"msg":"ready"')
+  t.ok(await ping(p2, p1.ip, 5), 'the next successor forwards')
+})
+
+t.test('the old daemon SIGKILLed while a successor waits: the successor starts clean within 2 s', async (t) => {
+  const cluster = await cluster2(t)
+  if (!cluster) return
+  const [n1] = cluster.nodes
+  const [p1, p2] = cluster.nodes.map((n) => n.pods[0])
+  const old = n1.daemon!
+  const s = await successor(n1)
+  const from = readLog(n1.logFile!).length
+  old.kill('SIGKILL')
+  await once(old, 'exit')
+  const killed = Date.now()
+  n1.daemon = s
+  await untilLogged(n1, from, '"msg":"ready"')
+  const ms = await msUntilPing(p2, p1.ip, killed)
+  t.ok(ms >= 0 && ms <= 2000, `n2 -> n1 forwarding ${ms} ms after the kill (a new TUN, the persisted peer table)`)
+  t.ok(readLog(n1.logFile!).slice(from).includes('stopped without handing over'), 'the successor says why it starts clean')
+})
+
+t.test('versions: a successor speaking another version is refused; one refused starts clean once the old daemon is gone', async (t) => {
+  const cluster = await cluster2(t)
+  if (!cluster) return
+  const [n1] = cluster.nodes
+  const [p1, p2] = cluster.nodes.map((n) => n.pods[0])
+  const { controlSocket } = JSON.parse(readFileSync(n1.configFile!, 'utf8')) as { controlSocket: string }
+  const future = await openSession(controlSocket, { cmd: 'successor', version: HANDOVER_VERSION + 1, pid: 1, listen: `${controlSocket}.x` })
+  t.match(future.reply, { ok: false, error: /handover version 2 not spoken here \(this daemon speaks 1\)/ }, 'a newer protocol is refused, naming both versions')
+  future.close()
+
+  // A daemon from before handovers answers `successor` as an unknown command.
+  await cluster.stopDaemon(n1)
+  const older = createServer((s) => readFrames(s, () => writeFrame(s, { ok: false, error: 'unknown command "successor" (known: stats, peers)' }), () => {}))
+  await new Promise<void>((resolve) => older.listen(controlSocket, resolve))
+  t.teardown(() => { older.close() })
+  const from = readLog(n1.logFile!).length
+  await cluster.startDaemon(n1)
+  const log = readLog(n1.logFile!).slice(from)
+  t.match(log, /"predecessor":"unknown command \\"successor\\"[^"]*","msg":"the running daemon cannot hand over; starting clean once it has stopped"/,
+    'the successor says why it cannot take over')
+  t.ok(await ping(p2, p1.ip), 'and, nothing holding the port or the TUN, starts clean')
+})
