@@ -113,26 +113,27 @@ export function startPacedSink (ns: Namespace): void {
 export interface PacedResult { intact: boolean, bytes: number, maxDelayMs: number }
 
 /**
- * Streams a chunk every `everyMs` for `seconds` to a paced sink: a steady flow, not a
- * flood, so that a stall shows as a chunk's delay and not as the machine's speed.
- * Resolves to whether the sink saw exactly those bytes, and the worst chunk delay.
+ * Streams a chunk every `everyMs` to a paced sink until the file `stopFile` exists (the
+ * namespaces share the filesystem): a steady flow, not a flood, so that a stall shows
+ * as a chunk's delay and not as the machine's speed. Resolves to whether the sink saw
+ * exactly those bytes, and the worst chunk delay.
  */
-export async function pacedTransfer (from: Namespace, address: string, seconds: number, everyMs = 5): Promise<PacedResult> {
+export async function pacedTransfer (from: Namespace, address: string, stopFile: string, everyMs = 5): Promise<PacedResult> {
+  const limitMs = 300_000
   const script = `const c = require('crypto'); const h = c.createHash('sha256'); let sent = 0
     const s = require('net').connect(${PACED_PORT}, '${address}'); s.setNoDelay(true); let reply = ''
     const body = c.randomBytes(${CHUNK})
     s.on('connect', () => {
-      const end = Date.now() + ${seconds * 1000}
       const tick = setInterval(() => {
-        if (Date.now() >= end) { clearInterval(tick); return s.end() }
+        if (require('fs').existsSync(${JSON.stringify(stopFile)})) { clearInterval(tick); return s.end() }
         const chunk = Buffer.from(body); chunk.writeDoubleLE(performance.timeOrigin + performance.now(), 0)
         h.update(chunk); sent += chunk.length; s.write(chunk)
       }, ${everyMs})
     })
     s.on('data', (b) => { reply += b }); s.on('error', (e) => { process.stderr.write(e.message); process.exit(1) })
     s.on('close', () => process.stdout.write(JSON.stringify({ want: sent + ' ' + h.digest('hex'), reply: reply.trim(), sent })))
-    s.setTimeout(${seconds * 1000 + 30_000}, () => process.exit(2))`
-  const r = JSON.parse(await client(from, script, seconds * 1000 + 60_000))
+    s.setTimeout(${limitMs}, () => process.exit(2))`
+  const r = JSON.parse(await client(from, script, limitMs + 30_000))
   const [bytes, hash, delay] = String(r.reply).split(' ')
   return { intact: r.want === `${bytes} ${hash}`, bytes: Number(bytes), maxDelayMs: Number(delay) }
 }
