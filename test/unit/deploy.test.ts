@@ -70,7 +70,12 @@ t.test('DaemonSet runs on the host network, on every node, first', async (t) => 
   t.ok(pod.tolerations.some((x: Obj) => x.operator === 'Exists' && x.key === undefined && x.effect === undefined),
     'tolerates every taint')
   t.equal(daemonSet.spec.updateStrategy.type, 'RollingUpdate')
-  t.equal(daemonSet.spec.updateStrategy.rollingUpdate.maxUnavailable, 1)
+  // The new pod beside the old, which hands its data plane over (src/handover.ts).
+  t.same(daemonSet.spec.updateStrategy.rollingUpdate, { maxSurge: 1, maxUnavailable: 0 }, 'updates surge: the old pod hands over to the new')
+  t.ok((container.volumeMounts as Obj[]).some((m) => m.mountPath === '/run/flatnet') &&
+    (pod.volumes as Obj[]).some((v) => v.name === 'run' && v.hostPath?.path === '/run/flatnet'),
+  'the control socket directory, where the successor meets the running daemon, is on the host')
+  t.notOk((container.ports ?? []).some((p: Obj) => p.hostPort !== undefined || pod.hostNetwork), 'no port: a surge pod fits beside the old one')
   t.same(daemonSet.spec.selector.matchLabels,
     Object.fromEntries(Object.keys(daemonSet.spec.selector.matchLabels).map((k) => [k, daemonSet.spec.template.metadata.labels[k]])),
     'selector matches the pod labels')
