@@ -123,13 +123,23 @@ for (const workers of ['pipeline', 'per-cpu']) {
     t.equal(stats.info.tunError, 0, 'no TUN error left after healing')
     if (workers === 'per-cpu') t.ok(stats.info.queues === availableParallelism() && stats.info.tunSteeringErrno === 0, 'every queue reopened, steered by CPU again')
 
-    // A second daemon on the same node (a manual run, an overlapping rollout) must not
-    // join the first's reuseport group or TUN queues: it exits, naming the port.
+    // A second daemon on the same node must not join the first's reuseport group or TUN
+    // queues. Found through the control socket, it waits to take over (src/handover.ts);
+    // run with another control socket (nothing tells it a daemon runs), it exits, naming the port.
     const logFile = join(cluster.dir, 'n1-second.log')
     const pings = steadyPing(p2, p1.ip, 2)
-    const second = n1.ns.spawn(process.execPath, [CLI, 'daemon', '--config', n1.configFile!], logFile)
+    const waiting = n1.ns.spawn(process.execPath, [CLI, 'daemon', '--config', n1.configFile!], logFile)
+    const since = Date.now()
+    while (!readFileSync(logFile, 'utf8').includes('taking over its data plane when it stops') && Date.now() - since < 10_000) await sleep(50)
+    t.match(readFileSync(logFile, 'utf8'), /"msg":"another daemon runs this node: taking over its data plane when it stops"/,
+      'a second daemon with the same config waits as the successor')
+    waiting.kill('SIGKILL')
+    await once(waiting, 'exit')
+    const otherConfig = join(cluster.dir, 'n1-elsewhere.json')
+    writeFileSync(otherConfig, JSON.stringify({ ...JSON.parse(readFileSync(n1.configFile!, 'utf8')), controlSocket: join(cluster.dir, 'elsewhere.sock') }))
+    const second = n1.ns.spawn(process.execPath, [CLI, 'daemon', '--config', otherConfig], logFile)
     const [code] = await Promise.race([once(second, 'exit'), sleep(10_000).then(() => [undefined])]) as [number | undefined]
-    t.equal(code, 1, 'a second daemon with the same config exits 1')
+    t.equal(code, 1, 'one with another control socket exits 1')
     t.match(readFileSync(logFile, 'utf8'), /UDP port \d+ on [\d.]+ is taken; is another flatnet daemon/, 'and says the port is taken, by whom')
     const after = await queryControl(join(cluster.dir, 'n1.sock'), 'stats') as typeof stats
     t.equal(after.info.queues, stats.info.queues, `the first daemon keeps its ${stats.info.queues} TUN queue(s)`)

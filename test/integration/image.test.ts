@@ -7,14 +7,17 @@
 // Kubernetes gives a pod without seccompProfile, unless the kubelet's
 // --seccomp-default is on) CAP_BPF suffices and it runs per-cpu.
 import t, { type Test } from 'tap'
-import { execFileSync } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { execFileSync, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { existsSync, openSync, readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { queryControl } from '../../src/control-socket.js'
 import type { DataplaneInfo } from '../../src/native.js'
 import { daemonSetCapabilities, daemonSetMemoryLimit } from '../lib/daemonset.js'
-import { containerPid, containerRunner, ensureImage } from '../lib/image.js'
+import { containerName, containerPid, containerRunner, ensureImage } from '../lib/image.js'
+import { pingFlood } from '../../src/lab/ping-flood.js'
+import { until } from '../../src/lab/until.js'
 import { labSkipReason, ping, startPeerEcho, tcpSeenAs, withCluster } from '../lib/lab.js'
 
 // A clean build (bases, npm ci, apt) takes minutes: more than tap's 300 s default leaves.
@@ -23,6 +26,11 @@ t.setTimeout(900_000)
 // Bit numbers in /proc/<pid>/status's Cap* masks (linux/capability.h).
 const CAP_BITS: Record<string, number> = { NET_ADMIN: 12, NET_RAW: 13, BPF: 39 }
 const EPERM = 1
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+async function waitFor (ok: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  if (await until(ok, timeoutMs, 50) < 0) throw new Error(`timed out: ${what}`)
+}
 
 /** n1 the image in a container (with `flags`), n2 a plain lab node: checks the container, then traffic both ways; resolves to n1's data plane. */
 async function imageNode (t: Test, image: string, flags: string[]): Promise<{ info: DataplaneInfo, log: string } | undefined> {
@@ -90,5 +98,36 @@ t.test('the image as the DaemonSet runs it', { skip: why ?? false }, async (t) =
     if (!perCpu) return t.comment('one CPU: the pipeline either way')
     t.same([r.info.workers, r.info.perCpuErrno, r.info.tunSteeringErrno, r.info.socketSteering], ['per-cpu', 0, 0, 'flow'],
       'CAP_BPF suffices: per-cpu workers, both steering programs attached')
+  })
+
+  // A DaemonSet update: the new pod's container starts beside the old one's, on the same
+  // host directories; the old one's SIGTERM (from the kubelet, here from podman) hands over.
+  t.test('an update: a second container of the image takes the data plane over, no ping lost', async (t) => {
+    const runner = containerRunner(image)
+    const cluster = await withCluster(t, { tag: 'imgho', nodes: [{ kind: 'flatnet', runner }, { kind: 'flatnet' }] })
+    if (!cluster) return
+    const [n1] = cluster.nodes
+    const [a, b] = cluster.nodes.map((n) => n.pods[0])
+    const [cmd, ...args] = runner.command(n1)
+    const nextName = `${containerName(n1)}-next`
+    args[args.indexOf('--name') + 1] = nextName
+    t.teardown(() => { execFileSync('podman', ['rm', '--force', '--ignore', '--time', '2', nextName], { stdio: 'ignore' }) })
+    const flood = pingFlood(b.ns, a.ip, join(cluster.dir, 'flood.log'))
+    await sleep(300)
+    const from = cluster.log(n1).length
+    const out = openSync(n1.logFile!, 'a')
+    const next = spawn(cmd, args, { stdio: ['ignore', out, out] })
+    await waitFor(() => cluster.log(n1).slice(from).includes('"msg":"a successor waits'), 30_000, 'the running container registers the new one')
+    const old = n1.daemon!
+    const exited = once(old, 'exit') as Promise<[number | null]>
+    execFileSync('podman', ['kill', '--signal', 'TERM', containerName(n1)], { stdio: 'ignore' })
+    n1.daemon = next
+    await waitFor(() => cluster.log(n1).slice(from).includes('"msg":"ready"'), 30_000, 'the new container is ready')
+    t.equal((await exited)[0], 0, 'the old container exits 0')
+    const { sent, lost } = await flood.stop()
+    t.ok(sent > 0, `the flood ran across the update (${sent} echoes)`)
+    t.same(lost, [], 'no ping lost')
+    t.ok(await ping(a, b.ip), 'n1 (the new container) pod -> n2 pod')
+    t.match(cluster.log(n1).slice(from), /"msg":"took over the data plane"/, 'the new container says it took over')
   })
 })
