@@ -114,7 +114,7 @@ int receiveDescriptors(int listenFd, int timeoutMs, std::vector<int>* fds, const
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeoutMs);
   fds->clear();
   if (int err = waitReadable(listenFd, deadline)) return *where = "wait for the predecessor", err;
-  int conn = accept4(listenFd, nullptr, nullptr, SOCK_CLOEXEC);
+  int conn = accept4(listenFd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
   if (conn < 0) return fail(-1, "accept handover connection", where);
   // Only root (or our own uid) may hand us a data plane.
   ucred cred{};
@@ -131,28 +131,37 @@ int receiveDescriptors(int listenFd, int timeoutMs, std::vector<int>* fds, const
     *where = step;
     return err;
   };
+  // Non-blocking, read as it comes: a client that sends half a message and stalls must
+  // meet the deadline, not hold a blocking read. The descriptors ride on a message's
+  // first byte.
   uint32_t total = 0;
   do {
-    if (int err = waitReadable(conn, deadline)) return drop("wait for descriptors", err);
     Header h{};
-    iovec iov{&h, sizeof h};
-    alignas(cmsghdr) char control[CMSG_SPACE(kPerMessage * sizeof(int))];
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    ssize_t n = recvmsg(conn, &msg, MSG_CMSG_CLOEXEC | MSG_WAITALL);
-    if (n < 0) return drop("recvmsg(SCM_RIGHTS)", errno);
-    // Whatever arrived is ours to close, even in a message we then refuse.
-    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-      size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      const int* got = reinterpret_cast<const int*>(CMSG_DATA(c));
-      fds->insert(fds->end(), got, got + count);
+    size_t got = 0;
+    while (got < sizeof h) {
+      if (int err = waitReadable(conn, deadline)) return drop("wait for descriptors", err);
+      iovec iov{reinterpret_cast<char*>(&h) + got, sizeof h - got};
+      alignas(cmsghdr) char control[CMSG_SPACE(kPerMessage * sizeof(int))];
+      msghdr msg{};
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof control;
+      ssize_t n = recvmsg(conn, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+      if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+      if (n < 0) return drop("recvmsg(SCM_RIGHTS)", errno);
+      // Whatever arrived is ours to close, even in a message we then refuse.
+      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        const int* in = reinterpret_cast<const int*>(CMSG_DATA(c));
+        fds->insert(fds->end(), in, in + count);
+      }
+      if (msg.msg_flags & MSG_CTRUNC) return drop("malformed handover message", EPROTO);
+      if (n == 0) return drop("predecessor closed the handover connection", ECONNRESET);
+      got += size_t(n);
     }
-    if (n == 0) return drop("predecessor closed the handover connection", ECONNRESET);
-    if (n != ssize_t(sizeof h) || h.magic != kMagic || (msg.msg_flags & MSG_CTRUNC))
+    if (h.magic != kMagic || h.here > kPerMessage)
       return drop("malformed handover message", EPROTO);
     total = h.total;
     if (fds->size() > total) return drop("malformed handover message", EPROTO);

@@ -189,11 +189,15 @@ function openDataplane (config: Config, limit: number | undefined, mtu: number, 
     })
   } catch (err) {
     const e = err as Error & { errno?: number }
+    // The errno stays on the error: a successor waiting for its predecessor to exit retries on it.
     if (e.errno === EADDRINUSE) {
-      throw new Error(`${e.message}: UDP port ${config.underlay.port} on ${formatAddress(config.underlay.address)} is taken; ` +
-        'is another flatnet daemon, or a kernel vxlan device, running on this node? Stop it, or set underlay.port')
+      throw Object.assign(new Error(`${e.message}: UDP port ${config.underlay.port} on ${formatAddress(config.underlay.address)} is taken; ` +
+        'is another flatnet daemon, or a kernel vxlan device, running on this node? Stop it, or set underlay.port'), { errno: e.errno })
     }
-    if (e.errno === EBUSY) throw new Error(`${e.message}: TUN ${config.tun.name} is open in another process (another flatnet daemon?); stop it, or set tun.name`)
+    if (e.errno === EBUSY) {
+      throw Object.assign(new Error(`${e.message}: TUN ${config.tun.name} is open in another process (another flatnet daemon?); stop it, or set tun.name`),
+        { errno: e.errno })
+    }
     throw err
   }
 }
