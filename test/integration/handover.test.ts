@@ -19,6 +19,8 @@ import { readFrames, writeFrame } from '../../src/frame.js'
 import { HANDOVER_VERSION } from '../../src/handover.js'
 import { pacedTransfer, startPacedSink } from '../../src/lab/traffic.js'
 import { pingFlood } from '../../src/lab/ping-flood.js'
+import { until } from '../../src/lab/until.js'
+import { channelLab } from '../lib/channel.js'
 import { asDaemonSetContainer } from '../lib/daemonset.js'
 import { labTools, ping, withCluster } from '../lib/lab.js'
 
@@ -219,4 +221,20 @@ t.test('versions: a successor speaking another version is refused; one refused s
   t.match(log, /"predecessor":"unknown command \\"successor\\"[^"]*","msg":"the running daemon cannot hand over; starting clean once it has stopped"/,
     'the successor says why it cannot take over')
   t.ok(await ping(p2, p1.ip), 'and, nothing holding the port or the TUN, starts clean')
+})
+
+t.test('peers learnt over the control channel: a handover withdraws nothing', async (t) => {
+  const channel = channelLab(t, 'ho')
+  const cluster = await withCluster(t, { nodes: channel.nodes(3, 'handover-key'), tag: channel.tag })
+  if (!cluster) return
+  const [n1, n2] = cluster.nodes
+  const [p1, p2] = cluster.nodes.map((n) => n.pods[0])
+  if (await until(async () => (await channel.peersOf(n2)).includes('n1'), 10_000) < 0) t.fail('n2 learns n1 over the channel')
+  const flood = pingFlood(p2.ns, p1.ip, join(cluster.dir, 'flood.log'), PING_INTERVAL_S)
+  await sleep(300)
+  for (let i = 1; i <= 3; i++) t.equal((await cluster.handOver(n1)).code, 0, `handover ${i}: the old daemon exits 0`)
+  const { sent, lost } = await flood.stop()
+  t.same(lost, [], `no ping lost of ${sent}: n2 never withdrew n1 (no channel leave)`)
+  t.ok(await until(async () => (await channel.peersOf(n2)).includes('n1'), 5_000) >= 0, 'n2 still lists n1, from the last successor')
+  t.ok(await ping(p2, p1.ip), 'n2 -> n1 after')
 })
