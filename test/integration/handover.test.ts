@@ -225,7 +225,7 @@ t.test('versions: a successor speaking another version is refused; one refused s
 
 t.test('peers learnt over the control channel: a handover withdraws nothing', async (t) => {
   const channel = channelLab(t, 'ho')
-  const cluster = await withCluster(t, { nodes: channel.nodes(3, 'handover-key'), tag: channel.tag })
+  const cluster = await withCluster(t, { nodes: channel.nodes(3, 'handover-test-key-0123456789'), tag: channel.tag })
   if (!cluster) return
   const [n1, n2] = cluster.nodes
   const [p1, p2] = cluster.nodes.map((n) => n.pods[0])
