@@ -273,7 +273,6 @@ std::thread Dataplane::loopThread(std::string name, size_t slot, int queue) {
 
 void Dataplane::start() {
   if (running_.exchange(true)) return;
-  waiting_.store(batonFd_ >= 0 ? (perCpu() ? queues() : options_.busyPollMicros > 0 ? 1 : 2) : 0);
   if (perCpu()) {
     // Worker q serves TUN queue q and receive socket q, which the steering fills
     // with what arrives on CPU queueCpus_[q]: it runs only there, so the kernel
@@ -363,7 +362,9 @@ bool Dataplane::awaitBaton() {
     if (n < 0 && errno != EINTR) break;
     if (n > 0 && fds[0].revents) break;
   }
-  waiting_.fetch_sub(1);
+  // The pipe stays readable (the byte is never read, EOF stays EOF): the other threads,
+  // and any restarted later, pass at once.
+  if (running_.load(std::memory_order_relaxed)) batonTaken_.store(true);
   return running_.load(std::memory_order_relaxed);
 }
 

@@ -81,8 +81,8 @@ class Dataplane {
   // Stops the packet threads and passes the baton: the successor's threads start.
   // Returns 0, or an errno (EPIPE: the successor is gone; start() resumes).
   int handOff();
-  // Threads still waiting for the predecessor's baton.
-  bool takingOver() const { return waiting_.load() > 0; }
+  // Started on a predecessor's descriptors, and no thread has taken its baton yet.
+  bool takingOver() const { return batonFd_ >= 0 && !batonTaken_.load(); }
   void start();
   void stop();  // idempotent; joins the threads and closes every descriptor
   // Replaces the TUN descriptor (the device was deleted by someone else): joins the
@@ -144,8 +144,8 @@ class Dataplane {
   std::atomic<bool> running_{false};
   int batonFd_ = -1;     // successor: the predecessor's pipe (Adopted::batonFd)
   int batonWrite_ = -1;  // predecessor: written (or closed by death) to let the successor run
-  std::atomic<int> waiting_{0};  // threads blocked on batonFd_
-  bool awaitBaton();             // false: stopped while waiting
+  std::atomic<bool> batonTaken_{false};  // a thread got past batonFd_
+  bool awaitBaton();                     // false: stopped while waiting
   Fib table_;
   std::atomic<const Fib*> fib_{&table_};  // never changes; what the workers' QSBR handshake loads
   std::unique_ptr<WorkerCounters[]> tx_, rx_;  // per queue

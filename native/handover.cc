@@ -65,12 +65,12 @@ int listenHandover(const std::string& path, const char** where) {
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return -fail(-1, "socket(AF_UNIX)", where);
   unlink(path.c_str());
-  // Bound under a umask that keeps everyone else out, then listening: only the
-  // node's own daemon (root, in the same socket directory) can pass descriptors.
-  mode_t old = umask(0177);
-  int rc = bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa);
-  umask(old);
-  if (rc < 0) return -fail(fd, "bind handover socket", where);
+  // Restricted between bind and listen, when nobody can connect yet: only the node's own
+  // daemon (root, in the same socket directory) may pass descriptors. Not by umask, which
+  // is the whole process's and would narrow files other threads create meanwhile.
+  if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0)
+    return -fail(fd, "bind handover socket", where);
+  if (chmod(path.c_str(), 0600) < 0) return -fail(fd, "chmod handover socket", where);
   if (listen(fd, 1) < 0) return -fail(fd, "listen handover socket", where);
   return fd;
 }
