@@ -15,11 +15,45 @@ export function socketPathFor (nodeName: string): string {
 
 export type Handler = (cmd: string) => unknown
 
+/** What next() gives: a frame, or that the connection closed, or that the wait ran out. */
+export type Next = { value: unknown, closed?: undefined, timedOut?: undefined } | { value?: undefined, closed: true, timedOut?: undefined } |
+  { value?: undefined, closed?: undefined, timedOut: true }
+
+/** A session's frames as they arrive, taken one at a time by whoever waits. */
+class Inbox {
+  private readonly frames: unknown[] = []
+  private closed = false
+  private wake: (() => void) | undefined
+
+  push (value: unknown): void { this.frames.push(value); this.changed() }
+  close (): void { this.closed = true; this.changed() }
+  get isClosed (): boolean { return this.closed }
+
+  /** The next frame; or the close; or, after ms, the timeout (one wait: a timer firing a moment early by Date.now() still ends it). */
+  async next (ms: number): Promise<Next> {
+    if (!this.frames.length && !this.closed) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => { this.wake = undefined; resolve() }, ms)
+        this.wake = () => { clearTimeout(timer); resolve() }
+      })
+    }
+    if (this.frames.length) return { value: this.frames.shift() }
+    return this.closed ? { closed: true } : { timedOut: true }
+  }
+
+  private changed (): void {
+    const w = this.wake
+    this.wake = undefined
+    w?.()
+  }
+}
+
 /** A connection kept open past its first request (a successor waiting to take over). */
 export interface Session {
   send (value: unknown): void
+  next (timeoutMs: number): Promise<Next>
+  readonly closed: boolean
   close (): void
-  onFrame?: (value: unknown) => void
   onClose?: () => void
 }
 export type SessionHandler = (request: Record<string, unknown>, session: Session) => void
@@ -48,18 +82,19 @@ export async function serveControl (path: string, handle: Handler, limits: Contr
       }
       writeFrame(socket, value)
     }
-    let session: Session | undefined
+    let inbox: Inbox | undefined
     readFrames(socket, (req) => {
       if (socket.destroyed) return
-      if (session) return session.onFrame?.(req)
+      if (inbox) return inbox.push(req)
       const cmd = typeof req === 'object' && req !== null ? (req as { cmd?: unknown }).cmd : undefined
       if (typeof cmd !== 'string') return reply({ ok: false, error: 'request must be { cmd: string }' })
       const open = sessions[cmd]
       if (open) {
         socket.setTimeout(0)
-        const s: Session = { send: reply, close: () => socket.destroy() }
-        session = s
-        socket.once('close', () => s.onClose?.())
+        const frames = inbox = new Inbox()
+        // end, not destroy: a refusal sent just before must reach the client.
+        const s: Session = { send: reply, next: async (ms) => await frames.next(ms), get closed () { return frames.isClosed }, close: () => socket.end() }
+        socket.once('close', () => { frames.close(); s.onClose?.() })
         return open(req as Record<string, unknown>, s)
       }
       try {
@@ -102,8 +137,8 @@ export async function queryControl (path: string, cmd: string, timeoutMs = 3000,
 /** The client end of a session: its first reply, then the daemon's frames in order. */
 export interface ClientSession {
   reply: Record<string, unknown>
-  /** The next frame, or undefined once the daemon closed the connection (or timeoutMs passed: timedOut). */
-  next (timeoutMs: number): Promise<{ value?: unknown, closed?: boolean, timedOut?: boolean }>
+  /** The next frame, or that the daemon closed the connection, or that timeoutMs passed. */
+  next (timeoutMs: number): Promise<Next>
   send (value: unknown): void
   close (): void
 }
@@ -111,31 +146,17 @@ export interface ClientSession {
 /** Opens a session: rejects with the error code (ENOENT, ECONNREFUSED) when nobody listens. */
 export async function openSession (path: string, request: Record<string, unknown>, timeoutMs = 3000): Promise<ClientSession> {
   const socket = createConnection(path)
-  const frames: unknown[] = []
-  let closed = false
-  let wake: (() => void) | undefined
-  const changed = (): void => { const w = wake; wake = undefined; w?.() }
-  readFrames(socket, (v) => { frames.push(v); changed() }, () => {}, 16 << 20)
-  socket.on('close', () => { closed = true; changed() })
-  const next: ClientSession['next'] = async (ms) => {
-    // One wait, ended by a frame, the close or the timer (a timer that fires a moment
-    // early by Date.now() must still end it).
-    if (!frames.length && !closed) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => { wake = undefined; resolve() }, ms)
-        wake = () => { clearTimeout(timer); resolve() }
-      })
-    }
-    if (frames.length) return { value: frames.shift() }
-    return closed ? { closed: true } : { timedOut: true }
-  }
+  const frames = new Inbox()
+  readFrames(socket, (v) => frames.push(v), () => {}, 16 << 20)
+  socket.on('close', () => frames.close())
+  const next = async (ms: number): Promise<Next> => await frames.next(ms)
   await new Promise<void>((resolve, reject) => {
     socket.once('error', reject)
     socket.once('connect', () => { socket.off('error', reject); socket.on('error', () => {}); resolve() })
   })
   writeFrame(socket, request)
   const first = await next(timeoutMs)
-  if (!first.value) {
+  if (first.value === undefined) {
     socket.destroy()
     throw new Error(first.closed ? `${path}: closed before answering` : `no answer from ${path} in ${timeoutMs} ms`)
   }

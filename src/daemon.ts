@@ -8,7 +8,7 @@ import { formatAddress, formatCidr } from './net/cidr.js'
 import { formatMac } from './net/mac.js'
 import { PeerTable } from './peer-table.js'
 import { CONTROL_LIMITS, serveControl, socketPathFor } from './control-socket.js'
-import { heldByAnother, succeed, Succession, type TakenOver } from './handover.js'
+import { succeed, Succession, type TakenOver } from './handover.js'
 import { startSources } from './control/sources.js'
 import { dataplaneMetrics, type HealthChecks, serveHealth } from './health.js'
 import { tunReady } from './net/link.js'
@@ -162,7 +162,9 @@ async function openOnceFree (open: () => Dataplane, log: Logger): Promise<Datapl
     try {
       return open()
     } catch (err) {
-      if (!heldByAnother(err)) throw err
+      // Only another daemon still holding the port or the TUN is waited for.
+      const errno = (err as { errno?: number }).errno
+      if (errno !== EADDRINUSE && errno !== EBUSY) throw err
       if (!said) log.info({ err: (err as Error).message }, 'waiting for the running daemon to stop')
     }
     await new Promise((resolve) => setTimeout(resolve, 100))

@@ -22,14 +22,14 @@
 // successor's threads as well.
 import { mkdirSync, rmSync } from 'node:fs'
 import { dirname } from 'node:path'
-import { constants } from 'node:os'
 import type { Config } from './config.js'
 import type { Logger } from './log.js'
 import { addon, type AdoptedDataplane, type Dataplane, type HandoverState } from './native.js'
-import { openSession, type Session } from './control-socket.js'
+import { type Next, openSession, queryControl, type Session } from './control-socket.js'
 import type { PeerTable } from './peer-table.js'
 import { formatAddress } from './net/cidr.js'
-import { fromWire, type SourceName, toWire, type VtepRecord } from './control/vtep.js'
+import { tableFromWire, tableToWire } from './control/state-file.js'
+import type { VtepRecord } from './control/vtep.js'
 
 export const HANDOVER_VERSION = 1
 const READY_MS = 5000 // successor: receive, adopt and install the table
@@ -43,7 +43,7 @@ function identity (config: Config): Identity {
 
 // ---- the running daemon's side
 
-interface Waiting { pid: number, listen: string, session: Session, frames: unknown[], wake?: () => void, closed: boolean }
+interface Waiting { pid: number, listen: string, session: Session }
 
 /** The running daemon's end: takes successor registrations, hands over on request. */
 export class Succession {
@@ -66,14 +66,9 @@ export class Succession {
     if (typeof req.listen !== 'string' || dirname(req.listen) !== dirname(this.controlPath)) {
       return refuse('listen must be a socket beside the control socket')
     }
-    if (this.successor && !this.successor.closed) return refuse(`a successor (pid ${this.successor.pid}) is already waiting`)
-    const w: Waiting = { pid: Number(req.pid), listen: req.listen, session, frames: [], closed: false }
-    session.onFrame = (v) => { w.frames.push(v); w.wake?.() }
-    session.onClose = () => {
-      w.closed = true
-      w.wake?.()
-      if (this.successor === w) this.successor = undefined
-    }
+    if (this.waiting) return refuse(`a successor (pid ${this.successor!.pid}) is already waiting`)
+    const w: Waiting = { pid: Number(req.pid), listen: req.listen, session }
+    session.onClose = () => { if (this.successor === w) this.successor = undefined }
     this.successor = w
     session.send({ ok: true, version: HANDOVER_VERSION, pid: process.pid })
     this.log.info({ successor: w.pid }, 'a successor waits: the data plane is handed over when this daemon stops')
@@ -81,7 +76,7 @@ export class Succession {
   }
 
   get waiting (): boolean {
-    return this.successor !== undefined && !this.successor.closed
+    return this.successor !== undefined && !this.successor.session.closed
   }
 
   /** Resolves once a successor registers (a stop whose handover failed waits for the next). */
@@ -98,10 +93,10 @@ export class Succession {
    */
   async handOver (): Promise<boolean> {
     const w = this.successor
-    if (!w || w.closed) return false
-    const failed = (why: string, extra: Record<string, unknown> = {}): false => {
+    if (!w || !this.waiting) return false
+    const failed = (why: string): false => {
       this.failed = true
-      this.log.warn({ successor: w.pid, ...extra }, `handover failed: ${why}; still forwarding`)
+      this.log.warn({ successor: w.pid }, `handover failed: ${why}; still forwarding`)
       w.session.close()
       return false
     }
@@ -112,12 +107,8 @@ export class Succession {
     } catch (err) {
       return failed(`cannot pass the descriptors (${(err as Error).message})`)
     }
-    w.session.send({
-      event: 'handover',
-      state: this.dataplane.handoverState(),
-      peers: this.table.list().map((r) => ({ ...toWire(r), src: r.source })),
-    })
-    const ready = await this.next(w, READY_MS)
+    w.session.send({ event: 'handover', state: this.dataplane.handoverState(), peers: tableToWire(this.table.list()) })
+    const ready = await w.session.next(READY_MS)
     if (!isEvent(ready, 'ready')) return failed(describe(ready, 'ready'))
     const stopping = process.hrtime.bigint()
     const errno = this.dataplane.handOff()
@@ -127,8 +118,8 @@ export class Succession {
       this.dataplane.start()
       return failed(`the successor is gone (errno ${errno})`)
     }
-    const running = await this.next(w, RUNNING_MS)
-    if (running === CLOSED) {
+    const running = await w.session.next(RUNNING_MS)
+    if (running.closed) {
       this.dataplane.start() // it died with our threads stopped; its own died with it
       return failed(describe(running, 'running'))
     }
@@ -143,31 +134,18 @@ export class Succession {
   done (): void {
     this.successor?.session.close()
   }
-
-  private async next (w: Waiting, ms: number): Promise<unknown> {
-    const until = Date.now() + ms
-    while (!w.frames.length && !w.closed && Date.now() < until) {
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, until - Date.now())
-        w.wake = () => { clearTimeout(t); resolve() }
-      })
-    }
-    return w.frames.length ? w.frames.shift() : (w.closed ? CLOSED : TIMED_OUT)
-  }
 }
 
-const CLOSED = Symbol('closed')
-const TIMED_OUT = Symbol('timed out')
-
-function isEvent (v: unknown, event: string): boolean {
+function isEvent (n: Next, event: string): boolean {
+  const v = n.value
   return typeof v === 'object' && v !== null && (v as { event?: unknown }).event === event
 }
 
-function describe (v: unknown, wanted: string): string {
-  if (v === CLOSED) return `the successor went away before "${wanted}"`
-  if (v === TIMED_OUT) return `no "${wanted}" from the successor in time`
-  const error = typeof v === 'object' && v !== null ? (v as { error?: unknown }).error : undefined
-  return `the successor said ${error ? String(error) : JSON.stringify(v)}`
+function describe (n: Next, wanted: string): string {
+  if (n.closed) return `the successor went away before "${wanted}"`
+  if (n.timedOut) return `no "${wanted}" from the successor in time`
+  const error = typeof n.value === 'object' && n.value !== null ? (n.value as { error?: unknown }).error : undefined
+  return `the successor said ${error ? String(error) : JSON.stringify(n.value)}`
 }
 
 // ---- the new daemon's side
@@ -176,7 +154,6 @@ function describe (v: unknown, wanted: string): string {
 export interface TakenOver {
   dataplane: Dataplane
   peers: VtepRecord[]
-  predecessor: number
   /** Call with the table installed: returns once this daemon forwards and its predecessor is gone. */
   run (start: () => void): Promise<void>
 }
@@ -224,11 +201,7 @@ export async function succeed (config: Config, controlPath: string, log: Logger,
   let dataplane: Dataplane
   let peers: VtepRecord[]
   try {
-    peers = msg.peers.map((p) => {
-      const r = fromWire(p, ((p as { src?: SourceName }).src ?? 'static'))
-      if (typeof r === 'string') throw new Error(`handed peer table: ${r}`)
-      return r
-    })
+    peers = tableFromWire(msg.peers, 'handed peer table')
     const fds = addon.receiveDescriptors(fd, READY_MS)
     const q = msg.state.queues
     if (fds.length !== 2 * q + 1) {
@@ -247,7 +220,6 @@ export async function succeed (config: Config, controlPath: string, log: Logger,
   return {
     dataplane,
     peers,
-    predecessor,
     run: async (start) => {
       start() // the threads wait for the baton
       session.send({ event: 'ready' })
@@ -272,18 +244,5 @@ export async function succeed (config: Config, controlPath: string, log: Logger,
 
 /** Whether a daemon answers on the control socket (a SIGKILLed one's socket refuses). */
 async function alive (controlPath: string): Promise<boolean> {
-  try {
-    const s = await openSession(controlPath, { cmd: 'stats' }, 1000)
-    s.close()
-    return true
-  } catch {
-    return false
-  }
-}
-
-const { EADDRINUSE, EBUSY } = constants.errno
-/** Whether an open failed only because another daemon still holds the port or the TUN. */
-export function heldByAnother (err: unknown): boolean {
-  const errno = (err as { errno?: number }).errno
-  return errno === EADDRINUSE || errno === EBUSY
+  return await queryControl(controlPath, 'stats', 1000).then(() => true, () => false)
 }

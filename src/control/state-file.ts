@@ -13,11 +13,25 @@ export function defaultStateFile (nodeName: string): string {
   return `/var/lib/flatnet/${nodeName}.peers`
 }
 
+/** The table's wire form, each record with the source that owns it: the file's, and what a daemon hands its successor. */
+export function tableToWire (records: VtepRecord[]): unknown[] {
+  return records.map((r) => ({ ...toWire(r), src: r.source }))
+}
+
+/** Checks an untrusted wire table; throws naming where it came from and what is wrong. */
+export function tableFromWire (peers: unknown[], from: string): VtepRecord[] {
+  return peers.map((p) => {
+    const src = (p as { src?: unknown })?.src
+    const r = fromWire(p, SOURCES.includes(src as SourceName) ? src as SourceName : 'static')
+    if (typeof r === 'string') throw new Error(`${from}: ${r}`)
+    return r
+  })
+}
+
 export function saveTable (file: string, records: VtepRecord[]): void {
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 })
   const tmp = `${file}.${process.pid}.tmp`
-  writeFileSync(tmp, pack({ v: SCHEMA, savedAt: Date.now(), peers: records.map((r) => ({ ...toWire(r), src: r.source })) }),
-    { mode: 0o600 })
+  writeFileSync(tmp, pack({ v: SCHEMA, savedAt: Date.now(), peers: tableToWire(records) }), { mode: 0o600 })
   renameSync(tmp, file)
 }
 
@@ -32,12 +46,7 @@ export function loadTable (file: string): VtepRecord[] {
   }
   const doc = unpack(bytes) as { v?: unknown, peers?: unknown }
   if (doc?.v !== SCHEMA || !Array.isArray(doc.peers)) throw new Error(`${file}: not a flatnet peer table (schema ${SCHEMA})`)
-  return doc.peers.map((p: Record<string, unknown>) => {
-    const source = SOURCES.includes(p.src as SourceName) ? p.src as SourceName : 'static'
-    const r = fromWire(p, source)
-    if (typeof r === 'string') throw new Error(`${file}: ${r}`)
-    return r
-  })
+  return tableFromWire(doc.peers, file)
 }
 
 /** Writes after changes settle: a burst of updates costs one write. */
