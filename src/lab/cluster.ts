@@ -235,21 +235,32 @@ export class Cluster {
   }
 
   /**
-   * Updates a flatnet node's daemon as a DaemonSet's surge pod does: starts a successor
-   * beside it (spec: how it differs, e.g. its launcher), waits until it is registered,
-   * then SIGTERMs the old one, which hands the data plane over. Resolves to the old
-   * daemon's exit code and the time from its SIGTERM to the successor's `ready`.
+   * Starts a successor beside a flatnet node's running daemon, as a DaemonSet's surge pod
+   * is (spec: how it differs, e.g. its launcher), and waits until the running one has
+   * registered it. The successor takes over at the running daemon's SIGTERM.
    */
-  async handOver (n: LabNode, spec: Partial<NodeSpec> = {}, timeoutMs = 10_000): Promise<{ code: number | null, ms: number }> {
-    const old = n.daemon
-    if (!old || old.exitCode !== null) throw new Error(`${n.name}: no daemon running to hand over`)
+  async startSuccessor (n: LabNode, spec: Partial<NodeSpec> = {}, timeoutMs = 10_000): Promise<ChildProcess> {
     const logFile = n.logFile as string
     const before = readLog(logFile).length
     const { launcher, args } = { ...n.spec, ...spec }
     const [cmd, ...rest] = [...(launcher ?? []), process.execPath, CLI, 'daemon', '--config', n.configFile as string, ...(args ?? [])]
     const successor = n.ns.spawn(cmd, rest, logFile)
-    const exited = once(old, 'exit') as Promise<[number | null]>
     await this.untilLogged(n, before, '"msg":"a successor waits', successor, timeoutMs)
+    return successor
+  }
+
+  /**
+   * Updates a flatnet node's daemon as a DaemonSet's rolling update does: a successor
+   * beside it (startSuccessor), then the SIGTERM to the old one, which hands the data
+   * plane over. Resolves to the old daemon's exit code and the time from its SIGTERM to
+   * the successor's `ready`.
+   */
+  async handOver (n: LabNode, spec: Partial<NodeSpec> = {}, timeoutMs = 10_000): Promise<{ code: number | null, ms: number }> {
+    const old = n.daemon
+    if (!old || old.exitCode !== null) throw new Error(`${n.name}: no daemon running to hand over`)
+    const exited = once(old, 'exit') as Promise<[number | null]>
+    const successor = await this.startSuccessor(n, spec, timeoutMs)
+    const before = readLog(n.logFile as string).length
     const start = Date.now()
     old.kill('SIGTERM')
     n.daemon = successor
@@ -259,10 +270,11 @@ export class Cluster {
     return { code, ms }
   }
 
-  private async untilLogged (n: LabNode, from: number, text: string, daemon: ChildProcess, timeoutMs: number): Promise<void> {
+  /** Resolves once `text` is in n's log past offset `from`; throws if `daemon` exits first, or after timeoutMs. */
+  async untilLogged (n: LabNode, from: number, text: string, daemon?: ChildProcess, timeoutMs = 10_000): Promise<void> {
     const deadline = Date.now() + timeoutMs
     while (!readLog(n.logFile as string).slice(from).includes(text)) {
-      if (daemon.exitCode !== null) throw new Error(`${n.name}: daemon exited (${daemon.exitCode}):\n${readLog(n.logFile as string).slice(from)}`)
+      if (daemon && daemon.exitCode !== null) throw new Error(`${n.name}: daemon exited (${daemon.exitCode}):\n${readLog(n.logFile as string).slice(from)}`)
       if (Date.now() > deadline) throw new Error(`${n.name}: no ${text} after ${timeoutMs} ms:\n${readLog(n.logFile as string).slice(from)}`)
       await new Promise((resolve) => setTimeout(resolve, 20))
     }

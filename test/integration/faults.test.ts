@@ -4,11 +4,11 @@
 // with an invalid config file. Each fails if flatnet does not recover by itself.
 import t, { type Test } from 'tap'
 import { availableParallelism } from 'node:os'
-import { steadyPing } from '../lib/echo.js'
+import { msUntilPing, steadyPing } from '../lib/echo.js'
 import { once } from 'node:events'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { CLI, type Cluster, type LabNode, type Pod } from '../../src/lab/cluster.js'
+import { CLI, type Cluster, type LabNode } from '../../src/lab/cluster.js'
 import { queryControl } from '../../src/control-socket.js'
 import { TUN_QUEUE_LEN } from '../../src/net/link.js'
 import { labTools, ping, withCluster } from '../lib/lab.js'
@@ -16,17 +16,6 @@ import { labTools, ping, withCluster } from '../lib/lab.js'
 labTools('ping')
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
-
-/** ms until one ping from `from` to `to` is answered, polling; -1 after timeoutMs. */
-async function msUntilPing (from: Pod, to: string, timeoutMs = 10_000, since = Date.now()): Promise<number> {
-  while (Date.now() - since < timeoutMs) {
-    try {
-      await from.ns.execAsync('ping', ['-c', '1', '-W', '0.2', '-q', to], 5_000)
-      return Date.now() - since
-    } catch { /* not yet */ }
-  }
-  return -1
-}
 
 async function kill9 (n: LabNode): Promise<void> {
   const d = n.daemon!

@@ -12,7 +12,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { ChildProcess } from 'node:child_process'
 import { readLog } from '../../src/lab/netns.js'
-import { CLI, type Cluster, type LabNode, type NodeSpec, type Pod } from '../../src/lab/cluster.js'
+import type { Cluster, LabNode, NodeSpec } from '../../src/lab/cluster.js'
 import { createServer } from 'node:net'
 import { openSession, queryControl } from '../../src/control-socket.js'
 import { readFrames, writeFrame } from '../../src/frame.js'
@@ -22,6 +22,7 @@ import { pingFlood } from '../../src/lab/ping-flood.js'
 import { until } from '../../src/lab/until.js'
 import { channelLab } from '../lib/channel.js'
 import { asDaemonSetContainer } from '../lib/daemonset.js'
+import { msUntilPing } from '../lib/echo.js'
 import { labTools, ping, withCluster } from '../lib/lab.js'
 
 labTools('ping')
@@ -99,31 +100,19 @@ for (const layout of layouts) {
   })
 }
 
-/** ms until one ping from `from` to `to` is answered, polling; -1 after timeoutMs. */
-async function msUntilPing (from: Pod, to: string, since: number, timeoutMs = 5000): Promise<number> {
-  while (Date.now() - since < timeoutMs) {
-    try {
-      await from.ns.execAsync('ping', ['-c', '1', '-W', '0.2', '-q', to], 5_000)
-      return Date.now() - since
-    } catch { /* not yet */ }
-  }
-  return -1
-}
-
-async function untilLogged (n: LabNode, from: number, text: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!readLog(n.logFile!).slice(from).includes(text)) {
-    if (Date.now() > deadline) throw new Error(`${n.name}: no ${text} in ${timeoutMs} ms:\n${readLog(n.logFile!).slice(from)}`)
-    await sleep(20)
-  }
-}
-
-/** Starts a successor for n and waits until the running daemon has registered it. */
-async function successor (n: LabNode): Promise<ChildProcess> {
+/**
+ * A handover caught midway: n's successor registered, then stopped (SIGSTOP) so that it
+ * cannot answer, and the old daemon SIGTERMed and past passing it the descriptors
+ * (they wait in the stopped successor's socket).
+ */
+async function stalledHandover (cluster: Cluster, n: LabNode): Promise<{ old: ChildProcess, successor: ChildProcess, from: number }> {
+  const old = n.daemon!
+  const successor = await cluster.startSuccessor(n)
+  successor.kill('SIGSTOP')
   const from = readLog(n.logFile!).length
-  const s = n.ns.spawn(process.execPath, [CLI, 'daemon', '--config', n.configFile!], n.logFile)
-  await untilLogged(n, from, '"msg":"a successor waits')
-  return s
+  old.kill('SIGTERM')
+  await cluster.untilLogged(n, from, '"msg":"handing the data plane over')
+  return { old, successor, from }
 }
 
 async function cluster2 (t: Test): Promise<Cluster | undefined> {
@@ -136,22 +125,16 @@ t.test('the old daemon SIGKILLed during the handover: the successor runs on what
   const [n1] = cluster.nodes
   const [p1, p2] = cluster.nodes.map((n) => n.pods[0])
   t.ok(await ping(p2, p1.ip), 'n2 -> n1 before')
-  const old = n1.daemon!
-  const s = await successor(n1)
-  // Stopped, the successor cannot answer; the old daemon has passed the descriptors
-  // (they wait in the successor's socket) and waits for its "ready" when it is killed.
-  s.kill('SIGSTOP')
-  const from = readLog(n1.logFile!).length
-  old.kill('SIGTERM')
-  await untilLogged(n1, from, '"msg":"handing the data plane over')
+  // The old daemon waits for the stopped successor's "ready" when it is killed.
+  const { old, successor: s, from } = await stalledHandover(cluster, n1)
   old.kill('SIGKILL')
   await once(old, 'exit')
   const killed = Date.now()
   s.kill('SIGCONT')
   n1.daemon = s
-  const ms = await msUntilPing(p2, p1.ip, killed)
+  const ms = await msUntilPing(p2, p1.ip, 5000, killed)
   t.ok(ms >= 0 && ms <= 2000, `n2 -> n1 forwarding ${ms} ms after the kill`)
-  await untilLogged(n1, from, '"msg":"ready"')
+  await cluster.untilLogged(n1, from, '"msg":"ready"')
   t.ok(readLog(n1.logFile!).slice(from).includes('took over the data plane'), 'the successor took over the handed TUN and sockets')
   t.ok(await ping(p2, p1.ip, 5), 'and goes on forwarding')
 })
@@ -161,24 +144,19 @@ t.test('the successor SIGKILLed during the handover: the old daemon forwards on,
   if (!cluster) return
   const [n1] = cluster.nodes
   const [p1, p2] = cluster.nodes.map((n) => n.pods[0])
-  const old = n1.daemon!
-  const s = await successor(n1)
-  s.kill('SIGSTOP')
-  const from = readLog(n1.logFile!).length
-  old.kill('SIGTERM')
-  await untilLogged(n1, from, '"msg":"handing the data plane over')
+  const { old, successor: s, from } = await stalledHandover(cluster, n1)
   s.kill('SIGKILL')
   const killed = Date.now()
-  await untilLogged(n1, from, 'handover failed')
-  const ms = await msUntilPing(p2, p1.ip, killed)
+  await cluster.untilLogged(n1, from, 'handover failed')
+  const ms = await msUntilPing(p2, p1.ip, 5000, killed)
   t.ok(ms >= 0 && ms <= 2000, `n2 -> n1 forwarding ${ms} ms after the kill`)
   t.equal(old.exitCode, null, 'the old daemon still runs')
   // Its SIGTERM stands: the next successor gets the data plane at once.
-  const next = await successor(n1)
+  const next = await cluster.startSuccessor(n1)
   const [code] = await once(old, 'exit') as [number]
   t.equal(code, 0, 'the old daemon exits 0 after handing over to the next successor')
   n1.daemon = next
-  await untilLogged(n1, from, '"msg":"ready"')
+  await cluster.untilLogged(n1, from, '"msg":"ready"')
   t.ok(await ping(p2, p1.ip, 5), 'the next successor forwards')
 })
 
@@ -188,14 +166,14 @@ t.test('the old daemon SIGKILLed while a successor waits: the successor starts c
   const [n1] = cluster.nodes
   const [p1, p2] = cluster.nodes.map((n) => n.pods[0])
   const old = n1.daemon!
-  const s = await successor(n1)
+  const s = await cluster.startSuccessor(n1)
   const from = readLog(n1.logFile!).length
   old.kill('SIGKILL')
   await once(old, 'exit')
   const killed = Date.now()
   n1.daemon = s
-  await untilLogged(n1, from, '"msg":"ready"')
-  const ms = await msUntilPing(p2, p1.ip, killed)
+  await cluster.untilLogged(n1, from, '"msg":"ready"')
+  const ms = await msUntilPing(p2, p1.ip, 5000, killed)
   t.ok(ms >= 0 && ms <= 2000, `n2 -> n1 forwarding ${ms} ms after the kill (a new TUN, the persisted peer table)`)
   t.ok(readLog(n1.logFile!).slice(from).includes('stopped without handing over'), 'the successor says why it starts clean')
 })

@@ -25,3 +25,14 @@ export function steadyPing (from: Pod, to: string, seconds: number): Promise<[nu
       return m ? [Number(m[1]), Number(m[2])] : [0, 0]
     })
 }
+
+/** ms until one ping from `from` to `to` is answered, polling; -1 after timeoutMs. */
+export async function msUntilPing (from: Pod, to: string, timeoutMs = 10_000, since = Date.now()): Promise<number> {
+  while (Date.now() - since < timeoutMs) {
+    try {
+      await from.ns.execAsync('ping', ['-c', '1', '-W', '0.2', '-q', to], 5_000)
+      return Date.now() - since
+    } catch { /* not yet */ }
+  }
+  return -1
+}
