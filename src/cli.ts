@@ -74,8 +74,8 @@ export async function main (argv: string[]): Promise<void> {
   }
   if (values['pod-cidr-from-node']) {
     if (values['pod-cidr'] !== undefined) usage('give --pod-cidr or --pod-cidr-from-node, not both')
-    // Loaded only here: the Kubernetes client alone adds ~80 MB to the daemon's RSS.
     const { nodeIdentity, podCIDRsFromNode } = await import('./node-cidr.js')
+    const { KubeConfigError } = await import('./kube/config.js')
     const { nodeName, kubeconfig } = nodeIdentity(values.config, values['node-name'])
     if (!nodeName) usage('--pod-cidr-from-node needs the node name (--node-name or nodeName in the config)')
     const log = createLogger(values['log-level'] ?? 'info')
@@ -85,7 +85,7 @@ export async function main (argv: string[]): Promise<void> {
       log.info({ node: nodeName, podCIDRs: cidrs }, 'pod CIDRs from the Node object')
     } catch (err) {
       log.fatal({ err: (err as Error).message }, 'no pod CIDRs')
-      process.exit(1)
+      process.exit(err instanceof KubeConfigError ? 2 : 1) // no API server configured: a usage error, not a runtime one
     }
   }
   let config

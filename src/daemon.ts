@@ -21,6 +21,7 @@ import { enforcePolicy } from './policy/enforce.js'
 import { CAP_BPF, hasCapability } from './capabilities.js'
 import { memoryLimit, packetMemoryBudget } from './memory-limit.js'
 import { constants } from 'node:os'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 
 export interface DaemonOptions {
   configFile: string
@@ -242,6 +243,8 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
     cniFiles = writeCniFiles({ clusterCIDRs: config.clusterCIDRs, podCIDRs: config.podCIDRs, mtu, ipMasq: config.ipMasq }, config.cni)
   }
   let lastPolicyError: string | undefined
+  let lastPolicyStale: string | undefined
+  let lastPolicyApplies = 0
   let ready = false // set once setup is done: the first policy apply comes before it
   const policy = config.networkPolicy
     ? enforcePolicy({
@@ -252,12 +255,19 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
       node: { nodeName: config.nodeName, podCIDRs: config.podCIDRs.map(formatCidr) },
       families,
       onApply: (s) => {
+        if (s.stale !== lastPolicyStale) {
+          if (s.stale) log.warn({ err: s.stale }, 'network policy objects stale')
+          else if (lastPolicyStale) log.info('network policy objects current again')
+          lastPolicyStale = s.stale
+        }
         if (s.error) {
           if (s.error !== lastPolicyError) log.error({ err: s.error }, 'network policy not enforced')
           lastPolicyError = s.error
           return
         }
         lastPolicyError = undefined
+        if (s.applies === lastPolicyApplies) return
+        lastPolicyApplies = s.applies
         for (const object of s.skipped) log.warn({ object }, 'network policy object skipped')
         log.info({ policies: s.policies, localPods: s.localPods, rules: s.rules, ms: Math.round(s.lastApplyMs) }, 'network policy applied')
         if (s.applies === 1 && ready) writeCni()
@@ -265,6 +275,15 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
     })
     : undefined
   if (policy) undo.push(async () => await policy.stop())
+  // The longest the event loop was held since the last `stats` (which resets it): what a probe would have waited.
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 })
+  loopDelay.enable()
+  undo.push(() => loopDelay.disable())
+  const loopStalls = (): { maxMs: number, p99Ms: number } => {
+    const r = { maxMs: loopDelay.max / 1e6, p99Ms: loopDelay.percentile(99) / 1e6 }
+    loopDelay.reset()
+    return r
+  }
   const succession = new Succession(config, controlPath, dataplane, table, log)
   const control = await serveControl(controlPath, (cmd) => {
     if (cmd === 'stats') {
@@ -277,6 +296,7 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
         policy: policy ? { ...policy.state(), denied: policy.denied() } : undefined,
         heapUsed: process.memoryUsage().heapUsed,
         memory: process.memoryUsage(),
+        eventLoop: loopStalls(),
       }
     }
     if (cmd === 'peers') {
@@ -304,7 +324,7 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
       const err = dataplane.info().tunError
       return err ? `TUN read failed (errno ${err}): the device is gone` : undefined
     },
-    ready: () => tunReady(info.tunName, config.clusterCIDRs) ?? policy?.state().error,
+    ready: () => tunReady(info.tunName, config.clusterCIDRs) ?? policy?.state().error ?? policy?.state().stale,
     peers: () => table.list().length,
     policy: () => policy?.state(),
     policyDenied: () => policy?.denied() ?? { ingress: 0, egress: 0 },

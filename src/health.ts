@@ -58,6 +58,7 @@ export function dataplaneMetrics (dataplane: Dataplane, checks: HealthChecks): R
   gauge('flatnet_policy_rules', 'Allow entries in this node\'s ruleset.', [], policy((s) => s.rules))
   gauge('flatnet_policy_apply_seconds', 'How long the last apply took: read, compile, render, nft.', [], policy((s) => s.lastApplyMs / 1000))
   gauge('flatnet_policy_enforced', '1 while the policies are enforced, 0 when enforcement is refused or failed.', [], policy((s) => s.error ? 0 : 1))
+  gauge('flatnet_policy_objects_stale', '1 while the API server\'s policy objects cannot be read; the last complete model stays in force.', [], policy((s) => s.stale ? 1 : 0))
   absolute('flatnet_policy_denied_packets_total', 'Connections\' first packets dropped by NetworkPolicy, by direction.', ['direction'], () => {
     if (!checks.policy()) return []
     const d = checks.policyDenied()

@@ -2,25 +2,19 @@
 // node's own Node object (spec.podCIDRs, set by kube-controller-manager; the downward
 // API cannot expose them), and once the data plane forwards, the Node's
 // NetworkUnavailable condition is set to False so the scheduler may place pods.
-import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, type V1Node } from '@kubernetes/client-node'
 import { readFileSync } from 'node:fs'
+import { KubeClient, KubeError } from './kube/client.js'
 
 const POLL_MS = 1000
 
-/** The API client for a kubeconfig file, else the in-cluster service account, else $KUBECONFIG / ~/.kube/config. */
-export function nodeApi (kubeconfig?: string): CoreV1Api {
-  const kc = new KubeConfig()
-  if (kubeconfig) kc.loadFromFile(kubeconfig)
-  else if (process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster()
-  else kc.loadFromDefault()
-  return kc.makeApiClient(CoreV1Api)
+/** The node's pod CIDRs (IPv4 first, as Kubernetes orders them), or [] while none is allocated. */
+export function podCIDRsOf (node: unknown): string[] {
+  const spec = (node as { spec?: { podCIDR?: unknown, podCIDRs?: unknown } } | null)?.spec ?? {}
+  if (Array.isArray(spec.podCIDRs) && spec.podCIDRs.length > 0) return spec.podCIDRs.filter((c): c is string => typeof c === 'string')
+  return typeof spec.podCIDR === 'string' && spec.podCIDR !== '' ? [spec.podCIDR] : []
 }
 
-/** The node's pod CIDRs (IPv4 first, as Kubernetes orders them), or [] while none is allocated. */
-export function podCIDRsOf (node: V1Node): string[] {
-  const spec = node.spec ?? {}
-  return spec.podCIDRs?.length ? spec.podCIDRs : spec.podCIDR ? [spec.podCIDR] : []
-}
+const nodePath = (name: string): string => `/api/v1/nodes/${encodeURIComponent(name)}`
 
 export interface WaitOptions {
   timeoutMs: number
@@ -34,30 +28,36 @@ export interface WaitOptions {
  * unreachable while the node comes up. Throws, saying why, after timeoutMs.
  */
 export async function podCIDRsFromNode (nodeName: string, kubeconfig: string | undefined, o: WaitOptions): Promise<string[]> {
-  const api = nodeApi(kubeconfig)
+  const client = KubeClient.load(kubeconfig) // no API server configured at all: throws at once, saying so
   const deadline = Date.now() + o.timeoutMs
   let last = ''
-  for (;;) {
-    let why: string
-    try {
-      const cidrs = podCIDRsOf(await api.readNode({ name: nodeName }))
-      if (cidrs.length > 0) return cidrs
-      why = `Node ${nodeName} has no spec.podCIDRs yet (kube-controller-manager allocates them with --allocate-node-cidrs)`
-    } catch (err) {
-      const e = err as { code?: number, message?: string }
-      why = `cannot read Node ${nodeName}: ${e.code ? `HTTP ${e.code}` : ''} ${String(e.message ?? err).split('\n')[0]}`.trim()
+  try {
+    for (;;) {
+      let why: string
+      try {
+        const cidrs = podCIDRsOf(await client.json('GET', nodePath(nodeName), { idleMs: 10_000 }))
+        if (cidrs.length > 0) return cidrs
+        why = `Node ${nodeName} has no spec.podCIDRs yet (kube-controller-manager allocates them with --allocate-node-cidrs)`
+      } catch (err) {
+        const e = err as Error
+        const detail = e instanceof KubeError && e.code > 0 ? `HTTP ${e.code} ${e.reason}${e.detail ? `: ${e.detail}` : ''}` : e instanceof KubeError ? e.detail : String(e)
+        why = `cannot read Node ${nodeName}: ${detail}`
+      }
+      if (Date.now() + (o.pollMs ?? POLL_MS) > deadline) throw new Error(`--pod-cidr-from-node: ${why}`)
+      if (why !== last) o.onWait?.(why)
+      last = why
+      await new Promise((resolve) => setTimeout(resolve, o.pollMs ?? POLL_MS))
     }
-    if (Date.now() + (o.pollMs ?? POLL_MS) > deadline) throw new Error(`--pod-cidr-from-node: ${why}`)
-    if (why !== last) o.onWait?.(why)
-    last = why
-    await new Promise((resolve) => setTimeout(resolve, o.pollMs ?? POLL_MS))
+  } finally {
+    client.close()
   }
 }
 
 /** Sets NetworkUnavailable=False on the Node's status (conditions merge by type: a strategic merge patch). */
 export async function markNetworkAvailable (nodeName: string, kubeconfig: string | undefined, now = new Date()): Promise<void> {
-  await nodeApi(kubeconfig).patchNodeStatus({
-    name: nodeName,
+  const client = KubeClient.load(kubeconfig)
+  await client.json('PATCH', `${nodePath(nodeName)}/status`, {
+    contentType: 'application/strategic-merge-patch+json',
     body: {
       status: {
         conditions: [{
@@ -70,7 +70,7 @@ export async function markNetworkAvailable (nodeName: string, kubeconfig: string
         }],
       },
     },
-  }, setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch))
+  }).finally(() => client.close())
 }
 
 /**

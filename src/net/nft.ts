@@ -1,19 +1,40 @@
 // nft(8), for flatnet's own tables: NAT outgoing (masquerade.ts) and NetworkPolicy
 // (policy/enforce.ts). Each caller replaces its table whole in one `nft -f`
-// transaction, so re-applying converges and never leaves a gap.
-import { execFileSync } from 'node:child_process'
+// transaction, so re-applying converges and never leaves a gap. Start-up and teardown
+// may wait for it; anything that runs while the daemon serves uses nftAsync, so the
+// event loop answering probes never waits on a child process.
+import { execFile, execFileSync } from 'node:child_process'
+
+function nftError (args: string[], err: unknown): Error {
+  const e = err as { stderr?: string, message: string, code?: string }
+  if (e.code === 'ENOENT') return new Error('nft not found: install nftables (NAT outgoing needs it unless ipMasq is false; NetworkPolicy needs it)')
+  return new Error(`nft ${args.join(' ')}: ${(e.stderr ?? e.message).trim()}`)
+}
 
 export function nft (args: string[], input?: string): string {
   try {
-    return execFileSync('nft', args, { encoding: 'utf8', input, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] })
+    return execFileSync('nft', args, { encoding: 'utf8', input, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], maxBuffer: 256 << 20 })
   } catch (err) {
-    const e = err as { stderr?: string, message: string, code?: string }
-    if (e.code === 'ENOENT') throw new Error('nft not found: install nftables (NAT outgoing needs it unless ipMasq is false; NetworkPolicy needs it)')
-    throw new Error(`nft ${args.join(' ')}: ${(e.stderr ?? e.message).trim()}`)
+    throw nftError(args, err)
   }
 }
 
-/** One transaction that replaces `table <family> <name>` by `body` (the table's full text), or removes it when body is undefined. */
+export async function nftAsync (args: string[], input?: string): Promise<string> {
+  return await new Promise((resolve, reject) => {
+    const child = execFile('nft', args, { encoding: 'utf8', maxBuffer: 256 << 20 }, (err, stdout, stderr) => {
+      if (err) reject(nftError(args, Object.assign(err, { stderr })))
+      else resolve(stdout)
+    })
+    child.stdin?.on('error', () => {}) // nft exiting early reports through the callback
+    child.stdin?.end(input ?? '')
+  })
+}
+
+/** The transaction that replaces `table <family> <name>` by `body` (the table's full text), or removes it when body is undefined. */
+export function tableReplacement (family: string, name: string, body: string | undefined): string {
+  return `add table ${family} ${name}\ndelete table ${family} ${name}\n${body ?? ''}\n`
+}
+
 export function replaceTable (family: string, name: string, body: string | undefined): void {
-  nft(['-f', '-'], `add table ${family} ${name}\ndelete table ${family} ${name}\n${body ?? ''}\n`)
+  nft(['-f', '-'], tableReplacement(family, name, body))
 }

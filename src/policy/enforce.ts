@@ -4,18 +4,21 @@
 import { createHash } from 'node:crypto'
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { nft, replaceTable } from '../net/nft.js'
+import { nft, nftAsync, replaceTable, tableReplacement } from '../net/nft.js'
 import { compile } from './compile.js'
 import { loadManifests, type Manifests } from './manifests.js'
-import type { PolicyObjectSource } from './kubernetes.js'
+import { KubeClient } from '../kube/client.js'
+import { POLICY_KINDS, type PolicyObjectSource, type PolicySourceStatus, watchPolicyObjects } from './kubernetes.js'
 import type { Logger } from '../log.js'
 import { type NodePods, POLICY_TABLE, policyRuleset } from './nftables.js'
 
 export interface PolicyState {
   /** Why enforcement is off or failed (readyz reports it), or undefined while it holds. */
   error?: string
+  /** Why the API server's objects are not current (a list or watch failing): the last complete model stays in force. */
+  stale?: string
   applies: number
-  /** sha256 of the manifest files the table was built from (manifestsDigest). */
+  /** sha256 of the manifest files the table was built from (manifestsDigest); from the API server, each kind's resourceVersion. */
   digest?: string
   policies: number
   localPods: number
@@ -82,17 +85,17 @@ export function enforcePolicy (o: EnforceOptions): PolicyEnforcer {
     o.onApply(state)
     return { state: () => state, objects: () => undefined, denied: () => ({ ingress: 0, egress: 0 }), stop: async () => {} }
   }
-  const carried = { ingress: 0, egress: 0 }
+  const counters = new DeniedCounters()
   let applied: Manifests | undefined
-  const denied = (): { ingress: number, egress: number } => {
-    const now = deniedPackets()
-    return { ingress: carried.ingress + now.ingress, egress: carried.egress + now.egress }
-  }
-  const apply = (m: Manifests, digest: string, started: number): void => {
+  const denied = (): { ingress: number, egress: number } => counters.total()
+  // One apply at a time; changes that arrive meanwhile collapse into the latest.
+  let queued: { m: Manifests, digest: string, started: number } | undefined
+  let running: Promise<void> | undefined
+  const applyOnce = async ({ m, digest, started }: { m: Manifests, digest: string, started: number }): Promise<void> => {
     try {
       const ruleset = policyRuleset(compile(m.namespaces, m.pods, m.policies, { node: o.node.nodeName }), o.node)
-      Object.assign(carried, denied())
-      replaceTable('inet', POLICY_TABLE, ruleset.script)
+      await counters.beforeReplace()
+      await nftAsync(['-f', '-'], tableReplacement('inet', POLICY_TABLE, ruleset.script))
       applied = m
       Object.assign(state, {
         error: undefined,
@@ -109,21 +112,27 @@ export function enforcePolicy (o: EnforceOptions): PolicyEnforcer {
     }
     o.onApply(state)
   }
-  if ('kubernetes' in o.source) {
-    // Loaded only here: the Kubernetes client alone adds ~80 MB to the daemon's RSS.
-    const { kubeconfig } = o.source.kubernetes
-    const watch: Promise<PolicyObjectSource> = import('./kubernetes.js').then(({ watchPolicyObjects }) =>
-      watchPolicyObjects(kubeconfig, o.log, (m, digest) => apply(m, digest, performance.now())))
-      .catch((err: Error) => {
-        state.error = `NetworkPolicy not enforced: cannot watch the API server: ${err.message}`
-        o.onApply(state)
-        return { stop: async () => {} }
-      })
-    state.error = 'NetworkPolicy not applied yet: waiting for the API server\'s Namespaces, Pods and NetworkPolicies'
-    return { state: () => state, objects: () => applied, denied, stop: async () => await (await watch).stop() }
+  const apply = (m: Manifests, digest: string, started: number): void => {
+    queued = { m, digest, started }
+    running ??= (async () => {
+      while (queued) {
+        const next = queued
+        queued = undefined
+        await applyOnce(next)
+      }
+      running = undefined
+    })()
   }
+  const stop = async (): Promise<void> => {
+    counters.stop()
+    queued = undefined
+    await running
+  }
+  if ('kubernetes' in o.source) return enforceFromApi(o, o.source.kubernetes.kubeconfig, state, apply, () => applied, denied, stop)
   const dir = o.source.manifests
+  state.error = `NetworkPolicy not applied yet: reading ${dir}`
   const poll = (): void => {
+    if (running) return // the digest moves once the apply in flight is in
     const started = performance.now()
     try {
       const digest = manifestsDigest(dir)
@@ -135,7 +144,63 @@ export function enforcePolicy (o: EnforceOptions): PolicyEnforcer {
   }
   poll()
   const timer = setInterval(poll, o.pollMs ?? 250)
-  return { state: () => state, objects: () => applied, denied, stop: async () => { clearInterval(timer) } }
+  return { state: () => state, objects: () => applied, denied, stop: async () => { clearInterval(timer); await stop() } }
+}
+
+/**
+ * The API server path. Until all three kinds are listed nothing is applied: the table a
+ * previous daemon left stays in force, and where there is none (a first start, a reboot)
+ * one that drops every address of this node's pod CIDRs goes in first, so a pod started
+ * meanwhile is isolated rather than open. A kind whose list or watch fails later leaves
+ * the last complete model in force, marked stale.
+ */
+function enforceFromApi (o: EnforceOptions, kubeconfig: string | undefined, state: PolicyState,
+  apply: (m: Manifests, digest: string, started: number) => void, objects: () => Manifests | undefined,
+  denied: () => { ingress: number, egress: number }, stopApplies: () => Promise<void>): PolicyEnforcer {
+  const off = (why: string): PolicyEnforcer => {
+    state.error = `NetworkPolicy not enforced: ${why}`
+    o.onApply(state)
+    return { state: () => state, objects, denied, stop: stopApplies }
+  }
+  let source: PolicyObjectSource
+  try {
+    closedUntilListed(o.node)
+    const client = KubeClient.load(kubeconfig)
+    state.error = 'NetworkPolicy not applied yet: waiting for the API server\'s Namespaces, Pods and NetworkPolicies'
+    source = watchPolicyObjects({
+      client,
+      log: o.log,
+      onChange: (m, status) => apply(m, versionsOf(status), performance.now()),
+      onStatus: (status) => {
+        const failing = POLICY_KINDS.filter((k) => status[k].error !== undefined).map((k) => `${k} ${status[k].error as string}`)
+        const unlisted = POLICY_KINDS.filter((k) => !status[k].listed)
+        if (state.applies === 0) {
+          if (unlisted.length === 0) return // the first apply follows
+          state.error = `NetworkPolicy not applied yet: waiting for the API server's ${unlisted.join(', ')}${failing.length > 0 ? ` (${failing.join('; ')})` : ''}`
+        } else {
+          state.stale = failing.length > 0 ? `NetworkPolicy objects not current (${failing.join('; ')}): the last complete model stays in force` : undefined
+        }
+        o.onApply(state)
+      },
+    })
+  } catch (err) {
+    return off((err as Error).message)
+  }
+  return { state: () => state, objects, denied, stop: async () => { await source.stop(); await stopApplies() } }
+}
+
+/** Installs the table of an empty model (every local pod address dropped) unless one is there already. */
+function closedUntilListed (node: NodePods): void {
+  try {
+    nft(['list', 'table', 'inet', POLICY_TABLE])
+    return
+  } catch { /* none yet */ }
+  replaceTable('inet', POLICY_TABLE, policyRuleset(compile([], [], [], { node: node.nodeName }), node).script)
+}
+
+/** The API path's digest: the resourceVersion each kind's applied objects reflect. */
+function versionsOf (status: PolicySourceStatus): string {
+  return POLICY_KINDS.map((k) => `${k}=${status[k].resourceVersion ?? ''}`).join(',')
 }
 
 /** The table's named counters, from `nft -j list counters table inet flatnet-policy`. */
@@ -146,10 +211,52 @@ function deniedFromCounters (json: string): { ingress: number, egress: number } 
 }
 
 /** Packets the table dropped, by direction; zeros when it is not there. */
-export function deniedPackets (): { ingress: number, egress: number } {
+export async function deniedPackets (): Promise<{ ingress: number, egress: number }> {
   try {
-    return deniedFromCounters(nft(['-j', 'list', 'counters', 'table', 'inet', POLICY_TABLE]))
+    return deniedFromCounters(await nftAsync(['-j', 'list', 'counters', 'table', 'inet', POLICY_TABLE]))
   } catch {
     return { ingress: 0, egress: 0 }
+  }
+}
+
+// How often the counters are read for stats and metrics: read off the request path, so a
+// scrape never starts a child process.
+const COUNTERS_EVERY_MS = 5000
+
+/**
+ * Denied packets since the daemon started: each table replace resets the table's counters,
+ * so their last values are carried over just before it.
+ */
+class DeniedCounters {
+  private readonly carried = { ingress: 0, egress: 0 }
+  private last = { ingress: 0, egress: 0 }
+  private readonly timer = setInterval(() => { this.read().catch(() => {}) }, COUNTERS_EVERY_MS)
+
+  constructor () {
+    this.timer.unref()
+  }
+
+  total (): { ingress: number, egress: number } {
+    return { ingress: this.carried.ingress + this.last.ingress, egress: this.carried.egress + this.last.egress }
+  }
+
+  async beforeReplace (): Promise<void> {
+    await this.read()
+    Object.assign(this.carried, this.total())
+    this.last = { ingress: 0, egress: 0 }
+    this.table++
+  }
+
+  stop (): void {
+    clearInterval(this.timer)
+  }
+
+  // Which table a read belongs to: a read that started before a replace must not land after it.
+  private table = 0
+
+  private async read (): Promise<void> {
+    const table = this.table
+    const now = await deniedPackets()
+    if (table === this.table) this.last = now
   }
 }

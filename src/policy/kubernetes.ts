@@ -1,71 +1,101 @@
-// Namespaces, Pods and NetworkPolicies from the API server: one informer each (the
-// official client's list and watch; it relists by itself after 410 Gone), their
-// caches turned into the objects compile.ts reads whenever any of them changes.
-import { createHash } from 'node:crypto'
-import { CoreV1Api, KubeConfig, makeInformer, NetworkingV1Api } from '@kubernetes/client-node'
+// Namespaces, Pods and NetworkPolicies from the API server: one reflector each, every
+// object run through the same parser as manifests (objects.ts) straight from the API's
+// JSON, whatever path it came by (list page, watch event, relist after 410), and kept
+// only in that parsed form. The model is handed on only once all three kinds have been
+// listed: enforcement on a partial view would treat unlisted pods and policies as absent.
 import type { Logger } from '../log.js'
-import { Backoff } from '../control/backoff.js'
+import type { KubeClient } from '../kube/client.js'
+import { Reflector } from '../kube/reflector.js'
 import type { Manifests } from './manifests.js'
-import { parseNamespace, parseNetworkPolicy, parsePod, PolicyObjectError } from './objects.js'
+import { type Namespace, type NetworkPolicy, type Pod, parseNamespace, parseNetworkPolicy, parsePod } from './objects.js'
 
-export interface PolicyObjectSource { stop: () => Promise<void> }
+export const POLICY_KINDS = ['Namespace', 'Pod', 'NetworkPolicy'] as const
+export type PolicyKind = typeof POLICY_KINDS[number]
 
-type Informer = ReturnType<typeof makeInformer<object>>
+export interface KindStatus {
+  listed: boolean
+  /** The current failure of its list or watch, while it lasts. */
+  error?: string
+  /** The resourceVersion its objects reflect. */
+  resourceVersion?: string
+  objects: number
+  refused: number
+}
 
-/** Calls onChange with every object, once all three lists are in and again after each change (coalesced for 50 ms). */
-export function watchPolicyObjects (kubeconfig: string | undefined, log: Logger, onChange: (m: Manifests, digest: string) => void): PolicyObjectSource {
-  const kc = new KubeConfig()
-  if (kubeconfig) kc.loadFromFile(kubeconfig)
-  else if (process.env.KUBERNETES_SERVICE_HOST) kc.loadFromCluster()
-  else kc.loadFromDefault()
-  const core = kc.makeApiClient(CoreV1Api)
-  const net = kc.makeApiClient(NetworkingV1Api)
-  const informers: Record<'Namespace' | 'Pod' | 'NetworkPolicy', Informer> = {
-    Namespace: makeInformer<object>(kc, '/api/v1/namespaces', async () => await core.listNamespace()),
-    Pod: makeInformer<object>(kc, '/api/v1/pods', async () => await core.listPodForAllNamespaces()),
-    NetworkPolicy: makeInformer<object>(kc, '/apis/networking.k8s.io/v1/networkpolicies', async () => await net.listNetworkPolicyForAllNamespaces()),
-  }
-  const synced = new Set<string>()
-  let stopped = false
+export type PolicySourceStatus = Record<PolicyKind, KindStatus>
+
+export interface PolicyObjectSource {
+  status: () => PolicySourceStatus
+  stop: () => Promise<void>
+}
+
+export interface PolicyObjectOptions {
+  client: KubeClient
+  log: Logger
+  /** The complete view, once all three kinds are listed and again after changes (coalesced). */
+  onChange: (m: Manifests, status: PolicySourceStatus) => void
+  /** A kind's list or watch failed or recovered. */
+  onStatus: (status: PolicySourceStatus) => void
+  /** Coalescing window for changes. */
+  coalesceMs?: number
+  /** Test hooks passed to each reflector. */
+  reflector?: { pageSize?: number, sleep?: (ms: number, signal: AbortSignal) => Promise<void> }
+}
+
+const PATHS: Record<PolicyKind, string> = {
+  Namespace: '/api/v1/namespaces',
+  Pod: '/api/v1/pods',
+  NetworkPolicy: '/apis/networking.k8s.io/v1/networkpolicies',
+}
+
+export function watchPolicyObjects (o: PolicyObjectOptions): PolicyObjectSource {
   let pending: NodeJS.Timeout | undefined
+  let stopped = false
+  const status = (): PolicySourceStatus => Object.fromEntries(POLICY_KINDS.map((k) => {
+    const r = reflectors[k]
+    return [k, { listed: r.listed, error: r.error, resourceVersion: r.resourceVersion, objects: r.store.size, refused: r.refused.size }]
+  })) as PolicySourceStatus
   const emit = (): void => {
     pending = undefined
-    if (synced.size < 3) return
-    const m: Manifests = { namespaces: [], pods: [], policies: [], errors: [] }
-    const h = createHash('sha256')
-    for (const [kind, informer] of Object.entries(informers)) {
-      for (const o of informer.list()) {
-        h.update(JSON.stringify(o))
-        try {
-          if (kind === 'Namespace') m.namespaces.push(parseNamespace(o))
-          else if (kind === 'Pod') m.pods.push(parsePod(o))
-          else m.policies.push(parseNetworkPolicy(o))
-        } catch (err) {
-          if (!(err instanceof PolicyObjectError)) throw err
-          m.errors.push(err.message) // names the object and the field
-        }
-      }
-    }
-    onChange(m, h.digest('hex'))
+    if (stopped || !POLICY_KINDS.every((k) => reflectors[k].listed)) return
+    const errors = POLICY_KINDS.flatMap((k) => [...reflectors[k].refused.values()]) // each names its object and field
+    o.onChange({
+      namespaces: [...reflectors.Namespace.store.values()] as Namespace[],
+      pods: [...reflectors.Pod.store.values()] as Pod[],
+      policies: [...reflectors.NetworkPolicy.store.values()] as NetworkPolicy[],
+      errors,
+    }, status())
   }
-  const changed = (): void => { pending ??= setTimeout(emit, 50) }
-  for (const [kind, informer] of Object.entries(informers)) {
-    const backoff = new Backoff(1000, 30_000)
-    for (const event of ['add', 'update', 'delete'] as const) informer.on(event, changed)
-    informer.on('connect', () => backoff.reset())
-    informer.on('error', (err) => {
-      // The informer stops on any error but 410 (which it relists itself): start it again.
-      if (stopped) return
-      log.warn({ kind, err: String((err as Error)?.message ?? err) }, 'policy object watch failed; keeping the last policies')
-      setTimeout(() => { if (!stopped) informer.start().catch(() => {}) }, backoff.next())
-    })
-    informer.start().then(() => { synced.add(kind); changed() }, () => {}) // errors arrive on 'error'
+  const changed = (): void => { pending ??= setTimeout(emit, o.coalesceMs ?? 50) }
+  const reflectorFor = <T>(kind: PolicyKind, project: (raw: unknown) => T): Reflector<T> => new Reflector<T>({
+    client: o.client,
+    kind,
+    path: PATHS[kind],
+    project,
+    log: o.log,
+    pageSize: o.reflector?.pageSize,
+    sleep: o.reflector?.sleep,
+    sink: {
+      set: changed,
+      delete: changed,
+      refused: changed,
+      synced: () => { changed(); o.onStatus(status()) },
+      failed: () => o.onStatus(status()),
+      recovered: () => o.onStatus(status()),
+    },
+  })
+  const reflectors = {
+    Namespace: reflectorFor('Namespace', parseNamespace),
+    Pod: reflectorFor('Pod', parsePod),
+    NetworkPolicy: reflectorFor('NetworkPolicy', parseNetworkPolicy),
   }
+  for (const k of POLICY_KINDS) reflectors[k].start()
   return {
+    status,
     stop: async () => {
       stopped = true
       clearTimeout(pending)
-      await Promise.all(Object.values(informers).map(async (i) => await i.stop()))
+      await Promise.all(POLICY_KINDS.map(async (k) => await reflectors[k].stop()))
     },
   }
 }

@@ -13,28 +13,14 @@ import { readLog } from '../../src/lab/netns.js'
 import { until } from '../../src/lab/until.js'
 import { socketDrops } from '../../src/net/kernel-drops.js'
 import { labTools, ping, withCluster } from '../lib/lab.js'
+import { healthGet, sample } from '../lib/health.js'
 
 labTools('ping')
 
 const PORT = 9472 // the default healthPort, as the DaemonSet's probes expect
 const SEND_UDP = fileURLToPath(new URL('../fixtures/send-udp.mjs', import.meta.url))
 
-async function get (n: LabNode, path: string): Promise<{ status: number, body: string }> {
-  const script = `fetch('http://127.0.0.1:${PORT}${path}').then(async (r) => process.stdout.write(JSON.stringify({ status: r.status, body: await r.text() })),
-    (e) => process.stdout.write(JSON.stringify({ status: 0, body: String(e.cause?.code ?? e.message) })))`
-  return JSON.parse(await n.ns.execAsync(process.execPath, ['-e', script], 10_000))
-}
-
-/** The value of one Prometheus sample, e.g. sample(text, 'flatnet_drops_total', { reason: 'no_route' }). */
-function sample (text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  for (const line of text.split('\n')) {
-    const m = /^([a-z_]+)(?:\{([^}]*)\})? (\S+)$/.exec(line)
-    if (!m || m[1] !== name) continue
-    const have = Object.fromEntries([...(m[2] ?? '').matchAll(/([a-z_]+)="([^"]*)"/g)].map((x) => [x[1], x[2]]))
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(m[3])
-  }
-  return undefined
-}
+const get = async (n: LabNode, path: string): Promise<{ status: number, body: string }> => await healthGet(n, path, PORT)
 
 t.test('healthz, readyz and metrics on a 3-node cluster', async (t) => {
   const cluster = await withCluster(t, { nodes: [{ kind: 'flatnet' }, { kind: 'flatnet' }, { kind: 'flatnet' }] })
