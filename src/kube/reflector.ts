@@ -14,9 +14,9 @@ import { LineReader } from './line-reader.js'
 import { ListParser } from './list-parser.js'
 
 export interface ReflectorSink<T> {
-  /** An object added or changed (from a list page or a watch event). */
-  set: (key: string, value: T) => void
-  delete: (key: string) => void
+  /** An object added or changed (from a list page or a watch event); previous: what the store held. */
+  set: (key: string, value: T, previous: T | undefined) => void
+  delete: (key: string, previous: T | undefined) => void
   /** An object refused by the projection (the store keeps its last good value, if any). */
   refused?: (key: string, why: string) => void
   /** A list completed: the store now holds exactly what the API server listed. */
@@ -149,14 +149,16 @@ export class Reflector<T> {
       return key
     }
     this.refused.delete(key)
+    const previous = this.store.get(key)
     this.store.set(key, value)
-    this.o.sink.set(key, value)
+    this.o.sink.set(key, value, previous)
     return key
   }
 
   private remove (key: string): void {
     const known = this.refused.delete(key)
-    if (this.store.delete(key) || known) this.o.sink.delete(key)
+    const previous = this.store.get(key)
+    if (this.store.delete(key) || known) this.o.sink.delete(key, previous)
   }
 
   private async list (): Promise<void> {
@@ -210,13 +212,14 @@ export class Reflector<T> {
         throw new KubeError(e.code, e.reason, `watch ${path}: ${e.code} ${e.reason}: ${e.message}`)
       }
       this.stats.events++
+      // First: what the sink is told reflects this event's resourceVersion.
+      if (e.resourceVersion) this.resourceVersion = e.resourceVersion
       if (e.type === 'DELETED') {
         const key = this.keyOf(e.object)
         if (key !== undefined) this.remove(key)
       } else if (e.type !== 'BOOKMARK') {
         this.apply(e.object)
       }
-      if (e.resourceVersion) this.resourceVersion = e.resourceVersion
     }, MAX_EVENT_BYTES)
     await drain(res, (chunk) => {
       reader.write(chunk)

@@ -17,9 +17,9 @@ export interface CompileOptions {
 
 const podKey = (p: { namespace: string, name: string }): string => `${p.namespace}/${p.name}`
 
-/** Pods that can be peers or destinations: own IPs, not host-network (their IPs are the node's). */
+/** Pods that can be peers or destinations: own IPs, not host-network (their IPs are the node's), not finished (their IPs may be reused). */
 function addressable (pods: readonly Pod[]): Pod[] {
-  return pods.filter((p) => !p.hostNetwork && p.ips.length > 0)
+  return pods.filter((p) => !p.hostNetwork && !p.finished && p.ips.length > 0)
 }
 
 export function compile (namespaces: readonly Namespace[], pods: readonly Pod[], policies: readonly NetworkPolicy[], options: CompileOptions = {}): PolicyModel {
@@ -30,7 +30,11 @@ export function compile (namespaces: readonly Namespace[], pods: readonly Pod[],
     model.nodeAddresses.set(node, addrs.map((a) => canonicalIP(a) ?? a))
   }
   const byNamespace = new Map<string, Pod[]>()
-  for (const p of targets) byNamespace.set(p.namespace, [...(byNamespace.get(p.namespace) ?? []), p])
+  for (const p of targets) {
+    const list = byNamespace.get(p.namespace)
+    if (list) list.push(p)
+    else byNamespace.set(p.namespace, [p])
+  }
   const ctx: Ctx = { nsByName, pods: targets, byNamespace, peers: new Map() }
   for (const pod of targets) {
     if (options.node !== undefined && pod.nodeName !== options.node) continue

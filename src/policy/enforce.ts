@@ -91,6 +91,9 @@ export function enforcePolicy (o: EnforceOptions): PolicyEnforcer {
   // One apply at a time; changes that arrive meanwhile collapse into the latest.
   let queued: { m: Manifests, digest: string, started: number } | undefined
   let running: Promise<void> | undefined
+  // The newest digest the applied model holds for: the last apply's, or later versions
+  // whose changes could not alter the model (advance).
+  let latest: string | undefined
   const applyOnce = async ({ m, digest, started }: { m: Manifests, digest: string, started: number }): Promise<void> => {
     try {
       const ruleset = policyRuleset(compile(m.namespaces, m.pods, m.policies, { node: o.node.nodeName }), o.node)
@@ -114,6 +117,7 @@ export function enforcePolicy (o: EnforceOptions): PolicyEnforcer {
   }
   const apply = (m: Manifests, digest: string, started: number): void => {
     queued = { m, digest, started }
+    latest = digest
     running ??= (async () => {
       while (queued) {
         const next = queued
@@ -121,14 +125,19 @@ export function enforcePolicy (o: EnforceOptions): PolicyEnforcer {
         await applyOnce(next)
       }
       running = undefined
+      if (state.error === undefined && latest !== undefined) state.digest = latest
     })()
+  }
+  const advance = (digest: string): void => {
+    latest = digest
+    if (running === undefined && state.error === undefined && state.applies > 0) state.digest = digest
   }
   const stop = async (): Promise<void> => {
     counters.stop()
     queued = undefined
     await running
   }
-  if ('kubernetes' in o.source) return enforceFromApi(o, o.source.kubernetes.kubeconfig, state, apply, () => applied, denied, stop)
+  if ('kubernetes' in o.source) return enforceFromApi(o, o.source.kubernetes.kubeconfig, state, { apply, advance, objects: () => applied, denied, stop })
   const dir = o.source.manifests
   state.error = `NetworkPolicy not applied yet: reading ${dir}`
   const poll = (): void => {
@@ -154,9 +163,17 @@ export function enforcePolicy (o: EnforceOptions): PolicyEnforcer {
  * meanwhile is isolated rather than open. A kind whose list or watch fails later leaves
  * the last complete model in force, marked stale.
  */
-function enforceFromApi (o: EnforceOptions, kubeconfig: string | undefined, state: PolicyState,
-  apply: (m: Manifests, digest: string, started: number) => void, objects: () => Manifests | undefined,
-  denied: () => { ingress: number, egress: number }, stopApplies: () => Promise<void>): PolicyEnforcer {
+interface Applier {
+  apply: (m: Manifests, digest: string, started: number) => void
+  /** Later versions that hold for the model applied or being applied. */
+  advance: (digest: string) => void
+  objects: () => Manifests | undefined
+  denied: () => { ingress: number, egress: number }
+  stop: () => Promise<void>
+}
+
+function enforceFromApi (o: EnforceOptions, kubeconfig: string | undefined, state: PolicyState, a: Applier): PolicyEnforcer {
+  const { apply, objects, denied, stop: stopApplies } = a
   const off = (why: string): PolicyEnforcer => {
     state.error = `NetworkPolicy not enforced: ${why}`
     o.onApply(state)
@@ -170,7 +187,9 @@ function enforceFromApi (o: EnforceOptions, kubeconfig: string | undefined, stat
     source = watchPolicyObjects({
       client,
       log: o.log,
+      node: o.node.nodeName,
       onChange: (m, status) => apply(m, versionsOf(status), performance.now()),
+      onVersions: (status) => a.advance(versionsOf(status)),
       onStatus: (status) => {
         const failing = POLICY_KINDS.filter((k) => status[k].error !== undefined).map((k) => `${k} ${status[k].error as string}`)
         const unlisted = POLICY_KINDS.filter((k) => !status[k].listed)

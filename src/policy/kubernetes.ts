@@ -8,6 +8,7 @@ import type { KubeClient } from '../kube/client.js'
 import { Reflector } from '../kube/reflector.js'
 import type { Manifests } from './manifests.js'
 import { type Namespace, type NetworkPolicy, type Pod, parseNamespace, parseNetworkPolicy, parsePod } from './objects.js'
+import { type PodRelevance, podRelevance } from './relevance.js'
 
 export const POLICY_KINDS = ['Namespace', 'Pod', 'NetworkPolicy'] as const
 export type PolicyKind = typeof POLICY_KINDS[number]
@@ -36,6 +37,13 @@ export interface PolicyObjectOptions {
   onChange: (m: Manifests, status: PolicySourceStatus) => void
   /** A kind's list or watch failed or recovered. */
   onStatus: (status: PolicySourceStatus) => void
+  /**
+   * The node whose model is built: a Pod change that cannot alter it (relevance.ts)
+   * hands on no model, only onVersions, so that a change elsewhere costs no recompile.
+   */
+  node?: string
+  /** Only changes that leave the model as it is arrived since the last onChange: these versions hold for it too. */
+  onVersions?: (status: PolicySourceStatus) => void
   /** Coalescing window for changes. */
   coalesceMs?: number
   /** Test hooks passed to each reflector. */
@@ -55,18 +63,28 @@ export function watchPolicyObjects (o: PolicyObjectOptions): PolicyObjectSource 
     const r = reflectors[k]
     return [k, { listed: r.listed, error: r.error, resourceVersion: r.resourceVersion, objects: r.store.size, refused: r.refused.size }]
   })) as PolicySourceStatus
+  // Which pod changes matter to the model last handed on; undefined until then.
+  let relevant: PodRelevance | undefined
   const emit = (): void => {
     pending = undefined
     if (stopped || !POLICY_KINDS.every((k) => reflectors[k].listed)) return
     const errors = POLICY_KINDS.flatMap((k) => [...reflectors[k].refused.values()]) // each names its object and field
-    o.onChange({
+    const m: Manifests = {
       namespaces: [...reflectors.Namespace.store.values()] as Namespace[],
       pods: [...reflectors.Pod.store.values()] as Pod[],
       policies: [...reflectors.NetworkPolicy.store.values()] as NetworkPolicy[],
       errors,
-    }, status())
+    }
+    if (o.node !== undefined) relevant = podRelevance(m.namespaces, m.pods, m.policies, o.node)
+    o.onChange(m, status())
   }
   const changed = (): void => { pending ??= setTimeout(emit, o.coalesceMs ?? 50) }
+  // A pod change is judged against the model last handed on; while another is due, it joins that one.
+  const podChanged = (next: Pod | undefined, previous: Pod | undefined): void => {
+    if (pending !== undefined || relevant === undefined || o.onVersions === undefined ||
+      (next !== undefined && relevant(next)) || (previous !== undefined && relevant(previous))) changed()
+    else o.onVersions(status())
+  }
   const reflectorFor = <T>(kind: PolicyKind, project: (raw: unknown) => T): Reflector<T> => new Reflector<T>({
     client: o.client,
     kind,
@@ -76,8 +94,8 @@ export function watchPolicyObjects (o: PolicyObjectOptions): PolicyObjectSource 
     pageSize: o.reflector?.pageSize,
     sleep: o.reflector?.sleep,
     sink: {
-      set: changed,
-      delete: changed,
+      set: kind === 'Pod' ? (_, next, previous) => podChanged(next as Pod, previous as Pod | undefined) : changed,
+      delete: kind === 'Pod' ? (_, previous) => podChanged(undefined, previous as Pod | undefined) : changed,
       refused: changed,
       synced: () => { changed(); o.onStatus(status()) },
       failed: () => o.onStatus(status()),

@@ -6,6 +6,8 @@ import { isIPv4 } from 'node:net'
 import { parseBlockCidr, inCidr } from '../../src/policy/addresses.js'
 import { compile } from '../../src/policy/compile.js'
 import { evaluate, type Query } from '../../src/policy/evaluate.js'
+import { policyRuleset } from '../../src/policy/nftables.js'
+import { podRelevance } from '../../src/policy/relevance.js'
 import {
   type LabelSelector, type Namespace, type NetworkPolicy, type Peer, type Pod, type PolicyRule, type Protocol,
   parseNamespace, parseNetworkPolicy, parsePod,
@@ -212,4 +214,51 @@ t.test('evaluate agrees with the reference on random clusters', async (t) => {
   t.pass(`${queries} queries over ${ROUNDS} clusters agree`)
   // Guard against a generator that only ever produces one answer.
   t.ok(allowed > queries * 0.1 && allowed < queries * 0.9, `a mix of verdicts (${allowed} of ${queries} allowed)`)
+})
+
+// A pod change that podRelevance passes over (neither its old nor its new version
+// matters to the node) must leave the node's ruleset exactly as it was: the filter is
+// what lets a change elsewhere in the cluster cost no recompile.
+t.test('a pod change the relevance filter passes over leaves the node\'s ruleset as it was', async (t) => {
+  const ROUNDS = 300
+  let passedOver = 0
+  let changes = 0
+  for (let seed = 1; seed <= ROUNDS; seed++) {
+    const g = generator(seed)
+    const { json } = g.world()
+    const namespaces = json.namespaces.map(parseNamespace)
+    const policies = json.policies.map(parseNetworkPolicy)
+    let pods = json.pods.map(parsePod)
+    const KEYS = ['app', 'tier', 'team']
+    const VALUES = ['a', 'b', 'c']
+    for (let step = 0; step < 25; step++) {
+      const node = `node-${1 + g.int(3)}`
+      const render = (ps: Pod[]): string => policyRuleset(compile(namespaces, ps, policies, { node }), { nodeName: node, podCIDRs: ['10.244.0.0/16'] }).script
+      const relevant = podRelevance(namespaces, pods, policies, node)
+      const i = g.int(pods.length)
+      const previous: Pod | undefined = pods[i]
+      let next: Pod | undefined = { ...previous }
+      switch (g.int(5)) {
+        case 0: next.labels = Object.fromEntries(KEYS.filter(() => g.int(2) === 0).map((k) => [k, g.pick(VALUES)])); break
+        case 1: next.nodeName = `node-${1 + g.int(3)}`; break
+        case 2: next.ips = [`10.244.${1 + g.int(3)}.${100 + step}`]; break
+        case 3: next = undefined; break // deleted
+        default: next = { ...previous, name: `new${step}`, namespace: g.pick(namespaces).name } // another pod like it
+      }
+      const after = next === undefined ? pods.filter((_, k) => k !== i) : previous.name === next.name ? pods.map((p, k) => k === i ? next as Pod : p) : [...pods, next]
+      changes++
+      const matters = (next !== undefined && relevant(next)) || (previous.name === next?.name && relevant(previous)) || (next === undefined && relevant(previous))
+      if (!matters) {
+        passedOver++
+        const before = render(pods)
+        if (render(after) !== before) {
+          t.fail(`seed ${seed}, step ${step}: a change called irrelevant to ${node} changed its ruleset`, { world: JSON.stringify(json), previous, next })
+          return
+        }
+      }
+      pods = after.length > 0 ? after : pods
+    }
+  }
+  t.pass(`${passedOver} of ${changes} pod changes passed over, each leaving the ruleset as it was`)
+  t.ok(passedOver > changes * 0.2 && passedOver < changes * 0.95, 'the filter passes over some changes, not all')
 })
