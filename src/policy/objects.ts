@@ -28,8 +28,10 @@ export interface Pod {
   hostNetwork: boolean
   /** status.podIPs, canonical text; empty until the pod has been given addresses. */
   ips: string[]
-  /** Every container's ports, for resolving named ports. */
+  /** The containers' named ports, for resolving named ports (an unnamed one can never be named by a policy). */
   ports: ContainerPort[]
+  /** Succeeded or Failed: its containers are gone and its IP may already be another pod's (Calico's IsFinished). */
+  finished: boolean
 }
 
 /** ipBlock; cidr and except are canonical (host bits dropped). */
@@ -165,8 +167,8 @@ export function parsePod (j: unknown): Pod {
         const name = c.str(po.name, `${pf}.name`)
         if (!isPortName(name)) c.fail(`${pf}.name`, `${show(name)} is not a valid port name (IANA_SVC_NAME: 1-15 of a-z, 0-9, '-')`)
         port.name = name
+        ports.push(port)
       }
-      ports.push(port)
     })
   })
   const ips: string[] = []
@@ -179,7 +181,9 @@ export function parsePod (j: unknown): Pod {
   c.list(status.podIPs, 'status.podIPs').forEach((p, i) => addIP(c.obj(p, `status.podIPs[${i}]`).ip, `status.podIPs[${i}].ip`))
   if (ips.length === 0 && status.podIP !== undefined && status.podIP !== null && status.podIP !== '') addIP(status.podIP, 'status.podIP')
   if (spec.hostNetwork !== undefined && spec.hostNetwork !== null && typeof spec.hostNetwork !== 'boolean') c.fail('spec.hostNetwork', `${show(spec.hostNetwork)} must be true or false`)
-  const pod: Pod = { namespace: m.namespace, name: m.name, labels: m.labels, hostNetwork: spec.hostNetwork === true, ips, ports }
+  const phase = status.phase
+  if (phase !== undefined && phase !== null && typeof phase !== 'string') c.fail('status.phase', `${show(phase)} must be a string`)
+  const pod: Pod = { namespace: m.namespace, name: m.name, labels: m.labels, hostNetwork: spec.hostNetwork === true, ips, ports, finished: phase === 'Succeeded' || phase === 'Failed' }
   if (spec.nodeName !== undefined && spec.nodeName !== null && spec.nodeName !== '') pod.nodeName = c.str(spec.nodeName, 'spec.nodeName')
   return pod
 }

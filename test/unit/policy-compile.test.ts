@@ -57,3 +57,26 @@ t.test('verdict: isolation and the policies that allow', async (t) => {
   t.equal(fromNode.ingress.fromOwnNode, true)
   t.equal(evaluate(compile(ns, pods, [deny, allow]), { fromIP: '192.0.2.1', toIP: '10.244.2.12', protocol: 'TCP', port: 1 }).allowed, false, 'without node addresses it is just another source')
 })
+
+// A finished pod's IP goes back to IPAM and is soon another pod's: the finished pod must
+// be neither a destination (its rules would land on the new pod; two isolated pods on
+// one address made every nft transaction fail) nor a peer (its labels would admit the
+// new pod where a policy admits the old one).
+t.test('finished pods (Succeeded, Failed) leave the model: their IP is reused', async (t) => {
+  const finished = (phase: string): ReturnType<typeof parsePod> => parsePod({
+    metadata: { namespace: 'y', name: `job-${phase}`, labels: { pod: 'db' } },
+    spec: { nodeName: 'n1', containers: [{}] },
+    status: { phase, podIPs: [{ ip: '10.244.1.20' }] },
+  })
+  const reuser = parsePod({ metadata: { namespace: 'x', name: 'new', labels: { pod: 'new' } }, spec: { nodeName: 'n1' }, status: { phase: 'Running', podIPs: [{ ip: '10.244.1.20' }] } })
+  const isolated = parseNetworkPolicy({ metadata: { namespace: 'y', name: 'db-from-a' }, spec: { podSelector: { matchLabels: { pod: 'db' } }, ingress: [{ from: [{ namespaceSelector: {}, podSelector: { matchLabels: { pod: 'a' } } }] }] } })
+  const fromDb = parseNetworkPolicy({ metadata: { namespace: 'x', name: 'a-from-db' }, spec: { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ namespaceSelector: {}, podSelector: { matchLabels: { pod: 'db' } } }] }] } })
+  for (const phase of ['Succeeded', 'Failed']) {
+    const m = compile(ns, [...pods, finished(phase), reuser], [isolated, fromDb])
+    t.equal(m.byIP.get('10.244.1.20')?.pod, 'x/new', `${phase}: the address is the running pod's`)
+    t.notOk(m.byIP.get('10.244.1.20')?.ingress.isolated, `${phase}: and carries none of the finished pod's isolation`)
+    t.notOk(evaluate(m, { fromIP: '10.244.1.20', toIP: '10.244.1.10', protocol: 'TCP', port: 80 }).allowed,
+      `${phase}: the new pod is not admitted where the finished one was`)
+  }
+  t.equal(finished('Running').finished, false, 'a running pod is not finished')
+})

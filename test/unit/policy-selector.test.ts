@@ -29,7 +29,7 @@ t.test('matches: table', async (t) => {
   for (const c of cases) t.equal(matches(c.sel, c.labels), c.want, c.name)
 })
 
-const pod = (namespace: string, name: string, labels: Record<string, string>): Pod => ({ namespace, name, labels, hostNetwork: false, ips: [], ports: [] })
+const pod = (namespace: string, name: string, labels: Record<string, string>): Pod => ({ namespace, name, labels, hostNetwork: false, finished: false, ips: [], ports: [] })
 const policy: NetworkPolicy = { namespace: 'x', name: 'p', podSelector: sel({ pod: 'a' }), policyTypes: ['Ingress'], ingress: [], egress: [] }
 const namespaces = new Map([
   ['x', { name: 'x', labels: { ns: 'x' } }],
