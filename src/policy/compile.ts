@@ -35,7 +35,7 @@ export function compile (namespaces: readonly Namespace[], pods: readonly Pod[],
     if (list) list.push(p)
     else byNamespace.set(p.namespace, [p])
   }
-  const ctx: Ctx = { nsByName, pods: targets, byNamespace, peers: new Map() }
+  const ctx: Ctx = { nsByName, pods: targets, byNamespace, peers: new Map(), peerIPs: new Map() }
   for (const pod of targets) {
     if (options.node !== undefined && pod.nodeName !== options.node) continue
     const entry: PodPolicy = {
@@ -52,7 +52,7 @@ export function compile (namespaces: readonly Namespace[], pods: readonly Pod[],
 }
 
 // peers: each rule's peer set, resolved once however many pods the policy selects.
-interface Ctx { nsByName: Map<string, Namespace>, pods: Pod[], byNamespace: Map<string, Pod[]>, peers: Map<readonly Peer[], AddressSet> }
+interface Ctx { nsByName: Map<string, Namespace>, pods: Pod[], byNamespace: Map<string, Pod[]>, peers: Map<readonly Peer[], AddressSet>, peerIPs: Map<string, string[]> }
 
 function direction (ctx: Ctx, pod: Pod, policies: readonly NetworkPolicy[], type: 'Ingress' | 'Egress'): DirectionPolicy {
   const d: DirectionPolicy = { isolated: false, policies: [], entries: [] }
@@ -84,11 +84,30 @@ function resolvePeers (ctx: Ctx, policy: NetworkPolicy, peers: readonly Peer[]):
   const blocks = []
   for (const peer of peers) {
     if (peer.ipBlock) { blocks.push(peer.ipBlock); continue }
-    // Without a namespaceSelector a peer is in the policy's own namespace: only its pods can match.
-    const candidates = peer.namespaceSelector ? ctx.pods : ctx.byNamespace.get(policy.namespace) ?? []
-    for (const p of candidates) if (peerSelectsPod(policy, peer, p, ctx.nsByName)) for (const ip of p.ips) ips.add(ip)
+    for (const ip of peerIPs(ctx, policy, peer)) ips.add(ip)
   }
   return { any: false, ips: [...ips], blocks }
+}
+
+/**
+ * The addresses of the pods one selector peer selects, resolved once per distinct peer
+ * (policies of a cluster repeat the same peers): the namespaces first, then only their
+ * pods, so a namespaceSelector costs the pods of the namespaces it selects, not the cluster's.
+ */
+function peerIPs (ctx: Ctx, policy: NetworkPolicy, peer: Peer): string[] {
+  // Without a namespaceSelector a peer is in the policy's own namespace: only its pods can match.
+  const key = `${peer.namespaceSelector ? '' : policy.namespace}\0${JSON.stringify(peer)}`
+  let ips = ctx.peerIPs.get(key)
+  if (ips) return ips
+  ips = []
+  const namespaces = peer.namespaceSelector ? [...ctx.byNamespace.keys()] : [policy.namespace]
+  for (const ns of namespaces) {
+    const pods = ctx.byNamespace.get(ns) ?? []
+    if (pods.length === 0 || !peerSelectsPod(policy, { namespaceSelector: peer.namespaceSelector }, pods[0], ctx.nsByName)) continue
+    for (const p of pods) if (peerSelectsPod(policy, peer, p, ctx.nsByName)) ips.push(...p.ips)
+  }
+  ctx.peerIPs.set(key, ips)
+  return ips
 }
 
 /** Whether ip is in the set (an ipBlock matches inside cidr and outside every except). */
