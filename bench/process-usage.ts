@@ -19,6 +19,12 @@ function statusKB (pid: number, key: 'VmRSS' | 'VmHWM'): number {
   return m ? Number(m[1]) : 0
 }
 
+/** Resident memory now, in MiB. */
+export const rssMB = (pid: number): number => statusKB(pid, 'VmRSS') / 1024
+
+/** The kernel's high-water mark of resident memory, in MiB. */
+export const peakRssMB = (pid: number): number => statusKB(pid, 'VmHWM') / 1024
+
 /** Samples resident memory of some processes until stopped; the peak is per process. */
 export class RssSampler {
   private readonly peakKB = new Map<number, number>()

@@ -275,15 +275,18 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
     })
     : undefined
   if (policy) undo.push(async () => await policy.stop())
-  // The longest the event loop was held since the last `stats` (which resets it): what a probe would have waited.
+  // How long the event loop was held, per minute: what a health probe would have waited.
   const loopDelay = monitorEventLoopDelay({ resolution: 10 })
   loopDelay.enable()
-  undo.push(() => loopDelay.disable())
-  const loopStalls = (): { maxMs: number, p99Ms: number } => {
-    const r = { maxMs: loopDelay.max / 1e6, p99Ms: loopDelay.percentile(99) / 1e6 }
+  let lastMinute = { maxMs: 0, p99Ms: 0 }
+  const minute = setInterval(() => {
+    lastMinute = { maxMs: loopDelay.max / 1e6, p99Ms: loopDelay.percentile(99) / 1e6 }
     loopDelay.reset()
-    return r
-  }
+  }, 60_000)
+  minute.unref()
+  undo.push(() => { clearInterval(minute); loopDelay.disable() })
+  const loopStalls = (): { maxMs: number, lastMinuteMaxMs: number, lastMinuteP99Ms: number } =>
+    ({ maxMs: loopDelay.max / 1e6, lastMinuteMaxMs: lastMinute.maxMs, lastMinuteP99Ms: lastMinute.p99Ms })
   const succession = new Succession(config, controlPath, dataplane, table, log)
   const control = await serveControl(controlPath, (cmd) => {
     if (cmd === 'stats') {
