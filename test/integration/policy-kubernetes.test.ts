@@ -11,12 +11,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
 import { KubeClient } from '../../src/kube/client.js'
-import { KubeApiServer, type KubeObject } from '../../src/lab/kube-api.js'
+import type { KubeObject } from '../../src/lab/kube-api.js'
 import { realNamespace, realNetworkPolicy, realPod } from '../../src/lab/kube-objects.js'
 import { until } from '../../src/lab/until.js'
 import { type PolicySourceStatus, watchPolicyObjects } from '../../src/policy/kubernetes.js'
 import { loadManifests, type Manifests } from '../../src/policy/manifests.js'
 import { CYCLONUS_CASES, NAMESPACES, nodeOf, PODS, podIP, SERVED, UPSTREAM_CASES } from '../policy/upstream-cases.js'
+import { serveKubeApi } from '../lib/kube.js'
 
 t.setTimeout(60_000)
 const log = pino({ level: 'silent' })
@@ -48,13 +49,7 @@ const sorted = (m: Manifests): Manifests => {
   return { namespaces: [...m.namespaces].sort(by), pods: [...m.pods].sort(by), policies: [...m.policies].sort(by), errors: [...m.errors].sort() }
 }
 
-async function serve (t: Test): Promise<{ api: KubeApiServer, client: KubeClient }> {
-  const api = new KubeApiServer()
-  const url = await api.start()
-  const client = new KubeClient({ server: url, insecure: false, origin: 'test' })
-  t.teardown(async () => { client.close(); await api.stop() })
-  return { api, client }
-}
+const serve = serveKubeApi
 
 interface Watched { last?: Manifests, calls: number, versions: number, status?: PolicySourceStatus, stop: () => Promise<void> }
 

@@ -3,6 +3,7 @@
 // the bound on a line's length, which must hold however the line arrives.
 import t from 'tap'
 import { LineReader } from '../../src/kube/line-reader.js'
+import { prng } from '../lib/prng.js'
 
 function read (chunks: Buffer[], max = 1 << 20): string[] {
   const lines: string[] = []
@@ -69,17 +70,6 @@ t.test('a line is delivered from write() as soon as its newline is in', async (t
   reader.end()
   t.same(lines, ['a', 'bc', 'd'])
 })
-
-function prng (seed: number): () => number {
-  let s = seed >>> 0
-  return () => { // mulberry32
-    s = (s + 0x6d2b79f5) >>> 0
-    let x = s
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 t.test('random texts, cut at random, give the lines of the whole', async (t) => {
   const SEED = 20240502

@@ -3,6 +3,7 @@
 // random; then every kind of bad body, whose error must not depend on how it was cut.
 import t from 'tap'
 import { ListParseError, ListParser, type ListMeta } from '../../src/kube/list-parser.js'
+import { prng } from '../lib/prng.js'
 
 interface Parsed { items: unknown[], meta: ListMeta }
 
@@ -170,17 +171,6 @@ t.test('items twice: both are streamed', async (t) => {
 })
 
 // --- random bodies ---------------------------------------------------------------
-
-function prng (seed: number): () => number {
-  let s = seed >>> 0
-  return () => { // mulberry32
-    s = (s + 0x6d2b79f5) >>> 0
-    let x = s
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 // Written by hand rather than by JSON.stringify, for whitespace between any tokens and
 // escapes (\uXXXX, surrogate pairs, \/) where JSON.stringify writes the character.

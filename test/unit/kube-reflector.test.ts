@@ -2,24 +2,19 @@
 // pages, resourceVersions, bookmarks, 410 Gone): what it requests, what it keeps, and
 // how it retries. The retry schedule is read from the delays the reflector asks for
 // (its sleep is replaced), so no assertion depends on how fast the machine is.
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { pino } from 'pino'
 import { Backoff } from '../../src/control/backoff.js'
 import { KubeClient } from '../../src/kube/client.js'
 import { Reflector } from '../../src/kube/reflector.js'
 import { until } from '../../src/lab/until.js'
-import { KubeApiServer, type KubeObject } from '../../src/lab/kube-api.js'
+import type { KubeObject } from '../../src/lab/kube-api.js'
 import { realNamespace } from '../../src/lab/kube-objects.js'
+import { serveKubeApi } from '../lib/kube.js'
 
 const log = pino({ level: 'silent' })
 
-async function serve (t: Test): Promise<{ api: KubeApiServer, client: KubeClient }> {
-  const api = new KubeApiServer()
-  const url = await api.start()
-  const client = new KubeClient({ server: url, insecure: false, origin: 'test' })
-  t.teardown(async () => { client.close(); await api.stop() })
-  return { api, client }
-}
+const serve = serveKubeApi
 
 interface Seen { sets: string[], deletes: string[], syncs: number, failures: string[] }
 

@@ -12,6 +12,7 @@ import {
   type LabelSelector, type Namespace, type NetworkPolicy, type Peer, type Pod, type PolicyRule, type Protocol,
   parseNamespace, parseNetworkPolicy, parsePod,
 } from '../../src/policy/objects.js'
+import { prng } from '../lib/prng.js'
 
 // --- the reference ------------------------------------------------------------
 // From https://kubernetes.io/docs/concepts/services-networking/network-policies/
@@ -86,17 +87,6 @@ function referenceAllowed (w: World, q: Query): boolean {
 }
 
 // --- random worlds ------------------------------------------------------------
-
-function prng (seed: number): () => number {
-  let s = seed >>> 0
-  return () => { // mulberry32
-    s = (s + 0x6d2b79f5) >>> 0
-    let x = s
-    x = Math.imul(x ^ (x >>> 15), x | 1)
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 function generator (seed: number) {
   const r = prng(seed)
