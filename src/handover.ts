@@ -108,6 +108,7 @@ export class Succession {
       return failed(`cannot pass the descriptors (${(err as Error).message})`)
     }
     w.session.send({ event: 'handover', state: this.dataplane.handoverState(), peers: tableToWire(this.table.list()) })
+    this.log.info({ successor: w.pid }, 'descriptors and table passed; waiting for the successor')
     const ready = await w.session.next(READY_MS)
     if (!isEvent(ready, 'ready')) return failed(describe(ready, 'ready'))
     const stopping = process.hrtime.bigint()

@@ -111,7 +111,8 @@ async function stalledHandover (cluster: Cluster, n: LabNode): Promise<{ old: Ch
   successor.kill('SIGSTOP')
   const from = readLog(n.logFile!).length
   old.kill('SIGTERM')
-  await cluster.untilLogged(n, from, '"msg":"handing the data plane over')
+  // Not "handing the data plane over", which comes just before the descriptors are sent.
+  await cluster.untilLogged(n, from, '"msg":"descriptors and table passed')
   return { old, successor, from }
 }
 
