@@ -7,17 +7,10 @@
 // this node and of a policy change, CPU at a sustained change rate, the longest
 // event-loop stall, and the requests the daemon made.
 // Run: sudo npm run bench:scale [-- --sizes 500x30x100,5000x30x1000 --churn-seconds 60]
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { queryControl } from '../src/control-socket.js'
-import { Cluster } from '../src/lab/cluster.js'
-import { kubeconfigFor } from '../src/lab/kube-api.js'
-import { KubeApiProcess } from '../src/lab/kube-api-process.js'
 import { type ClusterSpec, clusterPod, clusterPolicy } from '../src/lab/kube-cluster.js'
 import { labUnavailable, type Namespace, reapOnSignals } from '../src/lab/netns.js'
-import type { PolicyState } from '../src/policy/enforce.js'
+import { scaleLab } from '../src/lab/scale-lab.js'
 import { cpuSeconds, peakRssMB, rssMB } from './process-usage.js'
 
 const { values } = parseArgs({
@@ -27,12 +20,7 @@ const { values } = parseArgs({
     'churn-rate': { type: 'string', default: '100' },
   },
 })
-const API = { host: '192.168.77.250', port: 6443 }
 const NAMESPACES = 100
-
-interface Stats {
-  policy?: PolicyState
-}
 
 reapOnSignals()
 const why = labUnavailable()
@@ -45,61 +33,31 @@ const sleep = async (ms: number): Promise<void> => { await new Promise((resolve)
 const pct = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]
 
 async function measure (spec: ClusterSpec, churnSeconds: number, churnRate: number): Promise<Record<string, string>> {
-  const dir = mkdtempSync(join(tmpdir(), 'flatnet-scale-'))
-  const kubeconfig = join(dir, 'kubeconfig')
-  writeFileSync(kubeconfig, kubeconfigFor(`http://${API.host}:${API.port}`))
-  const node = {
-    kind: 'flatnet' as const,
-    // The DaemonSet's configuration: peers and policies from the API server; a cluster CIDR with room for 5,000 /24s.
-    extra: { clusterCIDR: '10.0.0.0/8', peers: [], ipMasq: false, networkPolicy: {}, kubernetes: { kubeconfig, annotate: false } },
-  }
-  const cluster = await Cluster.create({ nodes: [node], podsPerNode: 0, tag: 'scale' })
-  let api: KubeApiProcess | undefined
+  const lab = await scaleLab(spec, { tag: 'scale' })
+  const started = lab.started
   try {
-    const [n1] = cluster.nodes
-    spec.self = { name: n1.name, podCIDR: n1.podCIDR }
-    const apiNs = cluster.attachToUnderlay('api', API.host)
-    api = await KubeApiProcess.start({ netns: apiNs.name, host: API.host, port: API.port, nodeArgs: ['--max-old-space-size=16384'] })
-    const generated = await api.generate(spec)
-    const stats = async (): Promise<Stats> => await queryControl(join(cluster.dir, `${n1.name}.sock`), 'stats') as unknown as Stats
-    const peers = async (): Promise<number> => ((await queryControl(join(cluster.dir, `${n1.name}.sock`), 'peers')) as unknown as { peers: unknown[] }).peers.length
-
-    // A fresh start against the populated server, as after a node reboot.
-    await cluster.stopDaemon(n1)
-    const requestsBefore = (await api.requestLog()).length
-    const started = performance.now()
-    await cluster.startDaemon(n1, 120_000)
+    const { api, node: n1 } = lab
     const pid = n1.daemon?.pid as number
     let peersMs = 0
     let appliedMs = 0
     for (;;) {
-      const s = await stats()
-      if (!peersMs && await peers() >= spec.nodes) peersMs = performance.now() - started
-      if (!appliedMs && (s.policy?.applies ?? 0) > 0) appliedMs = performance.now() - started
+      if (!peersMs && await lab.peers() >= spec.nodes) peersMs = performance.now() - started
+      if (!appliedMs && ((await lab.policy())?.applies ?? 0) > 0) appliedMs = performance.now() - started
       if (peersMs && appliedMs) break
-      if (performance.now() - started > 600_000) throw new Error('no first sync within 10 minutes')
+      if (performance.now() - started > 900_000) throw new Error('no first sync within 15 minutes')
       await sleep(100)
     }
     const syncPeak = peakRssMB(pid)
     await sleep(2000)
     const steadyRss = rssMB(pid)
 
-    /** Until the applied model reflects Pod and NetworkPolicy resourceVersions at least these. */
-    const applied = async (pod: number, policy: number): Promise<void> => {
-      for (;;) {
-        const s = await stats()
-        const v = Object.fromEntries((s.policy?.digest ?? '').split(',').map((kv) => kv.split('=')).map(([k, x]) => [k, Number(x || 0)]))
-        if (v.Pod >= pod && v.NetworkPolicy >= policy) return
-        await sleep(2)
-      }
-    }
     // Pod changes on other nodes: a label each, at churnRate per second for churnSeconds,
     // while the kubelet's probe is played from the node: /healthz every 100 ms.
     const cpu0 = cpuSeconds(pid)
     const churnStart = performance.now()
     const probes = probeHealth(n1.ns, churnSeconds)
     const churn = await api.churn(spec, churnRate, churnSeconds)
-    await applied(churn.lastVersion, 0)
+    await lab.applied({ Pod: churn.lastVersion })
     const churnWall = (performance.now() - churnStart) / 1000
     const churnCpu = cpuSeconds(pid) - cpu0
     const health = await probes
@@ -109,7 +67,7 @@ async function measure (spec: ClusterSpec, churnSeconds: number, churnRate: numb
     for (let k = 0; k < 30; k++) {
       const t0 = performance.now()
       const rv = await api.put(clusterPod(spec, -1, k % spec.podsPerNode, { rev: String(k) }))
-      await applied(rv, 0)
+      await lab.applied({ Pod: rv })
       local.push(performance.now() - t0)
     }
     // A policy changed (another port), one at a time.
@@ -119,14 +77,14 @@ async function measure (spec: ClusterSpec, churnSeconds: number, churnRate: numb
       ;((p.spec as { ingress: Array<{ ports: unknown[] }> }).ingress[0].ports).push({ port: 7000 + k })
       const t0 = performance.now()
       const rv = await api.put(p)
-      await applied(0, rv)
+      await lab.applied({ NetworkPolicy: rv })
       policy.push(performance.now() - t0)
     }
-    const requests = (await api.requestLog(requestsBefore))
+    const requests = await api.requestLog(lab.requestsFrom)
     const count = (f: (r: typeof requests[number]) => boolean): number => requests.filter(f).length
     return {
       size: `${spec.nodes} nodes, ${spec.nodes * spec.podsPerNode + spec.podsPerNode} pods, ${spec.policies} policies`,
-      'objects served, MB of JSON': (generated.bytes / 1e6).toFixed(0),
+      'objects served, MB of JSON': (lab.generated.bytes / 1e6).toFixed(0),
       'peer table full, s': (peersMs / 1000).toFixed(1),
       'first policy apply, s': (appliedMs / 1000).toFixed(1),
       'RSS steady / peak, MiB': `${steadyRss.toFixed(0)} / ${Math.max(syncPeak, peakRssMB(pid)).toFixed(0)}`,
@@ -138,9 +96,7 @@ async function measure (spec: ClusterSpec, churnSeconds: number, churnRate: numb
       'requests: lists (pages) / watches': `${count((r) => !r.watch && !r.query.continue)} (${count((r) => !r.watch)}) / ${count((r) => r.watch)}`,
     }
   } finally {
-    await api?.stop()
-    await cluster.destroy()
-    rmSync(dir, { recursive: true, force: true })
+    await lab.destroy()
   }
 }
 

@@ -12,6 +12,8 @@ import { fileURLToPath } from 'node:url'
 import { KubeApiServer, type KubeObject, type RequestRecord } from './kube-api.js'
 import { type ClusterSpec, clusterObjects, clusterPod } from './kube-cluster.js'
 import { untilTeardown } from './netns.js'
+import type { Manifests } from '../policy/manifests.js'
+import { parseNamespace, parseNetworkPolicy, parsePod } from '../policy/objects.js'
 
 // The compiled file, also when the driver runs from the TypeScript sources (tap).
 const SCRIPT = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? './kube-api-process.js' : '../../dist/src/lab/kube-api-process.js', import.meta.url))
@@ -32,6 +34,16 @@ function generate (api: KubeApiServer, spec: ClusterSpec): { objects: number, by
     objects++
   }
   return { objects, bytes, resourceVersion: api.resourceVersion() }
+}
+
+/** The server's Namespaces, Pods and NetworkPolicies now, as the policy engine reads them (a fraction of their JSON). */
+function policyObjects (api: KubeApiServer): Manifests {
+  return {
+    namespaces: [...api.objectsOf('Namespace')].map(parseNamespace),
+    pods: [...api.objectsOf('Pod')].map(parsePod),
+    policies: [...api.objectsOf('NetworkPolicy')].map(parseNetworkPolicy),
+    errors: [],
+  }
 }
 
 /** Pods of the other nodes relabelled, perSecond of them for `seconds`, spread over the cluster; resolves when done. */
@@ -74,6 +86,7 @@ function dispatch (api: KubeApiServer, op: string, args: unknown[]): unknown {
     case 'object': return api.object(args[0] as string, args[1] as string, namespace) ?? null
     case 'generate': return generate(api, args[0] as ClusterSpec)
     case 'churn': return churn(api, args[0] as ClusterSpec, Number(args[1]), Number(args[2]))
+    case 'policyObjects': return policyObjects(api)
     default: throw new Error(`unknown op ${JSON.stringify(op)}`)
   }
 }
@@ -209,6 +222,8 @@ export class KubeApiProcess {
 
   /** Generates the synthetic cluster (kube-cluster.ts) in the server's process and stores it; its JSON's size. */
   async generate (spec: ClusterSpec): Promise<{ objects: number, bytes: number, resourceVersion: number }> { return await this.call('generate', spec) }
+  /** The server's Namespaces, Pods and NetworkPolicies now, parsed as the policy engine parses them. */
+  async policyObjects (): Promise<Manifests> { return await this.call('policyObjects') }
   /** Relabels pods of the other nodes, perSecond for `seconds`, in the server's process; resolves when done. */
   async churn (spec: ClusterSpec, perSecond: number, seconds: number): Promise<{ changes: number, lastVersion: number }> {
     return await this.call('churn', spec, perSecond, seconds)

@@ -165,6 +165,11 @@ export class KubeApiServer {
     return this.history.get(kind)?.get(keyOf({ metadata: { name, namespace } }))?.at(-1)?.object
   }
 
+  /** Every object of `kind` now, in key order. */
+  * objectsOf (kind: string): Generator<KubeObject> {
+    for (const [, o] of this.at(kind, this.rv)) yield o
+  }
+
   resourceVersion (): number {
     return this.rv
   }

@@ -29,7 +29,8 @@ const mac = (i: number): string => `02:fe:00:${((i >> 16) & 255).toString(16).pa
 export function clusterPod (spec: ClusterSpec, i: number, j: number, extraLabels: Record<string, string> = {}): KubeObject {
   const n = i < 0 ? spec.podsPerNode * spec.nodes + j : i * spec.podsPerNode + j
   const namespace = `ns-${n % spec.namespaces}`
-  const app = `app-${Math.floor(n / spec.namespaces) % APPS}`
+  // Offset by the namespace round, so that the node's own pods (consecutive n) carry different apps and are selected by different policies.
+  const app = `app-${(n + Math.floor(n / spec.namespaces)) % APPS}`
   const base = i < 0 ? spec.self.podCIDR.replace(/\.0\/24$/, '') : peerNode(i).podCIDR.replace(/\.0\/24$/, '')
   return realPod({
     namespace,
