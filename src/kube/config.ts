@@ -1,6 +1,7 @@
 // Where the API server is and how to authenticate to it: the in-cluster service account
 // (what the DaemonSet uses) or a kubeconfig file. Read here rather than through the
-// official client, whose KubeConfig alone loads its whole generated API (~80 MB of RSS).
+// official client, whose KubeConfig alone loads its whole generated API (the decision
+// record in docs/performance.md has the cost).
 // Supported: bearer tokens (inline or tokenFile), client certificates, basic auth, a CA
 // or insecure-skip-tls-verify, tls-server-name. Exec plugins and auth-providers run
 // other programs; they are refused with a message naming the user.

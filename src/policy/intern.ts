@@ -1,8 +1,8 @@
 // What thousands of pods repeat, kept once: namespaces, node names, label sets (a
 // ReplicaSet's pods share theirs) and named-port lists. JSON.parse makes a new string
-// and object for every occurrence; at 150,000 pods sharing them takes a pod's record
-// from ~890 to ~330 bytes of heap. The pool is bounded: past its size it starts
-// afresh, which costs sharing, never correctness (shared values are frozen).
+// and object for every occurrence, which at 150,000 pods is most of a pod record's heap.
+// The pool is bounded: past its size it starts afresh, which costs sharing, never
+// correctness (shared values are frozen).
 const LIMIT = 200_000
 
 class Pool {
