@@ -156,13 +156,7 @@ export function enforcePolicy (o: EnforceOptions): PolicyEnforcer {
   return { state: () => state, objects: () => applied, denied, stop: async () => { clearInterval(timer); await stop() } }
 }
 
-/**
- * The API server path. Until all three kinds are listed nothing is applied: the table a
- * previous daemon left stays in force, and where there is none (a first start, a reboot)
- * one that drops every address of this node's pod CIDRs goes in first, so a pod started
- * meanwhile is isolated rather than open. A kind whose list or watch fails later leaves
- * the last complete model in force, marked stale.
- */
+/** What the API path drives: the applies (one at a time) and the state they leave. */
 interface Applier {
   apply: (m: Manifests, digest: string, started: number) => void
   /** Later versions that hold for the model applied or being applied. */
@@ -172,6 +166,13 @@ interface Applier {
   stop: () => Promise<void>
 }
 
+/**
+ * The API server path. Until all three kinds are listed nothing is applied: the table a
+ * previous daemon left stays in force, and where there is none (a first start, a reboot)
+ * one that drops every address of this node's pod CIDRs goes in first, so a pod started
+ * meanwhile is isolated rather than open. A kind whose list or watch fails later leaves
+ * the last complete model in force, marked stale.
+ */
 function enforceFromApi (o: EnforceOptions, kubeconfig: string | undefined, state: PolicyState, a: Applier): PolicyEnforcer {
   const { apply, objects, denied, stop: stopApplies } = a
   const off = (why: string): PolicyEnforcer => {
