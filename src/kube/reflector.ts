@@ -109,6 +109,11 @@ export class Reflector<T> {
       } catch (err) {
         if (this.abort.signal.aborted) break
         const e = err as Error
+        // 410 Gone as the answer's status rather than a watch event: the resume point is gone too.
+        if (e instanceof KubeError && e.code === 410 && this.resourceVersion !== undefined) {
+          this.stats.relists++
+          this.resourceVersion = undefined
+        }
         this.error = e.message
         this.stats.errors++
         this.o.sink.failed?.(e)

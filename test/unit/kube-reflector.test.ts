@@ -143,3 +143,16 @@ t.test('no periodic relist: watches that time out resume from their resourceVers
   t.equal(seen.syncs, 1)
   t.same(seen.failures, [], 'a watch closed by its timeout is no failure')
 })
+
+t.test('410 Gone as a watch request\'s status (not an event): relisted', async (t) => {
+  const { api, client } = await serve(t)
+  api.putObject(realNamespace('a', {}) as KubeObject)
+  const { r, seen } = reflect(client, { sleep: async () => { await new Promise((resolve) => setImmediate(resolve)) } })
+  r.start()
+  t.teardown(async () => await r.stop())
+  t.ok(await until(() => seen.syncs === 1 && api.requestLog.some((q) => q.watch), 5000) >= 0, 'listed and watching')
+  api.failWatches('Namespace', 1, 410)
+  api.closeWatches()
+  t.ok(await until(() => seen.syncs === 2, 5000) >= 0, 'listed again')
+  t.equal(r.stats.relists, 1)
+})
