@@ -181,9 +181,10 @@ function enforceFromApi (o: EnforceOptions, kubeconfig: string | undefined, stat
     return { state: () => state, objects, denied, stop: stopApplies }
   }
   let source: PolicyObjectSource
+  let client: KubeClient
   try {
     closedUntilListed(o.node)
-    const client = KubeClient.load(kubeconfig)
+    client = KubeClient.load(kubeconfig)
     state.error = 'NetworkPolicy not applied yet: waiting for the API server\'s Namespaces, Pods and NetworkPolicies'
     source = watchPolicyObjects({
       client,
@@ -206,7 +207,7 @@ function enforceFromApi (o: EnforceOptions, kubeconfig: string | undefined, stat
   } catch (err) {
     return off((err as Error).message)
   }
-  return { state: () => state, objects, denied, stop: async () => { await source.stop(); await stopApplies() } }
+  return { state: () => state, objects, denied, stop: async () => { await source.stop(); client.close(); await stopApplies() } }
 }
 
 /** Installs the table of an empty model (every local pod address dropped) unless one is there already. */
