@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util'
 import { type ClusterSpec, clusterPod, clusterPolicy } from '../src/lab/kube-cluster.js'
 import { labUnavailable, type Namespace, reapOnSignals } from '../src/lab/netns.js'
 import { scaleLab } from '../src/lab/scale-lab.js'
+import { percentile } from './latency.js'
 import { cpuSeconds, peakRssMB, rssMB } from './process-usage.js'
 
 const { values } = parseArgs({
@@ -30,7 +31,7 @@ if (why) {
 }
 
 const sleep = async (ms: number): Promise<void> => { await new Promise((resolve) => setTimeout(resolve, ms)) }
-const pct = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]
+const pct = (xs: number[], p: number): number => percentile([...xs].sort((a, b) => a - b), p)
 
 async function measure (spec: ClusterSpec, churnSeconds: number, churnRate: number): Promise<Record<string, string>> {
   const lab = await scaleLab(spec, { tag: 'scale' })
@@ -91,8 +92,8 @@ async function measure (spec: ClusterSpec, churnSeconds: number, churnRate: numb
       [`pod changes elsewhere, ${churnRate}/s for ${churnSeconds} s: CPU per change, ms`]: (churnCpu / churn.changes * 1000).toFixed(2),
       'that churn: share of one core': `${(churnCpu / churnWall * 100).toFixed(0)}%`,
       '/healthz during churn: p99 / max, ms': `${health.p99.toFixed(0)} / ${health.max.toFixed(0)}`,
-      'pod change on this node, applied p50 / p99, ms': `${pct(local, 0.5).toFixed(0)} / ${pct(local, 0.99).toFixed(0)}`,
-      'policy change, applied p50 / max, ms': policy.length ? `${pct(policy, 0.5).toFixed(0)} / ${Math.max(...policy).toFixed(0)}` : '-',
+      'pod change on this node, applied p50 / p99, ms': `${pct(local, 50).toFixed(0)} / ${pct(local, 99).toFixed(0)}`,
+      'policy change, applied p50 / max, ms': policy.length ? `${pct(policy, 50).toFixed(0)} / ${Math.max(...policy).toFixed(0)}` : '-',
       'requests: lists (pages) / watches': `${count((r) => !r.watch && !r.query.continue)} (${count((r) => !r.watch)}) / ${count((r) => r.watch)}`,
     }
   } finally {

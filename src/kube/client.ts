@@ -32,6 +32,8 @@ export interface RequestOptions {
 const STATUS_BYTES = 64 << 10
 // Bodies read whole (a single object, a patch response): a Node is ~14 KB; etcd caps objects at 1.5 MiB.
 const OBJECT_BYTES = 4 << 20
+// A single object's answer: a silent API server must not hang a patch forever.
+const OBJECT_IDLE_MS = 30_000
 // Projected service account tokens rotate; client-go re-reads the file at most once a minute.
 const TOKEN_REREAD_MS = 60_000
 
@@ -80,7 +82,7 @@ export class KubeClient {
 
   /** A request whose answer is one object, read whole (bounded) and parsed. */
   async json (method: string, path: string, o: RequestOptions = {}): Promise<unknown> {
-    const res = await this.request(method, path, o)
+    const res = await this.request(method, path, { idleMs: OBJECT_IDLE_MS, ...o })
     const text = await readBody(res, OBJECT_BYTES)
     try {
       return JSON.parse(text)
@@ -112,7 +114,7 @@ export class KubeClient {
 }
 
 /** The response's body as text, failing past max bytes. */
-export async function readBody (res: IncomingMessage, max: number): Promise<string> {
+async function readBody (res: IncomingMessage, max: number): Promise<string> {
   const chunks: Buffer[] = []
   let size = 0
   for await (const chunk of res) {
@@ -127,7 +129,7 @@ export async function readBody (res: IncomingMessage, max: number): Promise<stri
 }
 
 /** A KubeError from an HTTP status and its body (a metav1.Status when the API server wrote it). */
-export function statusError (code: number, text: string, what: string): KubeError {
+function statusError (code: number, text: string, what: string): KubeError {
   let reason = `HTTP ${code}`
   let message = text.slice(0, 300)
   try {

@@ -212,10 +212,9 @@ function enforceFromApi (o: EnforceOptions, kubeconfig: string | undefined, stat
 
 /** Installs the table of an empty model (every local pod address dropped) unless one is there already. */
 function closedUntilListed (node: NodePods): void {
-  try {
-    nft(['list', 'table', 'inet', POLICY_TABLE])
-    return
-  } catch { /* none yet */ }
+  // The names only: listing the table itself would print every set element, megabytes at scale.
+  const tables = nft(['list', 'tables', 'inet']).split('\n').map((l) => l.trim())
+  if (tables.includes(`table inet ${POLICY_TABLE}`)) return
   replaceTable('inet', POLICY_TABLE, policyRuleset(compile([], [], [], { node: node.nodeName }), node).script)
 }
 
