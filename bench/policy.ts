@@ -1,6 +1,6 @@
 // NetworkPolicy at scale: a node's view of 5,000 pods (50 namespaces of 100, this node
 // holding 110 of them, the kubelet's default maximum) and 1,000 policies. Measures
-// compile and render time, the ruleset's size and the heap it takes, `nft -f` apply
+// index and render time, the ruleset's size and the heap it takes, `nft -f` apply
 // time in a throwaway namespace, then (as root) the per-packet cost: one TCP stream and
 // 64-byte UDP through the overlay between two lab nodes, without policies and with the
 // 1,000 in force and selecting both pods, in the same run, as a ratio.
@@ -11,9 +11,7 @@ import { join } from 'node:path'
 import { tcpThroughput, udpSmallPackets } from './iperf.js'
 import { Cluster } from '../src/lab/cluster.js'
 import { labUnavailable, Namespace, reapOnSignals } from '../src/lab/netns.js'
-import { compile } from '../src/policy/compile.js'
-import { manifestsDigest } from '../src/policy/enforce.js'
-import { policyRuleset } from '../src/policy/nftables.js'
+import { manifestsDigest, tableOf } from '../src/policy/enforce.js'
 import { parseNamespace, parseNetworkPolicy, parsePod } from '../src/policy/objects.js'
 
 const NAMESPACES = 50
@@ -66,11 +64,14 @@ function time<T> (f: () => T): [T, number] {
 reapOnSignals()
 const objs = cluster()
 const heapBefore = process.memoryUsage().heapUsed
-const [model, compileMs] = time(() => compile(objs.namespaces.map(parseNamespace), objs.pods.map(parsePod), objs.policies.map(parseNetworkPolicy), { node: 'n1' }))
-const [ruleset, renderMs] = time(() => policyRuleset(model, { nodeName: 'n1', podCIDRs: ['10.244.1.0/24'] }))
+const [table, compileMs] = time(() => tableOf({ nodeName: 'n1', podCIDRs: ['10.244.1.0/24'] }, {
+  namespaces: objs.namespaces.map(parseNamespace), pods: objs.pods.map(parsePod), policies: objs.policies.map(parseNetworkPolicy),
+}))
+const [script, renderMs] = time(() => table.script())
 const heapMB = (process.memoryUsage().heapUsed - heapBefore) / 1e6
-console.log(`${objs.pods.length} pods, ${objs.policies.length} policies, ${ruleset.pods} on this node: parse+compile ${compileMs.toFixed(0)} ms, render ${renderMs.toFixed(0)} ms, ` +
-  `${ruleset.rules} allow entries, ${ruleset.script.split('\n').length} ruleset lines (${(ruleset.script.length / 1e6).toFixed(2)} MB), heap +${heapMB.toFixed(0)} MB`)
+const counts = table.counts()
+console.log(`${objs.pods.length} pods, ${objs.policies.length} policies, ${counts.localPods} on this node: parse+index ${compileMs.toFixed(0)} ms, render ${renderMs.toFixed(0)} ms, ` +
+  `${counts.rules} rules, ${script.split('\n').length} ruleset lines (${(script.length / 1e6).toFixed(2)} MB), heap +${heapMB.toFixed(0)} MB`)
 
 const why = labUnavailable()
 if (why) {
@@ -79,7 +80,7 @@ if (why) {
 }
 const scratch = Namespace.create(`flatnet-benchpol-${process.pid}`)
 const file = join(mkdtempSync(join(tmpdir(), 'flatnet-benchpol-')), 'rules.nft')
-writeFileSync(file, ruleset.script)
+writeFileSync(file, script)
 const [, applyMs] = time(() => scratch.exec('nft', '-f', file))
 const objects = scratch.exec('nft', '-a', 'list', 'table', 'inet', 'flatnet-policy').split('\n').filter((l) => /# handle \d+$/.test(l)).length
 console.log(`nft -f: ${applyMs.toFixed(0)} ms for ${objects} rules and other objects`)

@@ -14,6 +14,13 @@ export function cpuSeconds (pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / CLK_TCK
 }
 
+/** CPU seconds of pid and of the children it has waited for (cutime, cstime: fields 16 and 17), e.g. the daemon's nft runs. */
+export function cpuSecondsWithChildren (pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return cpuSeconds(pid) + (Number(fields[13]) + Number(fields[14])) / CLK_TCK
+}
+
 function statusKB (pid: number, key: 'VmRSS' | 'VmHWM'): number {
   const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
   return m ? Number(m[1]) : 0

@@ -12,7 +12,7 @@ import { type ClusterSpec, clusterPod, clusterPolicy } from '../src/lab/kube-clu
 import { labUnavailable, type Namespace, reapOnSignals } from '../src/lab/netns.js'
 import { scaleLab } from '../src/lab/scale-lab.js'
 import { percentile } from './latency.js'
-import { cpuSeconds, peakRssMB, rssMB } from './process-usage.js'
+import { cpuSecondsWithChildren as cpuSeconds, peakRssMB, rssMB } from './process-usage.js'
 
 const { values } = parseArgs({
   options: {
@@ -53,7 +53,8 @@ async function measure (spec: ClusterSpec, churnSeconds: number, churnRate: numb
     const steadyRss = rssMB(pid)
 
     // Pod changes on other nodes: a label each, at churnRate per second for churnSeconds,
-    // while the kubelet's probe is played from the node: /healthz every 100 ms.
+    // while the kubelet's probe is played from the node: /healthz every 100 ms. The CPU
+    // counted is the daemon's and its nft runs'.
     const cpu0 = cpuSeconds(pid)
     const churnStart = performance.now()
     const probes = probeHealth(n1.ns, churnSeconds)

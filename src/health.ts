@@ -55,10 +55,11 @@ export function dataplaneMetrics (dataplane: Dataplane, checks: HealthChecks): R
   }
   gauge('flatnet_policy_policies', 'NetworkPolicies in the last applied model.', [], policy((s) => s.policies))
   gauge('flatnet_policy_local_pods', 'Pods of this node in the last applied model.', [], policy((s) => s.localPods))
-  gauge('flatnet_policy_rules', 'Allow entries in this node\'s ruleset.', [], policy((s) => s.rules))
-  gauge('flatnet_policy_apply_seconds', 'How long the last apply took: read, compile, render, nft.', [], policy((s) => s.lastApplyMs / 1000))
+  gauge('flatnet_policy_rules', 'Rules in the chains of this node\'s pods.', [], policy((s) => s.rules))
+  gauge('flatnet_policy_apply_seconds', 'How long the last apply took, from the change that started it to nft\'s commit.', [], policy((s) => s.lastApplyMs / 1000))
+  absolute('flatnet_policy_rebuilds_total', 'Changes nftables refused, after which the table was replaced whole (it was changed by hand, or flatnet has a bug).', [], policy((s) => s.rebuilds))
   gauge('flatnet_policy_enforced', '1 while the policies are enforced, 0 when enforcement is refused or failed.', [], policy((s) => s.error ? 0 : 1))
-  gauge('flatnet_policy_objects_stale', '1 while the API server\'s policy objects cannot be read; the last complete model stays in force.', [], policy((s) => s.stale ? 1 : 0))
+  gauge('flatnet_policy_objects_stale', '1 while the API server\'s policy objects cannot be read; the table stays as it was.', [], policy((s) => s.stale ? 1 : 0))
   absolute('flatnet_policy_denied_packets_total', 'Connections\' first packets dropped by NetworkPolicy, by direction.', ['direction'], () => {
     if (!checks.policy()) return []
     const d = checks.policyDenied()

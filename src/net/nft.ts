@@ -19,20 +19,44 @@ export function nft (args: string[], input?: string): string {
   }
 }
 
-export async function nftAsync (args: string[], input?: string): Promise<string> {
+/** nft with its input written as it is produced (a table's text can run to hundreds of MB: never one string). */
+export async function nftAsync (args: string[], input?: string | Iterable<string>): Promise<string> {
   return await new Promise((resolve, reject) => {
     const child = execFile('nft', args, { encoding: 'utf8', maxBuffer: 256 << 20 }, (err, stdout, stderr) => {
       if (err) reject(nftError(args, Object.assign(err, { stderr })))
       else resolve(stdout)
     })
-    child.stdin?.on('error', () => {}) // nft exiting early reports through the callback
-    child.stdin?.end(input ?? '')
+    const stdin = child.stdin
+    if (!stdin) return
+    stdin.on('error', () => {}) // nft exiting early reports through the callback
+    if (input === undefined || typeof input === 'string') {
+      stdin.end(input ?? '')
+      return
+    }
+    const chunks = input[Symbol.iterator]()
+    const write = (): void => {
+      try {
+        for (let c = chunks.next(); !c.done; c = chunks.next()) {
+          if (!stdin.write(c.value)) { stdin.once('drain', write); return }
+        }
+        stdin.end()
+      } catch (err) {
+        child.kill()
+        reject(err)
+      }
+    }
+    write()
   })
 }
 
 /** The transaction that replaces `table <family> <name>` by `body` (the table's full text), or removes it when body is undefined. */
 export function tableReplacement (family: string, name: string, body: string | undefined): string {
-  return `add table ${family} ${name}\ndelete table ${family} ${name}\n${body ?? ''}\n`
+  return `${tableReplacing(family, name)}${body ?? ''}\n`
+}
+
+/** The first commands of that transaction, for a body streamed after them. */
+export function tableReplacing (family: string, name: string): string {
+  return `add table ${family} ${name}\ndelete table ${family} ${name}\n`
 }
 
 export function replaceTable (family: string, name: string, body: string | undefined): void {

@@ -39,3 +39,10 @@ export function inCidr (cidr: Cidr, ip: string | Address): boolean {
   const a = typeof ip === 'string' ? parseAddress(ip) : ip
   return a !== undefined && contains(cidr, a)
 }
+
+/** Whether ip is in an ipBlock: inside its cidr and outside every except. */
+export function inBlock (block: { cidr: string, except: readonly string[] }, ip: string): boolean {
+  const c = parseBlockCidr(block.cidr)
+  if (typeof c === 'string' || !inCidr(c, ip)) return false
+  return !block.except.some((x) => { const e = parseBlockCidr(x); return typeof e !== 'string' && inCidr(e, ip) })
+}

@@ -3,7 +3,7 @@
 // https://kubernetes.io/docs/concepts/services-networking/network-policies/):
 // a pod is isolated for a direction when any policy of that type selects it, and
 // then only the union of those policies' rules allows traffic.
-import { canonicalIP, inCidr, parseBlockCidr } from './addresses.js'
+import { canonicalIP, inBlock } from './addresses.js'
 import type { AddressSet, AllowEntry, DirectionPolicy, PodPolicy, PolicyModel, PortRange } from './model.js'
 import type { Namespace, NetworkPolicy, Peer, Pod, PolicyPort, PolicyRule } from './objects.js'
 import { peerSelectsPod, selects } from './selector.js'
@@ -113,13 +113,7 @@ function peerIPs (ctx: Ctx, policy: NetworkPolicy, peer: Peer): string[] {
 /** Whether ip is in the set (an ipBlock matches inside cidr and outside every except). */
 export function addressIn (set: AddressSet, ip: string): boolean {
   if (set.any || set.ips.includes(ip)) return true
-  return set.blocks.some((b) => inBlock(b.cidr, b.except, ip))
-}
-
-function inBlock (cidr: string, except: readonly string[], ip: string): boolean {
-  const c = parseBlockCidr(cidr)
-  if (typeof c === 'string' || !inCidr(c, ip)) return false
-  return !except.some((x) => { const e = parseBlockCidr(x); return typeof e !== 'string' && inCidr(e, ip) })
+  return set.blocks.some((b) => inBlock(b, ip))
 }
 
 /** A numeric or protocol-only port as a range; undefined for a named port. */

@@ -1,23 +1,27 @@
-// NetworkPolicy on this node: the manifests read, compiled (compile.ts), rendered
-// (nftables.ts) and applied in one transaction, again whenever the manifests change.
+// NetworkPolicy on this node: the objects (manifests on disk, or the API server's) held
+// in a NodeTable (node-table.ts), whose table is applied whole at first and then
+// change by change, each in one nft transaction.
 // Enforcement that cannot work is refused loudly (readyz fails), never skipped.
 import { createHash } from 'node:crypto'
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { nft, nftAsync, replaceTable, tableReplacement } from '../net/nft.js'
-import { compile } from './compile.js'
+import { nft, nftAsync, replaceTable, tableReplacing } from '../net/nft.js'
 import { loadManifests, type Manifests } from './manifests.js'
 import { KubeClient } from '../kube/client.js'
 import { POLICY_KINDS, type PolicyObjectSource, type PolicySourceStatus, watchPolicyObjects } from './kubernetes.js'
 import type { Logger } from '../log.js'
-import { type NodePods, POLICY_TABLE, policyRuleset } from './nftables.js'
+import { type NodePods, POLICY_TABLE } from './nftables.js'
+import { NodeTable } from './node-table.js'
+import type { Namespace, NetworkPolicy, Pod } from './objects.js'
 
 export interface PolicyState {
   /** Why enforcement is off or failed (readyz reports it), or undefined while it holds. */
   error?: string
-  /** Why the API server's objects are not current (a list or watch failing): the last complete model stays in force. */
+  /** Why the API server's objects are not current (a list or watch failing): the table stays as it was. */
   stale?: string
   applies: number
+  /** Changes nftables refused, after which the table was replaced whole. */
+  rebuilds: number
   /** sha256 of the manifest files the table was built from (manifestsDigest); from the API server, each kind's resourceVersion. */
   digest?: string
   policies: number
@@ -76,9 +80,100 @@ export interface EnforceOptions {
   pollMs?: number
 }
 
+// An nft run costs a process and its netlink exchange whatever it carries: under churn, one
+// run per change would cost more than the changes themselves. 20 runs a second at most.
+const APPLY_EVERY_MS = 50
+
+/**
+ * What the table holds for: which objects (the manifests' digest, or each kind's
+ * resourceVersion) and which NodeTable. Applies run one at a time; changes that arrive
+ * meanwhile join the next. The first apply, and any after a failure, replaces the table
+ * whole; the rest are the NodeTable's commands since the last, one transaction each.
+ */
+class Applier {
+  private table: NodeTable
+  private whole = true
+  private queued: { digest: () => string, started: number } | undefined
+  private running: Promise<void> | undefined
+
+  constructor (private readonly o: EnforceOptions, private readonly state: PolicyState, private readonly counters: DeniedCounters, private readonly skipped: () => string[]) {
+    this.table = new NodeTable(o.node)
+  }
+
+  /** The table to change (a fresh one replaces it whole at the next apply). */
+  current (): NodeTable { return this.table }
+  replace (table: NodeTable): void { this.table = table; this.whole = true }
+
+  private lastStart = -Infinity
+
+  /**
+   * Applies what changed; digest is read when the apply starts, so it names what it carries.
+   * Applies start at most every APPLY_EVERY_MS: a change after a quiet spell goes at once,
+   * while under churn each nft run carries everything that arrived since the last.
+   */
+  apply (digest: () => string, started: number): void {
+    this.queued ??= { digest, started }
+    this.running ??= (async () => {
+      while (this.queued) {
+        const wait = this.lastStart + APPLY_EVERY_MS - performance.now()
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
+        const next = this.queued
+        if (!next) break // stopped meanwhile
+        this.queued = undefined
+        this.lastStart = performance.now()
+        await this.applyOnce(next.digest(), next.started)
+      }
+      this.running = undefined
+    })()
+  }
+
+  async stop (): Promise<void> {
+    this.queued = undefined
+    await this.running
+  }
+
+  private async applyOnce (digest: string, started: number): Promise<void> {
+    const state = this.state
+    try {
+      if (!this.whole) {
+        const delta = this.table.takeDelta()
+        try {
+          if (delta !== undefined) await nftAsync(['-f', '-'], delta)
+        } catch (err) {
+          // The table is not what this NodeTable believes (changed by hand, or a bug): rebuild it whole.
+          this.o.log.warn({ err: (err as Error).message }, 'network policy change not applied; replacing the table whole')
+          state.rebuilds++
+          this.whole = true
+        }
+      }
+      if (this.whole) {
+        await this.counters.beforeReplace()
+        // Rendered now, whole (in pieces, none near V8's string limit): changes that arrive while
+        // nft reads them are the next delta's, which must not find the table half older, half newer.
+        const chunks = [tableReplacing('inet', POLICY_TABLE), ...this.table.scriptChunks()]
+        this.table.record()
+        await nftAsync(['-f', '-'], chunks)
+        this.whole = false
+      }
+      Object.assign(state, {
+        error: undefined,
+        applies: state.applies + 1,
+        digest,
+        ...this.table.counts(),
+        lastApplyMs: performance.now() - started,
+        skipped: this.skipped(),
+      })
+    } catch (err) {
+      this.whole = true
+      state.error = `NetworkPolicy not applied: ${(err as Error).message}`
+    }
+    this.o.onApply(state)
+  }
+}
+
 /** Applies the objects now and on every change: a directory's within pollMs, the API server's as the watch reports them. */
 export function enforcePolicy (o: EnforceOptions): PolicyEnforcer {
-  const state: PolicyState = { applies: 0, policies: 0, localPods: 0, rules: 0, lastApplyMs: 0, skipped: [] }
+  const state: PolicyState = { applies: 0, rebuilds: 0, policies: 0, localPods: 0, rules: 0, lastApplyMs: 0, skipped: [] }
   const refused = bridgedTrafficUnfiltered(o.families)
   if (refused) {
     state.error = `NetworkPolicy not enforced: ${refused}`
@@ -86,66 +181,23 @@ export function enforcePolicy (o: EnforceOptions): PolicyEnforcer {
     return { state: () => state, objects: () => undefined, denied: () => ({ ingress: 0, egress: 0 }), stop: async () => {} }
   }
   const counters = new DeniedCounters()
-  let applied: Manifests | undefined
   const denied = (): { ingress: number, egress: number } => counters.total()
-  // One apply at a time; changes that arrive meanwhile collapse into the latest.
-  let queued: { m: Manifests, digest: string, started: number } | undefined
-  let running: Promise<void> | undefined
-  // The newest digest the applied model holds for: the last apply's, or later versions
-  // whose changes could not alter the model (advance).
-  let latest: string | undefined
-  const applyOnce = async ({ m, digest, started }: { m: Manifests, digest: string, started: number }): Promise<void> => {
-    try {
-      const ruleset = policyRuleset(compile(m.namespaces, m.pods, m.policies, { node: o.node.nodeName }), o.node)
-      await counters.beforeReplace()
-      await nftAsync(['-f', '-'], tableReplacement('inet', POLICY_TABLE, ruleset.script))
-      applied = m
-      Object.assign(state, {
-        error: undefined,
-        applies: state.applies + 1,
-        digest,
-        policies: m.policies.length,
-        localPods: ruleset.pods,
-        rules: ruleset.rules,
-        lastApplyMs: performance.now() - started,
-        skipped: m.errors,
-      })
-    } catch (err) {
-      state.error = `NetworkPolicy not applied: ${(err as Error).message}`
-    }
-    o.onApply(state)
-  }
-  const apply = (m: Manifests, digest: string, started: number): void => {
-    queued = { m, digest, started }
-    latest = digest
-    running ??= (async () => {
-      while (queued) {
-        const next = queued
-        queued = undefined
-        await applyOnce(next)
-      }
-      running = undefined
-      if (state.error === undefined && latest !== undefined) state.digest = latest
-    })()
-  }
-  const advance = (digest: string): void => {
-    latest = digest
-    if (running === undefined && state.error === undefined && state.applies > 0) state.digest = digest
-  }
-  const stop = async (): Promise<void> => {
-    counters.stop()
-    queued = undefined
-    await running
-  }
-  if ('kubernetes' in o.source) return enforceFromApi(o, o.source.kubernetes.kubeconfig, state, { apply, advance, objects: () => applied, denied, stop })
+  if ('kubernetes' in o.source) return enforceFromApi(o, o.source.kubernetes.kubeconfig, state, counters)
   const dir = o.source.manifests
+  let manifests: Manifests | undefined
+  const applier = new Applier(o, state, counters, () => manifests?.errors ?? [])
   state.error = `NetworkPolicy not applied yet: reading ${dir}`
+  let seen: string | undefined
   const poll = (): void => {
-    if (running) return // the digest moves once the apply in flight is in
     const started = performance.now()
     try {
       const digest = manifestsDigest(dir)
-      if (digest !== state.digest || state.error) apply(loadManifests(dir), digest, started)
+      if (digest === seen && state.error === undefined) return
+      seen = digest
+      // Manifests are a handful of objects: each change rebuilds the table from all of them.
+      manifests = loadManifests(dir)
+      applier.replace(tableOf(o.node, manifests))
+      applier.apply(() => digest, started)
     } catch (err) {
       state.error = `NetworkPolicy not applied: ${(err as Error).message}`
       o.onApply(state)
@@ -153,45 +205,50 @@ export function enforcePolicy (o: EnforceOptions): PolicyEnforcer {
   }
   poll()
   const timer = setInterval(poll, o.pollMs ?? 250)
-  return { state: () => state, objects: () => applied, denied, stop: async () => { clearInterval(timer); await stop() } }
+  return {
+    state: () => state,
+    objects: () => manifests,
+    denied,
+    stop: async () => { clearInterval(timer); counters.stop(); await applier.stop() },
+  }
 }
 
-/** What the API path drives: the applies (one at a time) and the state they leave. */
-interface Applier {
-  apply: (m: Manifests, digest: string, started: number) => void
-  /** Later versions that hold for the model applied or being applied. */
-  advance: (digest: string) => void
-  objects: () => Manifests | undefined
-  denied: () => { ingress: number, egress: number }
-  stop: () => Promise<void>
+/** A NodeTable holding these objects. */
+export function tableOf (node: NodePods, m: Pick<Manifests, 'namespaces' | 'pods' | 'policies'>): NodeTable {
+  const table = new NodeTable(node)
+  for (const n of m.namespaces) table.namespace(n, undefined)
+  for (const p of m.pods) table.pod(p, undefined)
+  for (const p of m.policies) table.policy(p, undefined)
+  return table
 }
 
 /**
  * The API server path. Until all three kinds are listed nothing is applied: the table a
  * previous daemon left stays in force, and where there is none (a first start, a reboot)
  * one that drops every address of this node's pod CIDRs goes in first, so a pod started
- * meanwhile is isolated rather than open. A kind whose list or watch fails later leaves
- * the last complete model in force, marked stale.
+ * meanwhile is isolated rather than open. Every change then goes into the NodeTable as it
+ * arrives and reaches nftables as the commands it makes. A kind whose list or watch fails
+ * later leaves the table as it was, marked stale.
  */
-function enforceFromApi (o: EnforceOptions, kubeconfig: string | undefined, state: PolicyState, a: Applier): PolicyEnforcer {
-  const { apply, objects, denied, stop: stopApplies } = a
-  const off = (why: string): PolicyEnforcer => {
-    state.error = `NetworkPolicy not enforced: ${why}`
-    o.onApply(state)
-    return { state: () => state, objects, denied, stop: stopApplies }
-  }
-  let source: PolicyObjectSource
+function enforceFromApi (o: EnforceOptions, kubeconfig: string | undefined, state: PolicyState, counters: DeniedCounters): PolicyEnforcer {
+  let source: PolicyObjectSource | undefined
+  const applier = new Applier(o, state, counters, () => source?.refused() ?? [])
+  const base = { state: () => state, objects: () => source?.objects(), denied: () => counters.total() }
   let client: KubeClient
   try {
     closedUntilListed(o.node)
     client = KubeClient.load(kubeconfig)
     state.error = 'NetworkPolicy not applied yet: waiting for the API server\'s Namespaces, Pods and NetworkPolicies'
-    source = watchPolicyObjects({
+    const table = applier.current()
+    const s = source = watchPolicyObjects({
       client,
       log: o.log,
-      node: o.node.nodeName,
-      onChange: (m, status) => apply(m, versionsOf(status), performance.now()),
-      onVersions: (status) => a.advance(versionsOf(status)),
+      onObject: (kind, next, previous) => {
+        if (kind === 'Pod') table.pod(next as Pod | undefined, previous as Pod | undefined)
+        else if (kind === 'Namespace') table.namespace(next as Namespace | undefined, previous as Namespace | undefined)
+        else table.policy(next as NetworkPolicy | undefined, previous as NetworkPolicy | undefined)
+      },
+      onChange: () => applier.apply(() => versionsOf(s.status()), performance.now()),
       onStatus: (status) => {
         const failing = POLICY_KINDS.filter((k) => status[k].error !== undefined).map((k) => `${k} ${status[k].error as string}`)
         const unlisted = POLICY_KINDS.filter((k) => !status[k].listed)
@@ -199,15 +256,17 @@ function enforceFromApi (o: EnforceOptions, kubeconfig: string | undefined, stat
           if (unlisted.length === 0) return // the first apply follows
           state.error = `NetworkPolicy not applied yet: waiting for the API server's ${unlisted.join(', ')}${failing.length > 0 ? ` (${failing.join('; ')})` : ''}`
         } else {
-          state.stale = failing.length > 0 ? `NetworkPolicy objects not current (${failing.join('; ')}): the last complete model stays in force` : undefined
+          state.stale = failing.length > 0 ? `NetworkPolicy objects not current (${failing.join('; ')}): the table stays as it was` : undefined
         }
         o.onApply(state)
       },
     })
   } catch (err) {
-    return off((err as Error).message)
+    state.error = `NetworkPolicy not enforced: ${(err as Error).message}`
+    o.onApply(state)
+    return { ...base, stop: async () => { counters.stop(); await applier.stop() } }
   }
-  return { state: () => state, objects, denied, stop: async () => { await source.stop(); client.close(); await stopApplies() } }
+  return { ...base, stop: async () => { await source?.stop(); client.close(); counters.stop(); await applier.stop() } }
 }
 
 /** Installs the table of an empty model (every local pod address dropped) unless one is there already. */
@@ -215,7 +274,7 @@ function closedUntilListed (node: NodePods): void {
   // The names only: listing the table itself would print every set element, megabytes at scale.
   const tables = nft(['list', 'tables', 'inet']).split('\n').map((l) => l.trim())
   if (tables.includes(`table inet ${POLICY_TABLE}`)) return
-  replaceTable('inet', POLICY_TABLE, policyRuleset(compile([], [], [], { node: node.nodeName }), node).script)
+  replaceTable('inet', POLICY_TABLE, new NodeTable(node).script())
 }
 
 /** The API path's digest: the resourceVersion each kind's applied objects reflect. */

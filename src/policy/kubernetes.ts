@@ -1,14 +1,14 @@
 // Namespaces, Pods and NetworkPolicies from the API server: one reflector each, every
 // object run through the same parser as manifests (objects.ts) straight from the API's
 // JSON, whatever path it came by (list page, watch event, relist after 410), and kept
-// only in that parsed form. The model is handed on only once all three kinds have been
-// listed: enforcement on a partial view would treat unlisted pods and policies as absent.
+// only in that parsed form. Each change is handed on as it arrives; that the view is
+// complete is said only once all three kinds have been listed: enforcement on a partial
+// view would treat unlisted pods and policies as absent.
 import type { Logger } from '../log.js'
 import type { KubeClient } from '../kube/client.js'
 import { Reflector } from '../kube/reflector.js'
 import type { Manifests } from './manifests.js'
 import { type Namespace, type NetworkPolicy, type Pod, parseNamespace, parseNetworkPolicy, parsePod } from './objects.js'
-import { type PodRelevance, podRelevance } from './relevance.js'
 
 export const POLICY_KINDS = ['Namespace', 'Pod', 'NetworkPolicy'] as const
 export type PolicyKind = typeof POLICY_KINDS[number]
@@ -25,29 +25,30 @@ export interface KindStatus {
 
 export type PolicySourceStatus = Record<PolicyKind, KindStatus>
 
-export interface PolicyObjectSource {
-  status: () => PolicySourceStatus
-  stop: () => Promise<void>
-}
+export type PolicyObject = Namespace | Pod | NetworkPolicy
 
 export interface PolicyObjectOptions {
   client: KubeClient
   log: Logger
-  /** The complete view, once all three kinds are listed and again after changes (coalesced). */
-  onChange: (m: Manifests, status: PolicySourceStatus) => void
+  /** Every change as it arrives (list page, watch event, relist), in order: previous is what the store held. */
+  onObject: (kind: PolicyKind, next: PolicyObject | undefined, previous: PolicyObject | undefined) => void
+  /** All three kinds are listed, and again after changes (coalesced). */
+  onChange: (status: PolicySourceStatus) => void
   /** A kind's list or watch failed or recovered. */
   onStatus: (status: PolicySourceStatus) => void
-  /**
-   * The node whose model is built: a Pod change that cannot alter it (relevance.ts)
-   * hands on no model, only onVersions, so that a change elsewhere costs no recompile.
-   */
-  node?: string
-  /** Only changes that leave the model as it is arrived since the last onChange: these versions hold for it too. */
-  onVersions?: (status: PolicySourceStatus) => void
   /** Coalescing window for changes. */
   coalesceMs?: number
   /** Test hooks passed to each reflector. */
   reflector?: { pageSize?: number, sleep?: (ms: number, signal: AbortSignal) => Promise<void> }
+}
+
+export interface PolicyObjectSource {
+  status: () => PolicySourceStatus
+  /** The objects held, as arrays: for `flatnet policy` on a live daemon, never on a change's path. */
+  objects: () => Manifests
+  /** The objects refused, each naming its field. */
+  refused: () => string[]
+  stop: () => Promise<void>
 }
 
 const PATHS: Record<PolicyKind, string> = {
@@ -63,29 +64,13 @@ export function watchPolicyObjects (o: PolicyObjectOptions): PolicyObjectSource 
     const r = reflectors[k]
     return [k, { listed: r.listed, error: r.error, resourceVersion: r.resourceVersion, objects: r.store.size, refused: r.refused.size }]
   })) as PolicySourceStatus
-  // Which pod changes matter to the model last handed on; undefined until then.
-  let relevant: PodRelevance | undefined
   const emit = (): void => {
     pending = undefined
     if (stopped || !POLICY_KINDS.every((k) => reflectors[k].listed)) return
-    const errors = POLICY_KINDS.flatMap((k) => [...reflectors[k].refused.values()]) // each names its object and field
-    const m: Manifests = {
-      namespaces: [...reflectors.Namespace.store.values()] as Namespace[],
-      pods: [...reflectors.Pod.store.values()] as Pod[],
-      policies: [...reflectors.NetworkPolicy.store.values()] as NetworkPolicy[],
-      errors,
-    }
-    if (o.node !== undefined) relevant = podRelevance(m.namespaces, m.pods, m.policies, o.node)
-    o.onChange(m, status())
+    o.onChange(status())
   }
-  const changed = (): void => { pending ??= setTimeout(emit, o.coalesceMs ?? 50) }
-  // A pod change is judged against the model last handed on; while another is due, it joins that one.
-  const podChanged = (next: Pod | undefined, previous: Pod | undefined): void => {
-    if (pending !== undefined || relevant === undefined || o.onVersions === undefined ||
-      (next !== undefined && relevant(next)) || (previous !== undefined && relevant(previous))) changed()
-    else o.onVersions(status())
-  }
-  const reflectorFor = <T>(kind: PolicyKind, project: (raw: unknown) => T): Reflector<T> => new Reflector<T>({
+  const changed = (): void => { pending ??= setTimeout(emit, o.coalesceMs ?? 10) }
+  const reflectorFor = <T extends PolicyObject>(kind: PolicyKind, project: (raw: unknown) => T): Reflector<T> => new Reflector<T>({
     client: o.client,
     kind,
     path: PATHS[kind],
@@ -94,8 +79,8 @@ export function watchPolicyObjects (o: PolicyObjectOptions): PolicyObjectSource 
     pageSize: o.reflector?.pageSize,
     sleep: o.reflector?.sleep,
     sink: {
-      set: kind === 'Pod' ? (_, next, previous) => podChanged(next as Pod, previous as Pod | undefined) : changed,
-      delete: kind === 'Pod' ? (_, previous) => podChanged(undefined, previous as Pod | undefined) : changed,
+      set: (_, next, previous) => { o.onObject(kind, next, previous); changed() },
+      delete: (_, previous) => { o.onObject(kind, undefined, previous); changed() },
       refused: changed,
       synced: () => { changed(); o.onStatus(status()) },
       failed: () => o.onStatus(status()),
@@ -107,9 +92,17 @@ export function watchPolicyObjects (o: PolicyObjectOptions): PolicyObjectSource 
     Pod: reflectorFor('Pod', parsePod),
     NetworkPolicy: reflectorFor('NetworkPolicy', parseNetworkPolicy),
   }
+  const refused = (): string[] => POLICY_KINDS.flatMap((k) => [...reflectors[k].refused.values()]) // each names its object and field
   for (const k of POLICY_KINDS) reflectors[k].start()
   return {
     status,
+    objects: () => ({
+      namespaces: [...reflectors.Namespace.store.values()],
+      pods: [...reflectors.Pod.store.values()],
+      policies: [...reflectors.NetworkPolicy.store.values()],
+      errors: refused(),
+    }),
+    refused,
     stop: async () => {
       stopped = true
       clearTimeout(pending)

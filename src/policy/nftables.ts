@@ -1,128 +1,122 @@
-// The compiled model (model.ts) as nftables, for the pods of one node. One table,
-// `inet flatnet-policy`, replaced whole in one transaction. Its forward chain sees
-// every pod's traffic: routed (to and from other nodes) and, through br_netfilter,
-// bridged between pods on cni0. Only a connection's first packet is judged
-// (conntrack established/related pass), as in sig-network's kube-network-policies.
-// A verdict map keyed by pod address jumps to the pod's own chain, so a packet's cost
-// grows with the rules selecting its pod, not with the number of pods or policies.
-import { canonicalIP } from './addresses.js'
-import type { AllowEntry, PodPolicy, PolicyModel, PortRange } from './model.js'
+// The text of the table `inet flatnet-policy` (node-table.ts decides what is in it).
+// Its forward chain sees every pod's traffic: routed (to and from other nodes) and,
+// through br_netfilter, bridged between pods on cni0. Only a connection's first packet
+// is judged (conntrack established/related pass), as in sig-network's
+// kube-network-policies. A verdict map keyed by pod address jumps to the pod's own
+// chain, so a packet's cost grows with the rules selecting its pod, not with the number
+// of pods or policies; each rule's peers are a named set, so a pod appearing elsewhere
+// in the cluster is one element added, not a table rewritten.
+import type { IPBlock, PolicyPort, PolicyRule } from './objects.js'
 
 export const POLICY_TABLE = 'flatnet-policy'
+export const TABLE = `inet ${POLICY_TABLE}`
 
 export interface NodePods {
-  /** This node's pod CIDRs: an address there that the model does not know yet is dropped
+  /** This node's pod CIDRs: an address there that the table does not know yet is dropped
    *  (a new pod is isolated before its first packet, until its policies are in). */
   podCIDRs: string[]
-  /** The node's name, for the model's pods (spec.nodeName) that live here. */
+  /** The node's name, for the pods (spec.nodeName) that live here. */
   nodeName: string
 }
 
-export interface Ruleset { script: string, pods: number, rules: number }
+export type Family = 4 | 6
+export const FAMILIES: readonly Family[] = [4, 6]
+export const family = (ip: string): Family => ip.includes(':') ? 6 : 4
+const ipKw = (f: Family): string => f === 4 ? 'ip' : 'ip6'
+const addrType = (f: Family): string => f === 4 ? 'ipv4_addr' : 'ipv6_addr'
 
-const family = (ip: string): 4 | 6 => ip.includes(':') ? 6 : 4
-const ipKw = (f: 4 | 6): string => f === 4 ? 'ip' : 'ip6'
+/** The named sets of one shape of peers: the addresses its selectors select, and (egress) address . protocol . port of its named ports. */
+export const peerSet = (sets: number, f: Family): string => `s${sets}-${f}`
+export const namedSet = (sets: number, f: Family): string => `s${sets}-n${f}`
+export const peerSetType = (f: Family): string => addrType(f)
+export const namedSetType = (f: Family): string => `${addrType(f)} . inet_proto . inet_service`
+/** The element of a named-port set: the address, the protocol and the port number a name resolved to. */
+export const namedElement = (ip: string, protocol: string, port: number): string => `${ip} . ${protocol.toLowerCase()} . ${port}`
 
-/** nft's matches for one port range ('' for all). */
-function portMatch (p: PortRange): string {
+/** A numeric or protocol-only rule port as nft's match (named ports are resolved elsewhere). */
+export function portMatch (p: { protocol: string, port?: number, endPort?: number }): string {
   const proto = p.protocol.toLowerCase()
-  if (!p.ports) return `meta l4proto ${proto}`
-  const range = p.ports.from === p.ports.to ? `${p.ports.from}` : `${p.ports.from}-${p.ports.to}`
-  return `${proto} dport ${range}`
+  if (p.port === undefined) return `meta l4proto ${proto}`
+  return `${proto} dport ${p.endPort !== undefined && p.endPort !== p.port ? `${p.port}-${p.endPort}` : p.port}`
+}
+
+/** What one rule of a policy holds for the chain of one pod, already resolved for it. */
+export interface RuleView {
+  /** "namespace/name rule i" */
+  comment: string
+  /** The rule's sets (peerSet, namedSet). */
+  sets: number
+  /** No peers: every address. */
+  any: boolean
+  selectors: boolean
+  blocks: IPBlock[]
+  /** nft port matches ('' = every port); empty: the rule allows nothing here (only unresolvable named ports). */
+  ports: string[]
+  /** Egress with named ports: matched through the rule's named set. */
+  named: boolean
 }
 
 /**
- * The rules of one allow entry in a pod's chain for one family: each returns (allowed,
- * go on to the other direction's check). peer: the address field the peers are
- * matched on (saddr for ingress, daddr for egress).
+ * The rules of one policy rule in a pod's chain for one family: each returns (allowed,
+ * on to the other direction's check). peer: saddr for ingress, daddr for egress.
  */
-function entryRules (e: AllowEntry, f: 4 | 6, peer: 'saddr' | 'daddr', sets: PeerSets): string[] {
+export function ruleLines (v: RuleView, f: Family, peer: 'saddr' | 'daddr'): string[] {
   const ip = ipKw(f)
+  const comment = `comment "${v.comment}"`
   const peers: string[] = []
-  if (e.peers.any) {
-    peers.push('')
-  } else {
-    const ips = e.peers.ips.filter((a) => family(a) === f)
-    if (ips.length > 0) peers.push(`${ip} ${peer} @${sets.name(ips, f)} `)
-    for (const b of e.peers.blocks.filter((b) => family(b.cidr) === f)) {
-      const except = b.except.length > 0 ? `${ip} ${peer} != { ${b.except.join(', ')} } ` : ''
-      peers.push(`${ip} ${peer} ${b.cidr} ${except}`)
-    }
+  if (v.any) peers.push('')
+  if (v.selectors) peers.push(`${ip} ${peer} @${peerSet(v.sets, f)} `)
+  for (const b of v.blocks.filter((b) => family(b.cidr) === f)) {
+    const except = b.except.length > 0 ? `${ip} ${peer} != { ${b.except.join(', ')} } ` : ''
+    peers.push(`${ip} ${peer} ${b.cidr} ${except}`)
   }
-  const ports = e.ports === 'all' ? [''] : e.ports.map((p) => `${portMatch(p)} `)
-  const comment = `comment "${e.policy} rule ${e.rule}"`
-  return peers.flatMap((pm) => ports.map((pp) => `${pm}${pp}return ${comment}`))
+  const lines = peers.flatMap((pm) => v.ports.map((pp) => `${pm}${pp === '' ? '' : `${pp} `}return ${comment}`))
+  if (v.named) lines.push(`${ip} daddr . meta l4proto . th dport @${namedSet(v.sets, f)} return ${comment}`)
+  return lines
 }
+
+/** Whether a rule's ports are all named ports (they resolve per destination pod). */
+export const isNamed = (p: PolicyPort): p is PolicyPort & { port: string } => typeof p.port === 'string'
+export const hasSelectors = (r: PolicyRule): boolean => r.peers.some((p) => p.ipBlock === undefined)
+
+export interface TableParts {
+  node: NodePods
+  /** Verdict map elements ("10.0.0.5 : jump in4-3") by map (in4, in6, out4, out6). */
+  maps: Record<string, string[]>
+  /** The addresses of this node's pods the table knows, by family. */
+  local: Record<Family, string[]>
+  sets: Array<{ name: string, type: string }>
+  chains: Array<{ name: string, comment: string, lines: string[] }>
+  /** Each set's elements, produced one set at a time. */
+  elements: Iterable<{ set: string, elements: string[] }>
+}
+
+export const MAPS = ['in4', 'in6', 'out4', 'out6'] as const
+export const localSet = (f: Family): string => `local${f}`
+
+const inline = (e: string[]): string[] => e.length > 0 ? [`    elements = { ${e.join(', ')} }`] : []
+
+// Elements per command when a table is written whole: its peer sets can hold a cluster's pods.
+const ELEMENTS_PER_COMMAND = 5000
 
 /**
- * The peer address lists as named sets, each list once: a rule's peers are the same
- * for every pod its policy selects, so inline they would repeat once per selected pod.
+ * The whole table, for the first apply and for a rebuild, in pieces: the declarations,
+ * then the peer sets' elements a few thousand per command, so that no piece (and no
+ * string in the daemon) grows with the cluster.
  */
-class PeerSets {
-  private readonly byContent = new Map<string, string>()
-  readonly lines: string[] = []
-
-  name (ips: string[], f: 4 | 6): string {
-    const content = [...ips].sort().join(', ')
-    let name = this.byContent.get(content)
-    if (!name) {
-      name = `peers${f}-${this.byContent.size}`
-      this.byContent.set(content, name)
-      this.lines.push(`  set ${name} {`, `    type ${f === 4 ? 'ipv4_addr' : 'ipv6_addr'}`, `    elements = { ${content} }`, '  }')
-    }
-    return name
-  }
-}
-
-function podChain (name: string, entries: AllowEntry[], f: 4 | 6, peer: 'saddr' | 'daddr', counter: string, sets: PeerSets): string[] {
-  return [
-    `  chain ${name} {`,
-    ...entries.flatMap((e) => entryRules(e, f, peer, sets)).map((r) => `    ${r}`),
-    `    counter name ${counter} drop`,
-    '  }',
-  ]
-}
-
-/** The ruleset for the pods of this node; an empty model gives the table with nothing isolated. */
-export function policyRuleset (model: PolicyModel, node: NodePods): Ruleset {
-  const local = [...new Set(model.byName.values())].filter((p) => p.nodeName === node.nodeName)
-  const chains: string[] = []
-  const sets = new PeerSets()
-  const maps: Record<string, string[]> = { in4: [], in6: [], out4: [], out6: [] }
-  let rules = 0
-  local.forEach((p: PodPolicy, i) => {
-    for (const ip of p.ips) {
-      const f = family(ip)
-      const addr = canonicalIP(ip) ?? ip
-      for (const [dir, d, peer, counter] of [['in', p.ingress, 'saddr', 'ingress_denied'], ['out', p.egress, 'daddr', 'egress_denied']] as const) {
-        if (!d.isolated) continue
-        const name = `${dir}${f}-${i}`
-        chains.push(`  # ${dir === 'in' ? 'ingress to' : 'egress from'} ${p.pod} (${d.policies.join(', ')})`, ...podChain(name, d.entries, f, peer, counter, sets))
-        maps[`${dir}${f}`].push(`${addr} : jump ${name}`)
-        rules += d.entries.length
-      }
-    }
-  })
-  const known = { 4: [] as string[], 6: [] as string[] }
-  for (const p of local) for (const ip of p.ips) known[family(ip)].push(canonicalIP(ip) ?? ip)
-  const map = (name: string, f: 4 | 6): string[] => [
-    `  map ${name} {`,
-    `    type ${f === 4 ? 'ipv4_addr' : 'ipv6_addr'} : verdict`,
-    ...(maps[name].length > 0 ? [`    elements = { ${maps[name].join(', ')} }`] : []),
-    '  }',
-  ]
-  const unknownLocal = ([4, 6] as const).flatMap((f) => {
-    const cidrs = node.podCIDRs.filter((c) => family(c) === f)
+export function * tableText (t: TableParts): Generator<string> {
+  const unknownLocal = FAMILIES.flatMap((f) => {
+    const cidrs = t.node.podCIDRs.filter((c) => family(c) === f)
     if (cidrs.length === 0) return []
-    const knownSet = known[f].length > 0 ? ` ${ipKw(f)} daddr != { ${known[f].join(', ')} }` : ''
-    return [`    ${ipKw(f)} daddr { ${cidrs.join(', ')} }${knownSet} counter name ingress_denied drop comment "a pod of this node not yet in the model"`]
+    return [`    ${ipKw(f)} daddr { ${cidrs.join(', ')} } ${ipKw(f)} daddr != @${localSet(f)} counter name ingress_denied drop comment "a pod of this node not yet in the table"`]
   })
-  const script = [
-    `table inet ${POLICY_TABLE} {`,
+  yield [
+    `table ${TABLE} {`,
     '  counter ingress_denied {}',
     '  counter egress_denied {}',
-    ...map('in4', 4), ...map('in6', 6), ...map('out4', 4), ...map('out6', 6),
-    ...sets.lines,
+    ...MAPS.flatMap((m) => [`  map ${m} {`, `    type ${addrType(m.endsWith('4') ? 4 : 6)} : verdict`, ...inline(t.maps[m]), '  }']),
+    ...FAMILIES.flatMap((f) => [`  set ${localSet(f)} {`, `    type ${addrType(f)}`, ...inline(t.local[f]), '  }']),
+    ...t.sets.flatMap((s) => [`  set ${s.name} {`, `    type ${s.type}`, '  }']),
     '  chain forward {',
     // Before kube-proxy's and any other filter chain; DNAT (prerouting) has already put the pod in daddr.
     '    type filter hook forward priority filter - 10; policy accept;',
@@ -135,8 +129,13 @@ export function policyRuleset (model: PolicyModel, node: NodePods): Ruleset {
     '    ip daddr vmap @in4',
     '    ip6 daddr vmap @in6',
     '  }',
-    ...chains,
+    ...t.chains.flatMap((c) => [`  # ${c.comment}`, `  chain ${c.name} {`, ...c.lines.map((l) => `    ${l}`), '  }']),
     '}',
-  ].join('\n')
-  return { script: `${script}\n`, pods: local.length, rules }
+  ].join('\n') + '\n'
+  for (const { set, elements } of t.elements) {
+    for (let i = 0; i < elements.length; i += ELEMENTS_PER_COMMAND) yield `${elementCommand('add', set, elements.slice(i, i + ELEMENTS_PER_COMMAND))}\n`
+  }
 }
+
+/** `add element` / `delete element` of some elements of one set. */
+export const elementCommand = (verb: 'add' | 'delete', set: string, elements: string[]): string => `${verb} element ${TABLE} ${set} { ${elements.join(', ')} }`

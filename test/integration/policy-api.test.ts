@@ -126,7 +126,7 @@ t.test('upstream\'s cases through the API server: listed at start, created after
     t.ok(await until(() => /"msg":"network policy objects stale"/.test(cluster.log(n1)), 30_000) >= 0, 'logged')
     const ready = await healthGet(n1, '/readyz')
     t.equal(ready.status, 503, `/readyz 503: ${ready.body.trim()}`)
-    t.match(ready.body, /the last complete model stays in force/)
+    t.match(ready.body, /the table stays as it was/)
     t.equal(sample((await healthGet(n1, '/metrics')).body, 'flatnet_policy_objects_stale'), 1, 'flatnet_policy_objects_stale 1')
     t.equal(sample((await healthGet(n1, '/metrics')).body, 'flatnet_policy_enforced'), 1, 'still enforced')
     await api.failLists('*', 0)

@@ -1,9 +1,7 @@
-// The compiled model as nftables for one node (src/policy/nftables.ts), and the refusal
+// One node's table (src/policy/node-table.ts, nftables.ts): whole, and change by change; and the refusal
 // to enforce where bridged traffic would bypass it (src/policy/enforce.ts).
 import t from 'tap'
-import { compile } from '../../src/policy/compile.js'
-import { bridgedTrafficUnfiltered } from '../../src/policy/enforce.js'
-import { policyRuleset } from '../../src/policy/nftables.js'
+import { bridgedTrafficUnfiltered, tableOf } from '../../src/policy/enforce.js'
 import { parseNamespace, parseNetworkPolicy, parsePod } from '../../src/policy/objects.js'
 
 const pod = (ns: string, name: string, ip: string, node: string): unknown => ({
@@ -11,30 +9,59 @@ const pod = (ns: string, name: string, ip: string, node: string): unknown => ({
   spec: { nodeName: node, containers: [{ name: 'c', ports: [{ name: 'serve-80-tcp', containerPort: 80, protocol: 'TCP' }] }] },
   status: { podIPs: [{ ip }] },
 })
-const model = compile(
-  ['x', 'y'].map((n) => parseNamespace({ metadata: { name: n } })),
-  [pod('x', 'a', '10.244.1.10', 'n1'), pod('x', 'b', '10.244.1.11', 'n1'), pod('y', 'a', '10.244.2.10', 'n2')].map(parsePod),
-  [parseNetworkPolicy({
+const objects = {
+  namespaces: ['x', 'y'].map((n) => parseNamespace({ metadata: { name: n } })),
+  pods: [pod('x', 'a', '10.244.1.10', 'n1'), pod('x', 'b', '10.244.1.11', 'n1'), pod('y', 'a', '10.244.2.10', 'n2')].map(parsePod),
+  policies: [parseNetworkPolicy({
     metadata: { namespace: 'x', name: 'a-from-b' },
     spec: {
       podSelector: { matchLabels: { pod: 'a' } },
       ingress: [{ from: [{ podSelector: { matchLabels: { pod: 'b' } } }, { ipBlock: { cidr: '10.244.0.0/16', except: ['10.244.2.0/24'] } }], ports: [{ port: 'serve-80-tcp' }, { port: 81, endPort: 90, protocol: 'UDP' }] }],
     },
-  })])
+  })],
+}
+const n1 = { nodeName: 'n1', podCIDRs: ['10.244.1.0/24'] }
 
 t.test('one chain per isolated pod of this node, reached through a verdict map by address', async (t) => {
-  const r = policyRuleset(model, { nodeName: 'n1', podCIDRs: ['10.244.1.0/24'] })
-  t.same([r.pods, r.rules], [2, 1], 'two pods here, one allow entry')
-  t.match(r.script, /map in4 \{\n {4}type ipv4_addr : verdict\n {4}elements = \{ 10\.244\.1\.10 : jump in4-0 \}/, 'x/a isolated for ingress')
-  t.notMatch(r.script, /10\.244\.1\.11 : jump/, 'x/b not isolated')
-  t.match(r.script, /ct state established,related accept/, 'only a connection\'s first packet is judged')
-  t.match(r.script, /set peers4-0 \{\n {4}type ipv4_addr\n {4}elements = \{ 10\.244\.1\.11 \}/, 'the peers, a named set')
-  t.match(r.script, /ip saddr @peers4-0 tcp dport 80 return/, 'the named port resolved on the destination pod')
-  t.match(r.script, /ip saddr 10\.244\.0\.0\/16 ip saddr != \{ 10\.244\.2\.0\/24 \} udp dport 81-90 return/, 'ipBlock with except, endPort range')
-  t.match(r.script, /return comment "x\/a-from-b rule 0"\n {4}counter name ingress_denied drop\n {2}\}/, 'anything else is dropped and counted')
-  t.match(r.script, /ip daddr \{ 10\.244\.1\.0\/24 \} ip daddr != \{ 10\.244\.1\.10, 10\.244\.1\.11 \} counter name ingress_denied drop/, 'a pod of this node the model does not know yet is unreachable')
-  const other = policyRuleset(model, { nodeName: 'n2', podCIDRs: ['10.244.2.0/24'] })
-  t.notMatch(other.script, /jump/, 'n2: none of its pods is isolated')
+  const table = tableOf(n1, objects)
+  const script = table.script()
+  t.same(table.counts(), { policies: 1, localPods: 2, rules: 4 }, 'two pods here; for x/a, two peers (a set, a block) on two ports')
+  t.match(script, /map in4 \{\n {4}type ipv4_addr : verdict\n {4}elements = \{ 10\.244\.1\.10 : jump in4-\d+ \}/, 'x/a isolated for ingress')
+  t.notMatch(script, /10\.244\.1\.11 : jump/, 'x/b not isolated')
+  t.match(script, /ct state established,related accept/, 'only a connection\'s first packet is judged')
+  t.match(script, /set s\d+-4 \{\n {4}type ipv4_addr\n {2}\}/, 'the rule\'s peers, a named set')
+  t.match(script, /add element inet flatnet-policy s\d+-4 \{ 10\.244\.1\.11 \}/, 'filled after the declarations')
+  t.match(script, /ip saddr @s\d+-4 tcp dport 80 return/, 'the named port resolved on the destination pod')
+  t.match(script, /ip saddr 10\.244\.0\.0\/16 ip saddr != \{ 10\.244\.2\.0\/24 \} udp dport 81-90 return/, 'ipBlock with except, endPort range')
+  t.match(script, /return comment "x\/a-from-b rule 0"\n {4}counter name ingress_denied drop\n {2}\}/, 'anything else is dropped and counted')
+  t.match(script, /set local4 \{\n {4}type ipv4_addr\n {4}elements = \{ 10\.244\.1\.10, 10\.244\.1\.11 \}/, 'the addresses of this node\'s pods')
+  t.match(script, /ip daddr \{ 10\.244\.1\.0\/24 \} ip daddr != @local4 counter name ingress_denied drop/, 'a pod of this node the table does not know yet is unreachable')
+  t.notMatch(tableOf({ nodeName: 'n2', podCIDRs: ['10.244.2.0/24'] }, objects).script(), /jump/, 'n2: none of its pods is isolated')
+})
+
+t.test('rules with the same peers share their sets', async (t) => {
+  const [policy] = objects.policies
+  const twin = { ...policy, name: 'a-from-b-again', ingress: [{ ...policy.ingress[0], ports: [] }] }
+  const other = { ...policy, name: 'a-from-c', ingress: [{ peers: [{ podSelector: { matchLabels: { pod: 'c' }, matchExpressions: [] } }], ports: [] }] }
+  const script = tableOf(n1, { ...objects, policies: [policy, twin, other] }).script()
+  t.equal(script.match(/^ {2}set s\d+-4 \{/gm)?.length, 2, 'three rules, two shapes of peers: two sets')
+})
+
+t.test('a change is the commands it needs, and none where it touches nothing here', async (t) => {
+  const table = tableOf(n1, objects)
+  const [xa, xb, ya] = objects.pods
+  const peers = (/set (s\d+-4) \{/.exec(table.script()) ?? [])[1]
+  table.record() // as after the first apply
+  table.pod({ ...ya, labels: { pod: 'b' } }, ya)
+  t.equal(table.takeDelta(), undefined, 'a pod elsewhere that no rule here selects: nothing')
+  table.pod({ ...xb, labels: { pod: 'c' } }, xb)
+  t.equal(table.takeDelta(), `delete element inet flatnet-policy ${peers} { 10.244.1.11 }\n`, 'x/b no longer a peer: one element out')
+  table.pod({ ...xb, labels: { pod: 'b' }, ips: ['10.244.1.12'] }, { ...xb, labels: { pod: 'c' } })
+  t.equal(table.takeDelta(), `add element inet flatnet-policy ${peers} { 10.244.1.12 }\ndelete element inet flatnet-policy local4 { 10.244.1.11 }\nadd element inet flatnet-policy local4 { 10.244.1.12 }\n`, 'back, on a new address: into the peer set and the local addresses')
+  table.pod(undefined, xa)
+  const gone = table.takeDelta() ?? ''
+  t.match(gone, /delete element inet flatnet-policy in4 \{ 10\.244\.1\.10 \}\ndelete chain inet flatnet-policy in4-\d+/, 'x/a deleted: its map entry, then its chain')
+  t.ok(gone.includes(`delete set inet flatnet-policy ${peers}\n`), 'and the sets of the policy that selected only it')
 })
 
 t.test('refused where bridged traffic bypasses nftables', async (t) => {
