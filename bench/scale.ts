@@ -7,10 +7,12 @@
 // this node and of a policy change, CPU at a sustained change rate, the longest
 // event-loop stall, and the requests the daemon made.
 // Run: sudo npm run bench:scale [-- --sizes 500x30x100,5000x30x1000 --churn-seconds 60]
+import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { type ClusterSpec, clusterPod, clusterPolicy } from '../src/lab/kube-cluster.js'
 import { labUnavailable, type Namespace, reapOnSignals } from '../src/lab/netns.js'
 import { scaleLab } from '../src/lab/scale-lab.js'
+import { daemonSetEnv } from '../test/lib/daemonset.js'
 import { percentile } from './latency.js'
 import { cpuSecondsWithChildren as cpuSeconds, peakRssMB, rssMB } from './process-usage.js'
 
@@ -34,7 +36,7 @@ const sleep = async (ms: number): Promise<void> => { await new Promise((resolve)
 const pct = (xs: number[], p: number): number => percentile([...xs].sort((a, b) => a - b), p)
 
 async function measure (spec: ClusterSpec, churnSeconds: number, churnRate: number): Promise<Record<string, string>> {
-  const lab = await scaleLab(spec, { tag: 'scale' })
+  const lab = await scaleLab(spec, { tag: 'scale', launcher: ['env', ...daemonSetEnv()] }) // the DaemonSet's V8 heap cap
   const started = lab.started
   try {
     const { api, node: n1 } = lab
@@ -82,6 +84,9 @@ async function measure (spec: ClusterSpec, churnSeconds: number, churnRate: numb
       await lab.applied({ NetworkPolicy: rv })
       policy.push(performance.now() - t0)
     }
+    // What the daemon said went wrong meanwhile (warn and above), so a figure is never read without it.
+    const warnings = readFileSync(n1.logFile as string, 'utf8').split('\n').filter((l) => /"level":(4|5|6)\d/.test(l))
+    for (const w of warnings.slice(-20)) console.log(`daemon: ${w.slice(0, 400)}`)
     const requests = await api.requestLog(lab.requestsFrom)
     const count = (f: (r: typeof requests[number]) => boolean): number => requests.filter(f).length
     return {
@@ -95,7 +100,7 @@ async function measure (spec: ClusterSpec, churnSeconds: number, churnRate: numb
       '/healthz during churn: p99 / max, ms': `${health.p99.toFixed(0)} / ${health.max.toFixed(0)}`,
       'pod change on this node, applied p50 / p99, ms': `${pct(local, 50).toFixed(0)} / ${pct(local, 99).toFixed(0)}`,
       'policy change, applied p50 / max, ms': policy.length ? `${pct(policy, 50).toFixed(0)} / ${Math.max(...policy).toFixed(0)}` : '-',
-      'requests: lists (pages) / watches': `${count((r) => !r.watch && !r.query.continue)} (${count((r) => !r.watch)}) / ${count((r) => r.watch)}`,
+      'requests: GETs but pages (pages) / watches / writes': `${count((r) => r.method === 'GET' && !r.watch && !r.query.continue)} (${count((r) => r.method === 'GET' && !r.watch)}) / ${count((r) => r.watch)} / ${count((r) => r.method !== 'GET')}`,
     }
   } finally {
     await lab.destroy()

@@ -30,7 +30,7 @@ export interface ScaleLab {
 }
 
 /** The cluster of `spec` generated (spec.self filled in with the lab node), and the node's daemon started against it afresh. */
-export async function scaleLab (spec: ClusterSpec, o: { tag: string, apiHeapMB?: number, startTimeoutMs?: number }): Promise<ScaleLab> {
+export async function scaleLab (spec: ClusterSpec, o: { tag: string, apiHeapMB?: number, startTimeoutMs?: number, launcher?: string[] }): Promise<ScaleLab> {
   const dir = mkdtempSync(join(tmpdir(), 'flatnet-scale-'))
   const kubeconfig = join(dir, 'kubeconfig')
   writeFileSync(kubeconfig, kubeconfigFor(`http://${API.host}:${API.port}`))
@@ -38,6 +38,7 @@ export async function scaleLab (spec: ClusterSpec, o: { tag: string, apiHeapMB?:
     kind: 'flatnet' as const,
     // The DaemonSet's configuration: peers and policies from the API server; a cluster CIDR with room for 5,000 /24s.
     extra: { clusterCIDR: '10.0.0.0/8', peers: [], ipMasq: false, networkPolicy: {}, kubernetes: { kubeconfig, annotate: false } },
+    launcher: o.launcher, // e.g. the DaemonSet's environment
   }
   const cluster = await Cluster.create({ nodes: [spec0], podsPerNode: 0, tag: o.tag })
   let api: KubeApiProcess | undefined

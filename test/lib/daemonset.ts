@@ -8,6 +8,7 @@ const manifest = fileURLToPath(new URL('../../deploy/daemonset.yaml', import.met
 
 interface Container {
   name: string
+  env?: Array<{ name: string, value?: string }>
   securityContext?: { capabilities?: { add?: string[] } }
   resources?: { limits?: { memory?: string } }
 }
@@ -50,4 +51,9 @@ export function daemonSetMemoryLimit (): number {
   const m = /^(\d+)(Ki|Mi|Gi)$/.exec(limit)
   if (!m) throw new Error(`${manifest}: the flatnet container's memory limit "${limit}" is not N Ki, Mi or Gi`)
   return Number(m[1]) * 1024 ** (['Ki', 'Mi', 'Gi'].indexOf(m[2]) + 1)
+}
+
+/** The flatnet container's literal environment (NAME=value; those from the downward API are the lab's own). */
+export function daemonSetEnv (): string[] {
+  return (flatnetContainer()?.env ?? []).filter((e) => e.value !== undefined).map((e) => `${e.name}=${e.value as string}`)
 }

@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import type { DaemonRunner, LabNode } from '../../src/lab/cluster.js'
-import { daemonSetCapabilities, daemonSetMemoryLimit } from './daemonset.js'
+import { daemonSetCapabilities, daemonSetEnv, daemonSetMemoryLimit } from './daemonset.js'
 
 const execFileAsync = promisify(execFile)
 const REPO = fileURLToPath(new URL('../../', import.meta.url))
@@ -74,6 +74,7 @@ export function daemonSetFlags (): string[] {
   return [
     '--cap-drop=all', `--cap-add=${daemonSetCapabilities().join(',')}`,
     `--memory=${daemonSetMemoryLimit()}`, // what per-cpu workers are sized to (src/memory-limit.ts)
+    ...daemonSetEnv().flatMap((e) => ['--env', e]), // the V8 heap cap
     '--security-opt', 'no-new-privileges', // allowPrivilegeEscalation: false
     '-v', '/dev/net/tun:/dev/net/tun', // the hostPath volume, not a device podman adds
   ]
