@@ -245,6 +245,8 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
   let lastPolicyError: string | undefined
   let lastPolicyStale: string | undefined
   let lastPolicyApplies = 0
+  let lastPolicySummary = ''
+  let policySkipped = new Set<string>()
   let ready = false // set once setup is done: the first policy apply comes before it
   const policy = config.networkPolicy
     ? enforcePolicy({
@@ -268,8 +270,15 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
         lastPolicyError = undefined
         if (s.applies === lastPolicyApplies) return
         lastPolicyApplies = s.applies
-        for (const object of s.skipped) log.warn({ object }, 'network policy object skipped')
-        log.info({ policies: s.policies, localPods: s.localPods, rules: s.rules, ms: Math.round(s.lastApplyMs) }, 'network policy applied')
+        // Once per object and per change of what the table holds: under churn elsewhere in the
+        // cluster applies come many a second, and each would otherwise repeat the same lines.
+        for (const object of s.skipped) if (!policySkipped.has(object)) log.warn({ object }, 'network policy object skipped')
+        policySkipped = new Set(s.skipped)
+        const summary = `${s.policies}/${s.localPods}/${s.rules}/${s.rebuilds}`
+        if (s.applies === 1 || summary !== lastPolicySummary) {
+          log.info({ policies: s.policies, localPods: s.localPods, rules: s.rules, rebuilds: s.rebuilds, ms: Math.round(s.lastApplyMs) }, 'network policy applied')
+        }
+        lastPolicySummary = summary
         if (s.applies === 1 && ready) writeCni()
       },
     })
