@@ -1,10 +1,12 @@
 // Runs a lab daemon with exactly the capabilities deploy/daemonset.yaml gives its
 // container, so a test of what the DaemonSet gets follows the manifest.
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { parseAllDocuments } from 'yaml'
 
-const manifest = fileURLToPath(new URL('../../deploy/daemonset.yaml', import.meta.url))
+// From the sources (test/lib) or their build (dist/test/lib, which bench:scale runs): the repository's.
+const manifest = [new URL('../../deploy/daemonset.yaml', import.meta.url), new URL('../../../deploy/daemonset.yaml', import.meta.url)]
+  .map((u) => fileURLToPath(u)).find((f) => existsSync(f)) ?? fileURLToPath(new URL('../../deploy/daemonset.yaml', import.meta.url))
 
 interface Container {
   name: string
