@@ -81,8 +81,11 @@ export interface EnforceOptions {
 }
 
 // An nft run costs a process and its netlink exchange whatever it carries: under churn, one
-// run per change would cost more than the changes themselves. 20 runs a second at most.
-const APPLY_EVERY_MS = 50
+// run per change would cost more than the changes themselves. So runs draw on a bucket of
+// APPLY_BURST that refills at APPLY_PER_SECOND: a few changes after a quiet spell each go at
+// once, a stream of them shares 20 runs a second.
+const APPLY_PER_SECOND = 20
+const APPLY_BURST = 5
 
 /**
  * What the table holds for: which objects (the manifests' digest, or each kind's
@@ -104,23 +107,26 @@ class Applier {
   current (): NodeTable { return this.table }
   replace (table: NodeTable): void { this.table = table; this.whole = true }
 
-  private lastStart = -Infinity
+  private tokens = APPLY_BURST
+  private refilled = performance.now()
 
   /**
    * Applies what changed; digest is read when the apply starts, so it names what it carries.
-   * Applies start at most every APPLY_EVERY_MS: a change after a quiet spell goes at once,
-   * while under churn each nft run carries everything that arrived since the last.
+   * When the bucket is empty, the next apply waits for a token and then carries everything
+   * that arrived meanwhile.
    */
   apply (digest: () => string, started: number): void {
     this.queued ??= { digest, started }
     this.running ??= (async () => {
       while (this.queued) {
-        const wait = this.lastStart + APPLY_EVERY_MS - performance.now()
-        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
+        const now = performance.now()
+        this.tokens = Math.min(APPLY_BURST, this.tokens + (now - this.refilled) * APPLY_PER_SECOND / 1000)
+        this.refilled = now
+        if (this.tokens < 1) await new Promise((resolve) => setTimeout(resolve, (1 - this.tokens) * 1000 / APPLY_PER_SECOND))
         const next = this.queued
         if (!next) break // stopped meanwhile
         this.queued = undefined
-        this.lastStart = performance.now()
+        this.tokens -= 1
         await this.applyOnce(next.digest(), next.started)
       }
       this.running = undefined
