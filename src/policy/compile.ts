@@ -17,14 +17,12 @@ export interface CompileOptions {
 
 const podKey = (p: { namespace: string, name: string }): string => `${p.namespace}/${p.name}`
 
-/** Pods that can be peers or destinations: own IPs, not host-network (their IPs are the node's), not finished (their IPs may be reused). */
-function addressable (pods: readonly Pod[]): Pod[] {
-  return pods.filter((p) => !p.hostNetwork && !p.finished && p.ips.length > 0)
-}
+/** A pod that can be a peer or a destination: own IPs, not host-network (its IPs are the node's), not finished (its IPs may be reused). */
+export const addressable = (p: Pod): boolean => !p.hostNetwork && !p.finished && p.ips.length > 0
 
 export function compile (namespaces: readonly Namespace[], pods: readonly Pod[], policies: readonly NetworkPolicy[], options: CompileOptions = {}): PolicyModel {
   const nsByName = new Map(namespaces.map((n) => [n.name, n]))
-  const targets = addressable(pods)
+  const targets = pods.filter(addressable)
   const model: PolicyModel = { byIP: new Map(), byName: new Map(), nodeAddresses: new Map() }
   for (const [node, addrs] of Object.entries(options.nodeAddresses ?? {})) {
     model.nodeAddresses.set(node, addrs.map((a) => canonicalIP(a) ?? a))
@@ -117,7 +115,7 @@ export function addressIn (set: AddressSet, ip: string): boolean {
 }
 
 /** A numeric or protocol-only port as a range; undefined for a named port. */
-function numericPort (p: PolicyPort): PortRange | undefined {
+export function numericPort (p: PolicyPort): PortRange | undefined {
   if (typeof p.port === 'string') return undefined
   if (p.port === undefined) return { protocol: p.protocol }
   return { protocol: p.protocol, ports: { from: p.port, to: p.endPort ?? p.port } }
@@ -127,7 +125,7 @@ function numericPort (p: PolicyPort): PortRange | undefined {
  * A named port resolved on the destination pod: the containers' ports of that
  * name and the policy port's protocol. None: the rule port matches nothing there.
  */
-function namedPort (p: PolicyPort, dest: Pod): PortRange[] {
+export function namedPort (p: PolicyPort, dest: Pod): PortRange[] {
   return dest.ports
     .filter((cp) => cp.name === p.port && cp.protocol === p.protocol)
     .map((cp) => ({ protocol: p.protocol, ports: { from: cp.containerPort, to: cp.containerPort } }))

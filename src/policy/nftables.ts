@@ -6,6 +6,7 @@
 // chain, so a packet's cost grows with the rules selecting its pod, not with the number
 // of pods or policies; each rule's peers are a named set, so a pod appearing elsewhere
 // in the cluster is one element added, not a table rewritten.
+import type { PortRange } from './model.js'
 import type { IPBlock, PolicyPort, PolicyRule } from './objects.js'
 
 export const POLICY_TABLE = 'flatnet-policy'
@@ -33,11 +34,11 @@ export const namedSetType = (f: Family): string => `${addrType(f)} . inet_proto 
 /** The element of a named-port set: the address, the protocol and the port number a name resolved to. */
 export const namedElement = (ip: string, protocol: string, port: number): string => `${ip} . ${protocol.toLowerCase()} . ${port}`
 
-/** A numeric or protocol-only rule port as nft's match (named ports are resolved elsewhere). */
-export function portMatch (p: { protocol: string, port?: number, endPort?: number }): string {
+/** A port range as nft's match. */
+export function portMatch (p: PortRange): string {
   const proto = p.protocol.toLowerCase()
-  if (p.port === undefined) return `meta l4proto ${proto}`
-  return `${proto} dport ${p.endPort !== undefined && p.endPort !== p.port ? `${p.port}-${p.endPort}` : p.port}`
+  if (!p.ports) return `meta l4proto ${proto}`
+  return `${proto} dport ${p.ports.from === p.ports.to ? p.ports.from : `${p.ports.from}-${p.ports.to}`}`
 }
 
 /** What one rule of a policy holds for the chain of one pod, already resolved for it. */

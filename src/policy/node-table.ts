@@ -11,6 +11,7 @@
 // pod's elements are recomputed from its previous and next versions, which the reflector
 // hands over.
 import { inBlock } from './addresses.js'
+import { addressable, namedPort, numericPort } from './compile.js'
 import type { Namespace, NetworkPolicy, Pod, PolicyRule, PolicyType } from './objects.js'
 import {
   FAMILIES, type Family, MAPS, type NodePods, type RuleView, TABLE, elementCommand, family, hasSelectors, isNamed,
@@ -19,9 +20,6 @@ import {
 import { matches, peerSelectsPod, selects } from './selector.js'
 
 const key = (o: { namespace: string, name: string }): string => `${o.namespace}/${o.name}`
-
-/** Pods that can be peers or destinations: own IPs, not host-network (their IPs are the node's), not finished (their IPs may be reused). */
-export const addressable = (p: Pod): boolean => !p.hostNetwork && !p.finished && p.ips.length > 0
 
 /**
  * The sets of one shape of peers: every rule with the same peers (in the same namespace,
@@ -235,10 +233,7 @@ export class NodeTable {
     const ips = selected || rule.peers.length === 0 ? p.ips : p.ips.filter((ip) => rule.peers.some((peer) => peer.ipBlock !== undefined && inBlock(peer.ipBlock, ip)))
     if (ips.length === 0) return
     for (const rp of rule.ports.filter(isNamed)) {
-      for (const cp of p.ports) {
-        if (cp.name !== rp.port || cp.protocol !== rp.protocol) continue
-        for (const ip of ips) add(namedSet(r.id, family(ip)), namedElement(ip, rp.protocol, cp.containerPort))
-      }
+      for (const range of namedPort(rp, p)) for (const ip of ips) add(namedSet(r.id, family(ip)), namedElement(ip, range.protocol, range.ports?.from as number))
     }
   }
 
@@ -422,14 +417,9 @@ export class NodeTable {
     const list = type === 'Ingress' ? a.policy.ingress : a.policy.egress
     return list.flatMap((rule, index) => {
       const sets = a.rules.find((x) => x.type === type && x.index === index)?.sets
-      const numeric = rule.ports.filter((p) => !isNamed(p)).map((p) => portMatch(p as { protocol: string, port?: number, endPort?: number }))
-      let ports: string[]
-      if (rule.ports.length === 0) ports = ['']
-      else if (type === 'Ingress') {
-        // A named port resolves on the destination: this pod's containers' ports of that name and protocol.
-        const named = rule.ports.filter(isNamed).flatMap((rp) => pod.ports.filter((cp) => cp.name === rp.port && cp.protocol === rp.protocol).map((cp) => portMatch({ protocol: rp.protocol, port: cp.containerPort })))
-        ports = [...numeric, ...named]
-      } else ports = numeric
+      // A named port resolves on the destination: for ingress this pod, for egress each peer (its named set).
+      const ranges = rule.ports.flatMap((p) => numericPort(p) ?? (type === 'Ingress' ? namedPort(p, pod) : []))
+      const ports = rule.ports.length === 0 ? [''] : ranges.map(portMatch)
       const view: RuleView = {
         comment: `${key(a.policy)} rule ${index}`,
         sets: sets?.id ?? -1,

@@ -94,9 +94,8 @@ t.test('4 x 1,000 hostile connections: no memory growth, stats answers', async (
     return tally
   }
   // Warm-up: JIT, msgpackr's buffers, and the allocator's high-water mark. Clients and server
-  // share this process, and its RSS climbs for the first ~2,000 connections, then stays within
-  // ~2 MB however many follow; so RSS is compared only after that, where a leak would still
-  // grow it by the connection.
+  // share this process, whose RSS climbs until the allocator reaches that mark and then holds;
+  // so RSS is compared only after it, where a leak would still grow it by the connection.
   await round(1000)
   await round(1000)
   gc(); gc()
