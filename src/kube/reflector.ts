@@ -10,6 +10,7 @@ import type { IncomingMessage } from 'node:http'
 import type { Logger } from '../log.js'
 import { Backoff } from '../control/backoff.js'
 import { KubeError, type KubeClient } from './client.js'
+import { internString } from './intern.js'
 import { LineReader } from './line-reader.js'
 import { ListParser } from './list-parser.js'
 
@@ -133,7 +134,8 @@ export class Reflector<T> {
   private keyOf (raw: unknown): string | undefined {
     const m = (raw as { metadata?: { name?: unknown, namespace?: unknown } } | null)?.metadata
     if (typeof m?.name !== 'string' || m.name === '') return undefined
-    return typeof m.namespace === 'string' && m.namespace !== '' ? `${m.namespace}/${m.name}` : m.name
+    // "namespace/" kept once: the key is then a small pair over the name the object holds.
+    return typeof m.namespace === 'string' && m.namespace !== '' ? internString(`${m.namespace}/`) + m.name : m.name
   }
 
   /** Projects and stores one object; returns its key, or undefined when it has none. */

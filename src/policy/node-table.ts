@@ -68,7 +68,9 @@ interface LocalPod {
 export class NodeTable {
   private readonly namespaces = new Map<string, Namespace>()
   private readonly policies = new Map<string, Map<string, NetworkPolicy>>() // by namespace, then key
-  private readonly byNamespace = new Map<string, Map<string, Pod>>() // addressable pods
+  // Addressable pods by namespace, held as the objects the reflector stores: a key per pod
+  // here would cost as much again as the pod's own strings at 150,000 pods.
+  private readonly byNamespace = new Map<string, Set<Pod>>()
   private readonly owners = new Map<string, Pod | Pod[]>() // ip -> addressable pods holding it
   private readonly active = new Map<string, ActivePolicy>()
   private readonly sets = new Map<string, PeerSets>() // by shape
@@ -128,8 +130,8 @@ export class NodeTable {
     const was = previous && addressable(previous) ? previous : undefined
     const is = next && addressable(next) ? next : undefined
     const before = was ? this.elements(was) : undefined
-    if (was) this.forget(k, was)
-    if (is) this.remember(k, is)
+    if (was) this.forget(was)
+    if (is) this.remember(is)
     this.diff(before, is ? this.elements(is) : undefined, was)
     if (was?.nodeName === this.node.nodeName || is?.nodeName === this.node.nodeName) {
       this.refreshLocal(k, is?.nodeName === this.node.nodeName ? is : undefined)
@@ -150,8 +152,13 @@ export class NodeTable {
       if (inNs.size === 0) this.policies.delete(ns)
     }
     const affected = new Set(old?.pods)
-    if (next) for (const p of this.byNamespace.get(ns)?.values() ?? []) if (p.nodeName === this.node.nodeName && selects(next, p)) affected.add(key(p))
-    for (const pk of [...affected].sort()) this.refreshLocal(pk, this.byNamespace.get(ns)?.get(pk))
+    const here = new Map<string, Pod>()
+    for (const p of this.byNamespace.get(ns) ?? []) {
+      if (p.nodeName !== this.node.nodeName) continue
+      here.set(key(p), p)
+      if (next && selects(next, p)) affected.add(key(p))
+    }
+    for (const pk of [...affected].sort()) this.refreshLocal(pk, here.get(pk))
     if (old) this.dropSets(old)
   }
 
@@ -179,23 +186,25 @@ export class NodeTable {
 
   // --- pods as peers -------------------------------------------------------------
 
-  private remember (k: string, p: Pod): void {
+  private remember (p: Pod): void {
     let m = this.byNamespace.get(p.namespace)
-    if (!m) this.byNamespace.set(p.namespace, m = new Map())
-    m.set(k, p)
+    if (!m) this.byNamespace.set(p.namespace, m = new Set())
+    m.add(p)
     for (const ip of p.ips) {
       const o = this.owners.get(ip)
       this.owners.set(ip, o === undefined ? p : Array.isArray(o) ? [...o, p] : [o, p])
     }
   }
 
-  private forget (k: string, p: Pod): void {
+  private forget (p: Pod): void {
     const m = this.byNamespace.get(p.namespace)
-    m?.delete(k)
+    // previous is the object remembered; an equal copy (a caller's) is found by name.
+    const held = m?.has(p) === true ? p : [...m ?? []].find((q) => q.name === p.name) ?? p
+    m?.delete(held)
     if (m?.size === 0) this.byNamespace.delete(p.namespace)
     for (const ip of p.ips) {
       const o = this.owners.get(ip)
-      const rest = o === undefined ? [] : (Array.isArray(o) ? o : [o]).filter((x) => key(x) !== k)
+      const rest = o === undefined ? [] : (Array.isArray(o) ? o : [o]).filter((x) => x !== held)
       if (rest.length === 0) this.owners.delete(ip)
       else this.owners.set(ip, rest.length === 1 ? rest[0] : rest)
     }

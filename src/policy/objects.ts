@@ -4,7 +4,7 @@
 // follow the API server's (pkg/apis/networking/validation/validation.go,
 // ValidateNetworkPolicySpec) so that a policy accepted here is one a cluster accepts.
 import { canonicalIP, formatBlockCidr, inCidr, parseBlockCidr } from './addresses.js'
-import { internString, shareValue } from './intern.js'
+import { internString, shareValue } from '../kube/intern.js'
 
 export type Protocol = 'TCP' | 'UDP' | 'SCTP'
 export const PROTOCOLS: readonly Protocol[] = ['TCP', 'UDP', 'SCTP']
@@ -184,17 +184,18 @@ export function parsePod (j: unknown): Pod {
   if (spec.hostNetwork !== undefined && spec.hostNetwork !== null && typeof spec.hostNetwork !== 'boolean') c.fail('spec.hostNetwork', `${show(spec.hostNetwork)} must be true or false`)
   const phase = status.phase
   if (phase !== undefined && phase !== null && typeof phase !== 'string') c.fail('status.phase', `${show(phase)} must be a string`)
-  const pod: Pod = {
-    namespace: internString(m.namespace),
-    name: m.name,
-    labels: shareValue(m.labels),
-    hostNetwork: spec.hostNetwork === true,
-    ips: ips.slice(), // a right-sized copy: a list grown by push keeps spare room
-    ports: shareValue(ports) as ContainerPort[],
-    finished: phase === 'Succeeded' || phase === 'Failed',
+  const namespace = internString(m.namespace)
+  const labels = shareValue(m.labels)
+  const hostNetwork = spec.hostNetwork === true
+  const held = ips.slice() // a right-sized copy: a list grown by push keeps spare room
+  const named = shareValue(ports) as ContainerPort[]
+  const finished = phase === 'Succeeded' || phase === 'Failed'
+  if (spec.nodeName === undefined || spec.nodeName === null || spec.nodeName === '') {
+    return { namespace, name: m.name, labels, hostNetwork, ips: held, ports: named, finished }
   }
-  if (spec.nodeName !== undefined && spec.nodeName !== null && spec.nodeName !== '') pod.nodeName = internString(c.str(spec.nodeName, 'spec.nodeName'))
-  return pod
+  // One literal with every field: a field added after creation costs the object a property array.
+  const nodeName = internString(c.str(spec.nodeName, 'spec.nodeName'))
+  return { namespace, name: m.name, labels, nodeName, hostNetwork, ips: held, ports: named, finished }
 }
 
 function selector (c: Checker, v: unknown, field: string): LabelSelector {

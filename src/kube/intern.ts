@@ -1,8 +1,8 @@
-// What thousands of pods repeat, kept once: namespaces, node names, label sets (a
-// ReplicaSet's pods share theirs) and named-port lists. JSON.parse makes a new string
-// and object for every occurrence, which at 150,000 pods is most of a pod record's heap.
-// The pool is bounded: past its size it starts afresh, which costs sharing, never
-// correctness (shared values are frozen).
+// What thousands of pods repeat, kept once: namespaces (and the reflector's "namespace/"
+// key prefix), node names, label sets (a ReplicaSet's pods share theirs) and named-port
+// lists. JSON.parse makes a new string and object for every occurrence, which at 150,000
+// pods is most of a pod record's heap. The pool is bounded: past its size it starts
+// afresh, which costs sharing, never correctness (shared values are frozen).
 const LIMIT = 200_000
 
 class Pool {
