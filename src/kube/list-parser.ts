@@ -82,9 +82,7 @@ export class ListParser {
   private start = 0 // its first byte, from the start of the body
   private parts: Buffer[] = []
   private size = 0 // bytes in parts
-  private depth = 0
-  private inString = false
-  private escaped = false // a backslash was a chunk's last byte
+  private readonly value: ValueScan = { depth: 0, inString: false, escaped: false }
   private scalar = false
 
   /**
@@ -206,9 +204,11 @@ export class ListParser {
     this.limit = limit
     this.start = this.offset + i
     const c = buf[i]
-    this.depth = c === LBRACE || c === LBRACKET ? 1 : 0
-    this.inString = c === QUOTE
-    this.scalar = this.depth === 0 && !this.inString
+    const v = this.value
+    v.depth = c === LBRACE || c === LBRACKET ? 1 : 0
+    v.inString = c === QUOTE
+    v.escaped = false
+    this.scalar = v.depth === 0 && !v.inString
     return this.collect(buf, i, i + 1)
   }
 
@@ -218,7 +218,7 @@ export class ListParser {
    * rest and returns its length.
    */
   private collect (buf: Buffer, from: number, i: number): number {
-    const end = this.scalar ? scanScalar(buf, i) : this.scanValue(buf, i)
+    const end = this.scalar ? scanScalar(buf, i) : scanValue(buf, i, this.value)
     const size = this.size + (end < 0 ? buf.length : end) - from
     if (size > this.limit) throw new ListParseError(`${this.what()} at byte ${this.start} is over ${this.limit} bytes`)
     if (end < 0) {
@@ -228,10 +228,10 @@ export class ListParser {
     }
     let text: string
     if (this.parts.length === 0) {
-      text = buf.toString('utf8', from, end)
+      text = this.text(buf, from, end)
     } else {
       this.parts.push(buf.subarray(from, end))
-      text = Buffer.concat(this.parts, size).toString('utf8')
+      text = this.text(Buffer.concat(this.parts, size), 0, size)
       this.parts = []
       this.size = 0
     }
@@ -245,43 +245,8 @@ export class ListParser {
     return end
   }
 
-  // Only string and bracket boundaries matter here: JSON.parse checks the rest of the value.
-  private scanValue (buf: Buffer, i: number): number {
-    const len = buf.length
-    let depth = this.depth
-    let inString = this.inString
-    if (this.escaped) {
-      this.escaped = false
-      i++
-    }
-    while (i < len) {
-      if (inString) {
-        let c = 0
-        while (i < len) {
-          c = buf[i++]
-          if (c === QUOTE) break
-          if (c === BACKSLASH) {
-            if (i === len) this.escaped = true
-            else i++
-          }
-        }
-        if (c !== QUOTE) break // the chunk ended inside the string
-        inString = false
-        if (depth === 0) return i
-        continue
-      }
-      const c = buf[i++]
-      if (c === QUOTE) {
-        inString = true
-      } else if (c === LBRACE || c === LBRACKET) {
-        depth++
-      } else if (c === RBRACE || c === RBRACKET) {
-        if (--depth === 0) return i
-      }
-    }
-    this.depth = depth
-    this.inString = inString
-    return -1
+  private text (buf: Buffer, from: number, end: number): string {
+    return this.kind === ITEM ? withoutManagedFields(buf, from, end) : buf.toString('utf8', from, end)
   }
 
   private completed (value: unknown): void {
@@ -301,6 +266,8 @@ export class ListParser {
       case ITEM:
         this.item++
         this.state = AFTER_ITEM
+        // The bytes were not compact JSON (withoutManagedFields left them in): the item is the same either way.
+        delete (value as { metadata?: { managedFields?: unknown } }).metadata?.managedFields
         this.onItem(value)
         break
       default:
@@ -330,10 +297,79 @@ export class ListParser {
     const at = this.offset
     if (this.state === BEFORE_DOC) return at === 0 ? 'the body is empty' : `the body is only whitespace (${at} bytes)`
     if (this.state === COLLECTING) {
-      return `the body ended at byte ${at} inside ${this.inString ? 'a string in ' : ''}${this.what()}, which began at byte ${this.start}`
+      return `the body ended at byte ${at} inside ${this.value.inString ? 'a string in ' : ''}${this.what()}, which began at byte ${this.start}`
     }
     return `the body ended at byte ${at}, expecting ${EXPECTING[this.state]}`
   }
+}
+
+/** Where scanning a value stands between chunks. */
+interface ValueScan {
+  depth: number
+  inString: boolean
+  /** A backslash was a chunk's last byte. */
+  escaped: boolean
+}
+
+/**
+ * Only string and bracket boundaries matter here: JSON.parse checks the rest of the value.
+ * Scans from buf[i] inside a value (state s) for its end: the index after its last byte,
+ * or -1 when the chunk ends first (s then says where it stands).
+ */
+function scanValue (buf: Buffer, i: number, s: ValueScan): number {
+  const len = buf.length
+  let depth = s.depth
+  let inString = s.inString
+  if (s.escaped) {
+    s.escaped = false
+    i++
+  }
+  while (i < len) {
+    if (inString) {
+      let c = 0
+      while (i < len) {
+        c = buf[i++]
+        if (c === QUOTE) break
+        if (c === BACKSLASH) {
+          if (i === len) s.escaped = true
+          else i++
+        }
+      }
+      if (c !== QUOTE) break // the chunk ended inside the string
+      inString = false
+      if (depth === 0) return i
+      continue
+    }
+    const c = buf[i++]
+    if (c === QUOTE) {
+      inString = true
+    } else if (c === LBRACE || c === LBRACKET) {
+      depth++
+    } else if (c === RBRACE || c === RBRACKET) {
+      if (--depth === 0) return i
+    }
+  }
+  s.depth = depth
+  s.inString = inString
+  return -1
+}
+
+// metadata.managedFields is ~40% of a Pod's JSON and most of its objects, and the daemon
+// never reads it: items are handed over without it. In compact JSON, as the API server
+// writes it, it is cut from the item's bytes before JSON.parse, which then takes half the
+// time. Unescaped, these bytes can only be a key whose value is an array: inside a
+// string every quote is escaped, and only metadata has a field of that name.
+const MANAGED_FIELDS = Buffer.from('"managedFields":[')
+
+/** The item buf[from, end) as text, without its managedFields and their comma. */
+function withoutManagedFields (buf: Buffer, from: number, end: number): string {
+  const at = buf.indexOf(MANAGED_FIELDS, from)
+  if (at < 0 || at >= end) return buf.toString('utf8', from, end)
+  const after = scanValue(buf.subarray(0, end), at + MANAGED_FIELDS.length, { depth: 1, inString: false, escaped: false })
+  if (after < 0) return buf.toString('utf8', from, end) // unterminated: JSON.parse says what is wrong with it
+  if (buf[at - 1] === COMMA) return buf.toString('utf8', from, at - 1) + buf.toString('utf8', after, end)
+  if (buf[after] === COMMA) return buf.toString('utf8', from, at) + buf.toString('utf8', after + 1, end)
+  return buf.toString('utf8', from, at) + buf.toString('utf8', after, end)
 }
 
 // A number, true, false or null ends at the first byte that cannot be part of it.

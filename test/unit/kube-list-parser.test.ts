@@ -21,7 +21,10 @@ function reference (body: Buffer): Parsed {
   if (m.resourceVersion != null) meta.resourceVersion = m.resourceVersion
   if (m.continue != null) meta.continue = m.continue
   if (m.remainingItemCount != null) meta.remainingItemCount = m.remainingItemCount
-  return { items: doc.items ?? [], meta }
+  // Items come without metadata.managedFields: the daemon never reads them.
+  const items = (doc.items ?? []) as Array<{ metadata?: { managedFields?: unknown } }>
+  for (const item of items) delete item?.metadata?.managedFields
+  return { items, meta }
 }
 
 /** The body cut in two at every byte (or at `sample` evenly spread bytes), and in 1-byte chunks, with and without empty ones between. */
@@ -139,6 +142,9 @@ const CASES: Array<[string, string]> = [
   ['skipped values of every kind, holding items and metadata keys', '{"kind":"PodList","x":{"items":[1,2],"metadata":"no"},"y":[{"}":"]"},"items"],"items":[{"a":1}],"z":"items"}'],
   ['whitespace everywhere', ' \r\n\t{ "kind" : "PodList" ,\n  "metadata" :\t{ "resourceVersion" : "5" } ,\r\n "items" : [ { "a" : [ 1 , 2 ] } ,\n\t{ } ] \n}\n \t'],
   ['a realistic pod list with managedFields', JSON.stringify(PODS)],
+  // managedFields first, last and alone in metadata; the same bytes escaped inside a string stay.
+  ['managedFields first, last, alone', '{"items":[{"metadata":{"managedFields":[{"a":"]"}],"name":"a"}},{"metadata":{"name":"b","managedFields":[[],{"f:x":{}}]}},{"metadata":{"managedFields":[]},"spec":{}}]}'],
+  ['managedFields text inside strings', String.raw`{"items":[{"metadata":{"name":"\"managedFields\":[","annotations":{"x":"\"managedFields\":[1]"},"managedFields":[{"m":"\"]"}]}}]}`],
   ['a realistic pod list, indented', JSON.stringify(PODS, null, 2)],
 ]
 
