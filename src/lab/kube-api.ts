@@ -26,9 +26,14 @@ export interface KubeObject { kind: string, metadata: { name: string, namespace?
 /** One request as the server saw it; `at` is performance.now() in the server's process. */
 export interface RequestRecord { at: number, method: string, kind?: string, watch: boolean, query: Record<string, string> }
 
-interface Event { rv: number, type: 'ADDED' | 'MODIFIED' | 'DELETED', object: KubeObject }
-/** One revision of a key; no object: deleted at rv. */
-interface Version { rv: number, object?: KubeObject }
+interface Event { rv: number, kind: string, line: string }
+/**
+ * One revision of a key: the object as JSON without kind and apiVersion (as a list's
+ * items carry it); no item: deleted at rv. Kept as JSON, as etcd keeps it: 150,000
+ * parsed Pods would make this process's garbage collector the cluster's bottleneck.
+ */
+interface Version { rv: number, item?: string }
+type Change = 'ADDED' | 'MODIFIED' | 'DELETED'
 interface Watch { kind: string, bookmarks: boolean, timer?: NodeJS.Timeout }
 interface Failure { count: number, code: number }
 type Fail = (code: number, message: string, reason?: string, extra?: Record<string, unknown>) => void
@@ -72,6 +77,14 @@ const CHUNK = 64 << 10
 
 const status = (code: number, message: string, reason = REASONS[code] ?? 'Unknown', extra: Record<string, unknown> = {}): Record<string, unknown> =>
   ({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code, ...extra })
+
+/** The whole object's JSON from a stored item: kind and apiVersion first, as the server writes them. */
+function whole (kind: string, item: string): string {
+  const head = `{"kind":${JSON.stringify(kind)},"apiVersion":${JSON.stringify(COLLECTIONS[kind].apiVersion)}`
+  return item === '{}' ? `${head}}` : `${head},${item.slice(1)}`
+}
+
+const parsed = (kind: string, item: string): KubeObject => JSON.parse(whole(kind, item)) as KubeObject
 
 /** A version 4 UUID's shape, from the seed: uids stay the same from run to run. */
 function uuidFrom (seed: string): string {
@@ -162,12 +175,13 @@ export class KubeApiServer {
 
   /** The object as stored now (resourceVersion and all), or undefined. */
   object (kind: string, name: string, namespace?: string): KubeObject | undefined {
-    return this.history.get(kind)?.get(keyOf({ metadata: { name, namespace } }))?.at(-1)?.object
+    const item = this.history.get(kind)?.get(keyOf({ metadata: { name, namespace } }))?.at(-1)?.item
+    return item === undefined ? undefined : parsed(kind, item)
   }
 
   /** Every object of `kind` now, in key order. */
   * objectsOf (kind: string): Generator<KubeObject> {
-    for (const [, o] of this.at(kind, this.rv)) yield o
+    for (const [, item] of this.at(kind, this.rv)) yield parsed(kind, item)
   }
 
   resourceVersion (): number {
@@ -185,7 +199,7 @@ export class KubeApiServer {
     for (const [kind, keys] of this.history) {
       for (const [key, versions] of keys) {
         const last = versions[versions.length - 1]
-        if (last.object) keys.set(key, [last]); else keys.delete(key)
+        if (last.item !== undefined) keys.set(key, [last]); else keys.delete(key)
       }
       this.sortedKeys.delete(kind)
     }
@@ -219,8 +233,7 @@ export class KubeApiServer {
     this.watchFailures.set(kind, { count, code })
   }
 
-  private record (type: Event['type'], o: KubeObject, old?: KubeObject): number {
-    const c = COLLECTIONS[o.kind]
+  private record (type: Change, o: KubeObject, old?: KubeObject): number {
     const rv = ++this.rv
     const meta = { ...o.metadata }
     // What the apiserver sets itself on create (uid, creationTimestamp), keeps on update,
@@ -229,22 +242,23 @@ export class KubeApiServer {
     meta.creationTimestamp ??= old?.metadata.creationTimestamp ?? new Date().toISOString().replace(/\.\d+Z$/, 'Z')
     if (o.kind === 'Namespace') meta.labels = { ...(meta.labels as Record<string, string> | undefined), 'kubernetes.io/metadata.name': o.metadata.name }
     meta.resourceVersion = String(rv)
-    const object: KubeObject = structuredClone({ ...o, apiVersion: o.apiVersion ?? c.apiVersion, metadata: meta })
+    const { kind: _k, apiVersion: _a, ...rest } = o
+    const item = JSON.stringify({ ...rest, metadata: meta })
     const key = keyOf(o)
     const keys = this.history.get(o.kind) as Map<string, Version[]>
     const versions = keys.get(key)
     if (!versions) {
-      keys.set(key, [{ rv, object }])
+      keys.set(key, [{ rv, item }])
       this.sortedKeys.delete(o.kind)
     } else {
-      versions.push({ rv, object: type === 'DELETED' ? undefined : object })
+      versions.push({ rv, item: type === 'DELETED' ? undefined : item })
     }
     if (o.kind === 'Node') {
       if (type === 'DELETED') this.nodes.delete(o.metadata.name)
-      else this.nodes.set(o.metadata.name, object as unknown as KubeNode)
+      else this.nodes.set(o.metadata.name, parsed('Node', item) as unknown as KubeNode)
     }
-    this.events.push({ rv, type, object })
-    const line = `${JSON.stringify({ type, object })}\n`
+    const line = `{"type":"${type}","object":${whole(o.kind, item)}}\n`
+    this.events.push({ rv, kind: o.kind, line })
     for (const [res, w] of this.watchers) if (w.kind === o.kind) res.write(line)
     return rv
   }
@@ -260,7 +274,7 @@ export class KubeApiServer {
   }
 
   /** The objects of `kind` as they were at revision `rv`, from key `start` on, in key order. */
-  private * at (kind: string, rv: number, start = ''): Generator<[string, KubeObject]> {
+  private * at (kind: string, rv: number, start = ''): Generator<[string, string]> {
     const keys = this.keysOf(kind)
     const history = this.history.get(kind) as Map<string, Version[]>
     let lo = 0
@@ -274,8 +288,8 @@ export class KubeApiServer {
       if (!versions) continue // gone by a compaction since
       let j = versions.length - 1
       while (j >= 0 && versions[j].rv > rv) j--
-      const object = j >= 0 ? versions[j].object : undefined
-      if (object) yield [keys[i], object]
+      const item = j >= 0 ? versions[j].item : undefined
+      if (item !== undefined) yield [keys[i], item]
     }
   }
 
@@ -386,14 +400,13 @@ export class KubeApiServer {
     const items: string[] = []
     let last = ''
     let remaining = 0
-    for (const [key, o] of this.at(kind, rv, start)) {
+    for (const [key, item] of this.at(kind, rv, start)) {
       if (limit > 0 && items.length === limit) {
         remaining++
         continue
       }
       // Items without kind and apiVersion: the real server leaves them out of lists (kubernetes/kubernetes#3030).
-      const { kind: _k, apiVersion: _a, ...item } = o
-      items.push(JSON.stringify(item))
+      items.push(item)
       last = key
     }
     const metadata: Record<string, unknown> = { resourceVersion: String(rv) }
@@ -427,13 +440,13 @@ export class KubeApiServer {
     res.flushHeaders() // as the API server does: a watch with nothing to report yet is still open
     if (from === 0) {
       // Unset or 0: the current state as synthetic ADDED events, then the changes.
-      for (const [, object] of this.at(kind, this.rv)) res.write(`${JSON.stringify({ type: 'ADDED', object })}\n`)
+      for (const [, item] of this.at(kind, this.rv)) res.write(`{"type":"ADDED","object":${whole(kind, item)}}\n`)
     } else {
       if (from < this.compactedAt) {
         res.end(`${JSON.stringify({ type: 'ERROR', object: status(410, `too old resource version: ${rv} (${this.compactedAt})`, 'Expired') })}\n`)
         return
       }
-      for (const e of this.events) if (e.rv > from && e.object.kind === kind) res.write(`${JSON.stringify({ type: e.type, object: e.object })}\n`)
+      for (const e of this.events) if (e.rv > from && e.kind === kind) res.write(e.line)
     }
     const w: Watch = { kind, bookmarks: query.allowWatchBookmarks === 'true' || query.allowWatchBookmarks === '1' }
     const timeout = Number(query.timeoutSeconds)
