@@ -107,7 +107,7 @@ try {
     const { queryControl } = await import('../src/control-socket.js')
     for (const n of c.nodes) {
       for (let i = 0; i < 600; i++) {
-        const s = await queryControl(join(c.dir, `${n.name}.sock`), 'stats') as { policy?: { digest?: string } }
+        const s = await queryControl(join(c.dir, `${n.name}.sock`), 'policy') as { policy?: { digest?: string } }
         if (s.policy?.digest === want) break
         await new Promise((resolve) => setTimeout(resolve, 100))
       }

@@ -327,8 +327,10 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
         })),
       }
     }
+    // The policy state alone: what a waiter polls, without stats' per-peer counters (5,000 rows at scale).
+    if (cmd === 'policy') return { node: config.nodeName, policy: policy?.state() }
     if (cmd === 'policy-objects') return { objects: policy?.objects() ?? null }
-    throw new Error(`unknown command "${cmd}" (known: stats, peers, policy-objects, successor)`)
+    throw new Error(`unknown command "${cmd}" (known: stats, peers, policy, policy-objects, successor)`)
   }, CONTROL_LIMITS, { successor: succession.accept })
   undo.push(() => control.close())
   const checks: HealthChecks = {

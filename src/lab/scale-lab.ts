@@ -60,7 +60,7 @@ export async function scaleLab (spec: ClusterSpec, o: { tag: string, apiHeapMB?:
     await cluster.startDaemon(node, o.startTimeoutMs ?? 120_000)
     const socket = join(cluster.dir, `${node.name}.sock`)
     // Long timeouts: at scale a rebuild holds the daemon's event loop for seconds, which is what the benchmark measures.
-    const policy = async (): Promise<PolicyState | undefined> => ((await queryControl(socket, 'stats', 120_000)) as unknown as { policy?: PolicyState }).policy
+    const policy = async (): Promise<PolicyState | undefined> => ((await queryControl(socket, 'policy', 120_000)) as unknown as { policy?: PolicyState }).policy
     const peers = async (): Promise<number> => ((await queryControl(socket, 'peers', 120_000)) as unknown as { peers: unknown[] }).peers.length
     const applied = async (versions: Record<string, number>, timeoutMs = 600_000): Promise<void> => {
       const start = performance.now()
