@@ -57,6 +57,17 @@ export interface RuleView {
   named: boolean
 }
 
+// nft refuses a comment over 128 bytes (NFTNL_UDATA_COMMENT_MAXLEN), and a namespace and a
+// policy name may be 63 + 253: the policy's key is clipped, the rule's index kept.
+const COMMENT_MAX = 128
+
+/** A rule's comment: the policy (namespace/name, clipped to fit) and the rule's index. */
+export function ruleComment (policy: string, index: number): string {
+  const tail = ` rule ${index}`
+  const room = COMMENT_MAX - tail.length
+  return (policy.length <= room ? policy : `${policy.slice(0, room - 3)}...`) + tail
+}
+
 /**
  * The rules of one policy rule in a pod's chain for one family: each returns (allowed,
  * on to the other direction's check). peer: saddr for ingress, daddr for egress.

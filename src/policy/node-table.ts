@@ -15,7 +15,7 @@ import { addressable, namedPort, numericPort } from './compile.js'
 import type { Namespace, NetworkPolicy, Pod, PolicyRule, PolicyType } from './objects.js'
 import {
   FAMILIES, type Family, MAPS, type NodePods, type RuleView, TABLE, elementCommand, family, hasSelectors, isNamed,
-  localSet, namedElement, namedSet, namedSetType, peerSet, peerSetType, portMatch, ruleLines, tableText,
+  localSet, namedElement, namedSet, namedSetType, peerSet, peerSetType, portMatch, ruleComment, ruleLines, tableText,
 } from './nftables.js'
 import { matches, peerSelectsPod, selects } from './selector.js'
 
@@ -430,7 +430,7 @@ export class NodeTable {
       const ranges = rule.ports.flatMap((p) => numericPort(p) ?? (type === 'Ingress' ? namedPort(p, pod) : []))
       const ports = rule.ports.length === 0 ? [''] : ranges.map(portMatch)
       const view: RuleView = {
-        comment: `${key(a.policy)} rule ${index}`,
+        comment: ruleComment(key(a.policy), index),
         sets: sets?.id ?? -1,
         any: rule.peers.length === 0,
         selectors: sets?.selectors ?? false,

@@ -127,11 +127,26 @@ export function isPortName (s: string): boolean {
     !s.includes('--') && !s.startsWith('-') && !s.endsWith('-')
 }
 
+// apimachinery's IsDNS1123Label and IsDNS1123Subdomain, as the API server validates names.
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
+
+// Names reach logs and the nft table's comments: one the API server would refuse (a quote,
+// a newline) is refused here too, whether it came from the API server or a manifest file.
+function dnsName (c: Checker, v: unknown, field: string, label: boolean): string {
+  const s = c.name(v, field)
+  if (label ? s.length > 63 || !DNS_LABEL.test(s) : s.length > 253 || !DNS_SUBDOMAIN.test(s)) {
+    c.fail(field, `${show(s)} is not a valid name (DNS-1123 ${label ? 'label: at most 63 of a-z, 0-9, \'-\'' : 'subdomain: at most 253 of a-z, 0-9, \'-\', \'.\''}, alphanumeric at each end)`)
+  }
+  return s
+}
+
+/** metadata of a Namespace (a DNS-1123 label) or of a Pod or NetworkPolicy (a subdomain, in a namespace). */
 function meta (c: Checker, j: Json, namespaced: boolean): { name: string, namespace: string, labels: Labels } {
   const m = c.obj(j.metadata, 'metadata')
   return {
-    name: c.name(m.name, 'metadata.name'),
-    namespace: namespaced ? c.name(m.namespace, 'metadata.namespace') : '',
+    name: dnsName(c, m.name, 'metadata.name', !namespaced),
+    namespace: namespaced ? dnsName(c, m.namespace, 'metadata.namespace', true) : '',
     labels: c.labels(m.labels, 'metadata.labels'),
   }
 }

@@ -89,7 +89,8 @@ export function generator (seed: number) {
         status: { podIPs },
       }
     })
-    const policies = Array.from({ length: int(5) }, (_, i) => policy(nsNames, `np${i}`))
+    // np1's name is as long as the API server allows (253): nft refuses comments over 128 bytes.
+    const policies = Array.from({ length: int(5) }, (_, i) => policy(nsNames, i === 1 ? `np1-${'long.'.repeat(49)}name` : `np${i}`))
     return { json: { namespaces, pods, policies }, ips: [...ips, '8.8.8.8', '10.244.9.9', '2001:db8::1'] }
   }
   return { world, policy, labels, pick, int, chance }

@@ -64,7 +64,7 @@ t.test('verdict: isolation and the policies that allow', async (t) => {
 // new pod where a policy admits the old one).
 t.test('finished pods (Succeeded, Failed) leave the model: their IP is reused', async (t) => {
   const finished = (phase: string): ReturnType<typeof parsePod> => parsePod({
-    metadata: { namespace: 'y', name: `job-${phase}`, labels: { pod: 'db' } },
+    metadata: { namespace: 'y', name: `job-${phase.toLowerCase()}`, labels: { pod: 'db' } },
     spec: { nodeName: 'n1', containers: [{}] },
     status: { phase, podIPs: [{ ip: '10.244.1.20' }] },
   })

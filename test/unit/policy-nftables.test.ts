@@ -2,6 +2,7 @@
 // to enforce where bridged traffic would bypass it (src/policy/enforce.ts).
 import t from 'tap'
 import { bridgedTrafficUnfiltered, tableOf } from '../../src/policy/enforce.js'
+import { ruleComment } from '../../src/policy/nftables.js'
 import { parseNamespace, parseNetworkPolicy, parsePod } from '../../src/policy/objects.js'
 
 const pod = (ns: string, name: string, ip: string, node: string): unknown => ({
@@ -69,4 +70,12 @@ t.test('refused where bridged traffic bypasses nftables', async (t) => {
   t.match(bridgedTrafficUnfiltered(new Set([4]), () => '0\n'), /net\.bridge\.bridge-nf-call-iptables is 0: set it to 1/)
   t.match(bridgedTrafficUnfiltered(new Set([4, 6]), (f) => f.endsWith('ip6tables') ? '0' : '1'), /bridge-nf-call-ip6tables is 0/)
   t.match(bridgedTrafficUnfiltered(new Set([4]), () => { throw new Error('ENOENT') }), /br_netfilter module is not loaded: load it \(modprobe br_netfilter\)/)
+})
+
+// nft refuses comments over 128 bytes; a namespace (63) and a policy name (253) fit the API.
+t.test('a rule comment fits nft\'s 128 bytes whatever the names\' length', async (t) => {
+  t.equal(ruleComment('x/a-from-b', 0), 'x/a-from-b rule 0')
+  const long = ruleComment(`${'n'.repeat(63)}/${'p'.repeat(253)}`, 12)
+  t.equal(long.length, 128)
+  t.match(long, /^n{63}\/p+\.\.\. rule 12$/, 'clipped, the rule index kept')
 })

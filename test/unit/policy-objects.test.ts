@@ -29,6 +29,10 @@ t.test('a full policy parses to the model types', async (t) => {
 t.test('rejections name the object and the field', async (t) => {
   const cases: Array<{ name: string, obj: unknown, want: string }> = [
     { name: 'endPort below port', obj: np({ podSelector: {}, ingress: [{ ports: [{ port: 80 }, { port: 80, endPort: 79 }] }] }), want: 'NetworkPolicy y/deny-all: spec.ingress[0].ports[1].endPort: 79 is below port 80' },
+    // Names as the API server validates them: they reach nft comments, where a quote or a newline would break the table.
+    { name: 'a quote in a policy name', obj: np({ podSelector: {} }, 'a"b'), want: 'NetworkPolicy y/a"b: metadata.name: "a\\"b" is not a valid name (DNS-1123 subdomain: at most 253 of a-z, 0-9, \'-\', \'.\', alphanumeric at each end)' },
+    { name: 'a newline in a namespace', obj: np({ podSelector: {} }, 'p', 'y\nchain'), want: 'NetworkPolicy y\nchain/p: metadata.namespace: "y\\nchain" is not a valid name (DNS-1123 label: at most 63 of a-z, 0-9, \'-\', alphanumeric at each end)' },
+    { name: 'a name over 253', obj: np({ podSelector: {} }, 'a'.repeat(254)), want: `NetworkPolicy y/${'a'.repeat(254)}: metadata.name: "${'a'.repeat(254)}" is not a valid name (DNS-1123 subdomain: at most 253 of a-z, 0-9, '-', '.', alphanumeric at each end)` },
     // network_policy_api.go "should support creating NetworkPolicy API with endport field": these three are refused.
     { name: 'endPort without port', obj: np({ podSelector: {}, egress: [{ ports: [{ endPort: 20000 }] }] }), want: 'NetworkPolicy y/deny-all: spec.egress[0].ports[0].endPort: may not be set without port' },
     { name: 'endPort with a named port', obj: np({ podSelector: {}, egress: [{ ports: [{ port: 'serve-80', endPort: 20000 }] }] }), want: 'NetworkPolicy y/deny-all: spec.egress[0].ports[0].endPort: may not be set when port is a named port ("serve-80")' },
@@ -83,7 +87,9 @@ t.test('pods: IPs, ports, host network', async (t) => {
     { name: 'bad containerPort', obj: { metadata: { namespace: 'x', name: 'a' }, spec: { containers: [{ ports: [{ containerPort: 0 }] }] } }, want: 'Pod x/a: spec.containers[0].ports[0].containerPort: 0 must be a port number, 1-65535' },
     { name: 'bad port name', obj: { metadata: { namespace: 'x', name: 'a' }, spec: { containers: [{}, { ports: [{ name: 'a--b', containerPort: 1 }] }] } }, want: 'Pod x/a: spec.containers[1].ports[0].name: "a--b" is not a valid port name (IANA_SVC_NAME: 1-15 of a-z, 0-9, \'-\')' },
     { name: 'phase not a string', obj: { metadata: { namespace: 'x', name: 'a' }, status: { phase: 3 } }, want: 'Pod x/a: status.phase: 3 must be a string' },
+    { name: 'an upper-case pod name', obj: { metadata: { namespace: 'x', name: 'Web' } }, want: 'Pod x/Web: metadata.name: "Web" is not a valid name (DNS-1123 subdomain: at most 253 of a-z, 0-9, \'-\', \'.\', alphanumeric at each end)' },
     { name: 'hostNetwork not boolean', obj: { metadata: { namespace: 'x', name: 'a' }, spec: { hostNetwork: 'yes' } }, want: 'Pod x/a: spec.hostNetwork: "yes" must be true or false' },
   ]
   for (const c of bad) t.throws(() => parsePod(c.obj), { message: c.want }, c.name)
+  t.throws(() => parseNamespace({ metadata: { name: 'a.b' } }), { message: 'Namespace a.b: metadata.name: "a.b" is not a valid name (DNS-1123 label: at most 63 of a-z, 0-9, \'-\', alphanumeric at each end)' }, 'a namespace is a DNS label: no dot')
 })
