@@ -3,9 +3,9 @@
 // in its own process and namespace, serving a synthetic cluster of real-size objects
 // (Node ~13.8 KB, Pod ~5.9 KB, NetworkPolicy ~2.1 KB) with pagination, bookmarks and
 // resourceVersions. Per size: time to the full peer table and to the first policy apply,
-// RSS and its peak, CPU per pod change on other nodes, apply latency of a pod change on
-// this node and of a policy change, CPU at a sustained change rate, the longest
-// event-loop stall, and the requests the daemon made.
+// RSS and its peak, CPU per pod change on other nodes (relabels that move no set element,
+// then changes that move pods between peer sets), apply latency of a pod change on this
+// node and of a policy change, probe latency during churn, and the requests the daemon made.
 // Run: sudo npm run bench:scale [-- --sizes 500x30x100,5000x30x1000 --churn-seconds 60]
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
@@ -67,6 +67,17 @@ async function measure (spec: ClusterSpec, churnSeconds: number, churnRate: numb
     const churnCpu = cpuSeconds(pid) - cpu0
     const health = await probes
 
+    // The same rate of changes that move pods between peer sets (another app each): set
+    // elements added and removed, in nft runs shared through the apply bucket.
+    const applies0 = (await lab.policy())?.applies ?? 0
+    const cpu1 = cpuSeconds(pid)
+    const moveStart = performance.now()
+    const moves = await api.churn(spec, churnRate, churnSeconds, true)
+    await lab.applied({ Pod: moves.lastVersion })
+    const moveWall = (performance.now() - moveStart) / 1000
+    const moveCpu = cpuSeconds(pid) - cpu1
+    const moveApplies = ((await lab.policy())?.applies ?? 0) - applies0
+
     // A pod of this node relabelled, one change at a time: written -> applied.
     const local: number[] = []
     for (let k = 0; k < 30; k++) {
@@ -98,6 +109,8 @@ async function measure (spec: ClusterSpec, churnSeconds: number, churnRate: numb
       'RSS steady / peak, MiB': `${steadyRss.toFixed(0)} / ${Math.max(syncPeak, peakRssMB(pid)).toFixed(0)}`,
       [`pod changes elsewhere, ${churnRate}/s for ${churnSeconds} s: CPU per change, ms`]: (churnCpu / churn.changes * 1000).toFixed(2),
       'that churn: share of one core': `${(churnCpu / churnWall * 100).toFixed(0)}%`,
+      'changes moving pods between peer sets: CPU per change, ms (share of one core)': `${(moveCpu / moves.changes * 1000).toFixed(2)} (${(moveCpu / moveWall * 100).toFixed(0)}%)`,
+      'nft applies they took': String(moveApplies),
       '/healthz during churn: p99 / max, ms': `${health.p99.toFixed(0)} / ${health.max.toFixed(0)}`,
       'pod change on this node, applied p50 / p99, ms': `${pct(local, 50).toFixed(0)} / ${pct(local, 99).toFixed(0)}`,
       'policy change, applied p50 / max, ms': policy.length ? `${pct(policy, 50).toFixed(0)} / ${Math.max(...policy).toFixed(0)}` : '-',

@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { KubeApiServer, type KubeObject, type RequestRecord } from './kube-api.js'
-import { type ClusterSpec, clusterObjects, clusterPod } from './kube-cluster.js'
+import { APPS, type ClusterSpec, clusterObjects, clusterPod } from './kube-cluster.js'
 import { untilTeardown } from './netns.js'
 import type { Manifests } from '../policy/manifests.js'
 import { parseNamespace, parseNetworkPolicy, parsePod } from '../policy/objects.js'
@@ -47,7 +47,12 @@ function policyObjects (api: KubeApiServer): Manifests {
 }
 
 /** Pods of the other nodes relabelled, perSecond of them for `seconds`, spread over the cluster; resolves when done. */
-async function churn (api: KubeApiServer, spec: ClusterSpec, perSecond: number, seconds: number): Promise<{ changes: number, lastVersion: number }> {
+/**
+ * Pod changes at a steady rate. Relabels (move false) add a label no selector reads, so
+ * they move no set element; moves give the pod another app, which takes it out of the
+ * peer sets of its old app and into those of the new one.
+ */
+async function churn (api: KubeApiServer, spec: ClusterSpec, perSecond: number, seconds: number, move = false): Promise<{ changes: number, lastVersion: number }> {
   const pods = spec.nodes * spec.podsPerNode
   const total = pods > 0 ? Math.round(perSecond * seconds) : 0
   const start = performance.now()
@@ -58,7 +63,8 @@ async function churn (api: KubeApiServer, spec: ClusterSpec, perSecond: number, 
     const due = Math.min(total, Math.floor((performance.now() - start) / 1000 * perSecond) + 1)
     for (; changes < due; changes++) {
       const n = (changes * 7919) % pods // a prime stride: successive changes land on different nodes
-      lastVersion = api.putObject(clusterPod(spec, Math.floor(n / spec.podsPerNode), n % spec.podsPerNode, { rev: `c${changes}` }))
+      const labels: Record<string, string> = move ? { app: `app-${(changes * 13) % APPS}` } : { rev: `c${changes}` }
+      lastVersion = api.putObject(clusterPod(spec, Math.floor(n / spec.podsPerNode), n % spec.podsPerNode, labels))
     }
     if (changes < total) await new Promise((resolve) => setTimeout(resolve, 10))
   }
@@ -85,7 +91,7 @@ function dispatch (api: KubeApiServer, op: string, args: unknown[]): unknown {
     case 'resourceVersion': return api.resourceVersion()
     case 'object': return api.object(args[0] as string, args[1] as string, namespace) ?? null
     case 'generate': return generate(api, args[0] as ClusterSpec)
-    case 'churn': return churn(api, args[0] as ClusterSpec, Number(args[1]), Number(args[2]))
+    case 'churn': return churn(api, args[0] as ClusterSpec, Number(args[1]), Number(args[2]), args[3] === true)
     case 'policyObjects': return policyObjects(api)
     default: throw new Error(`unknown op ${JSON.stringify(op)}`)
   }
@@ -225,8 +231,8 @@ export class KubeApiProcess {
   /** The server's Namespaces, Pods and NetworkPolicies now, parsed as the policy engine parses them. */
   async policyObjects (): Promise<Manifests> { return await this.call('policyObjects') }
   /** Relabels pods of the other nodes, perSecond for `seconds`, in the server's process; resolves when done. */
-  async churn (spec: ClusterSpec, perSecond: number, seconds: number): Promise<{ changes: number, lastVersion: number }> {
-    return await this.call('churn', spec, perSecond, seconds)
+  async churn (spec: ClusterSpec, perSecond: number, seconds: number, move = false): Promise<{ changes: number, lastVersion: number }> {
+    return await this.call('churn', spec, perSecond, seconds, move)
   }
 
   /** The requests from index `from` on, `at` in this process's performance.now() (both clocks are the machine's). */

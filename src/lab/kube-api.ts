@@ -17,8 +17,11 @@ export interface KubeNode {
   kind: 'Node'
   metadata: { name: string, uid: string, resourceVersion: string, creationTimestamp: string, labels: Record<string, string>, annotations: Record<string, string> }
   spec: { podCIDR?: string, podCIDRs?: string[] }
-  status: { addresses: Array<{ type: string, address: string }> }
+  status: { addresses: Array<{ type: string, address: string }>, conditions?: Condition[] }
 }
+
+/** A NodeCondition: the daemon sets NetworkUnavailable. */
+export interface Condition { type: string, status: string, [k: string]: unknown }
 
 /** Any object of the served kinds: its metadata is all the server reads. */
 export interface KubeObject { kind: string, metadata: { name: string, namespace?: string, resourceVersion?: string, [k: string]: unknown }, [k: string]: unknown }
@@ -325,7 +328,7 @@ export class KubeApiServer {
       if (watch) return this.watch(req, res, kind, query, fail)
       return this.list(res, kind, query, fail)
     }
-    if (one && method === 'GET') {
+    if (one && !one.status && method === 'GET') {
       const o = this.object(one.kind, one.name, one.namespace)
       if (!o) return fail(404, `${COLLECTIONS[one.kind].plural} "${one.name}" not found`)
       return json(200, o)
@@ -336,10 +339,11 @@ export class KubeApiServer {
       req.on('end', () => {
         const n = this.nodes.get(one.name)
         if (!n) return fail(404, `nodes "${one.name}" not found`)
-        if (!String(req.headers['content-type']).startsWith('application/merge-patch+json')) {
-          return fail(415, `unsupported patch type ${String(req.headers['content-type'])}`)
+        const type = String(req.headers['content-type']).split(';')[0]
+        if (type !== 'application/merge-patch+json' && type !== 'application/strategic-merge-patch+json') {
+          return fail(415, `unsupported patch type ${type}`)
         }
-        let patch: { metadata?: { annotations?: Record<string, string | null> } }
+        let patch: { metadata?: { annotations?: Record<string, string | null> }, status?: { conditions?: Condition[] } }
         try {
           patch = JSON.parse(body)
         } catch (err) {
@@ -349,7 +353,16 @@ export class KubeApiServer {
         for (const [k, v] of Object.entries(patch.metadata?.annotations ?? {})) {
           if (v === null) delete annotations[k]; else annotations[k] = v
         }
-        this.put({ ...n, metadata: { ...n.metadata, annotations } })
+        // The Node strategies keep status on an update of the Node and spec on one of its
+        // status; metadata changes through either (pkg/registry/core/node/strategy.go).
+        let conditions = n.status.conditions
+        if (one.status && patch.status?.conditions !== undefined) {
+          // Strategic merge: conditions merge by type; a merge patch replaces the list.
+          conditions = type === 'application/merge-patch+json'
+            ? patch.status.conditions
+            : [...(conditions ?? []).filter((c) => !patch.status?.conditions?.some((p) => p.type === c.type)), ...patch.status.conditions]
+        }
+        this.put({ ...n, metadata: { ...n.metadata, annotations }, status: { ...n.status, conditions } })
         json(200, this.nodes.get(one.name))
       })
       return
@@ -357,16 +370,17 @@ export class KubeApiServer {
     fail(404, `${method} ${url.pathname}: not served by the fake`, 'NotFound')
   }
 
-  /** /api/v1/nodes/N, /api/v1/namespaces/N, /api/v1/namespaces/NS/pods/N, /apis/networking.k8s.io/v1/namespaces/NS/networkpolicies/N. */
-  private objectPath (path: string): { kind: string, name: string, namespace?: string } | undefined {
-    const m = /^(\/api\/v1|\/apis\/networking\.k8s\.io\/v1)\/(?:namespaces\/([^/]+)\/)?([a-z]+)\/([^/]+)$/.exec(path)
+  /** /api/v1/nodes/N (and its /status), /api/v1/namespaces/N, /api/v1/namespaces/NS/pods/N, /apis/networking.k8s.io/v1/namespaces/NS/networkpolicies/N. */
+  private objectPath (path: string): { kind: string, name: string, namespace?: string, status: boolean } | undefined {
+    const m = /^(\/api\/v1|\/apis\/networking\.k8s\.io\/v1)\/(?:namespaces\/([^/]+)\/)?([a-z]+)\/([^/]+)(\/status)?$/.exec(path)
     if (!m) return undefined
-    const [, group, namespace, plural, name] = m
+    const [, group, namespace, plural, name, status] = m
+    if (status && plural !== 'nodes') return undefined
     const kind = Object.keys(COLLECTIONS).find((k) => {
       const c = COLLECTIONS[k]
       return c.plural === plural && c.namespaced === (namespace !== undefined) && c.path === `${group}/${plural}`
     })
-    return kind ? { kind, name, namespace } : undefined
+    return kind ? { kind, name, namespace, status: status !== undefined } : undefined
   }
 
   // https://kubernetes.io/docs/reference/using-api/api-concepts/#retrieving-large-results-sets-in-chunks

@@ -16,7 +16,7 @@ export interface ClusterSpec {
 }
 
 // Deployments per namespace: pods of one share their app label, as a ReplicaSet's do.
-const APPS = 50
+export const APPS = 50
 
 /** Node i's name, pod CIDR and InternalIP: 198.18.0.0/15 is the benchmarking range (RFC 2544), never routed. */
 export function peerNode (i: number): { name: string, podCIDR: string, internalIP: string } {

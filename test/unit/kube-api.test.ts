@@ -4,7 +4,7 @@
 // failures, and the server as a process of its own driven over stdin. 127.0.0.1 only.
 import t, { type Test } from 'tap'
 import { execFile } from 'node:child_process'
-import { get, type IncomingMessage } from 'node:http'
+import { get, type IncomingMessage, request as httpRequest } from 'node:http'
 import { KubeApiServer, type KubeObject } from '../../src/lab/kube-api.js'
 import { KubeApiProcess } from '../../src/lab/kube-api-process.js'
 import { realNamespace, realNode, realPod } from '../../src/lab/kube-objects.js'
@@ -312,3 +312,32 @@ t.test('a process that cannot serve: start rejects with its stderr', async (t) =
   const port = new URL(url).port
   await t.rejects(KubeApiProcess.start({ host: '127.0.0.1', port: Number(port) }), /ended before serving.*EADDRINUSE/s)
 })
+
+// What the daemon writes: its annotations (merge patch) and NetworkUnavailable on the
+// Node's status (a strategic merge patch, conditions merged by type), as the API server
+// takes them: status only through /status, metadata through either.
+t.test('Node patches: annotations, and status conditions through /status', async (t) => {
+  const { api, url } = await serve(t)
+  api.putObject(realNode('n1', ['10.244.1.0/24'], '198.18.0.1', {}) as unknown as KubeObject)
+  const patch = async (path: string, type: string, body: unknown): Promise<number> => await new Promise((resolve, reject) => {
+    const req = httpRequest(`${url}/api/v1/nodes/n1${path}`, { method: 'PATCH', headers: { 'content-type': type } }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode ?? 0)) })
+    req.on('error', reject)
+    req.end(JSON.stringify(body))
+  })
+  const conditions = (): Array<{ type: string, status: string }> => (api.object('Node', 'n1')?.status as { conditions: Array<{ type: string, status: string }> }).conditions
+  const before = conditions().length
+  const down = { type: 'NetworkUnavailable', status: 'False', reason: 'FlatnetIsUp' }
+  t.equal(await patch('/status', 'application/strategic-merge-patch+json', { status: { conditions: [down] } }), 200)
+  t.equal(conditions().length, before, 'merged by type: the kubelet\'s conditions stay')
+  t.same(conditions().find((c) => c.type === 'NetworkUnavailable'), down)
+  t.equal(await patch('', 'application/strategic-merge-patch+json', { status: { conditions: [] } }), 200)
+  t.equal(conditions().length, before, 'status is not changed through the Node itself')
+  t.equal(await patch('/status', 'application/merge-patch+json', { metadata: { annotations: { 'flatnet.io/vni': '1' } } }), 200)
+  t.equal((api.object('Node', 'n1')?.metadata.annotations as Record<string, string>)['flatnet.io/vni'], '1', 'metadata through /status')
+  t.equal(await patch('/status', 'application/json-patch+json', []), 415, 'a JSON patch is not served')
+  t.equal((await requestRaw(`${url}/api/v1/nodes/n1/status`)), 404, 'GET of the status subresource is not served')
+})
+
+async function requestRaw (url: string): Promise<number> {
+  return await new Promise((resolve, reject) => get(url, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode ?? 0)) }).on('error', reject))
+}
