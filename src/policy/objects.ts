@@ -56,9 +56,9 @@ export interface NetworkPolicy {
   name: string
   podSelector: LabelSelector
   /** As the API server defaults it: Ingress always, plus Egress when there are egress rules. */
-  policyTypes: PolicyType[]
-  ingress: PolicyRule[]
-  egress: PolicyRule[]
+  policyTypes: readonly PolicyType[]
+  ingress: readonly PolicyRule[]
+  egress: readonly PolicyRule[]
 }
 
 /** A rejected object: names the object and the field, e.g. "NetworkPolicy y/deny-all: spec.ingress[0].ports[1].endPort: 79 is below port 80". */
@@ -320,5 +320,14 @@ export function parseNetworkPolicy (j: unknown): NetworkPolicy {
       policyTypes.push(t)
     })
   }
-  return { namespace: m.namespace, name: m.name, podSelector, policyTypes, ingress, egress }
+  // Policies are stamped from templates (a default deny, "from the ingress namespace" in
+  // every namespace): their specs' parts are kept once, as pods' label sets are.
+  return {
+    namespace: internString(m.namespace),
+    name: m.name,
+    podSelector: shareValue(podSelector),
+    policyTypes: shareValue(policyTypes),
+    ingress: shareValue(ingress),
+    egress: shareValue(egress),
+  }
 }
