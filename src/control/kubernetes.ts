@@ -76,9 +76,14 @@ export class KubernetesSource implements PeerSource {
     return { ...this.counts, lists: r?.lists ?? 0, relists: r?.relists ?? 0, watches: r?.watches ?? 0 }
   }
 
-  /** Writes this node's VTEP on its own Node object, where every peer reads it. */
+  /**
+   * Writes this node's VTEP on its own Node object, where every peer reads it. Through the
+   * status subresource, as flannel does: it takes metadata too, and `nodes/status` is the
+   * only write the ClusterRole grants (a `nodes` patch would let any node's token relabel,
+   * taint or re-address every Node).
+   */
   async annotateSelf (): Promise<void> {
-    await this.client?.json('PATCH', `/api/v1/nodes/${encodeURIComponent(this.self.nodeName)}`, {
+    await this.client?.json('PATCH', `/api/v1/nodes/${encodeURIComponent(this.self.nodeName)}/status`, {
       contentType: 'application/merge-patch+json',
       body: {
         metadata: {

@@ -51,15 +51,17 @@ t.test('--pod-cidr-from-node: CIDR from the Node, conflist after ready, NetworkU
   for (let i = 0; i < 50; i++) {
     requests = JSON.parse(await n1.ns.execAsync(process.execPath, ['-e',
       `fetch('http://127.0.0.1:${API_PORT}/_requests').then((r) => r.text()).then((s) => process.stdout.write(s))`]))
-    if (requests.some((r) => r.path.endsWith('/status')) && requests.some((r) => r.method === 'PATCH' && r.path === `/api/v1/nodes/${n1.name}`)) break
+    if (requests.filter((r) => r.method === 'PATCH' && r.path === `/api/v1/nodes/${n1.name}/status`).length >= 2) break
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
-  const status = requests.find((r) => r.method === 'PATCH' && r.path === `/api/v1/nodes/${n1.name}/status`)
+  // Both writes go through the status subresource: the ClusterRole grants no patch of Nodes.
+  t.notOk(requests.some((r) => r.method !== 'GET' && r.path === `/api/v1/nodes/${n1.name}`), 'no write to the Node itself')
+  const status = requests.find((r) => r.method === 'PATCH' && r.path === `/api/v1/nodes/${n1.name}/status` && r.contentType === 'application/strategic-merge-patch+json')
   t.equal(status?.contentType, 'application/strategic-merge-patch+json', 'status patched (strategic merge)')
   t.match(status?.body, { status: { conditions: [{ type: 'NetworkUnavailable', status: 'False', reason: 'FlatnetIsUp' }] } },
     'NetworkUnavailable=False')
-  const annotate = requests.find((r) => r.method === 'PATCH' && r.path === `/api/v1/nodes/${n1.name}`)
-  t.equal(annotate?.body?.metadata?.annotations?.['flatnet.io/vtep-mac'], n1.vtepMAC, 'VTEP MAC annotated on the Node')
+  const annotate = requests.find((r) => r.method === 'PATCH' && r.path === `/api/v1/nodes/${n1.name}/status` && r.contentType === 'application/merge-patch+json')
+  t.equal(annotate?.body?.metadata?.annotations?.['flatnet.io/vtep-mac'], n1.vtepMAC, 'VTEP MAC annotated on the Node, through its status')
   t.match(cluster.log(n1), /Node condition NetworkUnavailable=False/, 'logged')
 
   // A conflist that cannot be written fails the start (exit 1) and leaves nothing running or installed.
