@@ -1,6 +1,6 @@
 // CPU time and memory of the userspace data plane processes (flatnet daemons,
 // openvpn), read from /proc: utime+stime cover all of a process's threads.
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { execFileSync } from 'node:child_process'
 
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100
@@ -31,6 +31,11 @@ export const rssMB = (pid: number): number => statusKB(pid, 'VmRSS') / 1024
 
 /** The kernel's high-water mark of resident memory, in MiB. */
 export const peakRssMB = (pid: number): number => statusKB(pid, 'VmHWM') / 1024
+
+/** Resets the high-water mark to the current RSS (clear_refs "5", proc(5)), so peakRssMB reads the peak since. */
+export function resetPeakRss (pid: number): void {
+  writeFileSync(`/proc/${pid}/clear_refs`, '5')
+}
 
 /** Samples resident memory of some processes until stopped; the peak is per process. */
 export class RssSampler {

@@ -5,7 +5,8 @@
 // resourceVersions. Per size: time to the full peer table and to the first policy apply,
 // RSS and its peak, CPU per pod change on other nodes (relabels that move no set element,
 // then changes that move pods between peer sets), apply latency of a pod change on this
-// node and of a policy change, probe latency during churn, and the requests the daemon made.
+// node and of a policy change, probe latency during churn, a relist after 410 Gone, and the
+// requests the daemon made.
 // Run: sudo npm run bench:scale [-- --sizes 500x30x100,5000x30x1000 --churn-seconds 60]
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
@@ -14,7 +15,7 @@ import { labUnavailable, type Namespace, reapOnSignals } from '../src/lab/netns.
 import { scaleLab } from '../src/lab/scale-lab.js'
 import { daemonSetEnv } from '../test/lib/daemonset.js'
 import { percentile } from './latency.js'
-import { cpuSecondsWithChildren as cpuSeconds, peakRssMB, rssMB } from './process-usage.js'
+import { cpuSecondsWithChildren as cpuSeconds, peakRssMB, resetPeakRss, rssMB } from './process-usage.js'
 
 const { values } = parseArgs({
   options: {
@@ -77,6 +78,7 @@ async function measure (spec: ClusterSpec, churnSeconds: number, churnRate: numb
     const moveWall = (performance.now() - moveStart) / 1000
     const moveCpu = cpuSeconds(pid) - cpu1
     const moveApplies = ((await lab.policy())?.applies ?? 0) - applies0
+    const churnStall = await lab.stall() // the two churns fill the last two minutes
 
     // A pod of this node relabelled, one change at a time: written -> applied.
     const local: number[] = []
@@ -96,6 +98,20 @@ async function measure (spec: ClusterSpec, churnSeconds: number, churnRate: numb
       await lab.applied({ NetworkPolicy: rv })
       policy.push(performance.now() - t0)
     }
+    // A 410 Gone, as after an etcd compaction and an API server restart: every kind relisted
+    // whole while the old objects are held. RSS before and the peak since.
+    const peakBefore = Math.max(syncPeak, peakRssMB(pid))
+    const rssBefore = rssMB(pid)
+    resetPeakRss(pid)
+    const relistFrom = (await api.requestLog()).length
+    const relistStart = performance.now()
+    await api.compact()
+    await api.closeWatches()
+    const marker = await api.put(clusterPod(spec, 0, 0, { rev: 'after-410' }))
+    await lab.applied({ Pod: marker })
+    const relistMs = performance.now() - relistStart
+    const relisted = (await api.requestLog(relistFrom)).filter((r) => r.kind === 'Pod' && r.method === 'GET' && !r.watch && r.query.continue === undefined).length
+
     // What the daemon said went wrong meanwhile (warn and above), so a figure is never read without it.
     const warnings = readFileSync(n1.logFile as string, 'utf8').split('\n').filter((l) => /"level":(4|5|6)\d/.test(l))
     for (const w of warnings.slice(-20)) console.log(`daemon: ${w.slice(0, 400)}`)
@@ -106,14 +122,16 @@ async function measure (spec: ClusterSpec, churnSeconds: number, churnRate: numb
       'objects served, MB of JSON': (lab.generated.bytes / 1e6).toFixed(0),
       'peer table full, s': (peersMs / 1000).toFixed(1),
       'first policy apply, s (daemon CPU, s)': `${(appliedMs / 1000).toFixed(1)} (${appliedCpu.toFixed(1)})`,
-      'RSS steady / peak, MiB': `${steadyRss.toFixed(0)} / ${Math.max(syncPeak, peakRssMB(pid)).toFixed(0)}`,
+      'RSS steady / peak, MiB': `${steadyRss.toFixed(0)} / ${peakBefore.toFixed(0)}`,
       [`pod changes elsewhere, ${churnRate}/s for ${churnSeconds} s: CPU per change, ms`]: (churnCpu / churn.changes * 1000).toFixed(2),
       'that churn: share of one core': `${(churnCpu / churnWall * 100).toFixed(0)}%`,
       'changes moving pods between peer sets: CPU per change, ms (share of one core)': `${(moveCpu / moves.changes * 1000).toFixed(2)} (${(moveCpu / moveWall * 100).toFixed(0)}%)`,
       'nft applies they took': String(moveApplies),
+      'longest event-loop stall in the churns\' last 1-2 minutes, ms': churnStall.toFixed(0),
       '/healthz during churn: p99 / max, ms': `${health.p99.toFixed(0)} / ${health.max.toFixed(0)}`,
       'pod change on this node, applied p50 / p99, ms': `${pct(local, 50).toFixed(0)} / ${pct(local, 99).toFixed(0)}`,
       'policy change, applied p50 / max, ms': policy.length ? `${pct(policy, 50).toFixed(0)} / ${Math.max(...policy).toFixed(0)}` : '-',
+      'relist after 410 Gone: s; RSS before / peak since, MiB': relisted > 0 ? `${(relistMs / 1000).toFixed(1)}; ${rssBefore.toFixed(0)} / ${peakRssMB(pid).toFixed(0)}` : 'no relist',
       'requests: GETs but pages (pages) / watches / writes': `${count((r) => r.method === 'GET' && !r.watch && !r.query.continue)} (${count((r) => r.method === 'GET' && !r.watch)}) / ${count((r) => r.watch)} / ${count((r) => r.method !== 'GET')}`,
     }
   } finally {

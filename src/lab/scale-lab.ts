@@ -24,6 +24,8 @@ export interface ScaleLab {
   started: number
   policy: () => Promise<PolicyState | undefined>
   peers: () => Promise<number>
+  /** The longest event-loop stall of the daemon's current and last minute, ms. */
+  stall: () => Promise<number>
   /** Until the applied model reflects at least these resourceVersions (kind -> rv). */
   applied: (versions: Record<string, number>, timeoutMs?: number) => Promise<void>
   destroy: () => Promise<void>
@@ -62,6 +64,11 @@ export async function scaleLab (spec: ClusterSpec, o: { tag: string, apiHeapMB?:
     // Long timeouts: at scale a rebuild holds the daemon's event loop for seconds, which is what the benchmark measures.
     const policy = async (): Promise<PolicyState | undefined> => ((await queryControl(socket, 'policy', 120_000)) as unknown as { policy?: PolicyState }).policy
     const peers = async (): Promise<number> => ((await queryControl(socket, 'peers', 120_000)) as unknown as { peers: unknown[] }).peers.length
+    // The daemon's event-loop delay: the longest in this minute and in the last.
+    const stall = async (): Promise<number> => {
+      const { eventLoop } = (await queryControl(socket, 'stats', 120_000)) as unknown as { eventLoop: { maxMs: number, lastMinuteMaxMs: number } }
+      return Math.max(eventLoop.maxMs, eventLoop.lastMinuteMaxMs)
+    }
     const applied = async (versions: Record<string, number>, timeoutMs = 600_000): Promise<void> => {
       const start = performance.now()
       for (;;) {
@@ -72,7 +79,7 @@ export async function scaleLab (spec: ClusterSpec, o: { tag: string, apiHeapMB?:
         await new Promise((resolve) => setTimeout(resolve, 2))
       }
     }
-    return { cluster, node, api, generated, requestsFrom, started, policy, peers, applied, destroy }
+    return { cluster, node, api, generated, requestsFrom, started, policy, peers, stall, applied, destroy }
   } catch (err) {
     await destroy()
     throw err

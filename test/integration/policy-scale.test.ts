@@ -3,8 +3,8 @@
 // and 100 policies. After churn (pod changes elsewhere, on this node, policy changes), the
 // table the node kept change by change must hold what one built from scratch from the
 // server's objects as they are now holds: the reflectors missed nothing, and no change
-// was lost or misapplied on the way to nftables. Its peak RSS must stay
-// under the DaemonSet's memory limit. Speed is bench:scale's business, not this test's.
+// was lost or misapplied on the way to nftables, through a relist after 410 Gone too. Its
+// peak RSS must stay under the DaemonSet's memory limit. Speed is bench:scale's business, not this test's.
 import t from 'tap'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -57,6 +57,21 @@ t.test('1,000 nodes, 30,030 pods, 100 policies: after churn, the applied model i
     }
   }
   await lab.applied({ Pod: pod, NetworkPolicy: policy })
+
+  // A 410 at this size, as after an etcd compaction and an API server restart: history
+  // forgotten, watches closed. The reflectors must relist, and the pods deleted meanwhile
+  // must leave the table; the relist must not take the peak past the limit.
+  const from = (await api.requestLog()).length
+  await api.compact()
+  await api.closeWatches()
+  for (let i = 40; i < 50; i++) {
+    const p = clusterPod(spec, i, 0)
+    pod = await api.delete('Pod', p.metadata.name, p.metadata.namespace as string)
+    removed++
+  }
+  await lab.applied({ Pod: pod, NetworkPolicy: policy })
+  const relists = (await api.requestLog(from)).filter((r) => r.kind === 'Pod' && r.method === 'GET' && !r.watch && r.query.continue === undefined)
+  t.ok(relists.length >= 1, `the Pod reflector relisted after the 410 (${relists.length} list${relists.length === 1 ? '' : 's'})`)
 
   // The table the node kept, change by change, against one built from scratch from the server's objects as they are now.
   const server = await api.policyObjects()
