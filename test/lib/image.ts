@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import type { DaemonRunner, LabNode } from '../../src/lab/cluster.js'
-import { daemonSetCapabilities, daemonSetEnv, daemonSetMemoryLimit } from './daemonset.js'
+import { daemonSetCapabilities, daemonSetEnv, daemonSetMemoryLimit, daemonSetReadOnlyRoot } from './daemonset.js'
 
 const execFileAsync = promisify(execFile)
 const REPO = fileURLToPath(new URL('../../', import.meta.url))
@@ -76,6 +76,8 @@ export function daemonSetFlags (): string[] {
     `--memory=${daemonSetMemoryLimit()}`, // what per-cpu workers are sized to (src/memory-limit.ts)
     ...daemonSetEnv().flatMap((e) => ['--env', e]), // the V8 heap cap
     '--security-opt', 'no-new-privileges', // allowPrivilegeEscalation: false
+    // readOnlyRootFilesystem, and no tmpfs on /tmp either: the kubelet adds none.
+    ...(daemonSetReadOnlyRoot() ? ['--read-only', '--read-only-tmpfs=false'] : []),
     '-v', '/dev/net/tun:/dev/net/tun', // the hostPath volume, not a device podman adds
   ]
 }
