@@ -59,6 +59,7 @@ export function dataplaneMetrics (dataplane: Dataplane, checks: HealthChecks): R
   gauge('flatnet_policy_apply_seconds', 'How long the last apply took, from the change that started it to nft\'s commit.', [], policy((s) => s.lastApplyMs / 1000))
   absolute('flatnet_policy_rebuilds_total', 'Changes nftables refused, after which the table was replaced whole (it was changed by hand, or flatnet has a bug).', [], policy((s) => s.rebuilds))
   gauge('flatnet_policy_enforced', '1 while the policies are enforced, 0 when enforcement is refused or failed.', [], policy((s) => s.error ? 0 : 1))
+  gauge('flatnet_policy_objects_refused', 'Namespaces, Pods and NetworkPolicies refused by validation: each keeps its last good version; a NetworkPolicy without one isolates what it would select.', [], policy((s) => s.skipped.length))
   gauge('flatnet_policy_objects_stale', '1 while the API server\'s policy objects cannot be read; the table stays as it was.', [], policy((s) => s.stale ? 1 : 0))
   absolute('flatnet_policy_denied_packets_total', 'Connections\' first packets dropped by NetworkPolicy, by direction.', ['direction'], () => {
     if (!checks.policy()) return []

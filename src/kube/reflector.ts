@@ -12,12 +12,18 @@ import { Backoff } from '../control/backoff.js'
 import { KubeError, type KubeClient } from './client.js'
 import { internString } from './intern.js'
 import { LineReader } from './line-reader.js'
+import { same } from './same.js'
 import { ListParser } from './list-parser.js'
 
 export interface ReflectorSink<T> {
   /** An object added or changed (from a list page or a watch event); previous: what the store held. */
   set: (key: string, value: T, previous: T | undefined) => void
   delete: (key: string, previous: T | undefined) => void
+  /**
+   * An object whose projection is what the store holds (a relist, or a change to fields the
+   * daemon does not read): the store is already current at its resourceVersion.
+   */
+  unchanged?: (key: string) => void
   /** An object refused by the projection (the store keeps its last good value, if any). */
   refused?: (key: string, why: string) => void
   /** A list completed: the store now holds exactly what the API server listed. */
@@ -36,6 +42,11 @@ export interface ReflectorOptions<T> {
   path: string
   /** The fields kept; throws (a message naming the field) to refuse the object. */
   project: (raw: unknown) => T
+  /**
+   * What to hold for a refused object that has no last good version, if anything: a
+   * stand-in that fails closed (a NetworkPolicy isolating what it would select).
+   */
+  standIn?: (raw: unknown) => T | undefined
   sink: ReflectorSink<T>
   log: Logger
   pageSize?: number
@@ -152,11 +163,24 @@ export class Reflector<T> {
       this.stats.refused++
       this.refused.set(key, (err as Error).message)
       this.o.sink.refused?.(key, (err as Error).message)
-      this.o.log.warn({ kind: this.o.kind, object: key, err: (err as Error).message }, 'object refused; its last good version stays')
+      const held = this.store.get(key)
+      const standIn = held === undefined ? this.o.standIn?.(raw) : undefined
+      if (standIn !== undefined) {
+        this.store.set(key, standIn)
+        this.o.sink.set(key, standIn, undefined)
+      }
+      this.o.log.warn({ kind: this.o.kind, object: key, err: (err as Error).message },
+        held !== undefined ? 'object refused; its last good version stays' : standIn !== undefined ? 'object refused; a stand-in that fails closed is held' : 'object refused')
       return key
     }
     this.refused.delete(key)
     const previous = this.store.get(key)
+    // The object held stays when nothing the daemon reads changed: no work downstream, and in
+    // a relist the new copies die young instead of the held ones turning to old garbage.
+    if (previous !== undefined && same(previous, value)) {
+      this.o.sink.unchanged?.(key)
+      return key
+    }
     this.store.set(key, value)
     this.o.sink.set(key, value, previous)
     return key
@@ -170,7 +194,10 @@ export class Reflector<T> {
 
   private async list (): Promise<void> {
     const { client, path } = this.o
-    const seen = new Set<string>()
+    // The keys held before, struck off as the list names them: what remains was deleted while
+    // nobody watched. The store's own key strings, so a relist of 150,000 pods makes none.
+    const unseen = new Set(this.store.keys())
+    for (const key of this.refused.keys()) unseen.add(key)
     let token: string | undefined
     let rv: string | undefined
     this.stats.lists++
@@ -180,7 +207,7 @@ export class Reflector<T> {
       const res = await client.request('GET', path, { query: { limit: this.o.pageSize ?? PAGE_SIZE, continue: token }, idleMs: LIST_IDLE_MS, signal: this.abort.signal })
       const parser = new ListParser((item) => {
         const key = this.apply(item)
-        if (key !== undefined) seen.add(key)
+        if (key !== undefined) unseen.delete(key)
       })
       await drain(res, (chunk) => parser.write(chunk))
       const meta = parser.end()
@@ -189,8 +216,7 @@ export class Reflector<T> {
       rv = meta.resourceVersion
     } while (token !== undefined)
     if (rv === undefined || rv === '') throw new KubeError(200, 'BadResponse', `${path}: the list has no metadata.resourceVersion`)
-    // What the list no longer has was deleted while nobody watched.
-    for (const key of [...this.store.keys(), ...this.refused.keys()]) if (!seen.has(key)) this.remove(key)
+    for (const key of unseen) this.remove(key)
     this.resourceVersion = rv
     this.listed = true
     this.recovered()

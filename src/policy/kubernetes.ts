@@ -8,7 +8,7 @@ import type { Logger } from '../log.js'
 import type { KubeClient } from '../kube/client.js'
 import { Reflector } from '../kube/reflector.js'
 import type { Manifests } from './manifests.js'
-import { type Namespace, type NetworkPolicy, type Pod, parseNamespace, parseNetworkPolicy, parsePod } from './objects.js'
+import { type Namespace, type NetworkPolicy, type Pod, isolatingStandIn, parseNamespace, parseNetworkPolicy, parsePod } from './objects.js'
 
 export const POLICY_KINDS = ['Namespace', 'Pod', 'NetworkPolicy'] as const
 export type PolicyKind = typeof POLICY_KINDS[number]
@@ -70,17 +70,19 @@ export function watchPolicyObjects (o: PolicyObjectOptions): PolicyObjectSource 
     o.onChange(status())
   }
   const changed = (): void => { pending ??= setTimeout(emit, o.coalesceMs ?? 10) }
-  const reflectorFor = <T extends PolicyObject>(kind: PolicyKind, project: (raw: unknown) => T): Reflector<T> => new Reflector<T>({
+  const reflectorFor = <T extends PolicyObject>(kind: PolicyKind, project: (raw: unknown) => T, standIn?: (raw: unknown) => T | undefined): Reflector<T> => new Reflector<T>({
     client: o.client,
     kind,
     path: PATHS[kind],
     project,
+    standIn,
     log: o.log,
     pageSize: o.reflector?.pageSize,
     sleep: o.reflector?.sleep,
     sink: {
       set: (_, next, previous) => { o.onObject(kind, next, previous); changed() },
       delete: (_, previous) => { o.onObject(kind, undefined, previous); changed() },
+      unchanged: changed, // the view is current at a later resourceVersion: the digest moves on
       refused: changed,
       synced: () => { changed(); o.onStatus(status()) },
       failed: () => o.onStatus(status()),
@@ -90,7 +92,8 @@ export function watchPolicyObjects (o: PolicyObjectOptions): PolicyObjectSource 
   const reflectors = {
     Namespace: reflectorFor('Namespace', parseNamespace),
     Pod: reflectorFor('Pod', parsePod),
-    NetworkPolicy: reflectorFor('NetworkPolicy', parseNetworkPolicy),
+    // A policy refused with no last good version isolates what it would select: never more open.
+    NetworkPolicy: reflectorFor('NetworkPolicy', parseNetworkPolicy, isolatingStandIn),
   }
   const refused = (): string[] => POLICY_KINDS.flatMap((k) => [...reflectors[k].refused.values()]) // each names its object and field
   for (const k of POLICY_KINDS) reflectors[k].start()

@@ -4,9 +4,9 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseAllDocuments } from 'yaml'
-import { type Namespace, type NetworkPolicy, type Pod, parseNamespace, parseNetworkPolicy, parsePod, PolicyObjectError } from './objects.js'
+import { type Namespace, type NetworkPolicy, type Pod, isolatingStandIn, parseNamespace, parseNetworkPolicy, parsePod, PolicyObjectError } from './objects.js'
 
-/** errors: one line per object skipped (file, object and field); the rest is loaded. */
+/** errors: one line per object refused (file, object and field); the rest is loaded, and a refused NetworkPolicy isolates what it would select. */
 export interface Manifests { namespaces: Namespace[], pods: Pod[], policies: NetworkPolicy[], errors: string[] }
 
 export function loadManifests (dir: string): Manifests {
@@ -53,5 +53,8 @@ function add (out: Manifests, obj: unknown, path: string): void {
   } catch (err) {
     if (!(err instanceof PolicyObjectError)) throw err
     out.errors.push(`${path}: ${err.message}`)
+    // As from the API server: a policy that cannot be read isolates what it would select.
+    const standIn = o.kind === 'NetworkPolicy' ? isolatingStandIn(obj) : undefined
+    if (standIn) out.policies.push(standIn)
   }
 }

@@ -296,6 +296,28 @@ function rules (c: Checker, v: unknown, field: string, peersKey: 'from' | 'to'):
   })
 }
 
+/**
+ * What a NetworkPolicy refused without a last good version stands for: isolation, both
+ * ways, of what it would select (its podSelector if that much is valid, else every pod of
+ * its namespace), so that an object the daemon cannot read never allows more than the
+ * policy could have. Undefined when not even its namespace and name are valid.
+ */
+export function isolatingStandIn (j: unknown): NetworkPolicy | undefined {
+  const c = new Checker(ref('NetworkPolicy', j, true))
+  try {
+    const o = c.obj(j, '(object)')
+    const m = meta(c, o, true)
+    const spec = (o.spec ?? {}) as Json
+    let podSelector: LabelSelector = { matchLabels: {}, matchExpressions: [] }
+    try {
+      if (spec.podSelector !== undefined && spec.podSelector !== null) podSelector = selector(c, spec.podSelector, 'spec.podSelector')
+    } catch {} // every pod of the namespace, then
+    return { namespace: internString(m.namespace), name: m.name, podSelector, policyTypes: ['Ingress', 'Egress'], ingress: [], egress: [] }
+  } catch {
+    return undefined
+  }
+}
+
 export function parseNetworkPolicy (j: unknown): NetworkPolicy {
   const c = new Checker(ref('NetworkPolicy', j, true))
   const o = c.obj(j, '(object)')

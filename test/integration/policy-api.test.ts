@@ -135,6 +135,26 @@ t.test('upstream\'s cases through the API server: listed at start, created after
     t.equal((await healthGet(n1, '/readyz')).status, 200, '/readyz 200')
   })
 
+  // A policy the daemon refuses with no good version before it (here endPort below port; in a
+  // cluster, a field newer than the daemon's checks) must not leave its pods open: it stands in
+  // as isolation, both ways, of what it selects, and the refusal is counted.
+  await t.test('a NetworkPolicy the daemon cannot read isolates what it would select', async (t) => {
+    const everyNode = async (rv: number): Promise<void> => {
+      t.ok(await until(async () => (await Promise.all(cluster.nodes.map(async (n) => digestVersions((await policyOf(cluster, n.name)).digest).NetworkPolicy >= rv))).every(Boolean), 30_000) >= 0,
+        `every node applied NetworkPolicy version ${rv}`)
+    }
+    const xa = 'x/a'
+    await everyNode(await api.put(realNetworkPolicy('x', 'unreadable', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ ports: [{ port: 80, endPort: 79 }] }] }) as KubeObject))
+    const observed = await observe(pods, { port: 80, protocol: 'TCP' })
+    t.same(PODS.filter((p) => p !== xa && observed.get(p, xa)), [], 'nothing reaches x/a')
+    t.same(PODS.filter((p) => p !== xa && observed.get(xa, p)), [], 'x/a reaches nothing')
+    t.equal(reached(observed), (PODS.length - 1) * (PODS.length - 2), 'the other pods reach each other')
+    t.equal(sample((await healthGet(n1, '/metrics')).body, 'flatnet_policy_objects_refused'), 1, 'flatnet_policy_objects_refused 1')
+    t.match(cluster.log(n1), /"object":"x\/unreadable".*"msg":"object refused; a stand-in that fails closed is held"/, 'logged, naming the object')
+    await everyNode(await api.delete('NetworkPolicy', 'unreadable', 'x'))
+    t.equal(reached(await observe(pods, { port: 80, protocol: 'TCP' })), PODS.length * (PODS.length - 1), 'deleted: every pod reaches every pod again')
+  })
+
   const latencies: number[] = []
   /** Until every node's applied model reflects every write so far. */
   const applied = async (): Promise<void> => {

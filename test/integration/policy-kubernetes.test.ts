@@ -132,6 +132,15 @@ t.test('changes flow through; a bad update keeps the last good version and is na
   t.same(w.last?.policies.find((p) => p.name === 'deny-all')?.ingress, [], 'the last good version (deny all ingress) stays in force')
   api.deleteObject('NetworkPolicy', 'deny-all', 'x')
   await seen('deleted: gone, and so is its error', (m) => m.policies.length === 0 && m.errors.length === 0)
+
+  // Refused with no last good version (as a field newer than this daemon's validation would
+  // be): it isolates, both ways, what its podSelector selects, until a good version comes.
+  api.putObject(realNetworkPolicy('x', 'new-field', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ ports: [{ port: 80, endPort: 79 }] }] }) as KubeObject)
+  await seen('a never-good policy is named', (m) => m.errors.some((e) => /NetworkPolicy x\/new-field: /.test(e)))
+  t.same(w.last?.policies.find((p) => p.name === 'new-field'), { namespace: 'x', name: 'new-field', podSelector: { matchLabels: { pod: 'a' }, matchExpressions: [] }, policyTypes: ['Ingress', 'Egress'], ingress: [], egress: [] },
+    'and held as isolation of the pods it selects, ingress and egress')
+  api.putObject(realNetworkPolicy('x', 'new-field', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ ports: [{ port: 80 }] }] }) as KubeObject)
+  await seen('a good version replaces the stand-in', (m) => m.errors.length === 0 && m.policies.find((p) => p.name === 'new-field')?.ingress.length === 1)
 })
 
 t.test('a Pod list that keeps failing: no model at all, until it is listed', async (t) => {

@@ -16,10 +16,10 @@ const log = pino({ level: 'silent' })
 
 const serve = serveKubeApi
 
-interface Seen { sets: string[], deletes: string[], syncs: number, failures: string[] }
+interface Seen { sets: string[], unchanged: string[], deletes: string[], syncs: number, failures: string[] }
 
 function reflect (client: KubeClient, o: { pageSize?: number, sleep?: (ms: number) => Promise<void>, watchSeconds?: number, backoff?: Backoff } = {}): { r: Reflector<string>, seen: Seen } {
-  const seen: Seen = { sets: [], deletes: [], syncs: 0, failures: [] }
+  const seen: Seen = { sets: [], unchanged: [], deletes: [], syncs: 0, failures: [] }
   const r = new Reflector<string>({
     client,
     kind: 'Namespace',
@@ -36,6 +36,7 @@ function reflect (client: KubeClient, o: { pageSize?: number, sleep?: (ms: numbe
     },
     sink: {
       set: (key, v) => seen.sets.push(`${key}=${v}`),
+      unchanged: (key) => seen.unchanged.push(key),
       delete: (key) => seen.deletes.push(key),
       synced: () => { seen.syncs++ },
       failed: (err) => seen.failures.push(err.message),
@@ -69,6 +70,11 @@ t.test('a paginated list, then watch events, bookmarks and a 410 relist', async 
   api.putObject(realNamespace('ns1', { team: 't1', bad: 'yes' }) as KubeObject)
   t.ok(await until(() => r.refused.has('ns1'), 5000) >= 0, 'a refused update is recorded')
   t.equal(r.store.get('ns1'), 't1', 'and the last good version stays')
+  // A change to what the projection does not keep: the held value stays, nothing is set.
+  const sets = seen.sets.length
+  api.putObject(realNamespace('ns4', { team: 't4', unread: 'x' }) as KubeObject)
+  t.ok(await until(() => seen.unchanged.includes('ns4'), 5000) >= 0, 'an unread field changed: reported unchanged')
+  t.equal(seen.sets.length, sets, 'and not set')
   const before = r.resourceVersion
   api.putObject(realNamespace('other', {}) as KubeObject)
   api.deleteObject('Namespace', 'other')
@@ -77,6 +83,7 @@ t.test('a paginated list, then watch events, bookmarks and a 410 relist', async 
 
   // In one turn of the event loop, before the reflector can watch again: the watch
   // dropped, a delete, history compacted, another delete. Its resume point is now too old.
+  const setsBefore = seen.sets.length
   api.closeWatches()
   api.deleteObject('Namespace', 'ns2')
   api.compact()
@@ -84,6 +91,7 @@ t.test('a paginated list, then watch events, bookmarks and a 410 relist', async 
   t.ok(await until(() => seen.syncs === 2, 5000) >= 0, 'after 410 Gone: relisted')
   t.notOk(r.store.has('ns2') || r.store.has('ns3'), 'the deletes nobody watched are found by the relist')
   t.ok(seen.deletes.includes('ns2') && seen.deletes.includes('ns3'), 'and reported')
+  t.equal(seen.sets.length, setsBefore, 'the relisted objects that did not change are not set again: the held ones stay')
   t.equal(r.stats.relists, 1)
   t.same(seen.failures, [], 'no failure on the way')
 })

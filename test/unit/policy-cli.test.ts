@@ -35,15 +35,18 @@ t.test('explain names the isolating and allowing policies', async (t) => {
   t.throws(() => explain(loadManifests(dir), 'x/q', 'x/a', 80, 'TCP'), /no pod x\/q \(pods: x\/a, x\/b, y\/a\)/)
 })
 
-// The issue's rule for manifests: a bad object is skipped with one line naming it and the field; the rest applies.
-t.test('a bad object is skipped, named with its file and field; the rest is loaded', async (t) => {
+// A bad object is refused with one line naming it and the field; the rest applies; a refused
+// NetworkPolicy isolates what it would select (never more open than the policy could be).
+t.test('a bad object is refused, named with its file and field; the rest is loaded', async (t) => {
   const bad = mkdtempSync(join(tmpdir(), 'flatnet-policy-bad-'))
   t.teardown(() => rmSync(bad, { recursive: true, force: true }))
   writeFileSync(join(bad, 'p.yaml'), 'kind: NetworkPolicy\nmetadata: {namespace: y, name: deny-all}\nspec:\n  ingress: [{ports: [{port: 80, endPort: 79}]}]\n' +
     '---\nkind: NetworkPolicy\nmetadata: {namespace: y, name: fine}\nspec: {podSelector: {}}\n')
   const m = loadManifests(bad)
   t.same(m.errors, [`${join(bad, 'p.yaml')}: NetworkPolicy y/deny-all: spec.ingress[0].ports[0].endPort: 79 is below port 80`])
-  t.same(m.policies.map((p) => p.name), ['fine'])
+  t.same(m.policies.map((p) => p.name), ['deny-all', 'fine'])
+  t.same(m.policies[0], { namespace: 'y', name: 'deny-all', podSelector: { matchLabels: {}, matchExpressions: [] }, policyTypes: ['Ingress', 'Egress'], ingress: [], egress: [] },
+    'the refused policy stands in as isolation, both ways, of what it selects (no podSelector: the namespace)')
 })
 
 t.test('--port', async (t) => {
