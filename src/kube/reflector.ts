@@ -7,12 +7,12 @@
 // resets only after a list completes or a watch delivers: no relist storm when an API
 // server keeps failing, no periodic relist.
 import type { IncomingMessage } from 'node:http'
+import { isDeepStrictEqual } from 'node:util'
 import type { Logger } from '../log.js'
 import { Backoff } from '../control/backoff.js'
 import { KubeError, type KubeClient } from './client.js'
 import { internString } from './intern.js'
 import { LineReader } from './line-reader.js'
-import { same } from './same.js'
 import { ListParser } from './list-parser.js'
 
 export interface ReflectorSink<T> {
@@ -177,7 +177,7 @@ export class Reflector<T> {
     const previous = this.store.get(key)
     // The object held stays when nothing the daemon reads changed: no work downstream, and in
     // a relist the new copies die young instead of the held ones turning to old garbage.
-    if (previous !== undefined && same(previous, value)) {
+    if (previous !== undefined && isDeepStrictEqual(previous, value)) {
       this.o.sink.unchanged?.(key)
       return key
     }

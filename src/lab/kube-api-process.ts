@@ -46,9 +46,9 @@ function policyObjects (api: KubeApiServer): Manifests {
   }
 }
 
-/** Pods of the other nodes relabelled, perSecond of them for `seconds`, spread over the cluster; resolves when done. */
 /**
- * Pod changes at a steady rate. Relabels (move false) add a label no selector reads, so
+ * Pods of the other nodes changed, perSecond of them for `seconds`, spread over the
+ * cluster; resolves when done. Relabels (move false) add a label no selector reads, so
  * they move no set element; moves give the pod another app, which takes it out of the
  * peer sets of its old app and into those of the new one.
  */

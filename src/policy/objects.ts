@@ -128,8 +128,9 @@ export function isPortName (s: string): boolean {
 }
 
 // apimachinery's IsDNS1123Label and IsDNS1123Subdomain, as the API server validates names.
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/
+const LABEL = '[a-z0-9]([-a-z0-9]*[a-z0-9])?'
+const DNS_LABEL = new RegExp(`^${LABEL}$`)
+const DNS_SUBDOMAIN = new RegExp(`^${LABEL}(\\.${LABEL})*$`)
 
 // Names reach logs and the nft table's comments: one the API server would refuse (a quote,
 // a newline) is refused here too, whether it came from the API server or a manifest file.
@@ -296,6 +297,13 @@ function rules (c: Checker, v: unknown, field: string, peersKey: 'from' | 'to'):
   })
 }
 
+const EVERY_POD: LabelSelector = Object.freeze({ matchLabels: {}, matchExpressions: [] })
+
+// podSelector is a struct, not a pointer, in the Go type: absent reads as {} (every pod).
+function policyPodSelector (c: Checker, spec: Json): LabelSelector {
+  return spec.podSelector === undefined || spec.podSelector === null ? EVERY_POD : selector(c, spec.podSelector, 'spec.podSelector')
+}
+
 /**
  * What a NetworkPolicy refused without a last good version stands for: isolation, both
  * ways, of what it would select (its podSelector if that much is valid, else every pod of
@@ -307,10 +315,9 @@ export function isolatingStandIn (j: unknown): NetworkPolicy | undefined {
   try {
     const o = c.obj(j, '(object)')
     const m = meta(c, o, true)
-    const spec = (o.spec ?? {}) as Json
-    let podSelector: LabelSelector = { matchLabels: {}, matchExpressions: [] }
+    let podSelector: LabelSelector = EVERY_POD
     try {
-      if (spec.podSelector !== undefined && spec.podSelector !== null) podSelector = selector(c, spec.podSelector, 'spec.podSelector')
+      podSelector = policyPodSelector(c, (o.spec ?? {}) as Json)
     } catch {} // every pod of the namespace, then
     return { namespace: internString(m.namespace), name: m.name, podSelector, policyTypes: ['Ingress', 'Egress'], ingress: [], egress: [] }
   } catch {
@@ -323,10 +330,7 @@ export function parseNetworkPolicy (j: unknown): NetworkPolicy {
   const o = c.obj(j, '(object)')
   const m = meta(c, o, true)
   const spec = c.obj(o.spec, 'spec')
-  // podSelector is a struct, not a pointer, in the Go type: absent reads as {} (every pod).
-  const podSelector = spec.podSelector === undefined || spec.podSelector === null
-    ? { matchLabels: {}, matchExpressions: [] }
-    : selector(c, spec.podSelector, 'spec.podSelector')
+  const podSelector = policyPodSelector(c, spec)
   const ingress = rules(c, spec.ingress, 'spec.ingress', 'from')
   const egress = rules(c, spec.egress, 'spec.egress', 'to')
   let policyTypes: PolicyType[]
