@@ -16,15 +16,21 @@ export function writeFrame (socket: Socket, value: unknown): void {
 
 export class FrameError extends Error {}
 
-/** Calls onFrame for each complete frame; onError (then destroys the socket) on a bad one. */
+/**
+ * Calls onFrame for each complete frame; onError (then destroys the socket) on a bad one.
+ * maxFrame may change as the connection goes (a peer not yet authenticated gets less); what
+ * is buffered is never more than it and one chunk.
+ */
 export function readFrames (socket: Socket, onFrame: (value: unknown) => void,
-  onError: (err: FrameError) => void, maxFrame = MAX_FRAME): void {
+  onError: (err: FrameError) => void, maxFrame: number | (() => number) = MAX_FRAME): void {
   let pending: Buffer = Buffer.alloc(0)
   socket.on('data', (chunk: Buffer) => {
     pending = pending.length ? Buffer.concat([pending, chunk]) : chunk
-    while (pending.length >= 4) {
+    // A frame that ended the connection ends the rest of the chunk too: nothing after it is read.
+    while (pending.length >= 4 && !socket.destroyed) {
       const len = pending.readUInt32BE(0)
-      if (len > maxFrame) return fail(new FrameError(`frame of ${len} bytes exceeds the ${maxFrame}-byte limit`))
+      const max = typeof maxFrame === 'number' ? maxFrame : maxFrame()
+      if (len > max) return fail(new FrameError(`frame of ${len} bytes exceeds the ${max}-byte limit`))
       if (pending.length < 4 + len) return
       const body = pending.subarray(4, 4 + len)
       pending = pending.subarray(4 + len)

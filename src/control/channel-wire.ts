@@ -7,7 +7,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import { pack, unpack } from 'msgpackr'
 
-export const SCHEMA = 1 // bump on an incompatible change of any message
+export const SCHEMA = 2 // bump on an incompatible change of any message (2: hello says which end it is)
 const LABEL = Buffer.from('flatnet-channel-v1')
 const NO_NONCE = Buffer.alloc(0)
 export const CLOCK_WINDOW_MS = 30_000 // frames stamped further from our clock are refused

@@ -9,8 +9,8 @@
 // grow while their owner runs, so nodes cannot keep each other's dead alive.
 // A graceful stop sends `leave`, which is relayed once: withdrawn at once.
 //
-// Messages (schema 1, see channel-wire.ts for framing and authentication):
-//   hello  { node, nonce, listen }     first frame each way
+// Messages (schema 2, see channel-wire.ts for framing and authentication):
+//   hello  { node, nonce, listen, dir }  first frame each way; dir: "dial" or "accept"
 //   digest { members: [{ node, inc, hb, rec?, listen? }] }  rec only the first time on a connection
 //   leave  { node, inc }
 import { randomBytes } from 'node:crypto'
@@ -25,6 +25,11 @@ import { fromWire, toWire, type VtepRecord } from './vtep.js'
 
 const HELLO_TIMEOUT_MS = 2000 // an unauthenticated connection gets this long
 const MAX_CONNECTIONS = 1024 // beyond this, new inbound connections are refused
+// Before its hello checks out a connection is anyone's: it may hold one small frame, and
+// one address may hold only a few such at once (a pod can reach the port).
+const MAX_HELLO_FRAME = 1024
+const MAX_UNVERIFIED_PER_ADDRESS = 8
+const LOG_EVERY_MS = 10_000 // rejections: one line per address per this, the rest counted
 
 interface Member {
   record: VtepRecord
@@ -48,7 +53,7 @@ interface Conn {
   helloTimer?: NodeJS.Timeout
 }
 
-type Counter = Rejection | 'frames_in' | 'frames_out' | 'conns_in' | 'conns_out' | 'joined' | 'left' | 'dead' | 'bad_record'
+type Counter = Rejection | 'frames_in' | 'frames_out' | 'conns_in' | 'conns_out' | 'refused' | 'joined' | 'left' | 'dead' | 'bad_record'
 
 export class ChannelSource implements PeerSource {
   readonly name = 'channel'
@@ -60,6 +65,8 @@ export class ChannelSource implements PeerSource {
   private readonly tombstones = new Map<string, Tombstone>()
   private readonly nonces = new NonceCache()
   private readonly counts = new Map<Counter, number>()
+  private readonly unverified = new Map<string, number>() // remote address -> connections without a hello yet
+  private readonly logged = new Map<string, { at: number, quiet: number }>() // remote address -> last rejection logged
   private readonly inc = Date.now() // incarnation: a restarted node is newer than its tombstone
   private hb = 0
   private tick?: NodeJS.Timeout
@@ -78,7 +85,12 @@ export class ChannelSource implements PeerSource {
   async start (sink: PeerSink): Promise<void> {
     this.sink = sink
     this.server = createServer((socket) => {
-      if (this.conns.size >= MAX_CONNECTIONS) { socket.destroy(); return }
+      const from = socket.remoteAddress ?? ''
+      if (this.conns.size >= MAX_CONNECTIONS || (this.unverified.get(from) ?? 0) >= MAX_UNVERIFIED_PER_ADDRESS) {
+        this.count('refused')
+        socket.destroy()
+        return
+      }
       this.count('conns_in')
       this.attach(socket)
     })
@@ -148,34 +160,56 @@ export class ChannelSource implements PeerSource {
     socket.setTimeout(Math.max(2 * this.config.deadAfterMs, HELLO_TIMEOUT_MS), () => socket.destroy())
     const c: Conn = { socket, outbound, ownNonce: randomBytes(16), sendSeq: 0, recvSeq: 0, sent: new Map() }
     this.conns.add(c)
+    const from = socket.remoteAddress ?? ''
+    this.unverified.set(from, (this.unverified.get(from) ?? 0) + 1)
     c.helloTimer = setTimeout(() => this.reject(c, new ChannelError('handshake', 'no hello in time')), HELLO_TIMEOUT_MS)
     socket.on('error', () => {})
     socket.once('close', () => {
       clearTimeout(c.helloTimer)
       this.conns.delete(c)
+      if (!c.peerNonce) this.verified(from)
     })
     readFrames(socket, (frame) => {
       try {
         this.receive(c, frame)
       } catch (err) {
-        if (err instanceof ChannelError) this.reject(c, err)
-        else throw err
+        // Whatever a frame makes the code throw ends its connection, never the daemon.
+        this.reject(c, err instanceof ChannelError ? err : new ChannelError('malformed', (err as Error).message))
       }
     }, (err: FrameError) => {
       this.reject(c, new ChannelError(/exceeds/.test(err.message) ? 'oversized' : 'malformed', err.message))
-    }, MAX_FRAME)
-    // Our hello: it carries the nonce the peer must bind its frames to.
+    }, () => c.peerNonce ? MAX_FRAME : MAX_HELLO_FRAME)
+    // Our hello: it carries the nonce the peer must bind its frames to, and which end we are,
+    // under the MAC: a hello passed on to another node (both ends of a splice accept) is refused.
     writeFrame(socket, seal(this.config.key, undefined, {
-      t: 'hello', node: this.selfRecord.nodeName, nonce: c.ownNonce, listen: key(this.config.listen),
+      t: 'hello', node: this.selfRecord.nodeName, nonce: c.ownNonce, listen: key(this.config.listen), dir: outbound ? 'dial' : 'accept',
     }))
     this.count('frames_out')
   }
 
-  /** Drops the connection; nothing in the offending frame was acted on. */
+  private verified (from: string): void {
+    const n = (this.unverified.get(from) ?? 1) - 1
+    if (n > 0) this.unverified.set(from, n)
+    else this.unverified.delete(from)
+  }
+
+  /** Drops the connection; nothing in the offending frame was acted on. Logged once per address per LOG_EVERY_MS. */
   private reject (c: Conn, err: ChannelError): void {
+    if (c.socket.destroyed) return
     this.count(err.reason)
-    this.log.warn({ peer: c.node ?? c.socket.remoteAddress, reason: err.reason, err: err.message }, 'channel frame rejected; connection closed')
     c.socket.destroy()
+    const from = c.socket.remoteAddress ?? ''
+    const now = Date.now()
+    const last = this.logged.get(from)
+    if (last !== undefined && now - last.at < LOG_EVERY_MS) {
+      last.quiet++
+      return
+    }
+    if (this.logged.size >= 1024) for (const [a, l] of this.logged) if (now - l.at >= LOG_EVERY_MS) this.logged.delete(a)
+    if (this.logged.size >= 1024) return // a flood from more addresses than that: counted only
+    this.logged.set(from, { at: now, quiet: 0 })
+    this.log.warn({ peer: c.node ?? from, reason: err.reason, err: err.message, ...(last?.quiet ? { moreSinceLastLine: last.quiet } : {}) },
+      'channel frame rejected; connection closed')
   }
 
   private send (c: Conn, message: Record<string, unknown>): void {
@@ -192,12 +226,15 @@ export class ChannelSource implements PeerSource {
       if (m.t !== 'hello' || !(m.nonce instanceof Uint8Array) || m.nonce.length !== 16 || typeof m.node !== 'string') {
         throw new ChannelError('handshake', 'first frame must be a hello')
       }
+      const want = c.outbound ? 'accept' : 'dial'
+      if (m.dir !== want) throw new ChannelError('handshake', `hello from the ${String(m.dir)} end on a connection where the peer is the ${want} end (a spliced connection?)`)
       if (!this.nonces.fresh(Buffer.from(m.nonce))) throw new ChannelError('replay', 'hello nonce seen before')
       if (m.node === this.selfRecord.nodeName) { c.socket.destroy(); return } // dialed ourselves
       this.count('frames_in')
       clearTimeout(c.helloTimer)
       c.peerNonce = Buffer.from(m.nonce)
       c.node = m.node
+      this.verified(c.socket.remoteAddress ?? '')
       this.sendDigest(c)
       return
     }
@@ -224,6 +261,9 @@ export class ChannelSource implements PeerSource {
       if (node === this.selfRecord.nodeName) continue
       const tomb = this.tombstones.get(node)
       if (tomb && (inc < tomb.inc || (inc === tomb.inc && (tomb.left || hb <= tomb.hb)))) continue // old news
+      if (e.rec !== undefined && (typeof e.rec !== 'object' || e.rec === null || Array.isArray(e.rec))) {
+        throw new ChannelError('malformed', `digest entry ${JSON.stringify(node)}: rec is not a record`)
+      }
       const m = this.members.get(node)
       if (e.rec !== undefined && (!m || inc > m.inc || (e.rec as { ver?: unknown }).ver !== m.record.version)) {
         const rec = fromWire(e.rec, 'channel')

@@ -105,7 +105,7 @@ t.test('hostile input: wrong key, garbage, oversized, replayed hello — counted
   const big = Buffer.alloc(4); big.writeUInt32BE(64 << 20)
   await raw(big)
   await raw((s) => writeFrame(s, { hello: 'not sealed' }))
-  const hello = seal(KEY, undefined, { t: 'hello', node: 'evil', nonce: randomBytes(16), listen: '127.0.0.99:1' })
+  const hello = seal(KEY, undefined, { t: 'hello', node: 'evil', nonce: randomBytes(16), listen: '127.0.0.99:1', dir: 'dial' })
   await raw((s) => { writeFrame(s, hello) }) // accepted, then times out saying nothing further
   await raw((s) => { writeFrame(s, hello) }) // the same hello again: a replay
   const st = n1.source.stats()
@@ -113,4 +113,71 @@ t.test('hostile input: wrong key, garbage, oversized, replayed hello — counted
   t.ok(st.malformed + st.oversized >= 3, `malformed/oversized counted (${st.malformed}/${st.oversized})`)
   t.ok(st.replay >= 1, `replayed hello counted (${st.replay})`)
   t.equal(n1.sink.peers.size, 0, 'nothing learned')
+})
+
+/** A client that speaks the protocol with the cluster key: reads the node's hello, answers as `dir`, then sends `frames` bound to its nonce. */
+async function speak (port: number, host: string, dir: string, frames: Array<Record<string, unknown>>): Promise<{ closed: boolean, theirHello?: unknown }> {
+  const s = connect({ host, port })
+  let theirHello: unknown
+  let nonce: Buffer | undefined
+  const closed = new Promise<boolean>((resolve) => { s.once('close', () => resolve(true)); s.on('error', () => {}) })
+  const { readFrames } = await import('../../src/frame.js')
+  readFrames(s, (f) => {
+    if (nonce) return
+    theirHello = f
+    nonce = Buffer.from(open(KEY, undefined, f).nonce as Uint8Array)
+    writeFrame(s, seal(KEY, undefined, { t: 'hello', node: 'speaker', nonce: randomBytes(16), listen: '127.0.0.99:1', dir }))
+    frames.forEach((m, i) => writeFrame(s, seal(KEY, nonce, { ...m, seq: i + 1 })))
+  }, () => {})
+  const result = await Promise.race([closed, new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 1500))])
+  s.destroy()
+  return { closed: result, theirHello }
+}
+
+t.test('hostile input with the key: a null record, a spliced hello, oversized before hello, many unverified connections, one log line', async (t) => {
+  const lines: string[] = []
+  const logged = pino({ level: 'warn' }, { write: (l: string) => { lines.push(l) } })
+  const source = new ChannelSource(config(6, []), self(6), logged)
+  const sink = new MapSink()
+  await source.start(sink)
+  t.teardown(() => source.stop())
+  const host = '127.0.0.16'
+
+  // A digest entry whose record is null (msgpack nil): it crashed the daemon once.
+  const nullRec = await speak(PORT, host, 'dial', [{ t: 'digest', members: [{ node: 'x', inc: 1, hb: 1, rec: null }] }])
+  t.ok(nullRec.closed, 'rec: null closes the connection')
+  t.ok((source.stats().malformed ?? 0) >= 1, 'counted as malformed, and the source runs on')
+  t.equal(sink.peers.size, 0, 'nothing learned')
+
+  // A splice: the node's own hello (it accepts) handed back to it, as if from the far end
+  // of another accepted connection. Both ends of a splice are accepting ends.
+  const splice = await speak(PORT, host, 'accept', [{ t: 'digest', members: [] }])
+  t.ok(splice.closed, 'a hello from an accepting end on an accepted connection closes it')
+  t.ok((source.stats().handshake ?? 0) >= 1, 'counted as handshake')
+
+  // Before a hello checks out, a frame may be 1 KiB: a 64 KiB length is refused at once.
+  const s = connect({ host, port: PORT })
+  await new Promise((resolve) => s.once('connect', resolve))
+  s.on('error', () => {})
+  s.resume() // the node's hello, unread, would hold back the end
+  const head = Buffer.alloc(4); head.writeUInt32BE(64 << 10)
+  s.write(Buffer.concat([head, Buffer.alloc(1000)]))
+  t.ok(await until(() => s.destroyed || s.readableEnded, 1500, 5) >= 0, 'oversized before hello: closed')
+  s.destroy()
+
+  // One address holds at most 8 connections that have not said hello.
+  const idle = await Promise.all(Array.from({ length: 12 }, async () => {
+    const c = connect({ host, port: PORT })
+    c.on('error', () => {})
+    c.resume()
+    await new Promise((resolve) => c.once('connect', resolve))
+    return c
+  }))
+  t.ok(await until(() => idle.filter((c) => c.destroyed || c.readableEnded).length >= 4, 1500, 5) >= 0, 'the 9th to 12th are closed at once')
+  t.ok((source.stats().refused ?? 0) >= 4, `refused counted (${source.stats().refused})`)
+  idle.forEach((c) => c.destroy())
+
+  // Every rejection from this address came within 10 s: one log line says so, the rest are counted.
+  const rejected = lines.filter((l) => l.includes('channel frame rejected'))
+  t.equal(rejected.length, 1, `one log line for ${(source.stats().malformed ?? 0) + (source.stats().handshake ?? 0) + (source.stats().oversized ?? 0)} rejections`)
 })
