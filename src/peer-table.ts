@@ -4,8 +4,8 @@
 // table only the first time), so a change costs the same with 10 peers or 5,000.
 // The native table changes in place under the workers, so flows to unchanged peers
 // never see a gap.
-import type { Cidr } from './net/cidr.js'
-import { overlaps } from './net/cidr.js'
+import { type Cidr, contains, formatCidr, overlaps } from './net/cidr.js'
+import { PrefixClaims } from './net/prefix-claims.js'
 import type { Dataplane, NativePeer, NativePrefix } from './native.js'
 import type { PeerChanges, PeerSink } from './control/source.js'
 import { sameVtep, type SourceName, type VtepRecord } from './control/vtep.js'
@@ -18,6 +18,7 @@ export interface PeerEntry extends VtepRecord {
 export interface PeerTableOptions {
   self: string // this node: never a peer of itself
   vni: number // records for another VNI are refused
+  clusterCIDRs?: Cidr[] // records with a pod CIDR outside these are refused (undefined: no check)
   onReject?: (nodeName: string, why: string) => void
 }
 
@@ -30,6 +31,9 @@ export class PeerTable implements PeerSink {
   private installed = false // the first push sets the whole table (and the local CIDRs)
   private readonly listeners: Array<() => void> = []
   private readonly localNative
+  private readonly claims = new PrefixClaims()
+  /** Records refused (another VNI, a CIDR outside the cluster's or overlapping another node's). */
+  refused = 0
 
   constructor (private readonly dataplane: Pick<Dataplane, 'setTable' | 'updatePeers'>, private readonly local: Cidr[],
     private readonly options: PeerTableOptions) {
@@ -42,6 +46,7 @@ export class PeerTable implements PeerSink {
     for (const name of changes.remove ?? []) {
       const old = this.peers.get(name)
       if (old?.source !== source) continue // another source owns it now
+      for (const c of old.podCIDRs) this.claims.release(c, name)
       this.peers.delete(name)
       this.changed.delete(name)
       this.removed.add(name)
@@ -80,12 +85,24 @@ export class PeerTable implements PeerSink {
   }
 
   private set (r: VtepRecord, restored = false): boolean {
-    const reject = (why: string): false => { this.options.onReject?.(r.nodeName, why); return false }
+    const reject = (why: string): false => { this.refused++; this.options.onReject?.(r.nodeName, why); return false }
     if (r.nodeName === this.options.self) return false // our own record, echoed by a source
     if (r.vni !== this.options.vni) return reject(`VNI ${r.vni} is not this cluster's ${this.options.vni}`)
     if (r.podCIDRs.some((c) => this.local.some((own) => overlaps(own, c)))) return reject('pod CIDR overlaps this node\'s')
+    // A record may speak only for its own node: a CIDR outside the cluster, or inside another
+    // node's (longest prefix wins in the table, so a /32 would take one pod's traffic), is
+    // refused; the first claimant keeps what it has.
+    const cluster = this.options.clusterCIDRs
+    const outside = cluster === undefined ? undefined : r.podCIDRs.find((c) => !cluster.some((k) => contains(k, c)))
+    if (outside !== undefined) return reject(`pod CIDR ${formatCidr(outside)} is outside the cluster's ${cluster?.map(formatCidr).join(', ')}`)
+    for (const c of r.podCIDRs) {
+      const other = this.claims.conflict(c, r.nodeName)
+      if (other !== undefined) return reject(`pod CIDR ${formatCidr(c)} overlaps ${other}'s, which claimed it first`)
+    }
     const old = this.peers.get(r.nodeName)
     if (old && old.source === r.source && r.version < old.version && !old.restored) return false // stale
+    for (const c of old?.podCIDRs ?? []) this.claims.release(c, r.nodeName)
+    for (const c of r.podCIDRs) this.claims.claim(c, r.nodeName)
     const same = old !== undefined && sameVtep(old, r)
     this.peers.set(r.nodeName, { ...r, since: same ? old.since : Date.now(), restored })
     if (same) return old.restored !== restored || old.source !== r.source // listing changed, forwarding did not

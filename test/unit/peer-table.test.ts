@@ -103,3 +103,42 @@ t.test('state file: round trip, atomic replace, damaged file refused', async (t)
   writeFileSync(file, Buffer.from([0xc1, 0x00]))
   t.throws(() => loadTable(file))
 })
+
+// Finding 6 of the security review: any source could claim any CIDR, and longest prefix won,
+// so a /32 inside another node's pod CIDR took that pod's traffic.
+t.test('a record speaks only for its own node: outside the cluster or over another peer\'s CIDR, refused; the first claimant keeps it', async (t) => {
+  const rejects: string[] = []
+  const native = new Map<string, NativePeer>()
+  const apply = (c: NativePeerChanges): void => { for (const p of c.set) native.set(p.name, p); for (const n of c.remove) native.delete(n) }
+  const tb = new PeerTable({ setTable: (x) => apply({ set: x.peers, remove: [] }), updatePeers: apply }, [parseCidr('10.0.0.0/24') as Cidr],
+    { self: 'n0', vni: 1, clusterCIDRs: [parseCidr('10.0.0.0/8') as Cidr], onReject: (n, why) => rejects.push(`${n}: ${why}`) })
+  const claim = (node: string, cidr: string, version = 1): VtepRecord => {
+    const r = fromWire({ node, cidrs: [cidr], addr: '192.0.2.50', port: 8472, vni: 1, mac: '02:00:00:00:00:09', ver: version }, 'channel')
+    if (typeof r === 'string') throw new Error(r)
+    return r
+  }
+  tb.update('channel', { set: [rec(1), rec(2)] }) // 10.0.1.0/24, 10.0.2.0/24
+  tb.update('channel', { set: [claim('evil', '10.0.1.7/32')] })
+  t.same(rejects.pop(), 'evil: pod CIDR 10.0.1.7/32 overlaps n1\'s, which claimed it first', 'a /32 inside n1\'s CIDR')
+  tb.update('channel', { set: [claim('evil', '10.0.0.0/16')] })
+  t.same(rejects.pop(), 'evil: pod CIDR overlaps this node\'s', 'a CIDR around this node\'s')
+  tb.update('channel', { set: [claim('evil', '10.0.2.0/24')] })
+  t.same(rejects.pop(), 'evil: pod CIDR 10.0.2.0/24 overlaps n2\'s, which claimed it first', 'the same CIDR as n2')
+  tb.update('channel', { set: [claim('evil', '10.1.0.0/16')] }) // around no one's: accepted
+  tb.update('channel', { set: [claim('late', '10.1.3.0/24')] })
+  t.same(rejects.pop(), 'late: pod CIDR 10.1.3.0/24 overlaps evil\'s, which claimed it first', 'inside an earlier, wider claim')
+  tb.update('channel', { set: [claim('far', '192.168.0.0/24')] })
+  t.same(rejects.pop(), 'far: pod CIDR 192.168.0.0/24 is outside the cluster\'s 10.0.0.0/8')
+  t.equal(tb.refused, 5, 'each refusal counted')
+  t.same([...native.keys()].sort(), ['evil', 'n1', 'n2'], 'only what was accepted forwards')
+  t.same(native.get('n1')?.cidrs.map((c) => c.length), [24], 'n1 keeps its CIDR')
+
+  // A node moving its own CIDR is no conflict with itself; what it leaves is free for the next.
+  tb.update('channel', { set: [claim('n1', '10.0.1.0/25', 2)] })
+  t.equal(rejects.length, 0, 'n1 narrows its own CIDR')
+  tb.update('channel', { set: [claim('n9', '10.0.1.128/25')] })
+  t.equal(rejects.length, 0, 'the half n1 left is claimed by n9')
+  tb.update('channel', { remove: ['evil'] })
+  tb.update('channel', { set: [claim('late', '10.1.3.0/24', 2)] })
+  t.equal(rejects.length, 0, 'once evil is gone, late\'s claim is free')
+})
