@@ -24,10 +24,16 @@ export interface KubernetesConfig {
 }
 
 export interface EtcdConfig {
-  endpoints: string[] // http://host:port, tried in order
+  endpoints: string[] // http://host:port or https://, tried in order
   prefix: string
   ttlSeconds: number
+  tls?: EtcdTls // files read at each (re)connection: a rotated certificate is taken up
+  username?: string
+  passwordFile?: string // the password, for etcd's auth (/v3/auth/authenticate)
 }
+
+/** PEM files, as flannel's -etcd-cafile, -etcd-certfile, -etcd-keyfile. */
+export interface EtcdTls { caFile?: string, certFile?: string, keyFile?: string }
 
 export interface SourcesConfig {
   stateFile?: string // undefined: not persisted
@@ -56,7 +62,7 @@ export function parseSources (raw: Json, nodeName: string, underlay: Address): S
   }
   if (raw.etcd !== undefined && raw.etcd !== null) {
     const e = object(raw.etcd, 'etcd')
-    known(e, 'etcd.', ['endpoints', 'prefix', 'ttlSeconds'])
+    known(e, 'etcd.', ['endpoints', 'prefix', 'ttlSeconds', 'caFile', 'certFile', 'keyFile', 'username', 'passwordFile'])
     const endpoints = list(e.endpoints, 'etcd.endpoints').map((u, i) => {
       try {
         const url = new URL(u)
@@ -69,7 +75,34 @@ export function parseSources (raw: Json, nodeName: string, underlay: Address): S
     if (endpoints.length === 0) throw new ConfigError('etcd.endpoints', 'needs at least one endpoint')
     const prefix = e.prefix === undefined ? '/flatnet/nodes/' : e.prefix
     if (typeof prefix !== 'string' || !prefix.endsWith('/')) throw new ConfigError('etcd.prefix', 'must be a string ending in "/"')
-    out.etcd = { endpoints, prefix, ttlSeconds: e.ttlSeconds === undefined ? 10 : int(e.ttlSeconds, 'etcd.ttlSeconds', 2, 3600) }
+    // Each file must be readable now: a typo is a config error at start, not a retry loop later.
+    const file = (field: string): string | undefined => {
+      const v = e[field]
+      if (v === undefined) return undefined
+      const at = absPath(v, `etcd.${field}`)
+      try {
+        readFileSync(at)
+      } catch (err) {
+        throw new ConfigError(`etcd.${field}`, `cannot read ${at}: ${(err as Error).message}`)
+      }
+      return at
+    }
+    const tls = { caFile: file('caFile'), certFile: file('certFile'), keyFile: file('keyFile') }
+    if ((tls.certFile === undefined) !== (tls.keyFile === undefined)) throw new ConfigError(tls.certFile ? 'etcd.keyFile' : 'etcd.certFile', 'certFile and keyFile go together')
+    if (Object.values(tls).some((f) => f !== undefined) && endpoints.some((u) => u.startsWith('http:'))) {
+      throw new ConfigError('etcd.endpoints', 'caFile, certFile and keyFile are for https:// endpoints')
+    }
+    const username = e.username === undefined ? undefined : e.username
+    if (username !== undefined && (typeof username !== 'string' || username === '')) throw new ConfigError('etcd.username', 'must be a non-empty string')
+    const passwordFile = file('passwordFile')
+    if ((username === undefined) !== (passwordFile === undefined)) throw new ConfigError(username ? 'etcd.passwordFile' : 'etcd.username', 'username and passwordFile go together')
+    out.etcd = {
+      endpoints,
+      prefix,
+      ttlSeconds: e.ttlSeconds === undefined ? 10 : int(e.ttlSeconds, 'etcd.ttlSeconds', 2, 3600),
+      ...(Object.values(tls).some((f) => f !== undefined) ? { tls } : {}),
+      ...(username !== undefined ? { username, passwordFile } : {}),
+    }
   }
   return out
 }

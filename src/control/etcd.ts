@@ -1,11 +1,17 @@
 // etcd v3 as the peer store, as flannel uses it: one key per node under a prefix
 // (value: the VTEP record as JSON), bound to a lease the daemon keeps alive, so a
 // node that dies disappears when its lease runs out; a graceful stop revokes it.
-// Spoken over etcd's JSON gateway (/v3/...) with fetch: no gRPC dependency.
+// Spoken over etcd's JSON gateway (/v3/...) with node:http(s): no gRPC dependency.
+// With TLS (a CA, a client certificate) and etcd's own auth (a token from
+// /v3/auth/authenticate, sent as Authorization and renewed when etcd refuses it), as
+// flannel and Calico speak to an etcd that requires client authentication.
 //
 // Loop: grant lease + put own key, range the prefix (a full snapshot), watch from
 // the next revision; on any failure (etcd down, watch compacted) start over after a
 // pause. The peer table is left as it is meanwhile: forwarding goes on.
+import { readFileSync } from 'node:fs'
+import { Agent as HttpAgent, type IncomingMessage, request as httpRequest } from 'node:http'
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
 import type { Logger } from '../log.js'
 import { Backoff } from './backoff.js'
 import type { EtcdConfig } from './config.js'
@@ -13,6 +19,7 @@ import type { PeerSink, PeerSource } from './source.js'
 import { fromWire, toWire, type VtepRecord } from './vtep.js'
 
 const CALL_TIMEOUT_MS = 2000
+const MAX_REPLY = 64 << 20 // a range of every node's record: 5,000 x ~300 bytes, base64, with room
 
 interface Kv { key?: string, value?: string, mod_revision?: string }
 
@@ -26,6 +33,8 @@ export class EtcdSource implements PeerSource {
   private keepalive?: NodeJS.Timeout
   private endpoint = 0
   private loop?: Promise<void>
+  private agent: HttpAgent | HttpsAgent = new HttpAgent({ keepAlive: true })
+  private token?: string // etcd auth's, while it is valid
   private readonly counts = { resyncs: 0, events: 0, errors: 0, lease_grants: 0, bad_record: 0 }
 
   constructor (private readonly config: EtcdConfig, private readonly self: VtepRecord, private readonly log: Logger) {}
@@ -43,6 +52,7 @@ export class EtcdSource implements PeerSource {
     // put moves the key to its own lease; ours then expires with nothing attached.
     if (this.lease && withdraw) await this.call('/v3/lease/revoke', { ID: this.lease }).catch(() => {})
     await this.loop
+    this.agent.destroy() // its kept-alive sockets would hold the process open
   }
 
   stats (): Record<string, number> {
@@ -56,6 +66,7 @@ export class EtcdSource implements PeerSource {
   private async run (): Promise<void> {
     while (!this.stopped) {
       try {
+        this.connect()
         await this.register()
         const revision = await this.snapshot()
         this.backoff.reset()
@@ -109,16 +120,18 @@ export class EtcdSource implements PeerSource {
 
   private async watch (fromRevision: number): Promise<void> {
     this.watchAbort = new AbortController()
-    const res = await fetch(`${this.url()}/v3/watch`, {
-      method: 'POST',
-      body: JSON.stringify({ create_request: { key: b64(this.config.prefix), range_end: b64(prefixEnd(this.config.prefix)), start_revision: String(fromRevision) } }),
-      signal: this.watchAbort.signal,
-    })
-    if (!res.ok || !res.body) throw new Error(`watch: HTTP ${res.status}`)
-    const decoder = new TextDecoder()
+    const res = await this.post('/v3/watch',
+      { create_request: { key: b64(this.config.prefix), range_end: b64(prefixEnd(this.config.prefix)), start_revision: String(fromRevision) } },
+      this.watchAbort.signal)
+    if (res.statusCode !== 200) {
+      res.resume()
+      throw new Error(`watch: HTTP ${String(res.statusCode)}`)
+    }
+    res.setEncoding('utf8')
     let buffered = ''
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-      buffered += decoder.decode(chunk, { stream: true })
+    for await (const chunk of res as AsyncIterable<string>) {
+      buffered += chunk
+      if (buffered.length > MAX_REPLY) throw new Error(`watch: a message over ${MAX_REPLY} bytes`)
       let nl
       while ((nl = buffered.indexOf('\n')) >= 0 || (nl = endOfJson(buffered)) > 0) {
         const line = buffered.slice(0, nl).trim()
@@ -164,13 +177,58 @@ export class EtcdSource implements PeerSource {
     return this.config.endpoints[this.endpoint]
   }
 
-  private async call (path: string, body: unknown): Promise<unknown> {
-    const res = await fetch(`${this.url()}${path}`, {
-      method: 'POST', body: JSON.stringify(body), signal: AbortSignal.timeout(CALL_TIMEOUT_MS),
+  /** TLS material read afresh for each (re)connection, so a rotated certificate is taken up. */
+  private connect (): void {
+    const tls = this.config.tls
+    this.agent.destroy()
+    this.agent = this.url().startsWith('https:')
+      ? new HttpsAgent({
+        keepAlive: true,
+        ca: tls?.caFile ? readFileSync(tls.caFile) : undefined, // undefined: the system's CAs
+        cert: tls?.certFile ? readFileSync(tls.certFile) : undefined,
+        key: tls?.keyFile ? readFileSync(tls.keyFile) : undefined,
+      })
+      : new HttpAgent({ keepAlive: true })
+    this.token = undefined
+  }
+
+  private async post (path: string, body: unknown, signal: AbortSignal): Promise<IncomingMessage> {
+    const url = new URL(path, this.url())
+    const headers: Record<string, string> = { 'content-type': 'application/json' }
+    if (this.token && path !== '/v3/auth/authenticate') headers.authorization = this.token
+    return await new Promise((resolve, reject) => {
+      const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, { method: 'POST', agent: this.agent, headers, signal }, resolve)
+      req.on('error', reject)
+      req.end(JSON.stringify(body))
     })
-    const text = await res.text()
-    if (!res.ok) throw new Error(`${path}: HTTP ${res.status} ${text.slice(0, 200)}`)
+  }
+
+  private async call (path: string, body: unknown, retried = false): Promise<unknown> {
+    if (this.config.username && !this.token && path !== '/v3/auth/authenticate') await this.authenticate()
+    const signal = AbortSignal.timeout(CALL_TIMEOUT_MS)
+    const res = await this.post(path, body, signal)
+    let text = ''
+    res.setEncoding('utf8')
+    for await (const chunk of res as AsyncIterable<string>) {
+      text += chunk
+      if (text.length > MAX_REPLY) throw new Error(`${path}: a reply over ${MAX_REPLY} bytes`)
+    }
+    if (res.statusCode !== 200) {
+      // An expired or revoked token (etcd's simple tokens live 5 min): authenticate again, once.
+      if (this.config.username && !retried && /token/i.test(text)) {
+        this.token = undefined
+        return await this.call(path, body, true)
+      }
+      throw new Error(`${path}: HTTP ${String(res.statusCode)} ${text.slice(0, 200)}`)
+    }
     return JSON.parse(text)
+  }
+
+  private async authenticate (): Promise<void> {
+    const password = readFileSync(this.config.passwordFile as string, 'utf8').trim()
+    const r = await this.call('/v3/auth/authenticate', { name: this.config.username, password }) as { token?: string }
+    if (!r.token) throw new Error('/v3/auth/authenticate: no token (is auth enabled in etcd?)')
+    this.token = r.token
   }
 }
 

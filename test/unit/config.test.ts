@@ -105,3 +105,25 @@ t.test('networkPolicy: a manifests directory, or the API server through the kube
   t.throws(() => parseConfig({ ...base, networkPolicy: { manifests: 'policies' } }), /config\.networkPolicy\.manifests: must be the absolute path of a directory/)
   t.throws(() => parseConfig({ ...base, networkPolicy: { dir: '/x' } }), /config\.networkPolicy\.dir: unknown field/)
 })
+
+t.test('etcd: TLS files and a user, each checked at start, naming the field', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'flatnet-etcd-config-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  for (const f of ['ca.crt', 'node.crt', 'node.key', 'password']) writeFileSync(join(dir, f), 'x')
+  const etcd = (e: Record<string, unknown>): Record<string, unknown> => ({ ...base(), etcd: { endpoints: ['https://10.0.0.5:2379'], ...e } })
+  const full = { caFile: join(dir, 'ca.crt'), certFile: join(dir, 'node.crt'), keyFile: join(dir, 'node.key'), username: 'flatnet', passwordFile: join(dir, 'password') }
+  t.same(parseConfig(etcd(full)).sources.etcd, {
+    endpoints: ['https://10.0.0.5:2379'],
+    prefix: '/flatnet/nodes/',
+    ttlSeconds: 10,
+    tls: { caFile: full.caFile, certFile: full.certFile, keyFile: full.keyFile },
+    username: 'flatnet',
+    passwordFile: full.passwordFile,
+  })
+  t.same(parseConfig(etcd({})).sources.etcd, { endpoints: ['https://10.0.0.5:2379'], prefix: '/flatnet/nodes/', ttlSeconds: 10 }, 'neither: none')
+  t.throws(() => parseConfig(etcd({ caFile: join(dir, 'missing.crt') })), /config\.etcd\.caFile: cannot read .*missing\.crt/)
+  t.throws(() => parseConfig(etcd({ certFile: full.certFile })), /config\.etcd\.keyFile: certFile and keyFile go together/)
+  t.throws(() => parseConfig(etcd({ username: 'flatnet' })), /config\.etcd\.passwordFile: username and passwordFile go together/)
+  t.throws(() => parseConfig(etcd({ caFile: 'ca.crt' })), /config\.etcd\.caFile: must be an absolute path/)
+  t.throws(() => parseConfig({ ...base(), etcd: { endpoints: ['http://10.0.0.5:2379'], caFile: full.caFile } }), /config\.etcd\.endpoints: caFile, certFile and keyFile are for https:\/\/ endpoints/)
+})
