@@ -30,6 +30,9 @@ FROM ${RUNTIME_BASE}
 RUN apt-get update \
  && apt-get install -y --no-install-recommends iproute2 nftables containernetworking-plugins \
  && apt-get clean && rm -rf /var/lib/apt/lists/*
+# flatnet-cni, the conflist's last plugin, beside them: statically linked, so it runs on
+# any host the init container copies it to.
+COPY --from=build /app/build/Release/flatnet-cni /usr/lib/cni/flatnet-cni
 WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules

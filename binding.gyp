@@ -51,6 +51,7 @@
         "native/testing.cc",
         "native/testing_fib.cc",
         "native/testing_steering.cc",
+        "native/testing_raw.cc",
         "native/packet.cc",
         "native/checksum.cc",
         "native/partial_checksum.cc",
@@ -90,6 +91,28 @@
       ],
       "ldflags": [
         "-pthread"
+      ]
+    },
+    {
+      "target_name": "flatnet-cni",
+      "type": "executable",
+      "sources": [
+        "native/cni/flatnet_cni.cc"
+      ],
+      "cflags_cc": [
+        "-std=c++20",
+        "-O2",
+        "-Wall",
+        "-Wextra",
+        "-fno-exceptions"
+      ],
+      "cflags_cc!": [
+        "-fno-rtti",
+        "-std=gnu++17"
+      ],
+      "ldflags": [
+        "-static",
+        "-s"
       ]
     }
   ]

@@ -359,6 +359,7 @@ void InitTesting(Napi::Env env, Napi::Object exports) {
   add("benchAdmit", BenchAdmit);
   InitTestingFib(env, t);
   InitTestingSteering(env, t);
+  InitTestingRaw(env, t);
   exports.Set("testing", t);
 }
 

@@ -9,4 +9,6 @@ void InitTesting(Napi::Env env, Napi::Object exports);
 void InitTestingFib(Napi::Env env, Napi::Object testing);
 // The per-cpu steering programs run on a chosen CPU (testing_steering.cc; root).
 void InitTestingSteering(Napi::Env env, Napi::Object testing);
+// Raw Ethernet frames sent from a namespace (testing_raw.cc; NET_RAW).
+void InitTestingRaw(Napi::Env env, Napi::Object testing);
 }  // namespace flatnet

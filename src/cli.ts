@@ -21,7 +21,8 @@ const USAGE = `usage: flatnet daemon --config FILE [--node-name NAME] [--pod-cid
   stats    print a running daemon's counters and offload state as JSON
   install-cni-plugins
            copy bridge, host-local and portmap from DIR (/usr/lib/cni) into the kubelet's
-           CNI directory (/opt/cni/bin) where missing; never replaces one (an init container)
+           CNI directory (/opt/cni/bin) where missing, never replacing one; and flatnet-cni
+           wherever it differs from DIR's (an init container)
   policy   NetworkPolicy verdicts from Namespace, Pod and NetworkPolicy manifests (YAML/JSON):
            explain one connection and the policies behind it, or print the pod-to-pod
            matrix (rows from, columns to; "." allowed, "X" denied; default port 80/tcp)

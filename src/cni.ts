@@ -6,6 +6,7 @@ import { mkdirSync, renameSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { type Cidr, formatAddress, formatCidr, nth } from './net/cidr.js'
 import { DEFAULT_CNI_BIN_DIR } from './cni-plugins.js'
+import { CNI_PLUGIN, DEFAULT_CNI_SOCKET } from './guard/cni-server.js'
 
 export const CNI_VERSION = '1.0.0' // Debian bookworm's plugins (1.1.1) speak 0.1.0..1.0.0
 export const CONFLIST_NAME = '10-flatnet.conflist'
@@ -16,6 +17,7 @@ export interface CniConfig {
   ipamDataDir?: string // host-local's reservations; undefined: its default, /var/lib/cni/networks
   bridge: string // the pod bridge the `bridge` plugin creates or adopts
   binDir: string // the kubelet's CNI binary directory, checked for the plugins the conflist needs
+  socket: string // where flatnet-cni reaches the daemon
 }
 
 export const DEFAULT_CNI: CniConfig = {
@@ -23,6 +25,7 @@ export const DEFAULT_CNI: CniConfig = {
   subnetFile: '/run/flatnet/subnet.env',
   bridge: 'cni0',
   binDir: DEFAULT_CNI_BIN_DIR,
+  socket: DEFAULT_CNI_SOCKET,
 }
 
 export interface NodeNetwork {
@@ -37,7 +40,9 @@ export interface NodeNetwork {
  * for a pod reaching itself through a Service, one host-local range per pod CIDR
  * (dual-stack: one IPv4 and one IPv6 address per pod) and a default route per
  * family. The bridge plugin's own ipMasq stays off: flatnet masquerades in its
- * own nftables table, so the rules exist once per node, not once per pod.
+ * own nftables table, so the rules exist once per node, not once per pod. Last,
+ * flatnet-cni hands the result to the daemon, which binds the pod's addresses to its
+ * port and refuses the pod while it cannot isolate it (src/guard/).
  */
 export function conflist (net: NodeNetwork, cni: CniConfig): Record<string, unknown> {
   const ipam: Record<string, unknown> = {
@@ -61,6 +66,7 @@ export function conflist (net: NodeNetwork, cni: CniConfig): Record<string, unkn
         ipam,
       },
       { type: 'portmap', capabilities: { portMappings: true }, snat: true },
+      { type: CNI_PLUGIN, socket: cni.socket },
     ],
   }
 }

@@ -38,7 +38,8 @@ export interface Config {
   peers: PeerConfig[]
   logLevel: string
   controlSocket?: string // default /run/flatnet/<nodeName>.sock
-  healthPort: number // /healthz, /readyz, /metrics; 0 = off
+  healthPort: number // /healthz, /readyz on 127.0.0.1; 0 = off
+  metricsPort: number // /metrics on all addresses; 0 = off
   sources: SourcesConfig // stateFile, channel, kubernetes, etcd (src/control/config.ts)
   cni?: CniConfig // undefined: no CNI files written
   ipMasq: boolean // masquerade pod traffic leaving the cluster CIDR
@@ -68,7 +69,7 @@ export function loadConfig (file: string, overrides: Json = {}): Config {
 
 export function parseConfig (raw: Json): Config {
   known(raw, '', ['nodeName', 'clusterCIDR', 'podCIDR', 'underlay', 'vni', 'vtepMAC', 'mtu', 'tun', 'bridge',
-    'offloads', 'busyPollMicros', 'workers', 'peers', 'logLevel', 'controlSocket', 'healthPort', 'cni', 'ipMasq', 'networkPolicy', ...SOURCE_FIELDS])
+    'offloads', 'busyPollMicros', 'workers', 'peers', 'logLevel', 'controlSocket', 'healthPort', 'metricsPort', 'cni', 'ipMasq', 'networkPolicy', ...SOURCE_FIELDS])
   const nodeName = name(raw.nodeName, 'nodeName')
   const clusterCIDRs = cidrs(raw.clusterCIDR, 'clusterCIDR')
   const podCIDRs = cidrs(raw.podCIDR, 'podCIDR')
@@ -100,6 +101,7 @@ export function parseConfig (raw: Json): Config {
     peers: [],
     sources: {},
     healthPort: optional(raw.healthPort, 9472, (v) => integer(v, 'healthPort', 0, 65535)),
+    metricsPort: optional(raw.metricsPort, 9473, (v) => integer(v, 'metricsPort', 0, 65535)),
     controlSocket: optional(raw.controlSocket, undefined, (v) => {
       if (typeof v !== 'string' || !v.startsWith('/')) throw new ConfigError('controlSocket', 'must be an absolute path')
       return v
@@ -127,7 +129,7 @@ export function parseConfig (raw: Json): Config {
 
 function cniConfig (v: unknown, bridge: string | undefined): CniConfig {
   const o = v === undefined || v === null ? {} : object(v, 'cni')
-  known(o, 'cni.', ['confDir', 'subnetFile', 'ipamDataDir', 'binDir'])
+  known(o, 'cni.', ['confDir', 'subnetFile', 'ipamDataDir', 'binDir', 'socket'])
   const path = (p: unknown, at: string): string => {
     if (typeof p !== 'string' || !p.startsWith('/')) throw new ConfigError(at, 'must be an absolute path')
     return p
@@ -137,6 +139,7 @@ function cniConfig (v: unknown, bridge: string | undefined): CniConfig {
     subnetFile: optional(o.subnetFile, DEFAULT_CNI.subnetFile, (p) => path(p, 'cni.subnetFile')),
     ipamDataDir: optional(o.ipamDataDir, undefined, (p) => path(p, 'cni.ipamDataDir')),
     binDir: optional(o.binDir, DEFAULT_CNI.binDir, (p) => path(p, 'cni.binDir')),
+    socket: optional(o.socket, DEFAULT_CNI.socket, (p) => path(p, 'cni.socket')),
     bridge: bridge ?? DEFAULT_CNI.bridge,
   }
 }

@@ -10,9 +10,8 @@ import { PeerTable } from './peer-table.js'
 import { CONTROL_LIMITS, serveControl, socketPathFor } from './control-socket.js'
 import { succeed, Succession, type TakenOver } from './handover.js'
 import { startSources } from './control/sources.js'
-import { dataplaneMetrics, type HealthChecks, serveHealth } from './health.js'
-import { tunReady } from './net/link.js'
-import { startHealer } from './heal.js'
+import { dataplaneMetrics, type HealthChecks, serveHealth, serveMetrics } from './health.js'
+import { findProblems, startHealer } from './heal.js'
 import { applyMasquerade, removeMasquerade } from './net/masquerade.js'
 import { dropGrowth, kernelDrops, type KernelDrops } from './net/kernel-drops.js'
 import { writeCniFiles } from './cni.js'
@@ -20,6 +19,9 @@ import { missingPlugins } from './cni-plugins.js'
 import { enforcePolicy } from './policy/enforce.js'
 import { CAP_BPF, hasCapability } from './capabilities.js'
 import { memoryLimit, packetMemoryBudget } from './memory-limit.js'
+import type { Server } from 'node:net'
+import { serveCni } from './guard/cni-server.js'
+import { PortGuard } from './guard/port-guard.js'
 import { constants } from 'node:os'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 
@@ -57,7 +59,7 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
     }
     throw err
   }
-  const { table, healer, sources, control, health, cni, drops, policy, succession } = node
+  const { table, healer, sources, control, cniServer, guard, listeners, cni, drops, policy, succession } = node
   if (config.sources.kubernetes) {
     // The scheduler keeps pods off a node whose NetworkUnavailable is True (set by some cloud providers).
     const { kubeconfig } = config.sources.kubernetes
@@ -129,11 +131,13 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
       clearInterval(watch)
       healer.stop()
       control.close()
+      cniServer?.close()
+      guard?.stop()
       // Handed over: the successor is this node now; nothing is withdrawn or removed.
       await sources.stop(!handedOver) // withdraws this node (channel, etcd) while the data plane still runs
       // The policy table stays: pods stay isolated until the next daemon replaces it.
       await policy?.stop()
-      health?.close()
+      for (const l of listeners) l.close()
       const stats = dataplane.stats()
       const kernel = drops() // the TUN's counters go with it
       if (handedOver) {
@@ -213,6 +217,7 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
   const table = new PeerTable(dataplane, config.podCIDRs, {
     self: config.nodeName,
     vni: config.vni,
+    clusterCIDRs: config.clusterCIDRs,
     onReject: (node, why) => log.warn({ peer: node, why }, 'peer refused'),
   })
   if (takenOver) {
@@ -333,22 +338,43 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
     throw new Error(`unknown command "${cmd}" (known: stats, peers, policy, policy-objects, successor)`)
   }, CONTROL_LIMITS, { successor: succession.accept })
   undo.push(() => control.close())
+  // From sysfs and /proc/net, as the healer reads them: no child process per probe.
+  const tunProblem = (): string | undefined => {
+    try {
+      return findProblems({ dataplane, tunName: info.tunName, clusterCIDRs: config.clusterCIDRs })[0]
+    } catch (err) {
+      return `cannot read the TUN device's state: ${(err as Error).message}`
+    }
+  }
+  // Before the conflist: the runtime's ADD reaches flatnet-cni, which asks here (src/guard/).
+  let guard: PortGuard | undefined
+  let cniServer: Server | undefined
+  if (config.cni) {
+    const g = guard = new PortGuard(config.cni.bridge, log)
+    await g.start()
+    undo.push(async () => await g.undo())
+    const s = cniServer = await serveCni({ path: config.cni.socket, guard: g, podCIDRs: config.podCIDRs, notReady: () => tunProblem() ?? policy?.state().error, log })
+    undo.push(() => s.close())
+  }
   const checks: HealthChecks = {
     live: () => {
       const err = dataplane.info().tunError
       return err ? `TUN read failed (errno ${err}): the device is gone` : undefined
     },
-    ready: () => tunReady(info.tunName, config.clusterCIDRs) ?? policy?.state().error ?? policy?.state().stale,
+    ready: () => tunProblem() ?? policy?.state().error ?? policy?.state().stale,
     peers: () => table.list().length,
+    peersRefused: () => table.refused,
     policy: () => policy?.state(),
     policyDenied: () => policy?.denied() ?? { ingress: 0, egress: 0 },
     sourceHealthy: () => sources.up(),
     kernelDrops: drops,
   }
-  const health = config.healthPort ? await serveHealth(config.healthPort, dataplaneMetrics(dataplane, checks), checks) : undefined
-  if (health) undo.push(() => health.close())
+  const listeners: Server[] = []
+  undo.push(() => { for (const l of listeners) l.close() })
+  if (config.healthPort) listeners.push(await serveHealth(config.healthPort, checks))
+  if (config.metricsPort) listeners.push(await serveMetrics(config.metricsPort, dataplaneMetrics(dataplane, checks)))
   // The kubelet starts pods once a conflist appears: only after the data plane can carry them.
-  const notReady = tunReady(info.tunName, config.clusterCIDRs)
+  const notReady = tunProblem()
   if (notReady) throw new Error(`data plane not ready after setup: ${notReady}`)
   ready = true
   // Without enforcement where it is asked for, no pod may start: the conflist waits for it.
@@ -356,7 +382,7 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
   const cni = cniFiles
   const plugins = config.cni ? missingPlugins(config.cni.binDir) : []
   if (plugins.length) log.warn({ binDir: config.cni?.binDir, missing: plugins }, 'CNI plugins missing')
-  return { table, healer, sources, control, health, cni, drops, policy, succession }
+  return { table, healer, sources, control, cniServer, guard, listeners, cni, drops, policy, succession }
 }
 
 function nonZero (counts: Record<string, number>): Record<string, number> {

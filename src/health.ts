@@ -1,6 +1,10 @@
-// The node's HTTP endpoint for kubelet probes and Prometheus: /healthz (the data
-// plane runs), /readyz (TUN up, routes in place, table loaded) and /metrics.
-import { createServer, type Server } from 'node:http'
+// The node's two HTTP listeners. Probes (/healthz: the data plane runs; /readyz: TUN
+// up, routes in place, table loaded) on 127.0.0.1 only, where the kubelet probes a
+// hostNetwork pod from and no pod can reach, as Cilium binds its health port; /metrics
+// for Prometheus on all addresses, on its own listener with bounded connections and one
+// render per second however many scrape, so no pod can slow the probes by scraping.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
 import { Counter, Gauge, Registry } from 'prom-client'
 import type { Dataplane } from './native.js'
 import type { KernelDrops } from './net/kernel-drops.js'
@@ -10,6 +14,7 @@ export interface HealthChecks {
   live: () => string | undefined // undefined = healthy, else why not
   ready: () => string | undefined
   peers: () => number
+  peersRefused: () => number
   sourceHealthy: () => Record<string, boolean>
   kernelDrops: () => KernelDrops
   policy: () => PolicyState | undefined // undefined: NetworkPolicy not configured
@@ -90,28 +95,79 @@ export function dataplaneMetrics (dataplane: Dataplane, checks: HealthChecks): R
       return [[{ workers: i.workers, queues: String(i.queues), socket_steering: i.socketSteering }, 1]]
     })
   gauge('flatnet_peers', 'Peer VTEPs in the forwarding table.', [], () => [[{}, checks.peers()]])
+  absolute('flatnet_peer_records_refused_total', 'Peer records refused: another VNI, or a pod CIDR outside the cluster\'s, overlapping this node\'s or another peer\'s (the first claimant keeps it).', [],
+    () => [[{}, checks.peersRefused()]])
   gauge('flatnet_source_up', 'Whether each peer source is connected and in sync (1) or not (0).', ['source'],
     () => Object.entries(checks.sourceHealthy()).map(([source, up]) => [{ source }, up ? 1 : 0]))
   gauge('flatnet_ready', 'Whether the node is ready (TUN up, routes in place, table loaded).', [], () => [[{}, checks.ready() ? 0 : 1]])
   return registry
 }
 
-export async function serveHealth (port: number, registry: Registry, checks: HealthChecks): Promise<Server> {
-  const server = createServer((req, res) => {
+/** What one listener admits: connections in all and per client address, and how long a request may take. */
+export interface ListenerLimits { connections: number, perClient: number, requestMs: number }
+
+/** Probes: the kubelet opens one at a time per probe. */
+export const HEALTH_LIMITS: ListenerLimits = { connections: 16, perClient: 16, requestMs: 5000 }
+/** Prometheus scrapes with one connection per target; a few servers may scrape each node. */
+export const METRICS_LIMITS: ListenerLimits = { connections: 64, perClient: 4, requestMs: 10_000 }
+/** A scrape within this long of the last render gets that render. */
+export const METRICS_RENDER_MS = 1000
+
+/** The probes, on 127.0.0.1:port. */
+export async function serveHealth (port: number, checks: Pick<HealthChecks, 'live' | 'ready'>, limits = HEALTH_LIMITS): Promise<Server> {
+  return await listen(port, '127.0.0.1', limits, (req, res) => {
     const reply = (why: string | undefined): void => {
       res.writeHead(why ? 503 : 200, { 'content-type': 'text/plain' }).end(why ? `not ok: ${why}\n` : 'ok\n')
     }
     if (req.url === '/healthz') return reply(checks.live())
     if (req.url === '/readyz') return reply(checks.ready())
-    if (req.url === '/metrics') {
-      void registry.metrics().then((text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text))
+    res.writeHead(404).end('try /healthz or /readyz\n')
+  })
+}
+
+/** /metrics on all addresses (IPv6 and IPv4), rendered at most once per METRICS_RENDER_MS. */
+export async function serveMetrics (port: number, registry: Registry, limits = METRICS_LIMITS, now = () => performance.now()): Promise<Server> {
+  let last: { at: number, text: Promise<string> } | undefined
+  const render = (): Promise<string> => {
+    if (last === undefined || now() - last.at >= METRICS_RENDER_MS) last = { at: now(), text: registry.metrics() }
+    return last.text
+  }
+  // No host: all addresses, IPv6 and IPv4 where the node has IPv6 (Node falls back to 0.0.0.0).
+  return await listen(port, undefined, limits, (req, res) => {
+    if (req.url !== '/metrics') {
+      res.writeHead(404).end('try /metrics\n')
       return
     }
-    res.writeHead(404).end('try /healthz, /readyz or /metrics\n')
+    render().then(
+      (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
+      (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${err.message}\n`))
+  })
+}
+
+async function listen (port: number, host: string | undefined, limits: ListenerLimits, handle: (req: IncomingMessage, res: ServerResponse) => void): Promise<Server> {
+  const server = createServer({ requestTimeout: limits.requestMs, headersTimeout: limits.requestMs, keepAliveTimeout: limits.requestMs }, handle)
+  // Past the cap Node closes new connections at once (net.Server maxConnections); per
+  // client, so one pod cannot take every slot from the scrapers.
+  server.maxConnections = limits.connections
+  server.setTimeout(limits.requestMs) // idle sockets too, not only slow requests
+  const perClient = new Map<string, number>()
+  server.on('connection', (socket: Socket) => {
+    const client = socket.remoteAddress ?? ''
+    const n = (perClient.get(client) ?? 0) + 1
+    if (n > limits.perClient) {
+      socket.destroy()
+      return
+    }
+    perClient.set(client, n)
+    socket.once('close', () => {
+      const left = (perClient.get(client) ?? 1) - 1
+      if (left === 0) perClient.delete(client)
+      else perClient.set(client, left)
+    })
   })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen(port, resolve)
+    server.listen({ port, host }, () => { server.off('error', reject); resolve() })
   })
   return server
 }

@@ -97,8 +97,8 @@ interface Addon {
   closeDescriptor(fd: number): void
 }
 
-/** Loads build/Release/<name>.node (or the file an environment variable names, e.g. an ASan build). */
-export function loadAddon<T> (name: string, override: string | undefined): T {
+/** The file of build/Release/<name>.node (or the one an environment variable names, e.g. an ASan build). */
+export function addonPath (name: string, override: string | undefined): string {
   let file = override
   // src/native.ts runs from src/ (tests) or dist/src/ (the built CLI).
   for (const rel of [`../build/Release/${name}.node`, `../../build/Release/${name}.node`]) {
@@ -107,7 +107,11 @@ export function loadAddon<T> (name: string, override: string | undefined): T {
     if (existsSync(candidate)) file = candidate
   }
   if (!file) throw new Error(`flatnet native addon ${name}.node not built: run \`npm install\` (or \`npx node-gyp rebuild\`) in the repository`)
-  return createRequire(import.meta.url)(file) as T
+  return file
+}
+
+export function loadAddon<T> (name: string, override: string | undefined): T {
+  return createRequire(import.meta.url)(addonPath(name, override)) as T
 }
 
 export const addon: Addon = loadAddon<Addon>('flatnet', process.env.FLATNET_ADDON)

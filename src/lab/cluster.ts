@@ -3,7 +3,8 @@
 // flatnet, the kernel's vxlan configured as flannel does, or plain routes (host-gw).
 // Used by the integration tests, `npm run demo` and the benchmarks.
 import { once } from 'node:events'
-import { mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, mkdtempSync, openSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -11,7 +12,10 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { formatMac, macFromName } from '../net/mac.js'
 import { Namespace, readLog, stopProcess, untilTeardown } from './netns.js'
 import { startOpenvpn } from './openvpn.js'
-import { CNI_PLUGIN_DIR } from './tools.js'
+import { CNI_PLUGIN_DIR, CNI_SHIM } from './tools.js'
+import { CNI_PLUGINS } from '../cni-plugins.js'
+import { CNI_PLUGIN } from '../guard/cni-server.js'
+import { bindScript } from '../guard/port-guard.js'
 
 export type DataplaneKind = 'flatnet' | 'kernel-vxlan' | 'host-gw' | 'openvpn'
 
@@ -204,7 +208,7 @@ export class Cluster {
       vtepMAC: n.vtepMAC,
       bridge: this.options.cniPods ? undefined : { name: 'cni0' },
       // All namespaces share one filesystem: never /etc/cni/net.d or /var/lib/cni.
-      cni: { confDir: join(n.cniDir, 'net.d'), subnetFile: join(n.cniDir, 'subnet.env'), ipamDataDir: join(n.cniDir, 'ipam'), binDir: CNI_PLUGIN_DIR },
+      cni: { confDir: join(n.cniDir, 'net.d'), subnetFile: join(n.cniDir, 'subnet.env'), ipamDataDir: join(n.cniDir, 'ipam'), binDir: this.cniBinDir, socket: join(this.dir, `${n.name}-cni.sock`) },
       // Per cluster, not /var/lib/flatnet: node names repeat across clusters.
       stateFile: join(this.dir, `${n.name}.peers`),
       controlSocket: join(this.dir, `${n.name}.sock`),
@@ -291,6 +295,27 @@ export class Cluster {
     return { code, ms: Date.now() - start }
   }
 
+  /** The kubelet's CNI binary directory for this cluster: Debian's reference plugins and the flatnet-cni this tree built. */
+  get cniBinDir (): string {
+    const dir = join(this.dir, 'cni-bin')
+    if (this.binDirMade) return dir
+    mkdirSync(dir, { recursive: true })
+    for (const p of CNI_PLUGINS) symlinkSync(p === CNI_PLUGIN ? CNI_SHIM : join(CNI_PLUGIN_DIR, p), join(dir, p))
+    this.binDirMade = true
+    return dir
+  }
+
+  private binDirMade = false
+
+  /**
+   * The lab's pods are wired by hand, not by the conflist, so their ports are bound by hand
+   * too, as a flatnet-cni ADD would have bound them (src/guard/): every frame they send
+   * passes the node's pod port rules. Pods through the conflist go through flatnet-cni itself.
+   */
+  private bindPod (n: LabNode, port: string, pod: Pod): void {
+    execFileSync('ip', ['netns', 'exec', n.ns.name, 'nft', '-f', '-'], { input: bindScript({ port, v4: [pod.ip], v6: pod.ip6 ? [pod.ip6] : [] }), stdio: ['pipe', 'ignore', 'pipe'] })
+  }
+
   /** A pod behind the node's cni0: its own namespace, a veth, an address of the node's pod CIDR (the next free one, or ip). */
   addPod (n: LabNode, ip = `10.244.${n.index}.${10 + n.pods.length}`): Pod {
     const j = n.pods.length + 1
@@ -307,6 +332,7 @@ export class Cluster {
       ns.ip('-6', 'route', 'add', 'default', 'via', n.podCIDR6.replace('::/64', '::1'))
     }
     const pod = { ns, ip, ip6 }
+    if (n.spec.kind === 'flatnet' && n.spec.extra?.cni !== false) this.bindPod(n, `vp${j}`, pod)
     n.pods.push(pod)
     return pod
   }

@@ -8,6 +8,11 @@ import { fileURLToPath } from 'node:url'
 /** Where Debian's containernetworking-plugins puts the CNI reference plugins. */
 export const CNI_PLUGIN_DIR = '/usr/lib/cni'
 
+/** flatnet's own CNI plugin, as `npm install` builds it (binding.gyp), from src/ or dist/src/. */
+export const CNI_SHIM = ['../../build/Release/flatnet-cni', '../../../build/Release/flatnet-cni']
+  .map((rel) => fileURLToPath(new URL(rel, import.meta.url)))
+  .find((file) => { try { accessSync(file, constants.X_OK); return true } catch { return false } }) ?? 'build/Release/flatnet-cni (run npm install)'
+
 // command (or, for the CNI plugins, a file) -> Debian package
 const PACKAGES: Record<string, string> = {
   ip: 'iproute2',
@@ -21,6 +26,7 @@ const PACKAGES: Record<string, string> = {
   iptables: 'iptables', // iptables-nft, Debian 12's default backend: kube-proxy's rules in the services test
   dnsmasq: 'dnsmasq-base', // the binary alone; the dnsmasq package adds a system service
   etcd: 'etcd-server',
+  openssl: 'openssl', // the etcd TLS test's CA and certificates
   perf: 'linux-perf',
   'cni-plugins': 'containernetworking-plugins',
   // The image test: podman builds and runs the image with runc (deploy/image/build.sh),

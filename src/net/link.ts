@@ -91,19 +91,3 @@ export function enableForwarding (families: Set<4 | 6>, read = (f: string) => re
     }
   }
 }
-
-/** Why the node is not ready to forward (TUN down, cluster route missing), or undefined. */
-export function tunReady (name: string, clusterCIDRs: Cidr[]): string | undefined {
-  let link: Array<{ flags: string[] }>
-  try {
-    link = JSON.parse(ip('-j', 'link', 'show', 'dev', name))
-  } catch {
-    return `TUN ${name} does not exist`
-  }
-  if (!link[0]?.flags.includes('UP')) return `TUN ${name} is down`
-  for (const c of clusterCIDRs) {
-    const routes = JSON.parse(ip('-j', c.family === 4 ? '-4' : '-6', 'route', 'show', 'exact', formatCidr(c))) as Array<{ dev?: string }>
-    if (!routes.some((r) => r.dev === name)) return `no route for ${formatCidr(c)} via ${name}`
-  }
-  return undefined
-}

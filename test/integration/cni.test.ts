@@ -23,13 +23,14 @@ t.test('3 flatnet nodes, pods wired by the reference CNI plugins', async (t) => 
   for (const n of cluster.nodes) {
     t.match(cluster.log(n), new RegExp(`"cni":"${conflistOf(n)}"`), `${n.name}: ready line names the conflist`)
     const conf = JSON.parse(readFileSync(conflistOf(n), 'utf8'))
-    const [bridge, portmap] = conf.plugins
+    const [bridge, portmap, guard] = conf.plugins
     t.match(conf, { cniVersion: '1.0.0', name: 'flatnet' }, `${n.name}: conflist header`)
     t.match(bridge, { type: 'bridge', bridge: 'cni0', isGateway: true, hairpinMode: true, ipMasq: false, mtu: 1450 },
       `${n.name}: bridge plugin, MTU = underlay 1500 - 50`)
     t.same(bridge.ipam.ranges, [[{ subnet: n.podCIDR, gateway: n.podCIDR.replace('.0/24', '.1') }]], `${n.name}: host-local range`)
     t.equal(bridge.ipam.dataDir, join(n.cniDir, 'ipam'), `${n.name}: IPAM data inside the cluster's dir`)
     t.match(portmap, { type: 'portmap', capabilities: { portMappings: true } }, `${n.name}: portmap`)
+    t.same(guard, { type: 'flatnet-cni', socket: join(cluster.dir, `${n.name}-cni.sock`) }, `${n.name}: flatnet-cni last, naming the daemon's socket`)
     t.equal(readFileSync(join(n.cniDir, 'subnet.env'), 'utf8'),
       `FLATNET_NETWORK=${CLUSTER_CIDR}\nFLATNET_SUBNET=${n.podCIDR.replace('.0/24', '.1/24')}\nFLATNET_MTU=1450\nFLATNET_IPMASQ=true\n`,
       `${n.name}: subnet.env`)

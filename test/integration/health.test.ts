@@ -4,6 +4,7 @@
 // when the healer restores it, and /metrics carries per-peer and per-reason series after traffic,
 // and what the kernel dropped around a stalled daemon.
 import t from 'tap'
+import { readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -13,11 +14,12 @@ import { readLog } from '../../src/lab/netns.js'
 import { until } from '../../src/lab/until.js'
 import { socketDrops } from '../../src/net/kernel-drops.js'
 import { labTools, ping, withCluster } from '../lib/lab.js'
-import { healthGet, sample } from '../lib/health.js'
+import { healthGet, metricsGet, sample } from '../lib/health.js'
 
 labTools('ping')
 
 const PORT = 9472 // the default healthPort, as the DaemonSet's probes expect
+const METRICS_PORT = 9473 // the default metricsPort
 const SEND_UDP = fileURLToPath(new URL('../fixtures/send-udp.mjs', import.meta.url))
 
 const get = async (n: LabNode, path: string): Promise<{ status: number, body: string }> => await healthGet(n, path, PORT)
@@ -37,26 +39,19 @@ t.test('healthz, readyz and metrics on a 3-node cluster', async (t) => {
       require('child_process').execFileSync('ip', ['route', 'del', '10.244.0.0/16', 'dev', 'flatnet0'])
       const seen = []; const t0 = Date.now()
       while (Date.now() - t0 < 3000) {
-        // The route only comes back: metrics read before a 503 saw it gone too, and
-        // metrics read after a 200 see it back (one read could fall either side).
-        const metric = async () => Number(/^flatnet_ready (\\d)/m.exec(await (await fetch('http://127.0.0.1:${PORT}/metrics')).text())?.[1])
-        const before = await metric()
         const r = await fetch('http://127.0.0.1:${PORT}/readyz'); const body = await r.text()
-        const ready = r.status === 503 ? before : await metric()
-        if (seen.at(-1)?.status !== r.status) seen.push({ status: r.status, body, ready })
+        if (seen.at(-1)?.status !== r.status) seen.push({ status: r.status, body })
         if (r.status === 200 && seen.length > 1) break
       }
       process.stdout.write(JSON.stringify(seen)) })()`
-  let seen: Array<{ status: number, body: string, ready: number }> = []
+  let seen: Array<{ status: number, body: string }> = []
   // The healer may run in the few ms between the delete and the first fetch: try again then.
   for (let attempt = 0; attempt < 5 && seen[0]?.status !== 503; attempt++) {
     seen = JSON.parse(await n1.ns.execAsync(process.execPath, ['-e', watch], 10_000))
   }
   t.equal(seen[0]?.status, 503, '/readyz 503 without the cluster route')
-  t.match(seen[0]?.body, 'no route for 10.244.0.0/16 via flatnet0', '/readyz says why')
-  t.equal(seen[0]?.ready, 0, 'flatnet_ready 0 meanwhile')
+  t.match(seen[0]?.body, 'route 10.244.0.0/16 dev flatnet0 is missing', '/readyz says why')
   t.equal(seen.at(-1)?.status, 200, '/readyz 200 again once the route is healed')
-  t.equal(seen.at(-1)?.ready, 1, 'flatnet_ready 1 again')
   t.equal((await get(n1, '/healthz')).status, 200, '/healthz 200 throughout: alive')
 
   // Traffic to every peer, one packet to nowhere (no_route) and one malformed datagram from a peer (bad_flags).
@@ -64,7 +59,7 @@ t.test('healthz, readyz and metrics on a 3-node cluster', async (t) => {
   await ping(n1.pods[0], '10.244.99.1', 1)
   await n2.ns.execAsync(process.execPath, [SEND_UDP, n2.underlayIP, n1.underlayIP, '8472', '00'.repeat(64)])
 
-  const metrics = await get(n1, '/metrics')
+  const metrics = await metricsGet(n1)
   t.equal(metrics.status, 200, '/metrics 200')
   const m = metrics.body
   for (const name of ['flatnet_packets_total', 'flatnet_bytes_total', 'flatnet_coalesced_segments_total', 'flatnet_gso_joined_packets_total', 'flatnet_drops_total',
@@ -96,6 +91,58 @@ t.test('healthz, readyz and metrics on a 3-node cluster', async (t) => {
   t.equal((await get(n1, '/readyz')).status, 200, '/readyz 200 after restart')
 })
 
+// Finding 1 of the security review: the probes and /metrics shared one listener on all
+// addresses, so any pod could scrape it hard enough that the kubelet's liveness probe timed out
+// and the daemon was restarted. Now the probes listen on 127.0.0.1 (the kubelet probes a
+// hostNetwork pod from the node itself) and /metrics on its own bounded listener.
+t.test('a pod flooding /metrics and holding connections: the probes still answer, and are out of its reach', async (t) => {
+  const cluster = await withCluster(t, { nodes: [{ kind: 'flatnet' }, { kind: 'flatnet' }] })
+  if (!cluster) return
+  const [n1] = cluster.nodes
+  const pod = n1.pods[0]
+  const node = `10.244.${n1.index}.1` // the pod's gateway: the node, as any pod reaches it
+  const seconds = 5
+
+  const reach = async (port: number): Promise<string> => await pod.ns.execAsync(process.execPath, ['-e',
+    `require('net').connect(${port}, '${node}').on('connect', function () { process.stdout.write('open'); this.destroy() }).on('error', (e) => process.stdout.write(e.code))`], 10_000)
+  t.equal(await reach(PORT), 'ECONNREFUSED', 'the health port is closed to pods')
+  t.equal(await reach(METRICS_PORT), 'open', 'the metrics port is open to them, as Prometheus needs')
+
+  // From the pod: 600 connections opened and left idle (each would hold a slot and a buffer),
+  // and 64 clients scraping /metrics back to back, each on a new connection, for the whole window.
+  const attack = `const net = require('net'); const http = require('http'); const end = Date.now() + ${seconds * 1000}
+    const out = { idle: 0, idleClosed: 0, scrapes: 0, refused: 0 }; const alive = setInterval(() => {}, 1000)
+    for (let i = 0; i < 600; i++) { const s = net.connect(${METRICS_PORT}, '${node}'); s.on('connect', () => out.idle++); s.on('close', () => out.idleClosed++); s.on('error', () => {}) }
+    const get = () => new Promise((resolve) => http.get({ host: '${node}', port: ${METRICS_PORT}, path: '/metrics', agent: false }, (r) => { r.resume(); r.on('end', () => { out.scrapes++; resolve() }); r.on('error', resolve) })
+      .on('error', () => { out.refused++; resolve() }))
+    const scrape = async () => { while (Date.now() < end) await get() }
+    const done = () => { if (out.idleClosed < 600 && Date.now() < end + 20000) return setTimeout(done, 100); process.stdout.write(JSON.stringify(out)); process.exit(0) }
+    Promise.all(Array.from({ length: 64 }, scrape)).then(done)`
+  // From the node: the kubelet's probe every 100 ms with its default 1 s timeout, and
+  // Prometheus' scrape every second (another client address than the pod's).
+  const node1 = `const end = Date.now() + ${seconds * 1000}; const probes = []; const scrapes = []
+    const timed = async (url, ms, into) => { const s = performance.now(); try { const r = await fetch(url, { signal: AbortSignal.timeout(ms) }); await r.text(); into.push([r.status, performance.now() - s]) } catch (e) { into.push([0, performance.now() - s]) } }
+    const every = async (url, ms, timeout, into) => { await new Promise((r) => setTimeout(r, 300)); while (Date.now() < end) { await timed(url, timeout, into); await new Promise((r) => setTimeout(r, ms)) } }
+    Promise.all([every('http://127.0.0.1:${PORT}/healthz', 100, 1000, probes), every('http://127.0.0.1:${METRICS_PORT}/metrics', 1000, 10000, scrapes)])
+      .then(() => process.stdout.write(JSON.stringify({ probes, scrapes })))`
+  const [attacked, seen] = await Promise.all([
+    pod.ns.execAsync(process.execPath, ['-e', attack], (seconds + 30) * 1000).then((o) => JSON.parse(o) as { idle: number, idleClosed: number, scrapes: number, refused: number }),
+    n1.ns.execAsync(process.execPath, ['-e', node1], (seconds + 30) * 1000).then((o) => JSON.parse(o) as Record<'probes' | 'scrapes', Array<[number, number]>>),
+  ])
+  const ms = seen.probes.map(([, m]) => m).sort((a, b) => a - b)
+  const p99 = ms[Math.min(ms.length - 1, Math.floor(ms.length * 0.99))]
+  t.comment(`under the flood: ${ms.length} probes, p50 ${ms[ms.length >> 1].toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${ms.at(-1)?.toFixed(1)} ms; ` +
+    `the pod: ${attacked.scrapes} scrapes answered, ${attacked.refused} refused, ${attacked.idle} of 600 idle connections accepted (then closed)`)
+  t.ok(ms.length >= seconds * 5, `${ms.length} probes made`)
+  t.same(seen.probes.filter(([status]) => status !== 200), [], 'every /healthz probe answered 200 within the kubelet\'s 1 s timeout')
+  t.ok(seen.scrapes.length >= seconds - 1, `${seen.scrapes.length} scrapes from the node`)
+  t.same(seen.scrapes.filter(([status]) => status !== 200), [], 'Prometheus (another address) scrapes throughout: the pod holds only its own share of connections')
+  t.equal(attacked.idleClosed, 600, 'every idle connection was closed by the daemon: refused past the bounds, timed out (10 s) within them')
+  const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${n1.daemon?.pid as number}/status`, 'utf8'))?.[1]) / 1024
+  t.comment(`daemon RSS after the flood: ${rss.toFixed(0)} MiB`)
+  t.equal((await metricsGet(n1)).status, 200, 'Prometheus on the node still scrapes once the pod stops')
+})
+
 /** 64-byte UDP datagrams from `from` to `to` (a closed port) as fast as node sends them, for `ms`; returns how many. */
 async function flood (from: Pod, to: string, ms: number): Promise<number> {
   const script = `const s = require('dgram').createSocket('udp4'); const b = Buffer.alloc(64); const end = Date.now() + ${ms}; let n = 0
@@ -110,7 +157,7 @@ t.test('kernel drops: a stalled daemon\'s TUN queue and underlay sockets overflo
   if (!cluster) return
   const [n1, n2] = cluster.nodes
   const kernelDrops = async (n: LabNode, where: string): Promise<number | undefined> =>
-    sample((await get(n, '/metrics')).body, 'flatnet_kernel_drops_total', { where })
+    sample((await metricsGet(n)).body, 'flatnet_kernel_drops_total', { where })
   /** Runs fn with n's daemon stopped (SIGSTOP: its workers read nothing), as a daemon starved of CPU would be. */
   const stalled = async (n: LabNode, fn: () => Promise<number>): Promise<number> => {
     const pid = n.daemon?.pid as number

@@ -81,7 +81,7 @@ t.test('the image as the DaemonSet runs it', { skip: why ?? false }, async (t) =
     t.teardown(() => { execFileSync('podman', ['image', 'unmount', image], { stdio: 'ignore' }) })
     const has = (path: string): boolean => existsSync(join(root, path))
     for (const path of ['app/bin/flatnet.js', 'app/dist/src/daemon.js', 'app/build/Release/flatnet.node', 'usr/local/bin/node', 'usr/sbin/nft', 'usr/bin/ip',
-      ...['bridge', 'host-local', 'portmap'].map((p) => `usr/lib/cni/${p}`)]) t.ok(has(path), `has /${path}`)
+      ...['bridge', 'host-local', 'portmap', 'flatnet-cni'].map((p) => `usr/lib/cni/${p}`)]) t.ok(has(path), `has /${path}`)
     for (const path of ['app/dist/src/lab', 'app/dist/bench', 'app/dist/test', 'app/test', 'app/bench', 'app/src', 'app/native',
       'app/node_modules/typescript', 'app/node_modules/tap', 'app/node_modules/eslint', 'usr/bin/gcc', 'usr/bin/g++', 'usr/bin/make', 'usr/bin/python3', 'usr/local/bin/npm']) {
       t.notOk(has(path), `no /${path}`)

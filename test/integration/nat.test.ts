@@ -61,5 +61,6 @@ t.test('ipMasq: pods masqueraded to outside hosts, never to each other', async (
 })
 
 function tables (n: { ns: { exec: (cmd: string, ...args: string[]) => string } }): string {
-  return n.ns.exec('nft', 'list', 'tables').split('\n').filter((l) => l.includes('flatnet')).join('\n')
+  // NAT's tables (ip, ip6 flatnet); the pod port table (bridge flatnet-guard) outlives the daemon.
+  return n.ns.exec('nft', 'list', 'tables').split('\n').filter((l) => /^table ip6? flatnet$/.test(l.trim())).join('\n')
 }

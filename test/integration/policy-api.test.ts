@@ -18,7 +18,7 @@ import { kubeconfigFor, type KubeObject } from '../../src/lab/kube-api.js'
 import { realNamespace, realNetworkPolicy, realPod } from '../../src/lab/kube-objects.js'
 import { until } from '../../src/lab/until.js'
 import type { PolicyState } from '../../src/policy/enforce.js'
-import { healthGet, sample } from '../lib/health.js'
+import { healthGet, metricsGet, sample } from '../lib/health.js'
 import { withCluster } from '../lib/lab.js'
 import { addPods, checkStep, labNode, observe, PROBED_CASES } from '../policy/probes.js'
 import { NAMESPACES, nodeOf, PODS, podIP, SERVED, type Step } from '../policy/upstream-cases.js'
@@ -127,8 +127,10 @@ t.test('upstream\'s cases through the API server: listed at start, created after
     const ready = await healthGet(n1, '/readyz')
     t.equal(ready.status, 503, `/readyz 503: ${ready.body.trim()}`)
     t.match(ready.body, /the table stays as it was/)
-    t.equal(sample((await healthGet(n1, '/metrics')).body, 'flatnet_policy_objects_stale'), 1, 'flatnet_policy_objects_stale 1')
-    t.equal(sample((await healthGet(n1, '/metrics')).body, 'flatnet_policy_enforced'), 1, 'still enforced')
+    const metrics = (await metricsGet(n1)).body
+    t.equal(sample(metrics, 'flatnet_policy_objects_stale'), 1, 'flatnet_policy_objects_stale 1')
+    t.equal(sample(metrics, 'flatnet_policy_enforced'), 1, 'still enforced')
+    t.equal(sample(metrics, 'flatnet_ready'), 0, 'flatnet_ready 0, as /readyz says')
     await api.failLists('*', 0)
     await api.failWatches('*', 0)
     t.ok(await until(() => /"msg":"network policy objects current again"/.test(cluster.log(n1)), 60_000) >= 0, 'current again once the watch is back')
@@ -149,7 +151,7 @@ t.test('upstream\'s cases through the API server: listed at start, created after
     t.same(PODS.filter((p) => p !== xa && observed.get(p, xa)), [], 'nothing reaches x/a')
     t.same(PODS.filter((p) => p !== xa && observed.get(xa, p)), [], 'x/a reaches nothing')
     t.equal(reached(observed), (PODS.length - 1) * (PODS.length - 2), 'the other pods reach each other')
-    t.equal(sample((await healthGet(n1, '/metrics')).body, 'flatnet_policy_objects_refused'), 1, 'flatnet_policy_objects_refused 1')
+    t.equal(sample((await metricsGet(n1)).body, 'flatnet_policy_objects_refused'), 1, 'flatnet_policy_objects_refused 1')
     t.match(cluster.log(n1), /"object":"x\/unreadable".*"msg":"object refused; a stand-in that fails closed is held"/, 'logged, naming the object')
     await everyNode(await api.delete('NetworkPolicy', 'unreadable', 'x'))
     t.equal(reached(await observe(pods, { port: 80, protocol: 'TCP' })), PODS.length * (PODS.length - 1), 'deleted: every pod reaches every pod again')

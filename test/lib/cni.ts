@@ -4,12 +4,14 @@
 // DEL in reverse order. Plugins run inside the node's namespace, as they would
 // on the node. See the CNI spec, "Execution of Network Configurations".
 import { execFile } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import type { Namespace } from '../../src/lab/netns.js'
 
-import { CNI_PLUGIN_DIR } from '../../src/lab/tools.js'
+import { dirname, join } from 'node:path'
+import { CNI_PLUGIN_DIR, CNI_SHIM } from '../../src/lab/tools.js'
 
-export const CNI_PATH = CNI_PLUGIN_DIR
+/** Debian's reference plugins, and flatnet-cni where npm install built it. */
+export const CNI_PATH = `${CNI_PLUGIN_DIR}:${dirname(CNI_SHIM)}`
 
 export type CniCommand = 'ADD' | 'CHECK' | 'DEL'
 
@@ -33,6 +35,12 @@ export interface Attachment {
   containerId: string
   netns: string // /var/run/netns/<pod namespace>
   ifname: string
+}
+
+/** The plugin's binary: the first of CNI_PATH's directories that has it, as libcni looks it up. */
+function findPlugin (type: string): string {
+  const dirs = CNI_PATH.split(':')
+  return dirs.map((d) => join(d, type)).find((f) => existsSync(f)) ?? join(dirs[0], type)
 }
 
 /** libcni's runtime for one node: a conflist file and the namespace its plugins run in. */
@@ -84,7 +92,7 @@ export class CniRuntime {
       CNI_PATH,
     }
     const out = await new Promise<string>((resolve, reject) => {
-      const child = execFile('ip', ['netns', 'exec', this.node.name, `${CNI_PATH}/${plugin.type}`],
+      const child = execFile('ip', ['netns', 'exec', this.node.name, findPlugin(plugin.type)],
         { env, encoding: 'utf8', timeout: 20_000 }, (err, stdout, stderr) => {
           if (err) reject(new CniError(plugin.type, command, `${stdout}${stderr}`.trim() || err.message))
           else resolve(stdout)

@@ -1,7 +1,8 @@
 // The addon's test surface (native/testing*.cc: the packet functions, a forwarding
 // table, the steering programs), built as its own target, flatnet_testing.node, so the
 // daemon's addon carries none of it. FLATNET_TESTING_ADDON names another build (ASan).
-import { type Dataplane, loadAddon } from '../../src/native.js'
+import { addonPath, type Dataplane, loadAddon } from '../../src/native.js'
+import type { Namespace } from '../../src/lab/netns.js'
 
 /** testing.Table: a native forwarding table changed as the Dataplane's is, read as the workers read it. */
 export interface NativeTestTable extends Pick<Dataplane, 'setTable' | 'updatePeers'> {
@@ -14,3 +15,11 @@ export interface NativeTestTable extends Pick<Dataplane, 'setTable' | 'updatePee
 }
 export const testing = loadAddon<{ testing: Record<string, (...args: any[]) => any> & { Table: new () => NativeTestTable } }>(
   'flatnet_testing', process.env.FLATNET_TESTING_ADDON).testing
+
+/** Sends raw Ethernet frames on ifname from inside namespace ns (as a pod with NET_RAW); resolves to how many went. */
+export async function sendFramesFrom (ns: Namespace, ifname: string, frames: Buffer[]): Promise<number> {
+  const file = addonPath('flatnet_testing', process.env.FLATNET_TESTING_ADDON)
+  const script = `const m = { exports: {} }; process.dlopen(m, ${JSON.stringify(file)})
+    process.stdout.write(String(m.exports.testing.sendFrames(${JSON.stringify(ifname)}, ${JSON.stringify(frames.map((f) => f.toString('hex')))}.map((h) => Buffer.from(h, 'hex')))))`
+  return Number(await ns.execAsync(process.execPath, ['-e', script]))
+}

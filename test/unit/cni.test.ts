@@ -17,11 +17,12 @@ const dual = {
   ipMasq: true,
 }
 
-t.test('conflist: bridge + host-local per family + portmap', async (t) => {
+t.test('conflist: bridge + host-local per family + portmap, then flatnet-cni', async (t) => {
   const c = conflist(dual, { ...DEFAULT_CNI, ipamDataDir: '/tmp/ipam' }) as any
   t.equal(c.cniVersion, '1.0.0')
   t.equal(c.name, 'flatnet')
-  t.same(c.plugins.map((p: any) => p.type), ['bridge', 'portmap'])
+  t.same(c.plugins.map((p: any) => p.type), ['bridge', 'portmap', 'flatnet-cni'])
+  t.same(c.plugins[2], { type: 'flatnet-cni', socket: '/run/flatnet/cni.sock' }, 'last: it gets the others\' result, names the daemon\'s socket')
   t.match(c.plugins[0], { bridge: 'cni0', isGateway: true, hairpinMode: true, ipMasq: false, mtu: 1430 })
   t.same(c.plugins[0].ipam, {
     type: 'host-local',
@@ -70,7 +71,8 @@ t.test('config: ipMasq and cni', async (t) => {
   const base = { nodeName: 'n1', clusterCIDR: '10.244.0.0/16', podCIDR: '10.244.1.0/24', underlay: { address: '192.0.2.1' } }
   const c = parseConfig(base)
   t.equal(c.ipMasq, true, 'ipMasq on by default')
-  t.same(c.cni, { confDir: '/etc/cni/net.d', subnetFile: '/run/flatnet/subnet.env', ipamDataDir: undefined, binDir: '/opt/cni/bin', bridge: 'cni0' })
+  t.same(c.cni, { confDir: '/etc/cni/net.d', subnetFile: '/run/flatnet/subnet.env', ipamDataDir: undefined, binDir: '/opt/cni/bin', socket: '/run/flatnet/cni.sock', bridge: 'cni0' })
+  t.throws(() => parseConfig({ ...base, cni: { socket: 'cni.sock' } }), new ConfigError('cni.socket', 'must be an absolute path'))
   t.throws(() => parseConfig({ ...base, cni: { binDir: 'bin' } }), new ConfigError('cni.binDir', 'must be an absolute path'))
   t.equal(parseConfig({ ...base, cni: false }).cni, undefined, 'cni: false writes nothing')
   t.equal(parseConfig({ ...base, bridge: { name: 'br-pods' } }).cni?.bridge, 'br-pods', 'the conflist uses the configured bridge')

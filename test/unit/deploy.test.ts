@@ -116,11 +116,16 @@ t.test('DaemonSet mounts /dev/net/tun, the config and the host directories', asy
 
 // A declared containerPort in a hostNetwork pod is a host port (kubernetes#106417): two
 // pods of the DaemonSet could then not share a node, which a surge update needs.
-t.test('no declared ports; the probes reach the daemon\'s health port', async (t) => {
+t.test('no declared ports; the probes reach the daemon\'s health port on 127.0.0.1, Prometheus its metrics port', async (t) => {
   for (const c of [...pod.containers, ...(pod.initContainers ?? [])] as Obj[]) t.notOk(c.ports, `${String(c.name)}: no ports`)
-  t.same(container.livenessProbe.httpGet, { path: '/healthz', port: 9472 })
-  t.same(container.readinessProbe.httpGet, { path: '/readyz', port: 9472 })
-  t.equal(parseConfig({ nodeName: 'n', clusterCIDR: '10.244.0.0/16', podCIDR: '10.244.1.0/24', underlay: { address: '192.0.2.1' } }).healthPort, 9472, 'the daemon\'s default healthPort')
+  // The daemon binds the probes to 127.0.0.1 only: a probe at the node's address would fail.
+  t.same(container.livenessProbe.httpGet, { host: '127.0.0.1', path: '/healthz', port: 9472 })
+  t.same(container.readinessProbe.httpGet, { host: '127.0.0.1', path: '/readyz', port: 9472 })
+  const defaults = parseConfig({ nodeName: 'n', clusterCIDR: '10.244.0.0/16', podCIDR: '10.244.1.0/24', underlay: { address: '192.0.2.1' } })
+  t.equal(defaults.healthPort, 9472, 'the daemon\'s default healthPort')
+  t.equal(defaults.metricsPort, 9473, 'the daemon\'s default metricsPort')
+  const annotations = (daemonSet.spec.template.metadata.annotations ?? {}) as Record<string, string>
+  t.equal(annotations['prometheus.io/port'], String(defaults.metricsPort), 'the scrape annotation names the metrics port')
 })
 
 t.test('an init container installs the CNI plugins the node lacks; the daemon checks them', async (t) => {
