@@ -2,6 +2,7 @@
 // for tests (testing.cc). Arguments arrive validated by src/native.ts; this layer
 // only converts them and reports system errors with their errno.
 #include <napi.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -50,6 +51,17 @@ Napi::Value ReceiveDescriptors(const Napi::CallbackInfo& info) {
 Napi::Value CloseDescriptor(const Napi::CallbackInfo& info) {
   close(info[0].As<Napi::Number>().Int32Value());
   return info.Env().Undefined();
+}
+
+// peerUid(fd) -> the uid of the process at the other end of a unix socket (SO_PEERCRED,
+// unix(7)), which Node does not expose; -1 when the socket has none.
+Napi::Value PeerUid(const Napi::CallbackInfo& info) {
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (getsockopt(info[0].As<Napi::Number>().Int32Value(), SOL_SOCKET, SO_PEERCRED, &cred, &len) !=
+      0)
+    return Napi::Number::New(info.Env(), -1);
+  return Napi::Number::New(info.Env(), cred.uid);
 }
 
 class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
@@ -274,6 +286,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("listenHandover", Napi::Function::New(env, flatnet::ListenHandover));
   exports.Set("receiveDescriptors", Napi::Function::New(env, flatnet::ReceiveDescriptors));
   exports.Set("closeDescriptor", Napi::Function::New(env, flatnet::CloseDescriptor));
+  exports.Set("peerUid", Napi::Function::New(env, flatnet::PeerUid));
 #ifdef FLATNET_TESTING
   flatnet::InitTesting(env, exports);
 #endif

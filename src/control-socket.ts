@@ -3,7 +3,7 @@
 // in a 0700 directory), msgpack frames: request { cmd }, response { ok, ... }. The
 // queries are read-only; a session (the successor's) stays open for its frames.
 import { chmodSync, mkdirSync, rmSync } from 'node:fs'
-import { createConnection, createServer, type Server } from 'node:net'
+import { createConnection, createServer, type Server, type Socket } from 'node:net'
 import { dirname } from 'node:path'
 import { readFrames, writeFrame } from './frame.js'
 
@@ -67,12 +67,19 @@ export interface ControlLimits {
 
 export const CONTROL_LIMITS: ControlLimits = { idleMs: 10_000, maxConnections: 64, maxUnsentBytes: 4 << 20 }
 
-/** sessions: commands whose connection stays open, with no idle limit, for the handler's frames. */
+/**
+ * sessions: commands whose connection stays open, with no idle limit, for the handler's frames.
+ * trusted: whether a client may talk at all (the daemon checks its peer's uid).
+ */
 export async function serveControl (path: string, handle: Handler, limits: ControlLimits = CONTROL_LIMITS,
-  sessions: Record<string, SessionHandler> = {}): Promise<Server> {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
+  sessions: Record<string, SessionHandler> = {}, trusted: (socket: Socket) => boolean = () => true): Promise<Server> {
+  ownerOnlyDirectory(dirname(path))
   rmSync(path, { force: true }) // a stale socket from a killed daemon
   const server = createServer((socket) => {
+    if (!trusted(socket)) {
+      socket.destroy()
+      return
+    }
     socket.setTimeout(limits.idleMs, () => socket.destroy())
     const reply = (value: unknown): void => {
       // A client pipelining requests without reading the answers would grow our write buffer without end.
@@ -112,6 +119,12 @@ export async function serveControl (path: string, handle: Handler, limits: Contr
     server.listen(path, () => { chmodSync(path, 0o600); resolve() })
   })
   return server
+}
+
+/** The directory of a daemon's sockets: made, or made owner-only again (a hostPath is created 0755). */
+export function ownerOnlyDirectory (dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 })
+  chmodSync(dir, 0o700)
 }
 
 /** maxFrame: the largest reply taken (the daemon is this node's own, behind a 0600 socket; a cluster's policy objects run to megabytes). */

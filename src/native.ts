@@ -95,6 +95,8 @@ interface Addon {
   /** Accepts one connection on the fd within timeoutMs and returns the descriptors it passed. */
   receiveDescriptors(fd: number, timeoutMs: number): number[]
   closeDescriptor(fd: number): void
+  /** The uid at the other end of a unix socket (SO_PEERCRED); -1 when there is none. */
+  peerUid(fd: number): number
 }
 
 /** The file of build/Release/<name>.node (or the one an environment variable names, e.g. an ASan build). */

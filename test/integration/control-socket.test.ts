@@ -4,7 +4,8 @@
 // memory, and a valid `stats` still answers. Then: 0600 in a 0700 directory, and
 // `nobody` gets EACCES (root only: setpriv).
 import t from 'tap'
-import { execFileSync } from 'node:child_process'
+import { execFile, execFileSync } from 'node:child_process'
+import { promisify } from 'node:util'
 import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs'
 import { createConnection } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -178,4 +179,30 @@ t.test('owner only: 0600 socket in a 0700 directory; nobody gets EACCES', async 
   chmodSync(path, 0o600)
   chmodSync(dirname(path), 0o700)
   t.ok(await stats(), 'root still answered')
+})
+
+// Finding 11 of the security review: file modes were the only guard, and a hostPath's
+// directory is created 0755. The daemon's sockets now also ask the kernel who the client is.
+t.test('the daemon\'s check of the peer (SO_PEERCRED): nobody is refused even through a 0666 socket', async (t) => {
+  if (process.getuid?.() !== 0) return t.pass('needs root to run a client as nobody', { skip: true })
+  const dir = mkdtempSync(join(tmpdir(), 'flatnet-ctl-peer-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const sock = join(dir, 'run', 'ctl.sock')
+  chmodSync(dir, 0o711)
+  const { trustedPeer } = await import('../../src/peer-credentials.js')
+  const guarded = await serveControl(sock, () => ({ served: true }), LIMITS, {}, trustedPeer)
+  t.teardown(() => guarded.close())
+  t.equal(statSync(dirname(sock)).mode & 0o777, 0o700, 'the directory is made 0700')
+  chmodSync(dirname(sock), 0o711)
+  chmodSync(sock, 0o666) // loosened by hand: only the peer check stands
+  const client = `const s = require('net').createConnection(process.argv[1])
+    s.on('connect', () => { s.write(Buffer.from('${Buffer.concat([prefix(pack({ cmd: 'stats' }).length), pack({ cmd: 'stats' })]).toString('hex')}', 'hex')) })
+    s.on('data', () => { console.log('ANSWERED'); process.exit(0) })
+    s.on('close', () => { console.log('CLOSED'); process.exit(0) })
+    s.on('error', (e) => { console.log(e.code); process.exit(0) })`
+  // Not execFileSync: the server runs in this process and must answer meanwhile.
+  const out = (await promisify(execFile)('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups',
+    'env', '-u', 'NODE_OPTIONS', process.execPath, '-e', client, sock], { cwd: '/', encoding: 'utf8', timeout: 10_000 })).stdout.trim()
+  t.not(out, 'ANSWERED', `nobody's connection is closed unanswered (${out})`)
+  t.same(await queryControl(sock, 'stats'), { ok: true, served: true }, 'root is answered')
 })
