@@ -22,6 +22,7 @@ import { memoryLimit, packetMemoryBudget } from './memory-limit.js'
 import type { Server } from 'node:net'
 import { serveCni } from './guard/cni-server.js'
 import { PortGuard } from './guard/port-guard.js'
+import { trustedPeer } from './peer-credentials.js'
 import { constants } from 'node:os'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 
@@ -336,7 +337,7 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
     if (cmd === 'policy') return { node: config.nodeName, policy: policy?.state() }
     if (cmd === 'policy-objects') return { objects: policy?.objects() ?? null }
     throw new Error(`unknown command "${cmd}" (known: stats, peers, policy, policy-objects, successor)`)
-  }, CONTROL_LIMITS, { successor: succession.accept })
+  }, CONTROL_LIMITS, { successor: succession.accept }, trustedPeer)
   undo.push(() => control.close())
   // From sysfs and /proc/net, as the healer reads them: no child process per probe.
   const tunProblem = (): string | undefined => {
@@ -353,7 +354,15 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
     const g = guard = new PortGuard(config.cni.bridge, log)
     await g.start()
     undo.push(async () => await g.undo())
-    const s = cniServer = await serveCni({ path: config.cni.socket, guard: g, podCIDRs: config.podCIDRs, notReady: () => tunProblem() ?? policy?.state().error, log })
+    const s = cniServer = await serveCni({
+      path: config.cni.socket,
+      guard: g,
+      podCIDRs: config.podCIDRs,
+      notReady: () => tunProblem() ?? policy?.state().error,
+      admit: policy ? async (namespace, name, ips) => await policy.admit(namespace, name, ips) : undefined,
+      trusted: trustedPeer,
+      log,
+    })
     undo.push(() => s.close())
   }
   const checks: HealthChecks = {

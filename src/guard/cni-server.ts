@@ -4,7 +4,8 @@
 // node cannot isolate the pod yet (its policy table not in, the TUN not up), so after a
 // reboot or a crash no pod starts unprotected: the kubelet retries until it can. Unix
 // socket, owner-only (0600 in a 0700 directory), as the control socket.
-import { chmodSync, mkdirSync, readlinkSync, rmSync } from 'node:fs'
+import { chmodSync, readlinkSync, rmSync } from 'node:fs'
+import { ownerOnlyDirectory } from '../control-socket.js'
 import { createServer, type Server, type Socket } from 'node:net'
 import { basename, dirname } from 'node:path'
 import type { Logger } from '../log.js'
@@ -23,7 +24,21 @@ export interface CniServerOptions {
   podCIDRs: Cidr[]
   /** Why a pod cannot be isolated on this node now, or undefined. */
   notReady: () => string | undefined
+  /** With NetworkPolicy: resolves once the table judges these addresses as this pod's (src/policy/enforce.ts). */
+  admit?: (namespace: string, name: string, ips: string[]) => Promise<void>
+  /** Whether a client may talk at all (the daemon checks its peer's uid). */
+  trusted?: (socket: Socket) => boolean
   log: Logger
+}
+
+/** The pod a kubelet's runtime names in CNI_ARGS ("K8S_POD_NAMESPACE=x;K8S_POD_NAME=y;..."), if any. */
+export function podOf (args: string | undefined): { namespace: string, name: string } | undefined {
+  const fields = new Map((args ?? '').split(';').map((kv) => kv.split('=', 2) as [string, string | undefined]))
+  const namespace = fields.get('K8S_POD_NAMESPACE')
+  const name = fields.get('K8S_POD_NAME')
+  // DNS-1123 names, as the API server allows them: anything else is not a pod's name.
+  const valid = (s: string | undefined): s is string => s !== undefined && /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(s)
+  return valid(namespace) && valid(name) ? { namespace, name } : undefined
 }
 
 /** A CNI error result (CNI spec, "Error"); 11: try again later. */
@@ -123,14 +138,27 @@ export async function serveCni (o: CniServerOptions): Promise<Server> {
     if (why !== undefined) throw new CniError(11, 'flatnet cannot isolate a pod on this node yet: the pod waits', why)
     await o.guard.bind(b)
     containers.set(container, b.port)
+    // Its policies in before it runs: the kubelet starts the pod's containers only after ADD.
+    const pod = podOf(env.CNI_ARGS)
+    if (o.admit !== undefined && pod !== undefined) {
+      try {
+        await o.admit(pod.namespace, pod.name, [...b.v4, ...b.v6])
+      } catch (err) {
+        throw new CniError(11, `flatnet cannot isolate the pod ${pod.namespace}/${pod.name} yet: the pod waits`, (err as Error).message)
+      }
+    }
     o.log.info({ port: b.port, addresses: [...b.v4, ...b.v6], container: env.CNI_CONTAINERID }, 'pod port bound')
     return result
   }
 
-  mkdirSync(dirname(o.path), { recursive: true, mode: 0o700 })
+  ownerOnlyDirectory(dirname(o.path))
   rmSync(o.path, { force: true }) // a stale socket from a killed daemon
   // Half-open: the shim shuts down its side to end the request, then reads the answer.
   const server = createServer({ allowHalfOpen: true }, (socket: Socket) => {
+    if (o.trusted !== undefined && !o.trusted(socket)) {
+      socket.destroy()
+      return
+    }
     socket.setTimeout(IDLE_MS, () => socket.destroy())
     socket.on('error', () => {})
     const chunks: Buffer[] = []

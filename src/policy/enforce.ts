@@ -67,6 +67,12 @@ export interface PolicyEnforcer {
   objects: () => Manifests | undefined
   /** Connections' first packets denied since the start: the table's counters, which each replace resets, carried over. */
   denied: () => { ingress: number, egress: number }
+  /**
+   * A pod of this node about to start with these addresses (its CNI ADD): resolves once the
+   * table judges them as that pod's, so its first packet meets its policies. The API server
+   * learns a pod's IPs only after ADD returns; until it reports them, these stand in.
+   */
+  admit: (namespace: string, name: string, ips: string[]) => Promise<void>
   stop: () => Promise<void>
 }
 
@@ -86,6 +92,8 @@ export interface EnforceOptions {
 // once, a stream of them shares 20 runs a second.
 const APPLY_PER_SECOND = 20
 const APPLY_BURST = 5
+// How long a CNI ADD waits for its Pod's watch event (scheduled before the kubelet acts on it).
+const ADMIT_WAIT_MS = 5000
 
 /**
  * What the table holds for: which objects (the manifests' digest, or each kind's
@@ -138,6 +146,11 @@ class Applier {
     await this.running
   }
 
+  /** Resolves when every change made before the call is applied (or its apply failed). */
+  async settled (): Promise<void> {
+    while (this.running !== undefined) await this.running
+  }
+
   private async applyOnce (digest: string, started: number): Promise<void> {
     const state = this.state
     try {
@@ -184,7 +197,7 @@ export function enforcePolicy (o: EnforceOptions): PolicyEnforcer {
   if (refused) {
     state.error = `NetworkPolicy not enforced: ${refused}`
     o.onApply(state)
-    return { state: () => state, objects: () => undefined, denied: () => ({ ingress: 0, egress: 0 }), stop: async () => {} }
+    return { state: () => state, objects: () => undefined, denied: () => ({ ingress: 0, egress: 0 }), admit: async () => {}, stop: async () => {} }
   }
   const counters = new DeniedCounters()
   const denied = (): { ingress: number, egress: number } => counters.total()
@@ -215,6 +228,7 @@ export function enforcePolicy (o: EnforceOptions): PolicyEnforcer {
     state: () => state,
     objects: () => manifests,
     denied,
+    admit: async () => {}, // manifests name each pod's IPs themselves
     stop: async () => { clearInterval(timer); counters.stop(); await applier.stop() },
   }
 }
@@ -239,7 +253,44 @@ export function tableOf (node: NodePods, m: Pick<Manifests, 'namespaces' | 'pods
 function enforceFromApi (o: EnforceOptions, kubeconfig: string | undefined, state: PolicyState, counters: DeniedCounters): PolicyEnforcer {
   let source: PolicyObjectSource | undefined
   const applier = new Applier(o, state, counters, () => source?.refused() ?? [])
-  const base = { state: () => state, objects: () => source?.objects(), denied: () => counters.total() }
+  // Pods admitted by CNI ADD whose IPs the API server has not reported yet: the table holds
+  // the store's object with these IPs in its place (held) until it does.
+  const provisional = new Map<string, string[]>()
+  const held = new Map<string, Pod>()
+  const podKey = (p: Pod): string => `${p.namespace}/${p.name}`
+  const podChanged = (table: NodeTable, next: Pod | undefined, previous: Pod | undefined): void => {
+    const k = podKey((next ?? previous) as Pod)
+    const ips = provisional.get(k)
+    let shown = next
+    if (next !== undefined && ips !== undefined) {
+      if (next.ips.length > 0 || next.nodeName !== o.node.nodeName) provisional.delete(k) // reported (or moved): the API's word
+      else shown = { ...next, ips }
+    }
+    if (next === undefined) provisional.delete(k)
+    table.pod(shown, held.get(k) ?? previous)
+    if (shown !== next && shown !== undefined) held.set(k, shown)
+    else held.delete(k)
+  }
+  const admit = async (namespace: string, name: string, ips: string[]): Promise<void> => {
+    const k = `${namespace}/${name}`
+    // The Pod is bound to this node before its kubelet creates the sandbox; its watch event may
+    // still be on its way. Waited for a while, then refused: the kubelet retries ADD.
+    let pod: Pod | undefined
+    for (const deadline = performance.now() + ADMIT_WAIT_MS; ; await new Promise((resolve) => setTimeout(resolve, 50))) {
+      pod = source?.pod(k)
+      if ((pod !== undefined && state.applies > 0) || performance.now() > deadline) break
+    }
+    if (pod === undefined) throw new Error(`the Pod ${k} is not known to this node yet`)
+    if (pod.nodeName !== o.node.nodeName) throw new Error(`the Pod ${k} is bound to ${pod.nodeName ?? 'no node'}, not ${o.node.nodeName}`)
+    if (pod.ips.length === 0 || pod.ips.join() !== ips.join()) {
+      provisional.set(k, ips)
+      podChanged(applier.current(), pod, pod)
+      applier.apply(() => versionsOf((source as PolicyObjectSource).status()), performance.now())
+    }
+    await applier.settled()
+    if (state.error !== undefined) throw new Error(state.error)
+  }
+  const base = { state: () => state, objects: () => source?.objects(), denied: () => counters.total(), admit }
   let client: KubeClient
   try {
     closedUntilListed(o.node)
@@ -250,7 +301,7 @@ function enforceFromApi (o: EnforceOptions, kubeconfig: string | undefined, stat
       client,
       log: o.log,
       onObject: (kind, next, previous) => {
-        if (kind === 'Pod') table.pod(next as Pod | undefined, previous as Pod | undefined)
+        if (kind === 'Pod') podChanged(table, next as Pod | undefined, previous as Pod | undefined)
         else if (kind === 'Namespace') table.namespace(next as Namespace | undefined, previous as Namespace | undefined)
         else table.policy(next as NetworkPolicy | undefined, previous as NetworkPolicy | undefined)
       },

@@ -48,6 +48,8 @@ export interface PolicyObjectSource {
   objects: () => Manifests
   /** The objects refused, each naming its field. */
   refused: () => string[]
+  /** The Pod held under "namespace/name", if any. */
+  pod: (key: string) => Pod | undefined
   stop: () => Promise<void>
 }
 
@@ -106,6 +108,7 @@ export function watchPolicyObjects (o: PolicyObjectOptions): PolicyObjectSource 
       errors: refused(),
     }),
     refused,
+    pod: (key) => reflectors.Pod.store.get(key),
     stop: async () => {
       stopped = true
       clearTimeout(pending)

@@ -117,10 +117,13 @@ const ELEMENTS_PER_COMMAND = 5000
  * string in the daemon) grows with the cluster.
  */
 export function * tableText (t: TableParts): Generator<string> {
-  const unknownLocal = FAMILIES.flatMap((f) => {
+  // Both ways: a pod the table does not know yet (CNI ADD puts it in before it runs) is
+  // neither reachable nor able to send; its policies might isolate it either way.
+  const unknownLocal = (end: 'saddr' | 'daddr'): string[] => FAMILIES.flatMap((f) => {
     const cidrs = t.node.podCIDRs.filter((c) => family(c) === f)
     if (cidrs.length === 0) return []
-    return [`    ${ipKw(f)} daddr { ${cidrs.join(', ')} } ${ipKw(f)} daddr != @${localSet(f)} counter name ingress_denied drop comment "a pod of this node not yet in the table"`]
+    const counter = end === 'daddr' ? 'ingress_denied' : 'egress_denied'
+    return [`    ${ipKw(f)} ${end} { ${cidrs.join(', ')} } ${ipKw(f)} ${end} != @${localSet(f)} counter name ${counter} drop comment "a pod of this node not yet in the table"`]
   })
   yield [
     `table ${TABLE} {`,
@@ -137,7 +140,8 @@ export function * tableText (t: TableParts): Generator<string> {
     '    icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, nd-router-advert } accept',
     '    ip saddr vmap @out4',
     '    ip6 saddr vmap @out6',
-    ...unknownLocal,
+    ...unknownLocal('saddr'),
+    ...unknownLocal('daddr'),
     '    ip daddr vmap @in4',
     '    ip6 daddr vmap @in6',
     '  }',

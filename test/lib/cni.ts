@@ -35,6 +35,7 @@ export interface Attachment {
   containerId: string
   netns: string // /var/run/netns/<pod namespace>
   ifname: string
+  args?: string // CNI_ARGS: the kubelet's runtimes name the pod there (K8S_POD_NAMESPACE=...;K8S_POD_NAME=...)
 }
 
 /** The plugin's binary: the first of CNI_PATH's directories that has it, as libcni looks it up. */
@@ -89,6 +90,7 @@ export class CniRuntime {
       CNI_CONTAINERID: a.containerId,
       CNI_NETNS: a.netns,
       CNI_IFNAME: a.ifname,
+      ...(a.args !== undefined ? { CNI_ARGS: a.args } : {}),
       CNI_PATH,
     }
     const out = await new Promise<string>((resolve, reject) => {
