@@ -131,6 +131,9 @@ t.test('the backoff resets only after a successful list', async (t) => {
   t.ok(await until(() => seen.syncs === 1, 10_000) >= 0, 'listed after 3 failures')
   t.equal(delays.length, 3)
   t.ok(delays[2] >= 2000, `the third retry waited the doubled delay (${Math.round(delays[2])} ms)`)
+  // The watch is asked for after the list is in: closing before it is open would close nothing,
+  // and the failure would then land on the first watch, leaving one watch fewer than counted below.
+  t.ok(await until(() => api.requestLog.some((q) => q.kind === 'Namespace' && q.watch), 10_000) >= 0, 'watching')
   // Now the watch fails (closed at once, then refused): the retries start from the first delay again.
   api.failWatches('Namespace', 1, 500)
   api.closeWatches()
