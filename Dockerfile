@@ -39,6 +39,8 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/bin ./bin
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/build/Release/flatnet.node ./build/Release/flatnet.node
+# On the PATH, for `kubectl exec ... -- flatnet peers`.
+RUN ln -s ../../../app/bin/flatnet.js /usr/local/bin/flatnet
 # Runs as root, on purpose: the daemon creates a TUN device and routes in the
 # host's network namespace, which needs CAP_NET_ADMIN there, and capabilities
 # granted to a pod only reach a root process (a non-root user gets none without

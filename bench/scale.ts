@@ -113,7 +113,7 @@ async function measure (spec: ClusterSpec, churnSeconds: number, churnRate: numb
     const relisted = (await api.requestLog(relistFrom)).filter((r) => r.kind === 'Pod' && r.method === 'GET' && !r.watch && r.query.continue === undefined).length
 
     // What the daemon said went wrong meanwhile (warn and above), so a figure is never read without it.
-    const warnings = readFileSync(n1.logFile as string, 'utf8').split('\n').filter((l) => /"level":(4|5|6)\d/.test(l))
+    const warnings = readFileSync(n1.logFile as string, 'utf8').split('\n').filter((l) => /"level":"(warn|error|fatal)"/.test(l))
     for (const w of warnings.slice(-20)) console.log(`daemon: ${w.slice(0, 400)}`)
     const requests = await api.requestLog(lab.requestsFrom)
     const count = (f: (r: typeof requests[number]) => boolean): number => requests.filter(f).length

@@ -6,8 +6,10 @@ import { createLogger } from './log.js'
 import { queryControl, socketPathFor } from './control-socket.js'
 import { DEFAULT_CNI_BIN_DIR, installPlugins } from './cni-plugins.js'
 import type { Manifests } from './policy/manifests.js'
+import { VERSION } from './version.js'
 
-const USAGE = `usage: flatnet daemon --config FILE [--node-name NAME] [--pod-cidr CIDR | --pod-cidr-from-node]
+const USAGE = `usage: flatnet --version | --help
+       flatnet daemon --config FILE [--node-name NAME] [--pod-cidr CIDR | --pod-cidr-from-node]
                       [--underlay-address IP] [--join ADDR[:PORT][,ADDR[:PORT]]]
                       [--offloads on|off] [--log-level LEVEL]
        flatnet peers [--node NAME | --socket PATH] [--json]
@@ -35,8 +37,13 @@ function usage (problem: string): never {
 
 export async function main (argv: string[]): Promise<void> {
   const [command, ...rest] = argv
-  if (command === undefined || command === 'help' || command === '--help') {
+  // Help asked for anywhere, on any command, is an answer (exit 0), not a usage error.
+  if (command === undefined || command === 'help' || argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(USAGE)
+    return
+  }
+  if (command === '--version' || command === 'version') {
+    process.stdout.write(`flatnet ${VERSION}\n`)
     return
   }
   if (command === 'peers' || command === 'stats') return await query(command, rest)

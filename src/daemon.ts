@@ -23,6 +23,7 @@ import type { Server } from 'node:net'
 import { serveCni } from './guard/cni-server.js'
 import { PortGuard } from './guard/port-guard.js'
 import { trustedPeer } from './peer-credentials.js'
+import { VERSION } from './version.js'
 import { constants } from 'node:os'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 
@@ -69,6 +70,7 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
       (err) => log.warn({ err: String((err as Error)?.message ?? err) }, 'cannot set the Node\'s NetworkUnavailable condition'))
   }
   log.info({
+    version: VERSION,
     node: config.nodeName,
     tun: info.tunName,
     mtu,

@@ -9,6 +9,7 @@ import { Counter, Gauge, Registry } from 'prom-client'
 import type { Dataplane } from './native.js'
 import type { KernelDrops } from './net/kernel-drops.js'
 import type { PolicyState } from './policy/enforce.js'
+import { VERSION } from './version.js'
 
 export interface HealthChecks {
   live: () => string | undefined // undefined = healthy, else why not
@@ -100,6 +101,7 @@ export function dataplaneMetrics (dataplane: Dataplane, checks: HealthChecks): R
   gauge('flatnet_source_up', 'Whether each peer source is connected and in sync (1) or not (0).', ['source'],
     () => Object.entries(checks.sourceHealthy()).map(([source, up]) => [{ source }, up ? 1 : 0]))
   gauge('flatnet_ready', 'Whether the node is ready (TUN up, routes in place, table loaded).', [], () => [[{}, checks.ready() ? 0 : 1]])
+  gauge('flatnet_build_info', 'Always 1: the running daemon\'s version.', ['version'], () => [[{ version: VERSION }, 1]])
   return registry
 }
 

@@ -96,7 +96,7 @@ for (const layout of layouts) {
     const gaps = log.split('\n').filter((l) => l.includes('"msg":"handed the data plane over"')).map((l) => JSON.parse(l).ms)
     t.comment(`handover SIGTERM->ready ms: ${times.join(' ')}; handing over (descriptors to threads running) ms: ${gaps.join(' ')}`)
     t.comment(`pings ${sent - lost.length}/${sent}; worst stream delay ${paced.maxDelayMs} ms`)
-    for (const l of log.split('\n').filter((l) => l.includes('"level":40'))) t.comment(l)
+    for (const l of log.split('\n').filter((l) => l.includes('"level":"warn"'))) t.comment(l)
   })
 }
 

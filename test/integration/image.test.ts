@@ -12,13 +12,16 @@ import { once } from 'node:events'
 import { existsSync, openSync, readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { queryControl } from '../../src/control-socket.js'
 import type { DataplaneInfo } from '../../src/native.js'
 import { daemonSetCapabilities, daemonSetMemoryLimit } from '../lib/daemonset.js'
-import { containerName, containerPid, containerRunner, ensureImage } from '../lib/image.js'
+import { containerName, containerPid, containerRunner, ensureImage, ulimitFlags } from '../lib/image.js'
 import { pingFlood } from '../../src/lab/ping-flood.js'
 import { until } from '../../src/lab/until.js'
 import { labSkipReason, ping, startPeerEcho, tcpSeenAs, withCluster } from '../lib/lab.js'
+
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
 
 // A clean build (bases, npm ci, apt) takes minutes: more than tap's 300 s default leaves.
 t.setTimeout(900_000)
@@ -80,12 +83,16 @@ t.test('the image as the DaemonSet runs it', { skip: why ?? false }, async (t) =
     const root = execFileSync('podman', ['image', 'mount', image], { encoding: 'utf8' }).trim()
     t.teardown(() => { execFileSync('podman', ['image', 'unmount', image], { stdio: 'ignore' }) })
     const has = (path: string): boolean => existsSync(join(root, path))
-    for (const path of ['app/bin/flatnet.js', 'app/dist/src/daemon.js', 'app/build/Release/flatnet.node', 'usr/local/bin/node', 'usr/sbin/nft', 'usr/bin/ip',
+    for (const path of ['app/bin/flatnet.js', 'usr/local/bin/flatnet', 'app/dist/src/daemon.js', 'app/build/Release/flatnet.node', 'usr/local/bin/node', 'usr/sbin/nft', 'usr/bin/ip',
       ...['bridge', 'host-local', 'portmap', 'flatnet-cni'].map((p) => `usr/lib/cni/${p}`)]) t.ok(has(path), `has /${path}`)
     for (const path of ['app/dist/src/lab', 'app/dist/bench', 'app/dist/test', 'app/test', 'app/bench', 'app/src', 'app/native',
       'app/node_modules/typescript', 'app/node_modules/tap', 'app/node_modules/eslint', 'usr/bin/gcc', 'usr/bin/g++', 'usr/bin/make', 'usr/bin/python3', 'usr/local/bin/npm']) {
       t.notOk(has(path), `no /${path}`)
     }
+    // On the PATH, as `kubectl exec ... -- flatnet` uses it; no network at all for this one.
+    const version = (JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string }).version
+    t.equal(execFileSync('podman', ['run', '--rm', '--network', 'none', '--runtime', 'runc', ...ulimitFlags(), '--entrypoint', 'flatnet', image, '--version'], { encoding: 'utf8' }), `flatnet ${version}\n`,
+      '`flatnet --version` on the PATH')
   })
 
   t.test('podman\'s default seccomp profile (RuntimeDefault): the pipeline, saying why', async (t) => {

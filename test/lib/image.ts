@@ -63,7 +63,7 @@ export async function ensureImage (): Promise<{ image: string, seconds: number, 
 }
 
 /** The ulimits deploy/image/build.sh gives runc: podman's defaults exceed some machines' hard limits. */
-function ulimitFlags (): string[] {
+export function ulimitFlags (): string[] {
   const [files, procs] = execFileSync('bash', ['-c', 'ulimit -Hn; ulimit -Hu'], { encoding: 'utf8' }).trim().split('\n')
   const limit = (have: string, want: number): number => have === 'unlimited' ? want : Math.min(Number(have), want)
   return ['--ulimit', `nofile=${limit(files, 8192)}`, '--ulimit', `nproc=${limit(procs, 4096)}`]
