@@ -73,8 +73,6 @@ export const CONTROL_LIMITS: ControlLimits = { idleMs: 10_000, maxConnections: 6
  */
 export async function serveControl (path: string, handle: Handler, limits: ControlLimits = CONTROL_LIMITS,
   sessions: Record<string, SessionHandler> = {}, trusted: (socket: Socket) => boolean = () => true): Promise<Server> {
-  ownerOnlyDirectory(dirname(path))
-  rmSync(path, { force: true }) // a stale socket from a killed daemon
   const server = createServer((socket) => {
     if (!trusted(socket)) {
       socket.destroy()
@@ -113,18 +111,23 @@ export async function serveControl (path: string, handle: Handler, limits: Contr
     socket.on('error', () => {})
   })
   server.maxConnections = limits.maxConnections
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    // umask-independent: create, then restrict before anyone can use it.
-    server.listen(path, () => { chmodSync(path, 0o600); resolve() })
-  })
+  await listenOwnerOnly(server, path)
   return server
 }
 
-/** The directory of a daemon's sockets: made, or made owner-only again (a hostPath is created 0755). */
-export function ownerOnlyDirectory (dir: string): void {
-  mkdirSync(dir, { recursive: true, mode: 0o700 })
-  chmodSync(dir, 0o700)
+/**
+ * Listens on a unix socket at path for root and this user only: its directory made (or made
+ * again: a hostPath is created 0755) 0700, a stale socket of a killed daemon replaced, and the
+ * socket 0600 before anyone can use it, whatever the umask.
+ */
+export async function listenOwnerOnly (server: Server, path: string): Promise<void> {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
+  chmodSync(dirname(path), 0o700)
+  rmSync(path, { force: true })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(path, () => { chmodSync(path, 0o600); resolve() })
+  })
 }
 
 /** maxFrame: the largest reply taken (the daemon is this node's own, behind a 0600 socket; a cluster's policy objects run to megabytes). */

@@ -4,10 +4,10 @@
 // node cannot isolate the pod yet (its policy table not in, the TUN not up), so after a
 // reboot or a crash no pod starts unprotected: the kubelet retries until it can. Unix
 // socket, owner-only (0600 in a 0700 directory), as the control socket.
-import { chmodSync, readlinkSync, rmSync } from 'node:fs'
-import { ownerOnlyDirectory } from '../control-socket.js'
+import { readlinkSync } from 'node:fs'
+import { listenOwnerOnly } from '../control-socket.js'
 import { createServer, type Server, type Socket } from 'node:net'
-import { basename, dirname } from 'node:path'
+import { basename } from 'node:path'
 import type { Logger } from '../log.js'
 import { type Cidr, contains, formatAddress, parseAddress } from '../net/cidr.js'
 import type { Binding, PortGuard } from './port-guard.js'
@@ -151,8 +151,6 @@ export async function serveCni (o: CniServerOptions): Promise<Server> {
     return result
   }
 
-  ownerOnlyDirectory(dirname(o.path))
-  rmSync(o.path, { force: true }) // a stale socket from a killed daemon
   // Half-open: the shim shuts down its side to end the request, then reads the answer.
   const server = createServer({ allowHalfOpen: true }, (socket: Socket) => {
     if (o.trusted !== undefined && !o.trusted(socket)) {
@@ -183,9 +181,6 @@ export async function serveCni (o: CniServerOptions): Promise<Server> {
     })
   })
   server.maxConnections = MAX_CONNECTIONS
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(o.path, () => { chmodSync(o.path, 0o600); resolve() })
-  })
+  await listenOwnerOnly(server, o.path)
   return server
 }
