@@ -102,10 +102,8 @@ function masterOf (port: string): string | undefined {
 }
 
 export async function serveCni (o: CniServerOptions): Promise<Server> {
-  const containers = new Map<string, string>() // container/ifname -> port, for a DEL without prevResult
   const handle = async (env: Record<string, string>, text: string): Promise<string> => {
     const command = env.CNI_COMMAND
-    const container = `${env.CNI_CONTAINERID ?? ''}/${env.CNI_IFNAME ?? ''}`
     let conf: NetConf
     try {
       conf = JSON.parse(text) as NetConf
@@ -113,13 +111,12 @@ export async function serveCni (o: CniServerOptions): Promise<Server> {
       throw new CniError(6, 'the network config is not JSON', (err as Error).message)
     }
     if (command === 'DEL') {
+      // libcni passes the cached ADD result; without one, the guard drops the port's binding
+      // once the bridge plugin's DEL has removed the port (PortGuard.gc).
       let port: string | undefined
       try {
         port = bindingOf(conf, o.guard.bridge, o.podCIDRs).port
-      } catch {
-        port = containers.get(container)
-      }
-      containers.delete(container)
+      } catch {}
       if (port !== undefined) await o.guard.unbind(port)
       return ''
     }
@@ -137,7 +134,6 @@ export async function serveCni (o: CniServerOptions): Promise<Server> {
     const why = o.notReady()
     if (why !== undefined) throw new CniError(11, 'flatnet cannot isolate a pod on this node yet: the pod waits', why)
     await o.guard.bind(b)
-    containers.set(container, b.port)
     // Its policies in before it runs: the kubelet starts the pod's containers only after ADD.
     const pod = podOf(env.CNI_ARGS)
     if (o.admit !== undefined && pod !== undefined) {
