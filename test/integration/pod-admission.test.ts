@@ -6,36 +6,28 @@
 // Pods wired by the conflist as the runtime does, named in CNI_ARGS as the kubelet names them;
 // NetworkPolicy from the lab's API server, as the DaemonSet runs it.
 import t from 'tap'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { queryControl } from '../../src/control-socket.js'
 import type { LabNode } from '../../src/lab/cluster.js'
 import { KubeApiProcess } from '../../src/lab/kube-api-process.js'
-import { kubeconfigFor } from '../../src/lab/kube-api.js'
 import { realNamespace, realNetworkPolicy, realPod } from '../../src/lab/kube-objects.js'
 import type { Namespace } from '../../src/lab/netns.js'
 import { until } from '../../src/lab/until.js'
 import type { PolicyState } from '../../src/policy/enforce.js'
 import { type Attachment, CniError, CniRuntime } from '../lib/cni.js'
 import { pingFrom } from '../lib/echo.js'
+import { apiPolicyNode, LAB_API } from '../lib/kube.js'
 import { labTools, withCluster } from '../lib/lab.js'
 
 labTools('ping', 'cni-plugins')
 
-const API = { host: '192.168.77.250', port: 6443 }
-
 t.test('CNI ADD puts a pod\'s policies in before it runs; an unknown local pod neither sends nor is reached', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'flatnet-admission-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const kubeconfig = join(dir, 'kubeconfig')
-  writeFileSync(kubeconfig, kubeconfigFor(`http://${API.host}:${API.port}`))
-  const node = { kind: 'flatnet' as const, extra: { networkPolicy: {}, kubernetes: { kubeconfig, annotate: false } } }
+  const node = apiPolicyNode(t)
   const cluster = await withCluster(t, { nodes: [node, node], cniPods: true, underlay: 'bridge', tag: 'admit' })
   if (!cluster) return
   const [n1, n2] = cluster.nodes
-  const apiNs = cluster.attachToUnderlay('api', API.host)
-  const api = await KubeApiProcess.start({ netns: apiNs.name, host: API.host, port: API.port })
+  const apiNs = cluster.attachToUnderlay('api', LAB_API.host)
+  const api = await KubeApiProcess.start({ netns: apiNs.name, host: LAB_API.host, port: LAB_API.port })
   t.teardown(async () => await api.stop())
 
   // Pods as the scheduler leaves them: bound to a node, no IP yet. x/locked may send nowhere.

@@ -8,25 +8,23 @@
 // Pod list that fails: nothing enforced is claimed and every local pod stays dropped;
 // after it, a watch that fails: the last model stays in force, said stale.
 import t from 'tap'
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { queryControl } from '../../src/control-socket.js'
 import type { Cluster } from '../../src/lab/cluster.js'
 import { KubeApiProcess } from '../../src/lab/kube-api-process.js'
-import { kubeconfigFor, type KubeObject } from '../../src/lab/kube-api.js'
+import type { KubeObject } from '../../src/lab/kube-api.js'
 import { realNamespace, realNetworkPolicy, realPod } from '../../src/lab/kube-objects.js'
 import { until } from '../../src/lab/until.js'
 import type { PolicyState } from '../../src/policy/enforce.js'
 import { healthGet, metricsGet, sample } from '../lib/health.js'
+import { apiPolicyNode, LAB_API } from '../lib/kube.js'
 import { withCluster } from '../lib/lab.js'
 import { addPods, checkStep, labNode, observe, PROBED_CASES } from '../policy/probes.js'
 import { NAMESPACES, nodeOf, PODS, podIP, SERVED, type Step } from '../policy/upstream-cases.js'
 
 // ~60 cases, each with a restart of three daemons and one more probe than the manifests run.
 t.setTimeout(1_500_000)
-
-const API = { host: '192.168.77.250', port: 6443 } // on the lab's underlay bridge
 
 /** The API server's objects for one step, kept in step with what was written: only changes are sent. */
 class ClusterState {
@@ -82,21 +80,17 @@ function digestVersions (digest: string | undefined): Record<string, number> {
 }
 
 t.test('upstream\'s cases through the API server: listed at start, created after, across restarts', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'flatnet-policy-api-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const kubeconfig = join(dir, 'kubeconfig')
-  writeFileSync(kubeconfig, kubeconfigFor(`http://${API.host}:${API.port}`))
   // The DaemonSet's configuration: policy from the API server the kubernetes source reads.
-  const node = { kind: 'flatnet' as const, extra: { networkPolicy: {}, kubernetes: { kubeconfig, annotate: false } } }
+  const node = apiPolicyNode(t)
   const cluster = await withCluster(t, { nodes: [node, node, node], podsPerNode: 0, tag: 'polapi' })
   if (!cluster) return
   const pods = addPods(cluster)
   const [n1] = cluster.nodes
 
   // The API server is unreachable until its link comes up: by then it fails every Pod list.
-  const apiNs = cluster.attachToUnderlay('api', API.host)
+  const apiNs = cluster.attachToUnderlay('api', LAB_API.host)
   apiNs.ip('link', 'set', 'eth0', 'down')
-  const api = await KubeApiProcess.start({ netns: apiNs.name, host: API.host, port: API.port })
+  const api = await KubeApiProcess.start({ netns: apiNs.name, host: LAB_API.host, port: LAB_API.port })
   t.teardown(async () => await api.stop())
   const state = new ClusterState(api)
   await state.write({ policies: [], probes: [] })
