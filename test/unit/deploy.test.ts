@@ -1,11 +1,13 @@
 // The Kubernetes manifests in deploy/: parsed, cross-checked with each other and
 // with the daemon's config parser, so a broken manifest fails here, not on a node.
 import t from 'tap'
-import { readdirSync, readFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseAllDocuments } from 'yaml'
 import { ConfigError, parseConfig } from '../../src/config.js'
+import { uninstallTargets } from '../../src/uninstall/targets.js'
 
 type Obj = Record<string, any>
 
@@ -23,12 +25,15 @@ function yamlFiles (dir: string): string[] {
   })
 }
 
-const files = yamlFiles(deployDir).sort()
-const docs: Array<{ file: string, doc: Obj }> = files.flatMap((file) =>
+// deploy/uninstall/ is applied on its own, after the DaemonSet is deleted: checked at the end.
+const UNINSTALL = 'uninstall/'
+const files = yamlFiles(deployDir).filter((f) => !f.startsWith(UNINSTALL)).sort()
+const parse = (file: string): Array<{ file: string, doc: Obj }> =>
   parseAllDocuments(readFileSync(join(deployDir, file), 'utf8')).map((d) => {
     if (d.errors.length > 0) throw new Error(`${file}: ${d.errors.map((e) => e.message).join('; ')}`)
     return { file, doc: d.toJS() as Obj }
-  }).filter(({ doc }) => doc !== null))
+  }).filter(({ doc }) => doc !== null)
+const docs = files.flatMap(parse)
 const objects = docs.filter(({ doc }) => doc.kind !== 'Kustomization')
 
 function one (kind: string): Obj {
@@ -210,4 +215,60 @@ t.test('ClusterRole lets the daemon watch nodes, bound to its ServiceAccount', a
   t.same(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role.metadata.name })
   t.ok(binding.subjects.some((s: Obj) => s.kind === 'ServiceAccount' && s.name === one('ServiceAccount').metadata.name &&
     s.namespace === NAMESPACE), 'bound to the flatnet ServiceAccount')
+})
+
+t.test('deploy/uninstall: flatnet uninstall once on every node, with the daemon\'s config and host directories', async (t) => {
+  const uninstallDocs = yamlFiles(deployDir).filter((f) => f.startsWith(UNINSTALL)).sort().flatMap(parse)
+  const kustomization = uninstallDocs.filter(({ doc }) => doc.kind === 'Kustomization')
+  t.equal(kustomization.length, 1, 'one kustomization')
+  const resources = uninstallDocs.filter(({ doc }) => doc.kind !== 'Kustomization')
+  t.same([...kustomization[0].doc.resources as string[]].sort(), resources.map(({ file }) => file.slice(UNINSTALL.length)), 'listing exactly its files')
+  t.same(resources.map(({ doc }) => doc.kind), ['DaemonSet'], 'a DaemonSet alone: it uses deploy/\'s namespace and ConfigMap')
+  const ds = resources[0].doc
+  t.equal(ds.metadata.namespace, NAMESPACE)
+  const name = 'app.kubernetes.io/name'
+  t.not(ds.spec.selector.matchLabels[name], daemonSet.spec.selector.matchLabels[name], 'its pods are not the flatnet DaemonSet\'s')
+  t.equal(ds.spec.template.metadata.labels[name], ds.spec.selector.matchLabels[name], 'selector matches the pod labels')
+  const spec = ds.spec.template.spec
+  t.equal(spec.hostNetwork, true, 'the node\'s links and tables')
+  t.ok(spec.tolerations.some((x: Obj) => x.operator === 'Exists' && x.key === undefined), 'every node, whatever its taints')
+  const [init] = spec.initContainers as Obj[]
+  const [sleeper] = spec.containers as Obj[]
+  t.same(init.args, ['uninstall', '--config=/etc/flatnet/config.json', '--node-name=$(NODE_NAME)'], 'the init container runs uninstall with the daemon\'s config')
+  t.same(init.env.find((e: Obj) => e.name === 'NODE_NAME')?.valueFrom, env.get('NODE_NAME')?.valueFrom, 'the node name as the daemon gets it')
+  t.same(sleeper.command, ['sleep', 'infinity'], 'then the pod only sleeps: the DaemonSet does not run uninstall again')
+  for (const c of [init, sleeper]) {
+    t.equal(c.image, container.image, `${String(c.name)}: the daemon's image`)
+    t.equal(c.imagePullPolicy, 'IfNotPresent')
+    t.equal(c.securityContext.privileged, false, `${String(c.name)}: not privileged`)
+    t.equal(c.securityContext.allowPrivilegeEscalation, false)
+    t.equal(c.securityContext.readOnlyRootFilesystem, true)
+    t.same(c.securityContext.capabilities.drop, ['ALL'])
+  }
+  t.same(init.securityContext.capabilities.add, ['NET_ADMIN'], 'uninstall: NET_ADMIN alone (links, routes, nftables)')
+  t.equal(sleeper.securityContext.capabilities.add, undefined, 'the sleeper: no capability')
+  // The same host directories at the same paths as the daemon's container, writable: the same config names the same files.
+  const volumesOf = (p: Obj): Map<string, Obj> => new Map((p.volumes as Obj[]).map((v) => [v.name, v]))
+  const hostMounts = (c: Obj, p: Obj): Map<string, Obj> => new Map((c.volumeMounts as Obj[]).flatMap((m) => {
+    const v = volumesOf(p).get(m.name)
+    return v ? [[m.mountPath as string, { ...v, readOnly: m.readOnly === true }]] : []
+  }))
+  const ours = hostMounts(init, spec)
+  for (const [path, v] of hostMounts(container, pod)) {
+    if (path === '/dev/net/tun') continue
+    if (v.configMap) { t.same(ours.get(path)?.configMap, v.configMap, `${path}: the daemon's ConfigMap`); continue }
+    t.equal(ours.get(path)?.hostPath?.path, v.hostPath.path, `${path}: the host's ${String(v.hostPath.path)}`)
+    t.equal(ours.get(path)?.readOnly, false, `${path}: writable`)
+  }
+  // What uninstall reads from the ConfigMap's config.json lies on those mounts.
+  const dir = mkdtempSync(join(tmpdir(), 'flatnet-deploy-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const file = join(dir, 'config.json')
+  writeFileSync(file, one('ConfigMap').data['config.json'] as string)
+  const targets = uninstallTargets(file, SAMPLE['--node-name'])
+  const on = (p: string): boolean => [...ours.keys()].some((m) => p.startsWith(`${m}/`))
+  const paths = [targets.cni?.confDir + '/x', targets.cni?.subnetFile, targets.cni?.binDir + '/x', targets.cni?.socket,
+    'socket' in targets.control ? targets.control.socket : '', targets.state && 'file' in targets.state ? targets.state.file : '']
+  for (const p of paths) t.ok(on(String(p)), `${String(p)} is on a host mount`)
+  t.same(uninstallTargets(file).control, { dir: '/run/flatnet' }, 'without --node-name: every daemon socket under /run/flatnet is probed')
 })
