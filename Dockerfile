@@ -45,7 +45,11 @@ RUN ln -s ../../../app/bin/flatnet.js /usr/local/bin/flatnet
 # host's network namespace, which needs CAP_NET_ADMIN there, and capabilities
 # granted to a pod only reach a root process (a non-root user gets none without
 # file capabilities or ambient caps, which Kubernetes does not set). The DaemonSet
-# keeps it unprivileged: every capability dropped but NET_ADMIN, NET_RAW and BPF.
+# keeps it unprivileged: every capability dropped but NET_ADMIN and BPF.
 USER root
+# The commit built, for `flatnet --version` and flatnet_build_info (deploy/image/build.sh
+# passes it); last, so a new commit rebuilds no layer above.
+ARG FLATNET_COMMIT=unknown
+ENV FLATNET_COMMIT=${FLATNET_COMMIT}
 ENTRYPOINT ["node", "/app/bin/flatnet.js"]
 CMD ["daemon", "--config", "/etc/flatnet/config.json"]

@@ -19,7 +19,11 @@
         "native/dataplane.cc",
         "native/handover.cc",
         "native/admit.cc",
-        "native/js_table.cc"
+        "native/js_table.cc",
+        "native/nflog.cc",
+        "native/nflog_js.cc",
+        "native/prober.cc",
+        "native/prober_js.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"
@@ -67,7 +71,11 @@
         "native/dataplane.cc",
         "native/handover.cc",
         "native/admit.cc",
-        "native/js_table.cc"
+        "native/js_table.cc",
+        "native/nflog.cc",
+        "native/nflog_js.cc",
+        "native/prober.cc",
+        "native/prober_js.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

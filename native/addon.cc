@@ -10,6 +10,8 @@
 #include "dataplane.h"
 #include "handover.h"
 #include "js_table.h"
+#include "nflog_js.h"
+#include "prober_js.h"
 #ifdef FLATNET_TESTING
 #include "testing.h"  // the test surface: only in flatnet_testing.node (binding.gyp)
 #endif
@@ -287,6 +289,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("receiveDescriptors", Napi::Function::New(env, flatnet::ReceiveDescriptors));
   exports.Set("closeDescriptor", Napi::Function::New(env, flatnet::CloseDescriptor));
   exports.Set("peerUid", Napi::Function::New(env, flatnet::PeerUid));
+  flatnet::InitNflog(env, exports);
+  flatnet::InitProber(env, exports);
 #ifdef FLATNET_TESTING
   flatnet::InitTesting(env, exports);
 #endif

@@ -4,8 +4,9 @@ import { type Address, type Cidr, parseAddress, parseCidr } from './net/cidr.js'
 import { parseMac } from './net/mac.js'
 
 export class ConfigError extends Error {
-  constructor (readonly field: string, problem: string) {
-    super(`config.${field}: ${problem}`)
+  /** where: what the message names first: the field, or what the user typed instead (a flag, FILE:LINE:COLUMN). */
+  constructor (readonly field: string, readonly problem: string, where = `config.${field}`) {
+    super(`${where}: ${problem}`)
   }
 }
 

@@ -7,6 +7,8 @@ import { macFromName } from './net/mac.js'
 import { address, boolean, cidrs, ConfigError, ifname, integer, isObject, type Json, known, mac, name, object, oneOf, optional } from './config-fields.js'
 import { parseSources, SOURCE_FIELDS, type SourcesConfig } from './control/config.js'
 import { type CniConfig, DEFAULT_CNI } from './cni.js'
+import { jsonErrorAt } from './json-error.js'
+import { PROBE_DEFAULTS } from './reach/prober.js'
 
 export const DEFAULT_PORT = 8472 // Linux's vxlan default, and flannel's
 export const DEFAULT_VNI = 1
@@ -38,6 +40,7 @@ export interface Config {
   peers: PeerConfig[]
   logLevel: string
   controlSocket?: string // default /run/flatnet/<nodeName>.sock
+  peerProbes?: { port: number, intervalMs: number } // node-to-node health (src/reach/); undefined = off
   healthPort: number // /healthz, /readyz on 127.0.0.1; 0 = off
   metricsPort: number // /metrics on all addresses; 0 = off
   sources: SourcesConfig // stateFile, channel, kubernetes, etcd (src/control/config.ts)
@@ -46,30 +49,62 @@ export interface Config {
   networkPolicy?: { manifests?: string } // enforce NetworkPolicy: from this directory's manifests, or (no manifests) from the API server
 }
 
+/**
+ * `flatnet daemon`'s flags that override a field, by flag name (the keys of loadConfig's
+ * overrides): the field's path, which the flag's value replaces and its errors name by the flag.
+ */
+export const FLAG_FIELDS: Readonly<Record<string, string>> = {
+  'node-name': 'nodeName',
+  'pod-cidr': 'podCIDR',
+  'pod-cidr-from-node': 'podCIDR', // the Node object's spec.podCIDRs
+  'underlay-address': 'underlay.address',
+  join: 'channel.join',
+  offloads: 'offloads',
+  'log-level': 'logLevel',
+}
+
 export function loadConfig (file: string, overrides: Json = {}): Config {
   let text: string
   try {
     text = readFileSync(file, 'utf8')
   } catch (err) {
-    throw new ConfigError('(file)', `cannot read ${file}: ${(err as Error).message}`)
+    throw new ConfigError('(file)', `cannot read it: ${(err as Error).message}`, file)
   }
   let raw: unknown
   try {
     raw = JSON.parse(text)
   } catch (err) {
-    throw new ConfigError('(file)', `${file} is not valid JSON: ${(err as Error).message}`)
+    const at = jsonErrorAt(text, err as Error)
+    throw new ConfigError('(file)', `${at.message} (not valid JSON)`, `${file}:${at.line}:${at.column}`)
   }
-  if (!isObject(raw)) throw new ConfigError('(file)', `${file} must hold a JSON object`)
-  const { underlayAddress, join, ...rest } = overrides
-  const merged: Json = { ...raw, ...rest }
-  if (underlayAddress !== undefined) merged.underlay = { ...(isObject(raw.underlay) ? raw.underlay : {}), address: underlayAddress }
-  if (join !== undefined) merged.channel = { ...(isObject(raw.channel) ? raw.channel : {}), join }
-  return parseConfig(merged)
+  if (!isObject(raw)) throw new ConfigError('(file)', 'must hold a JSON object', file)
+  const merged: Json = { ...raw }
+  for (const [flag, value] of Object.entries(overrides)) {
+    const path = FLAG_FIELDS[flag]
+    if (path === undefined) throw new Error(`loadConfig: no flag --${flag} overrides a field`)
+    const [top, sub] = path.split('.')
+    const into = raw[top]
+    merged[top] = sub === undefined ? value : { ...(isObject(into) ? into : {}), [sub]: value }
+  }
+  try {
+    return parseConfig(merged)
+  } catch (err) {
+    throw err instanceof ConfigError ? namingFlag(err, overrides) : err
+  }
+}
+
+/** The error naming the flag the user typed when its field is one an override set (`--log-level: ...`), else as it was. */
+export function namingFlag (err: ConfigError, overrides: Json): ConfigError {
+  const flag = Object.keys(overrides).find((f) => {
+    const path = FLAG_FIELDS[f]
+    return path !== undefined && (err.field === path || err.field.startsWith(`${path}[`) || err.field.startsWith(`${path}.`))
+  })
+  return flag === undefined ? err : new ConfigError(err.field, err.problem, `--${flag}`)
 }
 
 export function parseConfig (raw: Json): Config {
   known(raw, '', ['nodeName', 'clusterCIDR', 'podCIDR', 'underlay', 'vni', 'vtepMAC', 'mtu', 'tun', 'bridge',
-    'offloads', 'busyPollMicros', 'workers', 'peers', 'logLevel', 'controlSocket', 'healthPort', 'metricsPort', 'cni', 'ipMasq', 'networkPolicy', ...SOURCE_FIELDS])
+    'offloads', 'busyPollMicros', 'workers', 'peers', 'logLevel', 'controlSocket', 'healthPort', 'metricsPort', 'peerProbes', 'cni', 'ipMasq', 'networkPolicy', ...SOURCE_FIELDS])
   const nodeName = name(raw.nodeName, 'nodeName')
   const clusterCIDRs = cidrs(raw.clusterCIDR, 'clusterCIDR')
   const podCIDRs = cidrs(raw.podCIDR, 'podCIDR')
@@ -102,6 +137,7 @@ export function parseConfig (raw: Json): Config {
     sources: {},
     healthPort: optional(raw.healthPort, 9472, (v) => integer(v, 'healthPort', 0, 65535)),
     metricsPort: optional(raw.metricsPort, 9473, (v) => integer(v, 'metricsPort', 0, 65535)),
+    peerProbes: raw.peerProbes === false ? undefined : peerProbes(raw.peerProbes),
     controlSocket: optional(raw.controlSocket, undefined, (v) => {
       if (typeof v !== 'string' || !v.startsWith('/')) throw new ConfigError('controlSocket', 'must be an absolute path')
       return v
@@ -144,6 +180,16 @@ function cniConfig (v: unknown, bridge: string | undefined): CniConfig {
   }
 }
 
+function peerProbes (v: unknown): { port: number, intervalMs: number } {
+  const o = v === undefined || v === null ? {} : object(v, 'peerProbes')
+  known(o, 'peerProbes.', ['port', 'intervalSeconds'])
+  return {
+    port: optional(o.port, PROBE_DEFAULTS.port, (p) => integer(p, 'peerProbes.port', 1, 65535)),
+    // Past 5 s a dead peer is no longer reported within 10 s (src/reach/prober.ts).
+    intervalMs: optional(o.intervalSeconds, PROBE_DEFAULTS.intervalMs / 1000, (s) => integer(s, 'peerProbes.intervalSeconds', 1, 300)) * 1000,
+  }
+}
+
 function tunConfig (v: unknown): { name: string } {
   return optional(v, { name: 'flatnet0' }, (t) => {
     const o = object(t, 'tun')
@@ -156,6 +202,7 @@ function tunConfig (v: unknown): { name: string } {
 export function peers (v: unknown, self: Config, path = 'peers'): PeerConfig[] {
   if (!Array.isArray(v)) throw new ConfigError(path, 'must be an array')
   const seen = new Map<string, string>()
+  const names = new Map<string, number>()
   return v.map((item, i) => {
     const at = `${path}[${i}]`
     const o = object(item, at)
@@ -168,6 +215,10 @@ export function peers (v: unknown, self: Config, path = 'peers'): PeerConfig[] {
       vtepMAC: mac(o.vtepMAC, `${at}.vtepMAC`),
     }
     if (peer.nodeName === self.nodeName) throw new ConfigError(`${at}.nodeName`, `"${peer.nodeName}" is this node`)
+    // One entry per node: a second would silently replace the first in the peer table.
+    const first = names.get(peer.nodeName)
+    if (first !== undefined) throw new ConfigError(`${at}.nodeName`, `"${peer.nodeName}" is also ${path}[${first}]: keep one entry per node`)
+    names.set(peer.nodeName, i)
     for (const c of peer.podCIDRs) {
       const text = formatCidr(c)
       if (self.podCIDRs.some((own) => overlaps(own, c))) {

@@ -2,7 +2,7 @@
 // daemon, and how a successor asks it to hand over. A unix socket, owner-only (0600
 // in a 0700 directory), msgpack frames: request { cmd }, response { ok, ... }. The
 // queries are read-only; a session (the successor's) stays open for its frames.
-import { chmodSync, mkdirSync, rmSync } from 'node:fs'
+import { chmodSync, mkdirSync, readdirSync, rmSync } from 'node:fs'
 import { createConnection, createServer, type Server, type Socket } from 'node:net'
 import { dirname } from 'node:path'
 import { readFrames, writeFrame } from './frame.js'
@@ -11,6 +11,25 @@ export const DEFAULT_SOCKET_DIR = '/run/flatnet'
 
 export function socketPathFor (nodeName: string): string {
   return `${DEFAULT_SOCKET_DIR}/${nodeName}.sock`
+}
+
+/**
+ * The socket of this node's daemon when the user names none: NODE_NAME (the DaemonSet
+ * sets it, so `kubectl exec <pod> -- flatnet status` needs no flag), else the only
+ * daemon socket in the directory.
+ */
+export function localDaemonSocket (env = process.env, dir = DEFAULT_SOCKET_DIR): string {
+  if (env.NODE_NAME) return socketPathFor(env.NODE_NAME)
+  let names: string[]
+  try {
+    names = readdirSync(dir).filter((n) => n.endsWith('.sock') && n !== 'cni.sock')
+  } catch {
+    names = []
+  }
+  if (names.length === 1) return `${dir}/${names[0]}`
+  throw new Error(names.length === 0
+    ? `no flatnet daemon socket in ${dir}: is the daemon running on this node? Give --node NAME or --socket PATH`
+    : `several daemon sockets in ${dir} (${names.join(', ')}): give --node NAME or --socket PATH`)
 }
 
 export type Handler = (cmd: string) => unknown

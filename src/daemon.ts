@@ -23,7 +23,9 @@ import type { Server } from 'node:net'
 import { serveCni } from './guard/cni-server.js'
 import { PortGuard } from './guard/port-guard.js'
 import { trustedPeer } from './peer-credentials.js'
-import { VERSION } from './version.js'
+import { COMMIT, VERSION } from './version.js'
+import { PeerHealth } from './reach/peer-health.js'
+import { recentWarnings } from './log.js'
 import { constants } from 'node:os'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 
@@ -61,7 +63,7 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
     }
     throw err
   }
-  const { table, healer, sources, control, cniServer, guard, listeners, cni, drops, policy, succession } = node
+  const { table, healer, sources, control, cniServer, guard, listeners, cni, drops, policy, succession, peerHealth } = node
   if (config.sources.kubernetes) {
     // The scheduler keeps pods off a node whose NetworkUnavailable is True (set by some cloud providers).
     const { kubeconfig } = config.sources.kubernetes
@@ -71,6 +73,7 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
   }
   log.info({
     version: VERSION,
+    commit: COMMIT,
     node: config.nodeName,
     tun: info.tunName,
     mtu,
@@ -133,6 +136,7 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
       }
       clearInterval(watch)
       healer.stop()
+      peerHealth?.stop()
       control.close()
       cniServer?.close()
       guard?.stop()
@@ -244,6 +248,12 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
   const sources = await startSources(config, options.configFile, options.overrides, table, log)
   undo.push(async () => await sources.stop())
   const drops = (): KernelDrops => kernelDrops(info.tunName, config.underlay.port)
+  // Every peer probed through the overlay and on the underlay (src/reach/).
+  const peerHealth = config.peerProbes
+    ? new PeerHealth({ table, podCIDRs: config.podCIDRs, underlay: config.underlay.address, ...config.peerProbes, log })
+    : undefined
+  if (peerHealth) undo.push(() => peerHealth.stop())
+  const started = Date.now()
   // NetworkPolicy before the conflist: a pod must be isolated before its first packet.
   let cniFiles: ReturnType<typeof writeCniFiles> | undefined
   const writeCni = (): void => {
@@ -319,6 +329,30 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
         eventLoop: loopStalls(),
       }
     }
+    if (cmd === 'status') {
+      const s = dataplane.info()
+      return {
+        node: config.nodeName,
+        version: VERSION,
+        commit: COMMIT,
+        uptimeSeconds: Math.round((Date.now() - started) / 1000),
+        ready: tunProblem() ?? policy?.state().error ?? policy?.state().stale ?? null,
+        dataplane: {
+          tun: s.tunName,
+          mtu,
+          workers: s.workers,
+          queues: s.queues,
+          socketSteering: s.socketSteering,
+          offloads: { tunCsum: s.tunCsum, tunTso: s.tunTso, tunUso: s.tunUso, udpGso: s.udpGso, udpGro: s.udpGro },
+          vtep: `${formatAddress(config.underlay.address)}:${config.underlay.port}`,
+          vni: config.vni,
+        },
+        sources: sources.up(),
+        peers: { total: table.size, refused: table.refused, probes: peerHealth?.summary() ?? null },
+        policy: policy ? { ...policy.state(), denied: policy.denied() } : null,
+        warnings: recentWarnings(),
+      }
+    }
     if (cmd === 'peers') {
       const counts = new Map(dataplane.stats().peers.map((p) => [p.name, p]))
       return {
@@ -332,13 +366,16 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
           version: p.version,
           ageSeconds: Math.round((Date.now() - p.since) / 1000),
           ...counts.get(p.nodeName),
+          health: peerHealth?.health(p.nodeName),
         })),
       }
     }
     // The policy state alone: what a waiter polls, without stats' per-peer counters (5,000 rows at scale).
     if (cmd === 'policy') return { node: config.nodeName, policy: policy?.state() }
     if (cmd === 'policy-objects') return { objects: policy?.objects() ?? null }
-    throw new Error(`unknown command "${cmd}" (known: stats, peers, policy, policy-objects, successor)`)
+    // Denied connections lately, named (src/policy/drops.ts): at most a thousand flows.
+    if (cmd === 'policy-drops') return { node: config.nodeName, drops: policy?.drops() ?? null }
+    throw new Error(`unknown command "${cmd}" (known: status, stats, peers, policy, policy-objects, policy-drops, successor)`)
   }, CONTROL_LIMITS, { successor: succession.accept }, trustedPeer)
   undo.push(() => control.close())
   // From sysfs and /proc/net, as the healer reads them: no child process per probe.
@@ -383,7 +420,11 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
   const listeners: Server[] = []
   undo.push(() => { for (const l of listeners) l.close() })
   if (config.healthPort) listeners.push(await serveHealth(config.healthPort, checks))
-  if (config.metricsPort) listeners.push(await serveMetrics(config.metricsPort, dataplaneMetrics(dataplane, checks)))
+  if (config.metricsPort) {
+    const registry = dataplaneMetrics(dataplane, checks)
+    peerHealth?.register(registry)
+    listeners.push(await serveMetrics(config.metricsPort, registry))
+  }
   // The kubelet starts pods once a conflist appears: only after the data plane can carry them.
   const notReady = tunProblem()
   if (notReady) throw new Error(`data plane not ready after setup: ${notReady}`)
@@ -393,7 +434,7 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
   const cni = cniFiles
   const plugins = config.cni ? missingPlugins(config.cni.binDir) : []
   if (plugins.length) log.warn({ binDir: config.cni?.binDir, missing: plugins }, 'CNI plugins missing')
-  return { table, healer, sources, control, cniServer, guard, listeners, cni, drops, policy, succession }
+  return { table, healer, sources, control, cniServer, guard, listeners, cni, drops, policy, succession, peerHealth }
 }
 
 function nonZero (counts: Record<string, number>): Record<string, number> {

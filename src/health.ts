@@ -9,7 +9,7 @@ import { Counter, Gauge, Registry } from 'prom-client'
 import type { Dataplane } from './native.js'
 import type { KernelDrops } from './net/kernel-drops.js'
 import type { PolicyState } from './policy/enforce.js'
-import { VERSION } from './version.js'
+import { COMMIT, VERSION } from './version.js'
 
 export interface HealthChecks {
   live: () => string | undefined // undefined = healthy, else why not
@@ -32,7 +32,7 @@ export function dataplaneMetrics (dataplane: Dataplane, checks: HealthChecks): R
       help,
       labelNames,
       registers: [],
-      collect () { this.reset(); for (const [labels, v] of read()) this.inc(labels, v) },
+      collect () { fill(this, labelNames, read(), (labels, v) => this.inc(labels, v)) },
     }))
   }
   const gauge = (name: string, help: string, labelNames: string[], read: () => Array<[Record<string, string>, number]>): void => {
@@ -41,7 +41,7 @@ export function dataplaneMetrics (dataplane: Dataplane, checks: HealthChecks): R
       help,
       labelNames,
       registers: [],
-      collect () { this.reset(); for (const [labels, v] of read()) this.set(labels, v) },
+      collect () { fill(this, labelNames, read(), (labels, v) => this.set(labels, v)) },
     }))
   }
   absolute('flatnet_packets_total', 'Inner packets forwarded, by direction (tx: TUN to underlay, rx: underlay to TUN).', ['direction'],
@@ -64,7 +64,8 @@ export function dataplaneMetrics (dataplane: Dataplane, checks: HealthChecks): R
   gauge('flatnet_policy_rules', 'Rules in the chains of this node\'s pods.', [], policy((s) => s.rules))
   gauge('flatnet_policy_apply_seconds', 'How long the last apply took, from the change that started it to nft\'s commit.', [], policy((s) => s.lastApplyMs / 1000))
   absolute('flatnet_policy_rebuilds_total', 'Changes nftables refused, after which the table was replaced whole (it was changed by hand, or flatnet has a bug).', [], policy((s) => s.rebuilds))
-  gauge('flatnet_policy_enforced', '1 while the policies are enforced, 0 when enforcement is refused or failed.', [], policy((s) => s.error ? 0 : 1))
+  gauge('flatnet_policy_enforced', '1 while the policies are enforced, 0 when enforcement is refused or failed; absent when NetworkPolicy is not configured.',
+    [], policy((s) => s.error ? 0 : 1))
   gauge('flatnet_policy_objects_refused', 'Namespaces, Pods and NetworkPolicies refused by validation: each keeps its last good version; a NetworkPolicy without one isolates what it would select.', [], policy((s) => s.skipped.length))
   gauge('flatnet_policy_objects_stale', '1 while the API server\'s policy objects cannot be read; the table stays as it was.', [], policy((s) => s.stale ? 1 : 0))
   absolute('flatnet_policy_denied_packets_total', 'Connections\' first packets dropped by NetworkPolicy, by direction.', ['direction'], () => {
@@ -72,6 +73,11 @@ export function dataplaneMetrics (dataplane: Dataplane, checks: HealthChecks): R
     const d = checks.policyDenied()
     return [[{ direction: 'ingress' }, d.ingress], [{ direction: 'egress' }, d.egress]]
   })
+  // Counts only: the flows themselves are `flatnet policy drops`, never series.
+  absolute('flatnet_policy_drop_log_records_total', 'Denied first packets the policy table logged (at most 100 a second) and the daemon read, for `flatnet policy drops`.', [],
+    policy((s) => s.dropLog?.records ?? 0))
+  absolute('flatnet_policy_drop_log_lost_total', 'Logged denied packets the kernel could not deliver to the daemon (its socket buffer was full).', [],
+    policy((s) => s.dropLog?.lost ?? 0))
   absolute('flatnet_drops_total', 'Packets dropped, by reason.', ['reason'],
     () => Object.entries(dataplane.stats().drops).map(([reason, n]) => [{ reason }, n]))
   absolute('flatnet_kernel_drops_total', 'Packets the kernel dropped before they reached the data plane or after it: tun_queue (routed into the TUN ' +
@@ -101,8 +107,21 @@ export function dataplaneMetrics (dataplane: Dataplane, checks: HealthChecks): R
   gauge('flatnet_source_up', 'Whether each peer source is connected and in sync (1) or not (0).', ['source'],
     () => Object.entries(checks.sourceHealthy()).map(([source, up]) => [{ source }, up ? 1 : 0]))
   gauge('flatnet_ready', 'Whether the node is ready (TUN up, routes in place, table loaded).', [], () => [[{}, checks.ready() ? 0 : 1]])
-  gauge('flatnet_build_info', 'Always 1: the running daemon\'s version.', ['version'], () => [[{ version: VERSION }, 1]])
+  gauge('flatnet_build_info', 'Always 1: the running daemon\'s version and the commit it was built from.', ['version', 'commit'],
+    () => [[{ version: VERSION, commit: COMMIT }, 1]])
   return registry
+}
+
+/**
+ * Sets a metric's samples to rows. None is no sample: absent, not the 0 an unlabelled
+ * metric shows by default, so an alert on `flatnet_policy_enforced == 0` fires only where
+ * enforcement failed, not where NetworkPolicy is off.
+ */
+function fill (metric: Counter | Gauge, labelNames: string[], rows: Array<[Record<string, string>, number]>,
+  put: (labels: Record<string, string>, v: number) => void): void {
+  metric.reset()
+  for (const [labels, v] of rows) put(labels, v)
+  if (rows.length === 0 && labelNames.length === 0) metric.remove() // a labelled one has no sample after reset
 }
 
 /** What one listener admits: connections in all and per client address, and how long a request may take. */

@@ -97,6 +97,38 @@ interface Addon {
   closeDescriptor(fd: number): void
   /** The uid at the other end of a unix socket (SO_PEERCRED); -1 when there is none. */
   peerUid(fd: number): number
+  /** A non-blocking NETLINK_NETFILTER socket bound to an NFLOG group, copying copyRange bytes of each packet; close with closeDescriptor. */
+  nflogOpen(group: number, copyRange: number): number
+  /** What the group queued, about max records at most, without blocking; overruns: times the socket's buffer overflowed. */
+  nflogRead(fd: number, max: number): { records: NflogRecord[], overruns: number }
+  /** TCP connect probes watched by a native thread (native/prober.h); each times out after timeoutMs. */
+  Prober: new (timeoutMs: number) => NativeProber
+}
+
+export interface NativeProber {
+  /** Opens a probe from src to dst:port (4 or 16 bytes each, of family). */
+  probe(id: number, family: 4 | 6, dst: Buffer, src: Buffer, port: number): void
+  /** The results since the last take: [id, answered (1/0), rtt in microseconds, errno] each. */
+  take(): Float64Array
+  stop(): void
+}
+
+/** One packet an NFLOG group received (native/nflog.h): ports 0 where the copy has none (ICMP, a later fragment). */
+export interface NflogRecord {
+  family: 4 | 6
+  saddr: string
+  daddr: string
+  proto: number
+  sport: number
+  dport: number
+  /** The log rule's prefix. */
+  prefix: string
+  indev: number
+  outdev: number
+  physindev: number
+  physoutdev: number
+  /** The group's sequence number (NFULNL_CFG_F_SEQ): a gap is records lost. */
+  seq?: number
 }
 
 /** The file of build/Release/<name>.node (or the one an environment variable names, e.g. an ASan build). */

@@ -4,8 +4,13 @@
 // NetworkUnavailable condition is set to False so the scheduler may place pods.
 import { readFileSync } from 'node:fs'
 import { KubeClient, KubeError } from './kube/client.js'
+import { KubeConfigError } from './kube/config.js'
 
 const POLL_MS = 1000
+
+// Node's and OpenSSL's words for a server whose certificate does not verify, or that does
+// not speak TLS: the CA was read once, so waiting cannot fix it.
+const TLS_REFUSED = /certificate|self[- ]signed|altnames|wrong version number|packet length too long/i
 
 /** The node's pod CIDRs (IPv4 first, as Kubernetes orders them), or [] while none is allocated. */
 export function podCIDRsOf (node: unknown): string[] {
@@ -25,7 +30,8 @@ export interface WaitOptions {
 /**
  * Reads the Node until it has pod CIDRs: a new node gets them from
  * kube-controller-manager shortly after it registers, and the API may be briefly
- * unreachable while the node comes up. Throws, saying why, after timeoutMs.
+ * unreachable while the node comes up. Throws, saying why, after timeoutMs; at once
+ * (KubeConfigError) when no API server is configured or its TLS cannot verify.
  */
 export async function podCIDRsFromNode (nodeName: string, kubeconfig: string | undefined, o: WaitOptions): Promise<string[]> {
   const client = KubeClient.load(kubeconfig) // no API server configured at all: throws at once, saying so
@@ -40,6 +46,10 @@ export async function podCIDRsFromNode (nodeName: string, kubeconfig: string | u
         why = `Node ${nodeName} has no spec.podCIDRs yet (kube-controller-manager allocates them with --allocate-node-cidrs)`
       } catch (err) {
         const e = err as Error
+        if (e instanceof KubeError && e.code === 0 && TLS_REFUSED.test(e.detail)) {
+          const { server, origin } = client.endpoint
+          throw new KubeConfigError(`${server} (from ${origin}) fails TLS: ${e.detail}; give the right server and CA (kubernetes.kubeconfig in the config)`)
+        }
         const detail = e instanceof KubeError && e.code > 0 ? `HTTP ${e.code} ${e.reason}${e.detail ? `: ${e.detail}` : ''}` : e instanceof KubeError ? e.detail : String(e)
         why = `cannot read Node ${nodeName}: ${detail}`
       }

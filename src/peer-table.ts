@@ -29,7 +29,7 @@ export class PeerTable implements PeerSink {
   private readonly changed = new Map<string, NativePeer>()
   private readonly removed = new Set<string>()
   private installed = false // the first push sets the whole table (and the local CIDRs)
-  private readonly listeners: Array<() => void> = []
+  private readonly listeners: Array<(changed: PeerEntry[], removed: string[]) => void> = []
   private readonly localNative
   private readonly claims = new PrefixClaims()
   /** Records refused (another VNI, a CIDR outside the cluster's or overlapping another node's). */
@@ -79,8 +79,8 @@ export class PeerTable implements PeerSink {
     return this.peers.size
   }
 
-  /** Called after every push (the state file is written from here). */
-  onChange (fn: () => void): void {
+  /** Called after every push with the peers whose forwarding changed and those removed (the state file is written from here). */
+  onChange (fn: (changed: PeerEntry[], removed: string[]) => void): void {
     this.listeners.push(fn)
   }
 
@@ -120,9 +120,11 @@ export class PeerTable implements PeerSink {
     } else if (this.changed.size > 0 || this.removed.size > 0) { // else only the listing changed
       this.dataplane.updatePeers({ set: [...this.changed.values()], remove: [...this.removed] })
     }
+    const changed = [...this.changed.keys()].map((name) => this.peers.get(name) as PeerEntry)
+    const removed = [...this.removed]
     this.changed.clear()
     this.removed.clear()
-    for (const fn of this.listeners) fn()
+    for (const fn of this.listeners) fn(changed, removed)
   }
 }
 

@@ -68,5 +68,6 @@ bases=$SECONDS
 ca=()
 [ -n "${NODE_EXTRA_CA_CERTS:-}" ] && ca=(-v "$NODE_EXTRA_CA_CERTS:/run/build-ca.crt:ro" --build-arg NODE_EXTRA_CA_CERTS=/run/build-ca.crt)
 podman build "${podman_flags[@]}" --network host --pull=never "${ca[@]}" \
-  --build-arg "BUILD_BASE=$build_base" --build-arg "RUNTIME_BASE=$runtime_base" -t "$tag" .
+  --build-arg "BUILD_BASE=$build_base" --build-arg "RUNTIME_BASE=$runtime_base" \
+  --build-arg "FLATNET_COMMIT=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)" -t "$tag" .
 echo "bases: $((bases - started)) s, image: $((SECONDS - bases)) s; $tag: $(podman image inspect --format '{{.Size}}' "$tag" | awk '{printf "%.0f MB", $1 / 1e6}')"

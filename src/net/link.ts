@@ -4,6 +4,7 @@
 import { execFileSync } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { type Address, type Cidr, formatAddress, formatCidr, nth } from './cidr.js'
+import { ConfigError } from '../config-fields.js'
 
 export function ip (...args: string[]): string {
   try {
@@ -21,7 +22,7 @@ export function mtuOfAddress (address: Address): number {
   const want = formatAddress(address)
   const links = JSON.parse(ip('-j', 'addr', 'show')) as IpAddrJson[]
   const link = links.find((l) => l.addr_info?.some((a) => a.local === want))
-  if (!link) throw new Error(`underlay.address ${want} is on no interface of this node: set it to one of the node's addresses`)
+  if (!link) throw new ConfigError('underlay.address', `${want} is on no interface of this node: give one of its addresses (ip -br addr)`)
   return link.mtu
 }
 

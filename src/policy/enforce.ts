@@ -12,6 +12,7 @@ import { POLICY_KINDS, type PolicyObjectSource, type PolicySourceStatus, watchPo
 import type { Logger } from '../log.js'
 import { type NodePods, POLICY_TABLE } from './nftables.js'
 import { NodeTable } from './node-table.js'
+import { DropLog, type DropLogStats, type DropsView } from './drops.js'
 import type { Namespace, NetworkPolicy, Pod } from './objects.js'
 
 export interface PolicyState {
@@ -29,6 +30,8 @@ export interface PolicyState {
   rules: number
   lastApplyMs: number
   skipped: string[]
+  /** The drop log's counts (drops.ts); undefined when drops are counted only. */
+  dropLog?: DropLogStats
 }
 
 /** sha256 over the manifest files' names and contents, in name order. */
@@ -66,7 +69,9 @@ export interface PolicyEnforcer {
   /** The objects the table was last built from (undefined before the first apply): what `flatnet policy` explains. */
   objects: () => Manifests | undefined
   /** Connections' first packets denied since the start: the table's counters, which each replace resets, carried over. */
-  denied: () => { ingress: number, egress: number }
+  denied: () => { ingress: number, egress: number, readAt?: number }
+  /** The denied connections logged lately, named (`flatnet policy drops`); undefined when drops are counted only. */
+  drops: () => DropsView | undefined
   /**
    * A pod of this node about to start with these addresses (its CNI ADD): resolves once the
    * table judges them as that pod's, so its first packet meets its policies. The API server
@@ -84,6 +89,8 @@ export interface EnforceOptions {
   log: Logger
   onApply: (s: PolicyState) => void
   pollMs?: number
+  /** Log denied first packets to an NFLOG group and keep them for `flatnet policy drops` (default true). */
+  dropLog?: boolean
 }
 
 // An nft run costs a process and its netlink exchange whatever it carries: under churn, one
@@ -197,14 +204,30 @@ export function enforcePolicy (o: EnforceOptions): PolicyEnforcer {
   if (refused) {
     state.error = `NetworkPolicy not enforced: ${refused}`
     o.onApply(state)
-    return { state: () => state, objects: () => undefined, denied: () => ({ ingress: 0, egress: 0 }), admit: async () => {}, stop: async () => {} }
+    return { state: () => state, objects: () => undefined, denied: () => ({ ingress: 0, egress: 0 }), drops: () => undefined, admit: async () => {}, stop: async () => {} }
   }
+  // Opened before the first render: the deny chains log only where the kernel has NFLOG,
+  // since nft refuses a `log group` statement without it and the whole table with it.
+  let tableNow: (() => NodeTable) | undefined
+  const drops = o.dropLog === false ? undefined : new DropLog({ log: o.log, namer: () => tableNow?.() })
+  if (drops?.open() === true) o = { ...o, node: { ...o.node, dropLog: { group: drops.group } } }
+  const withDrops = <T extends PolicyEnforcer>(e: T): T => ({
+    ...e,
+    state: () => { const s = e.state(); if (drops) s.dropLog = drops.stats(); return s },
+    drops: () => drops?.view(),
+    stop: async () => { drops?.stop(); await e.stop() },
+  })
   const counters = new DeniedCounters()
   const denied = (): { ingress: number, egress: number } => counters.total()
-  if ('kubernetes' in o.source) return enforceFromApi(o, o.source.kubernetes.kubeconfig, state, counters)
+  if ('kubernetes' in o.source) {
+    const enforcer = enforceFromApi(o, o.source.kubernetes.kubeconfig, state, counters)
+    tableNow = enforcer.table
+    return withDrops(enforcer)
+  }
   const dir = o.source.manifests
   let manifests: Manifests | undefined
   const applier = new Applier(o, state, counters, () => manifests?.errors ?? [])
+  tableNow = () => applier.current()
   state.error = `NetworkPolicy not applied yet: reading ${dir}`
   let seen: string | undefined
   const poll = (): void => {
@@ -224,13 +247,14 @@ export function enforcePolicy (o: EnforceOptions): PolicyEnforcer {
   }
   poll()
   const timer = setInterval(poll, o.pollMs ?? 250)
-  return {
+  return withDrops({
     state: () => state,
     objects: () => manifests,
     denied,
+    drops: () => undefined,
     admit: async () => {}, // manifests name each pod's IPs themselves
     stop: async () => { clearInterval(timer); counters.stop(); await applier.stop() },
-  }
+  })
 }
 
 /** A NodeTable holding these objects. */
@@ -250,7 +274,7 @@ export function tableOf (node: NodePods, m: Pick<Manifests, 'namespaces' | 'pods
  * arrives and reaches nftables as the commands it makes. A kind whose list or watch fails
  * later leaves the table as it was, marked stale.
  */
-function enforceFromApi (o: EnforceOptions, kubeconfig: string | undefined, state: PolicyState, counters: DeniedCounters): PolicyEnforcer {
+function enforceFromApi (o: EnforceOptions, kubeconfig: string | undefined, state: PolicyState, counters: DeniedCounters): PolicyEnforcer & { table: () => NodeTable } {
   let source: PolicyObjectSource | undefined
   const applier = new Applier(o, state, counters, () => source?.refused() ?? [])
   // Pods admitted by CNI ADD whose IPs the API server has not reported yet: the table holds
@@ -290,7 +314,7 @@ function enforceFromApi (o: EnforceOptions, kubeconfig: string | undefined, stat
     await applier.settled()
     if (state.error !== undefined) throw new Error(state.error)
   }
-  const base = { state: () => state, objects: () => source?.objects(), denied: () => counters.total(), admit }
+  const base = { state: () => state, objects: () => source?.objects(), denied: () => counters.total(), drops: () => undefined, admit, table: () => applier.current() }
   let client: KubeClient
   try {
     closedUntilListed(o.node)
@@ -385,13 +409,17 @@ class DeniedCounters {
     this.timer.unref()
   }
 
-  total (): { ingress: number, egress: number } {
-    return { ingress: this.carried.ingress + this.last.ingress, egress: this.carried.egress + this.last.egress }
+  /** readAt: when the kernel's counters were last read (ms epoch): a status shows how old the counts are. */
+  total (): { ingress: number, egress: number, readAt?: number } {
+    return { ingress: this.carried.ingress + this.last.ingress, egress: this.carried.egress + this.last.egress, readAt: this.readAt }
   }
+
+  private readAt: number | undefined
 
   async beforeReplace (): Promise<void> {
     await this.read()
-    Object.assign(this.carried, this.total())
+    const { ingress, egress } = this.total()
+    Object.assign(this.carried, { ingress, egress })
     this.last = { ingress: 0, egress: 0 }
     this.table++
   }
@@ -407,6 +435,9 @@ class DeniedCounters {
   private async read (): Promise<void> {
     const table = this.table
     const now = await deniedPackets()
-    if (table === this.table) this.last = now
+    if (table === this.table) {
+      this.last = now
+      this.readAt = Date.now()
+    }
   }
 }

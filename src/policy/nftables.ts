@@ -18,6 +18,38 @@ export interface NodePods {
   podCIDRs: string[]
   /** The node's name, for the pods (spec.nodeName) that live here. */
   nodeName: string
+  /** Where denied first packets are copied for `flatnet policy drops`; undefined: counted only. */
+  dropLog?: DropLog
+}
+
+/** An NFLOG group (net/netfilter/nfnetlink_log.c) the daemon reads denied first packets from. */
+export interface DropLog { group: number }
+
+// Only the headers are wanted: addresses, protocol and ports.
+export const DROP_LOG_SNAPLEN = 128
+// One limit for every drop rule: a flood of denied packets, to one pod or to all, costs the
+// daemon at most this many records a second; dropping itself is unchanged.
+export const DROP_LOG_RATE = '100/second burst 200 packets'
+/** Each log prefix: "flatnet-policy DIRECTION REASON" (parsed back by drops.ts). */
+export const DROP_LOG_PREFIX = 'flatnet-policy'
+
+export type Direction = 'ingress' | 'egress'
+/** isolated: the pod's policies allow nothing that matches; unknown: an address of this node's pod CIDRs the table does not know. */
+export type DenyReason = 'isolated' | 'unknown'
+const DENIES: ReadonlyArray<[Direction, DenyReason]> = [['ingress', 'isolated'], ['egress', 'isolated'], ['ingress', 'unknown'], ['egress', 'unknown']]
+
+/**
+ * The chain every denied first packet of a direction ends in: it counts, logs (within the
+ * limit) and drops. Pod chains end in a goto here, so whether drops are logged is four
+ * small chains, not every pod's.
+ */
+export const denyChain = (d: Direction, r: DenyReason): string => `deny-${d === 'ingress' ? 'in' : 'out'}${r === 'unknown' ? '-unknown' : ''}`
+
+function denyLines (d: Direction, r: DenyReason, log: DropLog | undefined): string[] {
+  const counter = `counter name ${d}_denied`
+  if (log === undefined) return [`${counter} drop`]
+  // A limit that is over ends the rule before log; the drop is the next rule's, so every packet is dropped.
+  return [`${counter} limit name drop_log log prefix "${DROP_LOG_PREFIX} ${d} ${r}" group ${log.group} snaplen ${DROP_LOG_SNAPLEN}`, 'drop']
 }
 
 export type Family = 4 | 6
@@ -122,13 +154,15 @@ export function * tableText (t: TableParts): Generator<string> {
   const unknownLocal = (end: 'saddr' | 'daddr'): string[] => FAMILIES.flatMap((f) => {
     const cidrs = t.node.podCIDRs.filter((c) => family(c) === f)
     if (cidrs.length === 0) return []
-    const counter = end === 'daddr' ? 'ingress_denied' : 'egress_denied'
-    return [`    ${ipKw(f)} ${end} { ${cidrs.join(', ')} } ${ipKw(f)} ${end} != @${localSet(f)} counter name ${counter} drop comment "a pod of this node not yet in the table"`]
+    const chain = denyChain(end === 'daddr' ? 'ingress' : 'egress', 'unknown')
+    return [`    ${ipKw(f)} ${end} { ${cidrs.join(', ')} } ${ipKw(f)} ${end} != @${localSet(f)} goto ${chain} comment "a pod of this node not yet in the table"`]
   })
+  const log = t.node.dropLog
   yield [
     `table ${TABLE} {`,
     '  counter ingress_denied {}',
     '  counter egress_denied {}',
+    ...log ? [`  limit drop_log { rate ${DROP_LOG_RATE} }`] : [],
     ...MAPS.flatMap((m) => [`  map ${m} {`, `    type ${addrType(m.endsWith('4') ? 4 : 6)} : verdict`, ...inline(t.maps[m]), '  }']),
     ...FAMILIES.flatMap((f) => [`  set ${localSet(f)} {`, `    type ${addrType(f)}`, ...inline(t.local[f]), '  }']),
     ...t.sets.flatMap((s) => [`  set ${s.name} {`, `    type ${s.type}`, '  }']),
@@ -145,6 +179,7 @@ export function * tableText (t: TableParts): Generator<string> {
     '    ip daddr vmap @in4',
     '    ip6 daddr vmap @in6',
     '  }',
+    ...DENIES.flatMap(([d, r]) => [`  chain ${denyChain(d, r)} {`, ...denyLines(d, r, log).map((l) => `    ${l}`), '  }']),
     ...t.chains.flatMap((c) => [`  # ${c.comment}`, `  chain ${c.name} {`, ...c.lines.map((l) => `    ${l}`), '  }']),
     '}',
   ].join('\n') + '\n'

@@ -14,7 +14,7 @@ import { inBlock } from './addresses.js'
 import { addressable, namedPort, numericPort } from './compile.js'
 import type { Namespace, NetworkPolicy, Pod, PolicyRule, PolicyType } from './objects.js'
 import {
-  FAMILIES, type Family, MAPS, type NodePods, type RuleView, TABLE, elementCommand, family, hasSelectors, isNamed,
+  FAMILIES, type Family, MAPS, type NodePods, type RuleView, TABLE, denyChain, elementCommand, family, hasSelectors, isNamed,
   localSet, namedElement, namedSet, namedSetType, peerSet, peerSetType, portMatch, ruleComment, ruleLines, tableText,
 } from './nftables.js'
 import { matches, peerSelectsPod, selects } from './selector.js'
@@ -69,8 +69,9 @@ export class NodeTable {
   private readonly namespaces = new Map<string, Namespace>()
   private readonly policies = new Map<string, Map<string, NetworkPolicy>>() // by namespace, then key
   // Addressable pods by namespace, held as the objects the reflector stores: a key per pod
-  // here would cost as much again as the pod's own strings at 150,000 pods.
-  private readonly byNamespace = new Map<string, Set<Pod>>()
+  // here would cost as much again as the pod's own strings at 150,000 pods. Lists, not
+  // Sets: a slot each instead of a hash entry, and a removal scans one namespace's pods.
+  private readonly byNamespace = new Map<string, Pod[]>()
   private readonly owners = new Map<string, Pod | Pod[]>() // ip -> addressable pods holding it
   private readonly active = new Map<string, ActivePolicy>()
   private readonly sets = new Map<string, PeerSets>() // by shape
@@ -94,6 +95,19 @@ export class NodeTable {
     let rules = 0
     for (const l of this.local.values()) for (const c of l.chains.values()) rules += c.lines.length - 1
     return { policies, localPods: this.local.size, rules }
+  }
+
+  /** The pod ("namespace/name") holding ip, of this node or another; the first by key where pods share it. */
+  podAt (ip: string): string | undefined {
+    const o = this.owners.get(ip)
+    if (o === undefined) return undefined
+    return Array.isArray(o) ? o.map(key).sort()[0] : key(o)
+  }
+
+  /** The policies whose rules make a pod of this node's chain for a direction (none: not isolated that way). */
+  isolatedBy (pod: string, type: PolicyType): string[] {
+    const l = this.local.get(pod)
+    return l ? [...l.policies.values()].filter((a) => a.policy.policyTypes.includes(type)).map((a) => key(a.policy)) : []
   }
 
   /** The table has just been applied whole from script(): from now on, keep the commands each change makes. */
@@ -188,8 +202,8 @@ export class NodeTable {
 
   private remember (p: Pod): void {
     let m = this.byNamespace.get(p.namespace)
-    if (!m) this.byNamespace.set(p.namespace, m = new Set())
-    m.add(p)
+    if (!m) this.byNamespace.set(p.namespace, m = [])
+    m.push(p)
     for (const ip of p.ips) {
       const o = this.owners.get(ip)
       this.owners.set(ip, o === undefined ? p : Array.isArray(o) ? [...o, p] : [o, p])
@@ -199,9 +213,14 @@ export class NodeTable {
   private forget (p: Pod): void {
     const m = this.byNamespace.get(p.namespace)
     // previous is the object remembered; an equal copy (a caller's) is found by name.
-    const held = m?.has(p) === true ? p : [...m ?? []].find((q) => q.name === p.name) ?? p
-    m?.delete(held)
-    if (m?.size === 0) this.byNamespace.delete(p.namespace)
+    let i = m?.indexOf(p) ?? -1
+    if (i < 0) i = m?.findIndex((q) => q.name === p.name) ?? -1
+    const held = m !== undefined && i >= 0 ? m[i] : p
+    if (m !== undefined && i >= 0) {
+      m[i] = m[m.length - 1] // order does not matter: the last takes its place
+      m.pop()
+      if (m.length === 0) this.byNamespace.delete(p.namespace)
+    }
     for (const ip of p.ips) {
       const o = this.owners.get(ip)
       const rest = o === undefined ? [] : (Array.isArray(o) ? o : [o]).filter((x) => x !== held)
@@ -356,7 +375,7 @@ export class NodeTable {
     if (pod) {
       const selecting = [...this.policies.get(pod.namespace)?.values() ?? []].filter((p) => selects(p, pod)).sort((a, b) => key(a) < key(b) ? -1 : 1)
       for (const p of selecting) policies.set(key(p), this.activate(p))
-      for (const [dir, type, peer, counter] of [['in', 'Ingress', 'saddr', 'ingress_denied'], ['out', 'Egress', 'daddr', 'egress_denied']] as const) {
+      for (const [dir, type, peer, direction] of [['in', 'Ingress', 'saddr', 'ingress'], ['out', 'Egress', 'daddr', 'egress']] as const) {
         const by = [...policies.values()].filter((a) => a.policy.policyTypes.includes(type))
         if (by.length === 0) continue
         const views = by.flatMap((a) => this.views(a, type, pod))
@@ -364,7 +383,7 @@ export class NodeTable {
           const name = `${dir}${f}-${l.id}`
           chains.set(name, {
             comment: `${dir === 'in' ? 'ingress to' : 'egress from'} ${k} (${by.map((a) => key(a.policy)).join(', ')})`,
-            lines: [...views.flatMap((v) => ruleLines(v, f, peer)), `counter name ${counter} drop`],
+            lines: [...views.flatMap((v) => ruleLines(v, f, peer)), `goto ${denyChain(direction, 'isolated')}`].map(flat),
           })
         }
         for (const ip of pod.ips) claims.set(`${dir}${family(ip)} ${ip}`, `${dir}${family(ip)}-${l.id}`)
@@ -444,4 +463,7 @@ export class NodeTable {
 }
 
 const first = (holders: Map<string, string>): string => holders.get([...holders.keys()].sort()[0]) as string
+// Rule lines are built from shared pieces (a template's parts); held for as long as the pod is,
+// each kept as one flat string is less than half the heap of its tree of pieces.
+const flat = (s: string): string => Buffer.from(s, 'utf8').toString('utf8')
 const same = (a: string[], b: string[]): boolean => a.length === b.length && a.every((x, i) => x === b[i])

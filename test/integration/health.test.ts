@@ -14,7 +14,7 @@ import { readLog } from '../../src/lab/netns.js'
 import { until } from '../../src/lab/until.js'
 import { socketDrops } from '../../src/net/kernel-drops.js'
 import { labTools, ping, withCluster } from '../lib/lab.js'
-import { VERSION } from '../../src/version.js'
+import { COMMIT, VERSION } from '../../src/version.js'
 import { healthGet, metricsGet, sample } from '../lib/health.js'
 
 labTools('ping')
@@ -79,7 +79,7 @@ t.test('healthz, readyz and metrics on a 3-node cluster', async (t) => {
   t.equal(sample(m, 'flatnet_drops_total', { reason: 'spoofed_source' }), 0, 'every reason is exported, zero included')
   t.equal(sample(m, 'flatnet_peers'), 2, 'flatnet_peers 2')
   t.equal(sample(m, 'flatnet_ready'), 1, 'flatnet_ready 1')
-  t.equal(sample(m, 'flatnet_build_info', { version: VERSION }), 1, `flatnet_build_info{version="${VERSION}"} 1`)
+  t.equal(sample(m, 'flatnet_build_info', { version: VERSION, commit: COMMIT }), 1, `flatnet_build_info{version="${VERSION}",commit="${COMMIT}"} 1`)
   // The log as kubectl logs shows it: JSON lines, level names, ISO times, the version at ready.
   const ready = JSON.parse(cluster.log(n1).split('\n').find((l) => l.includes('"msg":"ready"')) as string) as { level: string, time: string, version: string }
   t.same([ready.level, ready.version], ['info', VERSION], 'the ready line: level by name, the version')

@@ -28,16 +28,22 @@ export class KernelTable {
     const own = dir === 'in' ? q.toIP : q.fromIP
     const chain = this.maps.get(`${dir}${own.includes(':') ? 6 : 4}`)?.get(own)
     if (chain === undefined) return undefined
+    return this.verdict(chain, q)
+  }
+
+  private verdict (chain: string, q: Query): boolean {
     for (const expr of this.rules.get(chain) ?? []) {
       let all = true
       for (const e of expr) {
         if ('return' in e) return true
         if ('drop' in e) return false
-        if ('counter' in e) continue
+        if ('goto' in e) return this.verdict((e.goto as { target: string }).target, q)
+        // The deny chains' log (within a limit) is a side effect: the rule goes on to the next.
+        if ('counter' in e || 'limit' in e || 'log' in e) continue
         if (!('match' in e)) throw new Error(`an expression this reader does not know: ${JSON.stringify(e)}`)
         if (!this.holds(e.match as Json, q)) { all = false; break }
       }
-      if (all) throw new Error(`a rule of ${chain} fell through without a verdict`)
+      if (all && !expr.some((e) => 'log' in e)) throw new Error(`a rule of ${chain} fell through without a verdict`)
     }
     throw new Error(`chain ${chain} ends without a verdict`)
   }

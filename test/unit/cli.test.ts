@@ -5,6 +5,7 @@ import t from 'tap'
 import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { createLogger } from '../../src/log.js'
+import { COMMIT } from '../../src/version.js'
 
 const cli = new URL('../../bin/flatnet.js', import.meta.url).pathname
 const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version
@@ -19,8 +20,9 @@ t.test('--help and -h on every command: the usage, exit 0', async (t) => {
   t.equal(run('nonsense').status, 2, 'an unknown command is still a usage error')
 })
 
-t.test('--version names the package\'s version', async (t) => {
-  t.same([run('--version').status, run('--version').stdout], [0, `flatnet ${version}\n`])
+t.test('--version names the package\'s version and commit', async (t) => {
+  t.same([run('--version').status, run('--version').stdout], [0, `flatnet ${version} (${COMMIT})\n`])
+  t.match(COMMIT, /^[0-9a-f]{12}$/, 'and the commit, from the checkout\'s .git')
 })
 
 t.test('log lines: JSON with the level by name and an ISO time', async (t) => {

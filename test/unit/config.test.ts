@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ConfigError, parseConfig } from '../../src/config.js'
+import { ConfigError, FLAG_FIELDS, loadConfig, parseConfig } from '../../src/config.js'
 import { formatMac, macFromName } from '../../src/net/mac.js'
 
 const base = () => ({
@@ -58,6 +58,7 @@ const cases: Array<[string, (c: any) => void, string, RegExp]> = [
   ['peer is self', (c) => { c.peers[0].nodeName = 'n1' }, 'peers[0].nodeName', /is this node/],
   ['peer missing MAC', (c) => { delete c.peers[0].vtepMAC }, 'peers[0].vtepMAC', /is required/],
   ['two IPv4 pod CIDRs', (c) => { c.podCIDR = ['10.244.1.0/24', '10.244.2.0/24'] }, 'podCIDR', /one IPv4 and one IPv6/],
+  ['a peer twice', (c) => { c.peers.push({ ...c.peers[0], podCIDR: '10.244.3.0/24' }) }, 'peers[1].nodeName', /"n2" is also peers\[0\]: keep one entry per node/],
 ]
 
 for (const [name, mutate, field, message] of cases) {
@@ -126,4 +127,46 @@ t.test('etcd: TLS files and a user, each checked at start, naming the field', as
   t.throws(() => parseConfig(etcd({ username: 'flatnet' })), /config\.etcd\.passwordFile: username and passwordFile go together/)
   t.throws(() => parseConfig(etcd({ caFile: 'ca.crt' })), /config\.etcd\.caFile: must be an absolute path/)
   t.throws(() => parseConfig({ ...base(), etcd: { endpoints: ['http://10.0.0.5:2379'], caFile: full.caFile } }), /config\.etcd\.endpoints: caFile, certFile and keyFile are for https:\/\/ endpoints/)
+})
+
+t.test('an override\'s error names the flag the user typed; the file\'s fields stay config.FIELD', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'flatnet-config-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const file = join(dir, 'node.json')
+  writeFileSync(file, JSON.stringify({ ...base(), channel: { key: 'k'.repeat(16) } }))
+  const flags: Array<[string, unknown, RegExp]> = [
+    ['node-name', 'N_1', /^--node-name: "N_1" is not a node name/],
+    ['pod-cidr', '10.245.1.0/24', /^--pod-cidr: 10\.245\.1\.0\/24 is not inside clusterCIDR/],
+    ['pod-cidr', ['10.244.1.0/24', '10.244.9.0/33'], /^--pod-cidr: "10\.244\.9\.0\/33"/],
+    ['pod-cidr-from-node', '10.245.1.0/24', /^--pod-cidr-from-node: 10\.245\.1\.0\/24 is not inside clusterCIDR/],
+    ['underlay-address', '192.0.2.300', /^--underlay-address: "192\.0\.2\.300" is not an IP address/],
+    ['join', '192.0.2.7:99999', /^--join: "192\.0\.2\.7:99999": port must be 1-65535/],
+    ['offloads', 'maybe', /^--offloads: "maybe" must be true or false/],
+    ['log-level', 'verbose', /^--log-level: must be one of trace, debug, info, warn, error/],
+  ]
+  t.same([...new Set(flags.map(([f]) => f))].sort(), Object.keys(FLAG_FIELDS).sort(), 'every flag that overrides a field')
+  for (const [flag, value, message] of flags) {
+    t.throws(() => loadConfig(file, { [flag]: value }), { message }, `--${flag}`)
+  }
+  t.throws(() => loadConfig(file, { 'node-name': 'n2' }), { message: /^config\.peers\[0\]\.nodeName: "n2" is this node/ },
+    'a file field\'s error stays config.FIELD, even when a flag\'s value set it off')
+  writeFileSync(file, JSON.stringify({ ...base(), vni: 0 }))
+  t.throws(() => loadConfig(file, { 'log-level': 'info' }), { message: /^config\.vni: / })
+  writeFileSync(file, JSON.stringify({ ...base(), underlay: { address: '192.0.2.1', port: 4789 }, channel: { key: 'k'.repeat(16) } }))
+  const c = loadConfig(file, { 'underlay-address': '192.0.2.9', join: '192.0.2.8' })
+  t.same([c.underlay.port, c.sources.channel?.join, c.sources.channel?.key.length], [4789, [{ host: '192.0.2.8', port: 8473 }], 16],
+    'a nested override keeps the file\'s other fields')
+})
+
+t.test('a JSON syntax error: FILE:LINE:COLUMN and the parser\'s words', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'flatnet-config-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const file = join(dir, 'node.json')
+  writeFileSync(file, '{\n  "nodeName": "n1",\n  "logLevel": verbose\n}\n')
+  t.throws(() => loadConfig(file), { message: `${file}:3:15: Unexpected token 'v' (not valid JSON)` })
+  writeFileSync(file, '{\n  "nodeName": "n1",\n}\n')
+  t.throws(() => loadConfig(file), { message: `${file}:3:1: Expected double-quoted property name (not valid JSON)` })
+  writeFileSync(file, '[1]')
+  t.throws(() => loadConfig(file), { message: `${file}: must hold a JSON object` })
+  t.throws(() => loadConfig(join(dir, 'missing.json')), new RegExp(`^${join(dir, 'missing.json')}: cannot read it: ENOENT`))
 })

@@ -2,12 +2,16 @@
 // the Node (waiting while none is allocated), and NetworkUnavailable=False is
 // written to its status as a strategic merge patch (conditions merge by type).
 import t, { type Test } from 'tap'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import type { Server } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { markNetworkAvailable, nodeIdentity, podCIDRsFromNode } from '../../src/node-cidr.js'
+import { KubeConfigError } from '../../src/kube/config.js'
+import { toolsMissing } from '../../src/lab/tools.js'
 // @ts-expect-error: a plain .mjs fixture, also run as a process by the namespace test
 import { kubeconfig as kubeconfigFor, nodeApi } from '../fixtures/node-api.mjs'
 
@@ -66,4 +70,31 @@ t.test('node identity: the flag wins over the file; kubeconfig from the file', a
   t.same(nodeIdentity(file, undefined), { nodeName: 'from-file', kubeconfig: '/etc/kubeconfig' })
   t.same(nodeIdentity(file, 'from-flag'), { nodeName: 'from-flag', kubeconfig: '/etc/kubeconfig' })
   t.same(nodeIdentity(join(dir, 'missing.json'), undefined), { nodeName: undefined, kubeconfig: undefined })
+})
+
+// A certificate the configured CA does not verify will not change while the daemon waits:
+// said at once (a KubeConfigError: exit 2), not after the 10 minutes the CLI allows.
+t.test('a server whose certificate does not verify: refused at once, naming where the config came from', async (t) => {
+  const missing = toolsMissing(['openssl'])
+  if (missing) {
+    if (process.env.CI) throw new Error(`must run in CI but cannot: ${missing}`)
+    t.pass(missing, { skip: true })
+    return
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'flatnet-node-cidr-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'key.pem', '-out', 'cert.pem',
+    '-days', '2', '-subj', '/CN=flatnet-test'], { cwd: dir, stdio: 'ignore' })
+  const server = createHttpsServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) }, (_req, res) => res.end('{}'))
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { server.closeAllConnections(); server.close() })
+  const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const file = join(dir, 'kubeconfig')
+  const config = JSON.parse(kubeconfigFor(url))
+  delete config.clusters[0].cluster['insecure-skip-tls-verify'] // and no CA: the self-signed certificate cannot verify
+  writeFileSync(file, JSON.stringify(config))
+  const wait = (why: string): never => { throw new Error(`waited: ${why}`) }
+  const err = await podCIDRsFromNode('k1', file, { timeoutMs: 600_000, pollMs: 20, onWait: wait }).then(() => undefined, (e: unknown) => e)
+  t.type(err, KubeConfigError, String(err))
+  t.match((err as Error).message, `${url} (from ${file}) fails TLS: self-signed certificate`)
 })

@@ -34,10 +34,22 @@ t.test('one chain per isolated pod of this node, reached through a verdict map b
   t.match(script, /add element inet flatnet-policy s\d+-4 \{ 10\.244\.1\.11 \}/, 'filled after the declarations')
   t.match(script, /ip saddr @s\d+-4 tcp dport 80 return/, 'the named port resolved on the destination pod')
   t.match(script, /ip saddr 10\.244\.0\.0\/16 ip saddr != \{ 10\.244\.2\.0\/24 \} udp dport 81-90 return/, 'ipBlock with except, endPort range')
-  t.match(script, /return comment "x\/a-from-b rule 0"\n {4}counter name ingress_denied drop\n {2}\}/, 'anything else is dropped and counted')
+  t.match(script, /return comment "x\/a-from-b rule 0"\n {4}goto deny-in\n {2}\}/, 'anything else goes to the ingress deny chain')
+  t.match(script, /chain deny-in \{\n {4}counter name ingress_denied drop\n {2}\}/, 'which counts and drops it')
   t.match(script, /set local4 \{\n {4}type ipv4_addr\n {4}elements = \{ 10\.244\.1\.10, 10\.244\.1\.11 \}/, 'the addresses of this node\'s pods')
-  t.match(script, /ip daddr \{ 10\.244\.1\.0\/24 \} ip daddr != @local4 counter name ingress_denied drop/, 'a pod of this node the table does not know yet is unreachable')
+  t.match(script, /ip daddr \{ 10\.244\.1\.0\/24 \} ip daddr != @local4 goto deny-in-unknown/, 'a pod of this node the table does not know yet is unreachable')
+  t.match(script, /chain deny-in-unknown \{\n {4}counter name ingress_denied drop\n {2}\}/, 'and counted as denied')
+  t.notMatch(script, /log |limit /, 'without a drop log, nothing is logged')
   t.notMatch(tableOf({ nodeName: 'n2', podCIDRs: ['10.244.2.0/24'] }, objects).script(), /jump/, 'n2: none of its pods is isolated')
+})
+
+t.test('with a drop log: every deny chain logs to the group behind one shared limit, then drops', async (t) => {
+  const script = tableOf({ ...n1, dropLog: { group: 7 } }, objects).script()
+  t.match(script, /limit drop_log \{ rate 100\/second burst 200 packets \}/, 'one limit for the whole table')
+  for (const [chain, prefix] of [['deny-in', 'ingress isolated'], ['deny-out', 'egress isolated'], ['deny-in-unknown', 'ingress unknown'], ['deny-out-unknown', 'egress unknown']]) {
+    t.match(script, new RegExp(`chain ${chain} \\{\\n {4}counter name \\w+_denied limit name drop_log log prefix "flatnet-policy ${prefix}" group 7 snaplen 128\\n {4}drop\\n {2}\\}`), `${chain}: counted, logged within the limit, dropped`)
+  }
+  t.same(tableOf({ ...n1, dropLog: { group: 7 } }, objects).counts(), tableOf(n1, objects).counts(), 'the pods\' chains are the same either way')
 })
 
 t.test('rules with the same peers share their sets', async (t) => {
