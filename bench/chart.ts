@@ -1,5 +1,5 @@
 // An SVG bar chart of a benchmark result: per metric, one bar per mode, each the
-// ratio to kernel VXLAN of the same run (the dashed line at 1). Hand-written SVG so
+// ratio to the run's baseline (kernel VXLAN, or host-gw without it; the dashed line at 1). Hand-written SVG so
 // the benchmark needs no dependency; `node dist/bench/chart.js FILE.json` redraws one.
 import { readFileSync, writeFileSync } from 'node:fs'
 import { pathToFileURL } from 'node:url'
@@ -30,8 +30,9 @@ export function renderChart (result: BenchResult): string {
   const out: string[] = []
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`)
   out.push(`<rect width="${width}" height="${height}" fill="white"/>`)
-  out.push(text(LEFT, 24, `flatnet benchmark: ratio to ${result.baseline} (same run)`, 'font-size="16" font-weight="bold"'))
-  out.push(text(LEFT, 44, `${result.topology}; ${result.seconds} s per test; ${result.date}; ^ = clipped at ${yMax}x`, 'fill="#555"'))
+  out.push(text(LEFT, 24, `flatnet benchmark: ratio to ${result.baseline ?? 'no baseline'} (same run)`, 'font-size="16" font-weight="bold"'))
+  const bars = (result.rounds ?? 1) > 1 ? `; error bars: lowest-highest over ${result.rounds} rounds` : ''
+  out.push(text(LEFT, 44, `${result.topology}; ${result.seconds} s per test; ${result.date}; ^ = clipped at ${yMax}x${bars}`, 'fill="#555"'))
   // Y axis with ticks.
   // Steps that land on 1x, the baseline.
   const step = yMax <= 1.5 ? 0.25 : yMax <= 3 ? 0.5 : yMax <= 10 ? 1 : yMax / 5
@@ -51,7 +52,13 @@ export function renderChart (result: BenchResult): string {
         return
       }
       out.push(`<rect x="${x + 2}" y="${y(v)}" width="${BAR - 4}" height="${y(0) - y(v)}" fill="${COLORS[i % COLORS.length]}"><title>${esc(`${r.mode} ${metric.label}: ${r.metrics[metric.key]} (${v.toFixed(3)}x)`)}</title></rect>`)
-      out.push(text(x + BAR / 2, y(v) - 4, v > yMax ? `${v.toFixed(v >= 10 ? 0 : 1)}^` : v.toFixed(2), 'text-anchor="middle" font-size="9"'))
+      // Error bar: the lowest-highest of the paired ratios over the rounds.
+      const spread = r.ratioSpread?.[metric.key]
+      if (spread) {
+        const cx = x + BAR / 2
+        out.push(`<path d="M${cx} ${y(spread[0])}V${y(spread[1])}M${cx - 4} ${y(spread[0])}H${cx + 4}M${cx - 4} ${y(spread[1])}H${cx + 4}" stroke="#222" fill="none"><title>${esc(`${r.mode} ${metric.label}: ratio ${spread[0].toFixed(3)}-${spread[1].toFixed(3)} over the rounds`)}</title></path>`)
+      }
+      out.push(text(x + BAR / 2, y(Math.max(v, spread?.[1] ?? v)) - 4, v > yMax ? `${v.toFixed(v >= 10 ? 0 : 1)}^` : v.toFixed(2), 'text-anchor="middle" font-size="9"'))
     })
     const cx = x0 + (modes.length * BAR) / 2
     out.push(text(cx, y(0) + 18, metric.label, 'text-anchor="middle"'))
@@ -96,6 +103,6 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   }
   const result = JSON.parse(readFileSync(file, 'utf8')) as BenchResult
   // With today's rules for which metrics have ratios; a multi-round file keeps its paired medians.
-  if ((result.rounds ?? 1) === 1) addRatios(result.modes)
+  if ((result.rounds ?? 1) === 1) addRatios(result.modes, result.baseline)
   console.log(writeChart(file, result))
 }

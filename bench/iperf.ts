@@ -16,10 +16,16 @@ export interface TcpResult {
 }
 
 export interface UdpResult {
-  pps: number // datagrams the receiver got per second
-  lossPct: number
+  pps: number // datagrams the receiving pod read per second
   sentPps: number
-  podLossPct: number // of the datagrams sent, those the data plane delivered but the receiving pod's socket had no room for
+  /** Both of the datagrams sent, so the second is a part of the first. */
+  lossPct: number // not read by the receiving pod, wherever they were lost
+  podLossPct: number // delivered by the data plane but dropped at the pod's full socket
+  sent: number
+  read: number
+  droppedAtPod: number // the pod's UDP RcvbufErrors during the test
+  /** iperf3's own figure: gaps in the sequence numbers it read, which misses a lost tail. */
+  iperf3LostPct: number
 }
 
 /** A receiver-side TCP throughput test with `streams` parallel connections; `pinned`:
@@ -31,19 +37,40 @@ export async function tcpThroughput (from: Pod, to: Pod, seconds: number, stream
   return { gbps: r.bits_per_second / 1e9, bytes: r.bytes, retransmits: j.end?.sum_sent?.retransmits ?? 0 }
 }
 
+const UDP_PAYLOAD = 64
+
 /** Small-packet rate: 64-byte UDP payloads sent as fast as iperf3 can (`-b 0`). */
 export async function udpSmallPackets (from: Pod, to: Pod, seconds: number): Promise<UdpResult> {
   // A flood loses packets in the data plane or, once delivered, at a receiver that cannot
   // keep up: the receiving pod's UDP receive-buffer errors tell the two apart.
   const before = await udpReceiveBufferErrors(to)
-  const j = await iperf3(from, to, seconds, ['-u', '-l', '64', '-b', '0'])
-  const atPod = await udpReceiveBufferErrors(to) - before
+  const j = await iperf3(from, to, seconds, ['-u', '-l', String(UDP_PAYLOAD), '-b', '0'])
+  return udpLoss(j, await udpReceiveBufferErrors(to) - before)
+}
+
+/**
+ * Loss from one set of counts, all against the datagrams sent: what the receiver read
+ * (its bytes over the payload size) and what the pod's socket dropped. iperf3's own
+ * lost_packets counts gaps below the highest sequence number it read, so datagrams lost
+ * at the end of the test (still queued in a daemon, or arriving once the receiver has
+ * stopped reading) are in the socket's drops but not in its loss.
+ */
+export function udpLoss (j: IperfJson, droppedAtPod: number): UdpResult {
   const r = j.end?.sum_received
   const s = j.end?.sum_sent
-  if (!r || typeof r.packets !== 'number' || !r.seconds) throw new Error('iperf3: no UDP sum_received in its JSON')
-  // `packets` is the highest sequence seen, `lost_packets` the gaps in it.
-  const delivered = r.packets - r.lost_packets
-  return { pps: delivered / r.seconds, lossPct: r.lost_percent, sentPps: s ? s.packets / s.seconds : NaN, podLossPct: 100 * atPod / r.packets }
+  if (!r || typeof r.bytes !== 'number' || !r.seconds) throw new Error('iperf3: no UDP sum_received in its JSON')
+  if (!s || typeof s.packets !== 'number' || !s.packets) throw new Error('iperf3: no UDP sum_sent packets in its JSON')
+  const read = Math.round(r.bytes / UDP_PAYLOAD)
+  return {
+    pps: read / r.seconds,
+    sentPps: s.packets / s.seconds,
+    lossPct: 100 * (s.packets - read) / s.packets,
+    podLossPct: 100 * droppedAtPod / s.packets,
+    sent: s.packets,
+    read,
+    droppedAtPod,
+    iperf3LostPct: r.lost_percent,
+  }
 }
 
 /** RcvbufErrors of the pod's namespace: iperf3's is its only UDP socket. */
@@ -51,7 +78,7 @@ async function udpReceiveBufferErrors (pod: Pod): Promise<number> {
   return udpCounters(await pod.ns.execAsync('cat', ['/proc/net/snmp'])).RcvbufErrors ?? NaN
 }
 
-interface IperfJson {
+export interface IperfJson {
   error?: string
   end?: {
     sum_received?: { bits_per_second: number, bytes: number, packets: number, lost_packets: number, lost_percent: number, seconds: number }

@@ -2,6 +2,7 @@
 // (veth underlay, one pod per node; docs/performance.md describes the lab).
 import { execFileSync } from 'node:child_process'
 import type { NodeSpec } from '../src/lab/cluster.js'
+import { kernelVxlanUnavailable } from '../src/lab/kernel-vxlan.js'
 
 export interface Mode {
   name: string
@@ -9,11 +10,35 @@ export interface Mode {
   node: NodeSpec // both nodes run the same data plane
   userspace?: boolean // a process per node carries the packets: its CPU and memory are measured
   /** Why this mode cannot run on this machine, or undefined. */
-  unavailable?: () => string | undefined
+  unavailable?: () => Promise<string | undefined> | string | undefined
 }
 
-/** Every ratio in the report is taken against this mode's run in the same invocation. */
-export const BASELINE = 'kernel-vxlan'
+/**
+ * Every ratio in the report is taken against one mode's run in the same invocation:
+ * kernel VXLAN, what flatnet replaces; where the host cannot run it, plain routes,
+ * which every host can.
+ */
+export const BASELINES = ['kernel-vxlan', 'host-gw']
+
+/** The baseline of a run of these modes, and a line saying why when it is not the first choice. */
+export function chooseBaseline (modes: string[], unavailable: ReadonlyMap<string, string>): { baseline?: string, note?: string } {
+  const usable = BASELINES.find((b) => modes.includes(b) && !unavailable.has(b))
+  const [preferred] = BASELINES
+  if (usable === preferred) return { baseline: usable }
+  const why = unavailable.has(preferred) ? `${preferred} cannot run here: ${unavailable.get(preferred) as string}` : `${preferred} not in --modes`
+  if (!usable) return { note: `no ratios: ${why}, and host-gw not in --modes` }
+  return { baseline: usable, note: `ratios to ${usable}, not ${preferred}: ${why}` }
+}
+
+/** Why each of these modes cannot run on this machine, for those that cannot. */
+export async function unavailableModes (modes: Mode[]): Promise<Map<string, string>> {
+  const out = new Map<string, string>()
+  for (const m of modes) {
+    const why = await m.unavailable?.()
+    if (why) out.set(m.name, why)
+  }
+  return out
+}
 
 // flatnet nodes run without their pod-egress masquerade (ipMasq), like the other
 // modes' nodes: its NAT rules switch on conntrack for every packet of the node, and
@@ -24,7 +49,7 @@ function flatnet (offloads: boolean, extra: Record<string, unknown> = {}): NodeS
 
 export const MODES: Mode[] = [
   { name: 'host-gw', description: 'plain routes, no encapsulation (the limit)', node: { kind: 'host-gw' } },
-  { name: 'kernel-vxlan', description: 'Linux vxlan, flannel-style', node: { kind: 'kernel-vxlan' } },
+  { name: 'kernel-vxlan', description: 'Linux vxlan, flannel-style', node: { kind: 'kernel-vxlan' }, unavailable: kernelVxlanUnavailable },
   {
     name: 'flatnet',
     description: 'flatnet, the defaults: offloads on, workers auto (per-cpu as root: a pinned worker per CPU, flows steered to it)',

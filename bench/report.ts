@@ -1,9 +1,9 @@
 // What the benchmark reports: the metrics, a result file's shape, ratios to the
 // baseline mode, and the terminal table.
-import { BASELINE } from './modes.js'
 import { CATEGORIES, type Profile } from './profile.js'
 
-export type MetricKey = 'tcp1Gbps' | 'tcp4Gbps' | 'udp64Kpps' | 'udp64LossPct' | 'udp64PodLossPct' | 'rttP50Us' | 'rttP99Us' | 'rttSwitches' | 'cpuSecPerGbit' | 'rssPeakMB'
+export type MetricKey = 'tcp1Gbps' | 'tcp1Retransmits' | 'tcp4Gbps' | 'tcp4Retransmits' | 'udp64Kpps' | 'udp64LossPct' | 'udp64PodLossPct' |
+  'rttP50Us' | 'rttP99Us' | 'rttSwitches' | 'tcp1CpuSecPerGbit' | 'tcp4CpuSecPerGbit' | 'cpuSecPerGbit' | 'rssPeakMB'
 
 export interface Metric {
   key: MetricKey
@@ -11,37 +11,61 @@ export interface Metric {
   better: 'higher' | 'lower'
   /** Only measured where a userspace process carries the packets (flatnet, openvpn). */
   processOnly?: boolean
-  /** A ratio would mislead (a loss percentage against a near-zero one). */
+  /**
+   * A count or percentage near zero: a ratio would mislead, and so would its spread
+   * against its median, so it is never flagged as noisy.
+   */
   noRatio?: boolean
+  /** Shown as a whole number (a median of two may end in .5). */
+  count?: boolean
 }
 
 export const METRICS: Metric[] = [
   { key: 'tcp1Gbps', label: 'TCP 1 stream Gbit/s', better: 'higher' },
+  { key: 'tcp1Retransmits', label: ' retransmits', better: 'lower', noRatio: true, count: true },
   { key: 'tcp4Gbps', label: 'TCP 4 streams Gbit/s', better: 'higher' },
+  { key: 'tcp4Retransmits', label: ' retransmits', better: 'lower', noRatio: true, count: true },
   { key: 'udp64Kpps', label: 'UDP 64 B kpps recv', better: 'higher' },
-  { key: 'udp64LossPct', label: 'UDP 64 B loss %', better: 'lower', noRatio: true },
-  // Of the loss, what the data plane delivered but the receiving pod had no room for.
-  { key: 'udp64PodLossPct', label: ' of it in the pod %', better: 'lower', noRatio: true },
+  // Both of the datagrams sent, so the second is a part of the first (bench/iperf.ts).
+  { key: 'udp64LossPct', label: 'UDP 64 B lost % sent', better: 'lower', noRatio: true },
+  { key: 'udp64PodLossPct', label: ' of it at the pod %', better: 'lower', noRatio: true },
   { key: 'rttP50Us', label: 'RTT p50 us', better: 'lower' },
   { key: 'rttP99Us', label: 'RTT p99 us', better: 'lower' },
   // Why a round trip costs what it does: the thread hand-offs on its way (bench/latency.ts).
   { key: 'rttSwitches', label: 'switches/round trip', better: 'lower' },
-  { key: 'cpuSecPerGbit', label: 'CPU s/Gbit (TCP 1)', better: 'lower', processOnly: true },
+  // netperf's service demand: every CPU's busy time (softirq and daemons alike) per Gbit.
+  { key: 'tcp1CpuSecPerGbit', label: 'CPU s/Gbit TCP 1, all', better: 'lower' },
+  { key: 'tcp4CpuSecPerGbit', label: 'CPU s/Gbit TCP 4, all', better: 'lower' },
+  { key: 'cpuSecPerGbit', label: 'daemon CPU s/Gbit', better: 'lower', processOnly: true },
   { key: 'rssPeakMB', label: 'peak RSS MB/process', better: 'lower', processOnly: true },
 ]
 
+/** A figure whose lowest-highest over the rounds exceeds this share of its median is flagged noisy. */
+export const NOISE_SPREAD = 0.2
+
 export type Metrics = Partial<Record<MetricKey, number>>
+export type Spreads = Partial<Record<MetricKey, [number, number]>>
 
 export interface ModeResult {
   mode: string
   description: string
   userspace: boolean
   ok: boolean // every metric that applies was measured
-  error?: string // why the mode (or some metric) failed
-  metrics: Metrics
+  /** Not run: the host cannot (error says why), as openvpn uninstalled or kernel VXLAN refused. */
+  skipped?: boolean
+  error?: string // why the mode (or some metric) failed, or was skipped
+  metrics: Metrics // the median over the rounds
   errors: Partial<Record<MetricKey, string>>
   /** value / baseline value, where both exist and the baseline is not zero. */
   ratios: Metrics
+  /** Every round's value and paired ratio, in round order (rounds without one left out). */
+  samples?: Partial<Record<MetricKey, number[]>>
+  ratioSamples?: Partial<Record<MetricKey, number[]>>
+  /** Lowest and highest over the rounds (more than one round). */
+  spread?: Spreads
+  ratioSpread?: Spreads
+  /** Why a figure is not to be trusted (bench/rounds.ts), with the machine's load then. */
+  noisy?: Partial<Record<MetricKey, string>>
   details: Record<string, unknown>
   /** With --profile (first round only): where the CPU went in an extra 4-stream test. */
   profile?: Profile
@@ -49,21 +73,36 @@ export interface ModeResult {
 }
 
 export interface BenchResult {
-  version: 1
-  date: string
-  baseline: string
+  version: 1 | 2
+  date: string // when the run ended
+  started?: string
+  command?: string
+  /** The build measured: uncommittedChanges says the checkout differed from its commit. */
+  flatnet?: { version: string, commit: string, uncommittedChanges?: boolean }
+  /** The mode every ratio is taken against; none when neither candidate ran. */
+  baseline?: string
+  /** Why the baseline is not the preferred one (kernel VXLAN). */
+  baselineNote?: string
   topology: string
   seconds: number
   rounds?: number // > 1: values are medians over rounds, ratios medians of per-round ratios
   quick: boolean
-  host: { cpus: number, kernel: string, node: string, tcpCongestionControl?: string }
+  host: {
+    cpus: number
+    cpuModel?: string
+    kernel: string
+    node: string
+    tcpCongestionControl?: string
+    /** 1, 5 and 15-minute load averages when the run started and ended. */
+    loadavg?: { before: number[], after: number[] }
+  }
   /** CPUs the load generators were pinned to (see bench/pinning.ts). */
   placement: { sender: number, receiver: number, pingPong: number }
   modes: ModeResult[]
 }
 
-export function addRatios (modes: ModeResult[]): void {
-  const base = modes.find((m) => m.mode === BASELINE)?.metrics ?? {}
+export function addRatios (modes: ModeResult[], baseline: string | undefined): void {
+  const base = modes.find((m) => m.mode === baseline)?.metrics ?? {}
   for (const m of modes) {
     m.ratios = {}
     for (const { key, noRatio } of METRICS) {
@@ -78,38 +117,58 @@ export function addRatios (modes: ModeResult[]): void {
 const LABEL_WIDTH = 22
 const CELL_WIDTH = 19
 
-/** Metrics as rows, modes as columns: "value (ratio x)", or why it is missing. */
+/** Metrics as rows, modes as columns: "value (ratio x)", or why it is missing; then the spread and the noisy figures. */
 export function formatTable (result: BenchResult): string {
   const { modes } = result
   const lines: string[] = []
   const rounds = result.rounds ?? 1
   const cc = result.host.tcpCongestionControl ? `; TCP ${result.host.tcpCongestionControl}` : ''
-  lines.push(`${result.topology}; ${result.seconds} s per test${cc}; (x) = ratio to ${result.baseline} of this run` +
-    (rounds > 1 ? `;\nmedians of ${rounds} interleaved rounds, ratios paired within each round (spread in the JSON)` : ''))
+  const ratioTo = result.baseline ? `(x) = ratio to ${result.baseline} of this run` : 'no ratios: neither kernel-vxlan nor host-gw ran'
+  lines.push(`${result.topology}; ${result.seconds} s per test${cc}; ${ratioTo}`)
+  if (result.baselineNote) lines.push(result.baselineNote)
+  if (rounds > 1) lines.push(`medians of ${rounds} interleaved rounds, ratios paired within each round; ! = noisy (below)`)
+  const load = result.host.loadavg
+  if (load) lines.push(`load average (1 min) ${load.before[0].toFixed(2)} at the start, ${load.after[0].toFixed(2)} at the end; ${result.host.cpus} CPUs`)
   lines.push(headerRow('metric', modes))
   for (const metric of METRICS) {
     const cells = modes.map((m) => {
       const v = m.metrics[metric.key]
       if (v === undefined) {
+        if (m.skipped) return pad('skipped', CELL_WIDTH)
         if (m.errors[metric.key] || (!m.ok && (m.userspace || !metric.processOnly))) return pad('failed', CELL_WIDTH)
         return pad('-', CELL_WIDTH)
       }
       const r = m.ratios[metric.key]
-      return pad(`${fmt(v)}${r === undefined ? '' : ` (${r.toFixed(2)}x)`}`, CELL_WIDTH)
+      return pad(`${fmtOf(metric, v)}${r === undefined ? '' : ` (${r.toFixed(2)}x)`}${m.noisy?.[metric.key] ? '!' : ''}`, CELL_WIDTH)
     })
     lines.push(pad(metric.label, LABEL_WIDTH) + cells.join(''))
   }
   if (rounds > 1) {
-    lines.push(`ratio to ${result.baseline}, lowest-highest over the rounds:`)
-    for (const metric of METRICS.filter((m) => !m.noRatio && !m.processOnly)) {
+    lines.push('lowest-highest over the rounds (spread as % of the median):')
+    for (const metric of METRICS.filter((k) => modes.some((m) => m.spread?.[k.key]))) {
       const cells = modes.map((m) => {
-        const s = (m.details.ratioSpread as Record<string, [number, number]> | undefined)?.[metric.key]
+        const s = m.spread?.[metric.key]
+        const v = m.metrics[metric.key]
+        if (!s || v === undefined) return pad('-', CELL_WIDTH)
+        return pad(`${fmtOf(metric, s[0])}-${fmtOf(metric, s[1])}${v > 0 ? ` (${(100 * (s[1] - s[0]) / v).toFixed(0)}%)` : ''}`, CELL_WIDTH)
+      })
+      lines.push(pad(metric.label, LABEL_WIDTH) + cells.join(''))
+    }
+    lines.push(`ratio to ${result.baseline ?? 'the baseline'}, lowest-highest over the rounds:`)
+    for (const metric of METRICS.filter((k) => modes.some((m) => m.ratioSpread?.[k.key]))) {
+      const cells = modes.map((m) => {
+        const s = m.ratioSpread?.[metric.key]
         return pad(s ? `${s[0].toFixed(2)}-${s[1].toFixed(2)}` : '-', CELL_WIDTH)
       })
       lines.push(pad(metric.label, LABEL_WIDTH) + cells.join(''))
     }
   }
-  const notes = modes.filter((m) => m.error).map((m) => `  ${m.mode}: ${brief(m.error as string)}`)
+  const noisy = modes.flatMap((m) => METRICS.filter((k) => m.noisy?.[k.key])
+    .map((k) => `  ${m.mode} ${k.label.trim()}: ${m.noisy?.[k.key] as string}`))
+  if (noisy.length) lines.push(`noisy (!): spread over ${100 * NOISE_SPREAD}% of the median, or an ordering that cannot be:`, ...noisy)
+  const skipped = modes.filter((m) => m.skipped).map((m) => `  ${m.mode}: ${brief(m.error as string)}`)
+  if (skipped.length) lines.push('not run here:', ...skipped)
+  const notes = modes.filter((m) => m.error && !m.skipped).map((m) => `  ${m.mode}: ${brief(m.error as string)}`)
   if (notes.length) lines.push('failures:', ...notes)
   return lines.join('\n')
 }
@@ -147,7 +206,12 @@ function brief (error: string): string {
   return error.split('\n').slice(0, 3).map((l) => l.length > 240 ? `${l.slice(0, 240)}...` : l).join('\n    ')
 }
 
-function fmt (v: number): string {
+/** A value of this metric as the table shows it. */
+export function fmtOf (metric: Metric, v: number): string {
+  return metric.count ? Math.round(v).toString() : fmt(v)
+}
+
+export function fmt (v: number): string {
   if (v >= 100) return v.toFixed(0)
   if (v >= 10) return v.toFixed(1)
   return v.toFixed(2)

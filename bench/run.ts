@@ -1,19 +1,25 @@
 // `npm run bench`: builds the two-node lab afresh for each data plane, measures pod
-// on node 1 -> pod on node 2, prints a table with ratios to kernel VXLAN, and writes
-// bench/results/<time>.json plus an SVG chart beside it. A mode that fails is
-// reported and the others still run; the exit code is non-zero only when the
-// harness itself broke (bad options, no lab, a result it could not write).
+// on node 1 -> pod on node 2, prints a table with ratios to kernel VXLAN (host-gw on a
+// host without it), and writes bench/results/<time>.json plus an SVG chart beside it.
+// A mode that fails is reported and the others still run; the exit code is non-zero
+// only when the harness itself broke (bad options, no lab, a result it could not write).
+// `--compare A.json B.json` prints what changed between two such files instead.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { cpus, release } from 'node:os'
-import { join, resolve } from 'node:path'
+import { execFileSync } from 'node:child_process'
+import { cpus, loadavg, release } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Cluster } from '../src/lab/cluster.js'
 import { labUnavailable, leftoverNamespaces, removeNamespace } from '../src/lab/netns.js'
+import { COMMIT, VERSION } from '../src/version.js'
 import { writeChart } from './chart.js'
+import { compareFiles } from './compare.js'
 import { tcpThroughput, udpSmallPackets } from './iperf.js'
 import { roundTrip } from './latency.js'
-import { BASELINE, MODES, modeNamed, type Mode } from './modes.js'
+import { chooseBaseline, unavailableModes, type Mode } from './modes.js'
+import { parseArgs, USAGE, type Options } from './options.js'
 import { PING_PONG_CPU, RECEIVER_CPU, SENDER_CPU } from './pinning.js'
+import { countingBusyCpu } from './proc-stat.js'
 import { cpuSeconds, RssSampler } from './process-usage.js'
 import { profileDuring, profilerUnavailable } from './profile.js'
 import { formatProfile, formatTable, METRICS, type BenchResult, type MetricKey, type ModeResult } from './report.js'
@@ -21,58 +27,19 @@ import { combineRounds } from './rounds.js'
 
 const REPO = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../' : '../', import.meta.url))
 const TOPOLOGY = '2 nodes, veth underlay, 1 pod per node, pod n1 -> pod n2'
-const USAGE = `usage: npm run bench -- [--quick] [--modes ${MODES.map((m) => m.name).join(',')}] [--seconds N] [--rounds N] [--profile] [--out DIR]`
-
-interface Options {
-  quick: boolean
-  seconds: number
-  rounds: number // every mode this many times, interleaved; medians reported (bench/rounds.ts)
-  modes: Mode[]
-  out: string
-  profile: boolean // perf during an extra 4-stream test of each mode, in the first round (bench/profile.ts)
-}
-
-export function parseArgs (argv: string[]): Options {
-  let quick = false
-  let profile = false
-  let seconds: number | undefined
-  let rounds = 1
-  let modes = MODES
-  let out = join(REPO, 'bench/results')
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]
-    const value = (): string => {
-      const v = argv[++i]
-      if (v === undefined) throw new Error(`${a} needs a value\n${USAGE}`)
-      return v
-    }
-    if (a === '--quick') quick = true
-    else if (a === '--profile') profile = true
-    else if (a === '--seconds') {
-      seconds = Number(value())
-      if (!Number.isInteger(seconds) || seconds < 1) throw new Error(`--seconds: "${argv[i]}" is not a whole number of seconds >= 1`)
-    } else if (a === '--rounds') {
-      rounds = Number(value())
-      if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds: "${argv[i]}" is not a whole number >= 1`)
-    } else if (a === '--modes') modes = value().split(',').filter(Boolean).map(modeNamed)
-    else if (a === '--out') out = resolve(value())
-    else throw new Error(`unknown option "${a}"\n${USAGE}`)
-  }
-  return { quick, seconds: seconds ?? (quick ? 2 : 5), rounds, modes, out, profile }
-}
-
 // Every namespace of this run starts with this, so a sweep can find exactly ours.
 const RUN_PREFIX = `flatnet-bench${process.pid}m`
 let current: Cluster | undefined
 
-async function measureMode (mode: Mode, index: number, seconds: number, profile: boolean): Promise<ModeResult> {
+async function measureMode (mode: Mode, index: number, seconds: number, profile: boolean, why: string | undefined): Promise<ModeResult> {
   const result: ModeResult = { mode: mode.name, description: mode.description, userspace: mode.userspace ?? false, ok: false, metrics: {}, errors: {}, ratios: {}, details: {} }
-  const why = mode.unavailable?.()
   if (why) {
+    result.skipped = true
     result.error = `skipped: ${why}`
     return result
   }
   const started = Date.now()
+  const loadBefore = loadavg()
   let sampler: RssSampler | undefined
   try {
     current = await Cluster.create({
@@ -90,21 +57,25 @@ async function measureMode (mode: Mode, index: number, seconds: number, profile:
         for (const k of keys) result.errors[k] = (err as Error).message
       }
     }
-    await measure(['tcp1Gbps', 'cpuSecPerGbit'], async () => {
+    await measure(['tcp1Gbps', 'tcp1Retransmits', 'tcp1CpuSecPerGbit', 'cpuSecPerGbit'], async () => {
       const cpuBefore = pids.map(cpuSeconds)
-      const tcp = await tcpThroughput(from, to, seconds, 1)
+      const [tcp, busy] = await countingBusyCpu(() => tcpThroughput(from, to, seconds, 1))
       result.metrics.tcp1Gbps = tcp.gbps
-      result.details.tcp1 = tcp
+      result.metrics.tcp1Retransmits = tcp.retransmits
+      result.metrics.tcp1CpuSecPerGbit = busy / (tcp.bytes * 8 / 1e9)
+      result.details.tcp1 = { ...tcp, busyCpuSeconds: busy }
       if (pids.length) {
         const cpu = pids.map(cpuSeconds).reduce((sum, v, i) => sum + v - cpuBefore[i], 0)
         result.metrics.cpuSecPerGbit = cpu / (tcp.bytes * 8 / 1e9)
         result.details.cpuSecondsTcp1 = cpu
       }
     })
-    await measure(['tcp4Gbps'], async () => {
-      const tcp = await tcpThroughput(from, to, seconds, 4)
+    await measure(['tcp4Gbps', 'tcp4Retransmits', 'tcp4CpuSecPerGbit'], async () => {
+      const [tcp, busy] = await countingBusyCpu(() => tcpThroughput(from, to, seconds, 4))
       result.metrics.tcp4Gbps = tcp.gbps
-      result.details.tcp4 = tcp
+      result.metrics.tcp4Retransmits = tcp.retransmits
+      result.metrics.tcp4CpuSecPerGbit = busy / (tcp.bytes * 8 / 1e9)
+      result.details.tcp4 = { ...tcp, busyCpuSeconds: busy }
     })
     await measure(['udp64Kpps', 'udp64LossPct', 'udp64PodLossPct'], async () => {
       const udp = await udpSmallPackets(from, to, seconds)
@@ -148,6 +119,7 @@ async function measureMode (mode: Mode, index: number, seconds: number, profile:
     await cluster?.destroy().catch((err: Error) => { result.error = `${result.error ?? ''} (teardown: ${err.message})` })
     sweep()
     result.details.wallSeconds = (Date.now() - started) / 1000
+    result.details.loadavg = { before: loadBefore, after: loadavg() }
   }
   return result
 }
@@ -183,13 +155,28 @@ function onSignal (signal: NodeJS.Signals): void {
 }
 
 async function main (): Promise<number> {
-  if (process.argv.includes('--help') || process.argv.includes('-h')) {
+  const argv = process.argv.slice(2)
+  if (argv.includes('--help') || argv.includes('-h')) {
     console.log(USAGE)
+    return 0
+  }
+  if (argv.includes('--compare')) {
+    const files = argv.filter((a) => a !== '--compare')
+    if (files.length !== 2 || files.some((f) => f.startsWith('--'))) {
+      console.error(`--compare takes two result files and nothing else\n${USAGE}`)
+      return 2
+    }
+    try {
+      console.log(compareFiles(files[0], files[1]))
+    } catch (err) {
+      console.error(`--compare: ${(err as Error).message}`)
+      return 2
+    }
     return 0
   }
   let options: Options
   try {
-    options = parseArgs(process.argv.slice(2))
+    options = parseArgs(argv)
   } catch (err) {
     console.error((err as Error).message)
     return 2
@@ -206,35 +193,45 @@ async function main (): Promise<number> {
   }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
-  if (!options.modes.some((m) => m.name === BASELINE)) console.error(`note: ${BASELINE} not in --modes, so no ratios`)
+  const started = new Date()
+  const loadBefore = loadavg()
+  const unavailable = await unavailableModes(options.modes)
+  const { baseline, note } = chooseBaseline(options.modes.map((m) => m.name), unavailable)
+  if (note) console.error(`note: ${note}`)
 
   const rounds: ModeResult[][] = []
   for (let round = 0; round < options.rounds; round++) {
     const results: ModeResult[] = []
     for (const [i, mode] of options.modes.entries()) {
       process.stderr.write(`${options.rounds > 1 ? `round ${round + 1}/${options.rounds} ` : ''}${mode.name}: `)
-      const r = await measureMode(mode, round * options.modes.length + i, options.seconds, options.profile && round === 0)
-      process.stderr.write(`${r.ok ? 'done' : 'FAILED'} in ${r.details.wallSeconds} s${r.error ? ` (${r.error.split('\n')[0]})` : ''}\n`)
+      const r = await measureMode(mode, round * options.modes.length + i, options.seconds, options.profile && round === 0, unavailable.get(mode.name))
+      if (r.skipped) process.stderr.write(`${r.error as string}\n`)
+      else process.stderr.write(`${r.ok ? 'done' : 'FAILED'} in ${r.details.wallSeconds as number} s${r.error ? ` (${r.error.split('\n')[0]})` : ''}\n`)
       results.push(r)
     }
     rounds.push(results)
   }
-  const modes = combineRounds(rounds)
+  const modes = combineRounds(rounds, baseline)
   const result: BenchResult = {
-    version: 1,
+    version: 2,
     date: new Date().toISOString(),
-    baseline: BASELINE,
+    started: started.toISOString(),
+    command: ['npm run bench --', ...argv].join(' '),
+    flatnet: { version: VERSION, commit: COMMIT, uncommittedChanges: uncommittedChanges() },
+    baseline,
+    baselineNote: note,
     topology: TOPOLOGY,
     seconds: options.seconds,
     rounds: options.rounds,
     quick: options.quick,
     host: {
       cpus: cpus().length,
+      cpuModel: cpus()[0]?.model.trim(),
       kernel: release(),
       node: process.version,
-      // New namespaces inherit the host's default, and it moves single-stream figures:
-      // flatnet/kernel was 0.43x under bbr and 0.53x under cubic on the same machine.
+      // New namespaces inherit the host's default, and it moves single-stream figures.
       tcpCongestionControl: readFileSync('/proc/sys/net/ipv4/tcp_congestion_control', 'utf8').trim(),
+      loadavg: { before: loadBefore, after: loadavg() },
     },
     placement: { sender: SENDER_CPU, receiver: RECEIVER_CPU, pingPong: PING_PONG_CPU },
     modes,
@@ -248,6 +245,15 @@ async function main (): Promise<number> {
   const svgPath = writeChart(jsonPath, result)
   console.log(`results: ${jsonPath}\nchart:   ${svgPath}`)
   return 0
+}
+
+/** Whether the checkout's tracked files differ from its commit (false outside a git checkout). */
+function uncommittedChanges (): boolean {
+  try {
+    return execFileSync('git', ['-C', REPO, 'status', '--porcelain', '--untracked-files=no'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() !== ''
+  } catch {
+    return false
+  }
 }
 
 main().then((code) => { process.exitCode = code }, (err: Error) => {

@@ -1,7 +1,8 @@
 // The benchmark harness end to end, briefly: `--quick --profile` over host-gw, kernel
 // VXLAN and flatnet, as `npm run bench` runs it (a child process of the compiled
-// runner), then the peer-table and convergence benchmarks. No thresholds: each metric
-// must have been measured, each mode profiled, the chart written, nothing left.
+// runner), the same on a host emulated without the vxlan module, then the peer-table
+// and convergence benchmarks. No thresholds: each metric must have been measured, each
+// mode profiled, the chart written, the provenance recorded, nothing left.
 import t, { type Test } from 'tap'
 import { execFile } from 'node:child_process'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
@@ -16,7 +17,8 @@ import { labSkipReason } from '../lib/lab.js'
 const REPO = fileURLToPath(new URL('../../', import.meta.url))
 const RUNNER = join(REPO, 'dist/bench/run.js')
 const MODES = ['host-gw', 'kernel-vxlan', 'flatnet']
-const COMMON_METRICS = ['tcp1Gbps', 'tcp4Gbps', 'udp64Kpps', 'udp64LossPct', 'udp64PodLossPct', 'rttP50Us', 'rttP99Us', 'rttSwitches']
+const COMMON_METRICS = ['tcp1Gbps', 'tcp1Retransmits', 'tcp4Gbps', 'tcp4Retransmits', 'udp64Kpps', 'udp64LossPct', 'udp64PodLossPct',
+  'rttP50Us', 'rttP99Us', 'rttSwitches', 'tcp1CpuSecPerGbit', 'tcp4CpuSecPerGbit']
 const USERSPACE_METRICS = ['cpuSecPerGbit', 'rssPeakMB'] // where a daemon carries the packets
 
 const run = promisify(execFile)
@@ -55,6 +57,13 @@ t.test('npm run bench -- --quick', async (t) => {
 
   const result = JSON.parse(readFileSync(join(out, json), 'utf8'))
   t.same(result.modes.map((m: { mode: string }) => m.mode), MODES, 'one result per mode, in order')
+  t.equal(result.baseline, 'kernel-vxlan')
+  t.equal(result.rounds, 1, '--quick: one round')
+  t.match(result.flatnet, { version: /^\d+\.\d+\.\d+/, commit: String }, 'the flatnet version and commit')
+  t.match(result.host, { kernel: String, cpuModel: String, cpus: Number, loadavg: { before: Array, after: Array } }, 'kernel, CPU, load')
+  t.match(result.command, /^npm run bench -- --quick/, 'the command line')
+  t.ok(Date.parse(result.started) <= Date.parse(result.date), 'when it started and ended')
+  t.match(stdout, / retransmits +\d+ +\d+ +\d+/, 'the table shows the retransmits')
   for (const m of result.modes) {
     const keys = m.mode.startsWith('flatnet') ? [...COMMON_METRICS, ...USERSPACE_METRICS] : COMMON_METRICS
     for (const key of keys) {
@@ -62,6 +71,9 @@ t.test('npm run bench -- --quick', async (t) => {
       t.ok(Number.isFinite(m.metrics[key]), `${m.mode}: ${key} is finite`)
     }
     if (m.mode !== 'kernel-vxlan') t.type(m.ratios.tcp1Gbps, 'number', `${m.mode}: TCP ratio to kernel-vxlan`)
+    t.same(m.samples?.tcp1Gbps, [m.metrics.tcp1Gbps], `${m.mode}: every sample kept`)
+    t.ok(m.metrics.udp64PodLossPct <= m.metrics.udp64LossPct, `${m.mode}: the pod's share of the UDP loss is part of it`)
+    t.type(m.noisy, 'object', `${m.mode}: noise flags recorded`)
     if (noPerf) continue
     t.notOk(m.profileError, `${m.mode}: profiled${m.profileError ? ` (error: ${m.profileError})` : ''}`)
     t.ok(m.profile?.samples > 0 && m.profile.gbps > 0, `${m.mode}: the profile has samples and its test's throughput`)
@@ -71,6 +83,28 @@ t.test('npm run bench -- --quick', async (t) => {
   if (noPerf) t.pass(`--profile not tried: ${noPerf}`, { skip: true })
   else t.match(stdout, /where the CPU goes, TCP 4 streams/, 'the profile table is printed')
   t.same(leftoverNamespaces(prefix), [], 'no namespace of the run left behind')
+})
+
+t.test('npm run bench -- --quick on a host without the vxlan module (emulated): host-gw ratios', async (t) => {
+  if (!labOrSkip(t)) return
+  const out = mkdtempSync(join(tmpdir(), 'flatnet-bench-novxlan-'))
+  t.teardown(() => rmSync(out, { recursive: true, force: true }))
+  const { stdout, stderr } = await run(process.execPath, [RUNNER, '--quick', '--seconds', '1', '--modes', MODES.join(','), '--out', out],
+    { encoding: 'utf8', timeout: 150_000, env: { ...process.env, FLATNET_LAB_NO_VXLAN: '1' } })
+  t.comment(stdout)
+  t.comment(stderr)
+  t.match(stderr, /note: ratios to host-gw, not kernel-vxlan: kernel-vxlan cannot run here: the kernel refused a vxlan device/)
+  t.match(stdout, /\(x\) = ratio to host-gw of this run\nratios to host-gw, not kernel-vxlan/, 'the table says which baseline')
+  const json = readdirSync(out).find((f) => f.endsWith('.json'))
+  if (!json) throw new Error(`no result JSON in ${out}`)
+  const result = JSON.parse(readFileSync(join(out, json), 'utf8'))
+  t.equal(result.baseline, 'host-gw')
+  const [hostGw, kernel, flatnet] = result.modes
+  t.match(kernel, { skipped: true, error: /^skipped: the kernel refused a vxlan device/ }, 'kernel-vxlan skipped, saying why')
+  t.match(stdout, /TCP 1 stream Gbit\/s +[\d.]+ \(1\.00x\)!? +skipped +[\d.]+ \([\d.]+x\)/, 'the table: skipped, not failed')
+  t.equal(hostGw.ratios.tcp1Gbps, 1)
+  t.type(flatnet.ratios.tcp1Gbps, 'number', 'flatnet measured against host-gw')
+  t.type(flatnet.ratios.rttP50Us, 'number')
 })
 
 t.test('npm run bench:peers', async (t) => {
