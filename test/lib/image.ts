@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import type { DaemonRunner, LabNode } from '../../src/lab/cluster.js'
-import { daemonSetCapabilities, daemonSetEnv, daemonSetMemoryLimit, daemonSetReadOnlyRoot } from './daemonset.js'
+import { containerEnv, daemonSetCapabilities, daemonSetEnv, daemonSetMemoryLimit, daemonSetReadOnlyRoot, memoryBytes, type PodContainer } from './daemonset.js'
 
 const execFileAsync = promisify(execFile)
 const REPO = fileURLToPath(new URL('../../', import.meta.url))
@@ -69,12 +69,18 @@ export function ulimitFlags (): string[] {
   return ['--ulimit', `nofile=${limit(files, 8192)}`, '--ulimit', `nproc=${limit(procs, 4096)}`]
 }
 
-/** The podman flags of the DaemonSet's pod spec (deploy/daemonset.yaml): its capabilities, no privilege escalation, the TUN hostPath, the memory limit. */
-export function daemonSetFlags (): string[] {
+/** The downward API's values for a lab node, as the kubelet gives them to its DaemonSet pod (hostNetwork: the node's address). */
+export const nodeFields = (n: LabNode): Record<string, string> => ({ 'spec.nodeName': n.name, 'status.hostIP': n.underlayIP })
+
+/**
+ * The podman flags of the DaemonSet's pod spec (deploy/daemonset.yaml): its capabilities, no privilege escalation, the TUN
+ * hostPath, the memory limit, its environment (with `fields`, the downward API's NODE_NAME and HOST_IP too).
+ */
+export function daemonSetFlags (fields?: Record<string, string>): string[] {
   return [
     '--cap-drop=all', `--cap-add=${daemonSetCapabilities().join(',')}`,
     `--memory=${daemonSetMemoryLimit()}`, // what per-cpu workers are sized to (src/memory-limit.ts)
-    ...daemonSetEnv().flatMap((e) => ['--env', e]), // the V8 heap cap
+    ...daemonSetEnv(fields).flatMap((e) => ['--env', e]), // the V8 heap cap; NODE_NAME, which `flatnet status` finds its daemon by
     '--security-opt', 'no-new-privileges', // allowPrivilegeEscalation: false
     // readOnlyRootFilesystem, and no tmpfs on /tmp either: the kubelet adds none.
     ...(daemonSetReadOnlyRoot() ? ['--read-only', '--read-only-tmpfs=false'] : []),
@@ -99,7 +105,7 @@ export function containerRunner (image: string, flags: string[] = []): DaemonRun
       const labDir = dirname(configFile)
       return ['podman', 'run', '--rm', '--name', containerName(n), '--pull=never', '--runtime', 'runc', ...ulimitFlags(),
         '--network', `ns:/var/run/netns/${n.ns.name}`,
-        ...daemonSetFlags(), ...flags,
+        ...daemonSetFlags(nodeFields(n)), ...flags,
         '-v', `${configFile}:/etc/flatnet/config.json:ro`,
         '-v', `${labDir}:${labDir}`,
         image]
@@ -119,4 +125,32 @@ export function containerPid (n: LabNode): number {
   } catch {
     return 0
   }
+}
+
+/**
+ * The podman flags that run a manifest's container as its pod spec says: its capabilities
+ * (all dropped but those added), no privilege escalation, a read-only root (and no tmpfs
+ * on /tmp: the kubelet adds none), its memory limit, its environment (`fields`: the
+ * downward API's values), and each of its volumeMounts from the host path `volumes` maps
+ * the volume's name to (the lab's stand-in for the hostPath or ConfigMap), read-only where
+ * the mount is.
+ */
+export function podmanFlags (c: PodContainer, volumes: Record<string, string>, fields: Record<string, string> = {}): string[] {
+  const sc = c.securityContext ?? {}
+  const drop = sc.capabilities?.drop ?? []
+  const add = sc.capabilities?.add ?? []
+  const memory = c.resources?.limits?.memory
+  return [
+    ...(drop.includes('ALL') ? ['--cap-drop=all'] : drop.map((cap) => `--cap-drop=${cap}`)),
+    ...(add.length ? [`--cap-add=${add.join(',')}`] : []),
+    ...(sc.allowPrivilegeEscalation === false ? ['--security-opt', 'no-new-privileges'] : []),
+    ...(sc.readOnlyRootFilesystem === true ? ['--read-only', '--read-only-tmpfs=false'] : []),
+    ...(memory ? [`--memory=${memoryBytes(memory)}`] : []),
+    ...containerEnv(c, fields).flatMap((e) => ['--env', e]),
+    ...(c.volumeMounts ?? []).flatMap((m) => {
+      const host = volumes[m.name]
+      if (host === undefined) throw new Error(`container ${c.name}: the test maps no host path to its volume ${m.name} (${m.mountPath})`)
+      return ['-v', `${host}:${m.mountPath}${m.readOnly === true ? ':ro' : ''}`]
+    }),
+  ]
 }
