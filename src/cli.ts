@@ -15,7 +15,7 @@ const USAGE = `usage: flatnet --version | --help
        flatnet daemon --config FILE [--node-name NAME] [--pod-cidr CIDR | --pod-cidr-from-node]
                       [--underlay-address IP] [--join ADDR[:PORT][,ADDR[:PORT]]]
                       [--offloads on|off] [--log-level LEVEL]
-       flatnet status [--node NAME | --socket PATH] [--json | -o json]
+       flatnet status [--node NAME | --socket PATH] [--all] [--json | -o json]
        flatnet peers [--node NAME | --socket PATH] [--json | -o json]
        flatnet stats [--node NAME | --socket PATH]
        flatnet install-cni-plugins [--from DIR] [--to DIR]
@@ -27,7 +27,8 @@ const USAGE = `usage: flatnet --version | --help
   daemon   run the node's overlay data plane (needs CAP_NET_ADMIN and /dev/net/tun)
   status   a running daemon at a glance: ready or not, data plane, sources, peers reachable
            through the overlay and the underlay (the unreachable named), policy, last warnings.
-           Without --node/--socket: $NODE_NAME's daemon, or the only one on this node
+           Without --node/--socket: $NODE_NAME's daemon, or the only one on this node.
+           --all: every node's view of its peers, asked of each peer's daemon through the overlay
   peers    list a running daemon's peer table: source, age, reachability through the overlay
            and on the underlay (round trip or why not), packets and bytes each way
   stats    print a running daemon's counters and offload state as JSON
@@ -147,20 +148,23 @@ export async function main (argv: string[]): Promise<void> {
 async function query (command: 'peers' | 'stats' | 'status', args: string[]): Promise<void> {
   let values
   try {
-    ({ values } = parseArgs({ args, options: { node: { type: 'string' }, socket: { type: 'string' }, json: { type: 'boolean' }, output: { type: 'string', short: 'o' } } }))
+    ({ values } = parseArgs({ args, options: { node: { type: 'string' }, socket: { type: 'string' }, json: { type: 'boolean' }, output: { type: 'string', short: 'o' }, all: { type: 'boolean' } } }))
   } catch (err) {
     usage((err as Error).message)
   }
   if (values.output !== undefined && values.output !== 'json') usage(`-o takes json, not ${JSON.stringify(values.output)}`)
   const json = values.json === true || values.output === 'json'
+  if (values.all === true && command !== 'status') usage('--all is for status')
   let res
+  let path: string | undefined
   try {
-    const path = values.socket ?? (values.node ? socketPathFor(values.node) : localDaemonSocket())
+    path = values.socket ?? (values.node ? socketPathFor(values.node) : localDaemonSocket())
     res = await queryControl(path, command)
   } catch (err) {
     process.stderr.write(`flatnet: ${(err as Error).message}\n`)
     process.exit(1)
   }
+  if (command === 'status' && values.all === true) return await statusAll(res as unknown as Status, path as string, json)
   if (command === 'status') {
     const { renderStatus } = await import('./status.js')
     process.stdout.write(json ? `${JSON.stringify(res, null, 2)}\n` : renderStatus(res as unknown as Status))
@@ -184,6 +188,30 @@ async function query (command: 'peers' | 'stats' | 'status', args: string[]): Pr
   const head = ['NODE', 'POD CIDRS', 'VTEP', 'SOURCE', 'AGE', 'OVERLAY', 'UNDERLAY', 'TX PKTS/BYTES', 'RX PKTS/BYTES']
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)))
   for (const r of [head, ...rows]) process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()}\n`)
+}
+
+/** Every node's view of its peers: this daemon's, and each peer daemon's asked through the overlay (src/reach/matrix.ts). */
+async function statusAll (local: Status, path: string, json: boolean): Promise<void> {
+  if (!local.metricsPort) {
+    process.stderr.write('flatnet: --all reads each peer\'s /reachability on the metrics port, which is off here (metricsPort 0)\n')
+    process.exit(1)
+  }
+  const { askPeers, renderMatrix } = await import('./reach/matrix.js')
+  const peers = (await queryControl(path, 'peers', 30_000, 1 << 26)).peers as Array<{ nodeName: string, podCIDRs: string[] }>
+  const probes = local.peers.probes
+  const own = {
+    node: local.node,
+    address: 'this node',
+    view: {
+      node: local.node,
+      version: local.version,
+      peers: local.peers.total,
+      overlay: probes ? { ...probes.overlay, down: probes.overlay.down.map((d) => d.peer) } : null,
+      underlay: probes ? { ...probes.underlay, down: probes.underlay.down.map((d) => d.peer) } : null,
+    },
+  }
+  const rows = [own, ...await askPeers(peers.filter((p) => p.podCIDRs.length > 0).map((p) => ({ node: p.nodeName, podCIDR: p.podCIDRs[0] })), local.metricsPort)]
+  process.stdout.write(json ? `${JSON.stringify(rows, null, 2)}\n` : renderMatrix(rows))
 }
 
 function installCniPlugins (args: string[]): void {

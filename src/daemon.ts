@@ -24,7 +24,8 @@ import { serveCni } from './guard/cni-server.js'
 import { PortGuard } from './guard/port-guard.js'
 import { trustedPeer } from './peer-credentials.js'
 import { COMMIT, VERSION } from './version.js'
-import { PeerHealth } from './reach/peer-health.js'
+import { MAX_PEER_SERIES, PeerHealth } from './reach/peer-health.js'
+import type { Reachability } from './reach/matrix.js'
 import { recentWarnings } from './log.js'
 import { constants } from 'node:os'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
@@ -347,6 +348,7 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
           vtep: `${formatAddress(config.underlay.address)}:${config.underlay.port}`,
           vni: config.vni,
         },
+        metricsPort: config.metricsPort,
         sources: sources.up(),
         peers: { total: table.size, refused: table.refused, probes: peerHealth?.summary() ?? null },
         policy: policy ? { ...policy.state(), denied: policy.denied() } : null,
@@ -423,7 +425,9 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
   if (config.metricsPort) {
     const registry = dataplaneMetrics(dataplane, checks)
     peerHealth?.register(registry)
-    listeners.push(await serveMetrics(config.metricsPort, registry))
+    listeners.push(await serveMetrics(config.metricsPort, registry, undefined, undefined, {
+      '/reachability': () => reachability(config.nodeName, table.size, peerHealth),
+    }))
   }
   // The kubelet starts pods once a conflist appears: only after the data plane can carry them.
   const notReady = tunProblem()
@@ -435,6 +439,15 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
   const plugins = config.cni ? missingPlugins(config.cni.binDir) : []
   if (plugins.length) log.warn({ binDir: config.cni?.binDir, missing: plugins }, 'CNI plugins missing')
   return { table, healer, sources, control, cniServer, guard, listeners, cni, drops, policy, succession, peerHealth }
+}
+
+/** This node's view of its peers, as `flatnet status --all` asks each node for it: counts, and the unreachable by name (bounded). */
+function reachability (node: string, total: number, health: PeerHealth | undefined): Reachability {
+  const s = health?.summary()
+  const path = (p: 'overlay' | 'underlay'): Reachability['overlay'] => s
+    ? { reachable: s[p].reachable, unreachable: s[p].unreachable, unknown: s[p].unknown, down: s[p].down.slice(0, MAX_PEER_SERIES).map((d) => d.peer) }
+    : null
+  return { node, version: VERSION, peers: total, overlay: path('overlay'), underlay: path('underlay') }
 }
 
 function nonZero (counts: Record<string, number>): Record<string, number> {

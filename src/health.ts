@@ -146,8 +146,13 @@ export async function serveHealth (port: number, checks: Pick<HealthChecks, 'liv
   })
 }
 
-/** /metrics on all addresses (IPv6 and IPv4), rendered at most once per METRICS_RENDER_MS. */
-export async function serveMetrics (port: number, registry: Registry, limits = METRICS_LIMITS, now = () => performance.now()): Promise<Server> {
+/**
+ * /metrics on all addresses (IPv6 and IPv4), rendered at most once per METRICS_RENDER_MS;
+ * and json: small JSON documents by path (e.g. /reachability, which `flatnet status --all`
+ * reads from every peer through the overlay), under the same limits.
+ */
+export async function serveMetrics (port: number, registry: Registry, limits = METRICS_LIMITS, now = () => performance.now(),
+  json: Record<string, () => unknown> = {}): Promise<Server> {
   let last: { at: number, text: Promise<string> } | undefined
   const render = (): Promise<string> => {
     if (last === undefined || now() - last.at >= METRICS_RENDER_MS) last = { at: now(), text: registry.metrics() }
@@ -155,6 +160,11 @@ export async function serveMetrics (port: number, registry: Registry, limits = M
   }
   // No host: all addresses, IPv6 and IPv4 where the node has IPv6 (Node falls back to 0.0.0.0).
   return await listen(port, undefined, limits, (req, res) => {
+    const doc = req.url === undefined ? undefined : json[req.url]
+    if (doc) {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(doc()))
+      return
+    }
     if (req.url !== '/metrics') {
       res.writeHead(404).end('try /metrics\n')
       return

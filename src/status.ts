@@ -22,6 +22,7 @@ export interface Status {
     vtep: string
     vni: number
   }
+  metricsPort: number
   sources: Record<string, boolean>
   peers: { total: number, refused: number, probes: { overlay: PathSummary, underlay: PathSummary } | null }
   policy: {

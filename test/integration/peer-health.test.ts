@@ -49,13 +49,21 @@ t.test('a peer\'s data plane killed or its VXLAN filtered: unreachable through t
   const settled = await until(allUp, 30_000, 200)
   t.ok(settled >= 0, `both peers reachable through the overlay and on the underlay after ${settled} ms`)
   const human = await cli(cluster, n1, 'status')
-  t.match(human, /^flatnet \S+ on n1: ready \(up /, 'status: version, node, ready')
+  t.match(human, /^flatnet \S+ \([0-9a-f]{12}\) on n1: ready \(up /, 'status: version, commit, node, ready')
   t.match(human, /overlay 2\/2 reachable; underlay 2\/2 reachable/, 'status: peers reachable per path')
   t.match(human, /policy +off/, 'status: policy off, said so')
   t.match(human, /data plane +flatnet0 mtu \d+/, 'status: the data plane')
   const peers = await cli(cluster, n1, 'peers')
   t.match(peers, /OVERLAY +UNDERLAY/, 'peers: reachability columns')
   t.equal(peers.split('\n').filter((l) => / ok \d+\.\d+ms +ok /.test(l)).length, 2, `peers: both answer on both paths\n${peers}`)
+  // --all asks each peer's daemon through the overlay: from inside n1's namespace, where the CLI runs on a node.
+  const all = async (): Promise<string> => await n1.ns.execAsync(process.execPath, [CLI, 'status', '--all', '--socket', join(cluster.dir, 'n1.sock')], 20_000)
+  // n2's own probes settle on their own schedule (its first underlay round spreads over 15 s).
+  let matrix = ''
+  await until(async () => /^n2 +\S+ +2\/2 +2\/2 +-$/m.test(matrix = await all()), 30_000, 500)
+  t.match(matrix, /^n1 +\S+ +2\/2 +2\/2 +-$/m, `--all: n1's own view\n${matrix}`)
+  t.match(matrix, /^n2 +\S+ +2\/2 +2\/2 +-$/m, '--all: n2 answered through the overlay with its view')
+  t.match(matrix, /^n3 +NO ANSWER +ECONNREFUSED/m, '--all: the kernel vxlan node has no daemon to ask (its kernel refuses)')
 
   // The underlay filters VXLAN to n2 (a firewall, a security group): the node answers, its overlay does not.
   n2.ns.exec('sh', '-c', 'nft add table inet flatnet-test && nft add chain inet flatnet-test in "{ type filter hook input priority -300; }" && ' +
@@ -77,6 +85,9 @@ t.test('a peer\'s data plane killed or its VXLAN filtered: unreachable through t
   t.match(human2, /1 UNREACHABLE/, 'status: the count')
   t.match(human2, /n2: overlay unreachable for \d+s \(timeout, \d+\/\d+ lost\)/, `status names n2 and why\n${human2}`)
   t.match(human2, /peer unreachable peer=n2 path=overlay/, 'status: the warning among the recent ones')
+  const matrix2 = await all()
+  t.match(matrix2, /^n1 +\S+ +1\/2 +2\/2 +n2 \(overlay\)$/m, `--all: n1 names n2\n${matrix2}`)
+  t.match(matrix2, /^n2 +NO ANSWER +no answer/m, '--all: n2 cannot be asked through the overlay')
 
   n2.ns.exec('nft', 'delete', 'table', 'inet', 'flatnet-test')
   ms = await until(async () => (await overlayOf(cluster, n1, 'n2')).state === 'reachable', 30_000, 100)
