@@ -224,6 +224,10 @@ export function peers (v: unknown, self: Config, path = 'peers'): PeerConfig[] {
       if (self.podCIDRs.some((own) => overlaps(own, c))) {
         throw new ConfigError(`${at}.podCIDR`, `${text} overlaps this node's podCIDR`)
       }
+      // The peer table would refuse it at run time (src/peer-table.ts); in the file it is a typo to name.
+      if (!self.clusterCIDRs.some((k) => contains(k, c))) {
+        throw new ConfigError(`${at}.podCIDR`, `${text} is outside clusterCIDR (${self.clusterCIDRs.map(formatCidr).join(', ')})`)
+      }
       const other = [...seen].find(([k]) => overlaps(parseCidr(k) as Cidr, c))
       if (other) throw new ConfigError(`${at}.podCIDR`, `${text} overlaps ${other[1]}'s ${other[0]}`)
       seen.set(text, peer.nodeName)

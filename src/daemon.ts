@@ -25,6 +25,7 @@ import { PortGuard } from './guard/port-guard.js'
 import { trustedPeer } from './peer-credentials.js'
 import { COMMIT, VERSION } from './version.js'
 import { MAX_PEER_SERIES, PeerHealth } from './reach/peer-health.js'
+import { enabledOffloads } from './status.js'
 import type { Reachability } from './reach/matrix.js'
 import { recentWarnings } from './log.js'
 import { constants } from 'node:os'
@@ -86,7 +87,10 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
     control: controlPath,
     ipMasq: config.ipMasq,
     cni: cni?.conflist,
-    offloads: info,
+    // The layout in brief: `flatnet stats` and `status` have the rest.
+    workers: info.workers,
+    queues: info.queues,
+    offloads: enabledOffloads(info).join(' '),
   }, 'ready')
 
   if (info.perCpuErrno) {

@@ -46,7 +46,7 @@ export function renderStatus (s: Status, now = Date.now()): string {
   const row = (head: string, text: string): void => { lines.push(`${head.padEnd(12)}${text}`) }
   lines.push(`flatnet ${s.version} (${s.commit}) on ${s.node}: ${s.ready === null ? 'ready' : `NOT READY: ${s.ready}`} (up ${duration(s.uptimeSeconds)})`)
   const d = s.dataplane
-  const on = Object.entries(d.offloads).filter(([, v]) => v).map(([k]) => OFFLOAD_NAMES[k] ?? k)
+  const on = enabledOffloads(d.offloads)
   row('data plane', `${d.tun} mtu ${d.mtu}, ${d.workers} ${d.queues} queue${d.queues === 1 ? '' : 's'}` +
     `${d.workers === 'per-cpu' ? ` (steering: ${d.socketSteering})` : ''}, VTEP ${d.vtep} VNI ${d.vni}`)
   row('offloads', on.length ? on.join(' ') : 'none')
@@ -97,6 +97,11 @@ function plural (n: number, one: string, many = `${one}s`): string {
 }
 
 const OFFLOAD_NAMES: Record<string, string> = { tunCsum: 'tun-csum', tunTso: 'tun-tso', tunUso: 'tun-uso', udpGso: 'udp-gso', udpGro: 'udp-gro' }
+
+/** The offloads in use, by their short names (the ready line and status show these). */
+export function enabledOffloads (info: object): string[] {
+  return Object.keys(OFFLOAD_NAMES).filter((k) => (info as Record<string, unknown>)[k] === true).map((k) => OFFLOAD_NAMES[k])
+}
 
 function duration (seconds: number): string {
   const s = Math.max(0, Math.round(seconds))

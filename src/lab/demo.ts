@@ -90,7 +90,7 @@ try {
     if (code !== 0) failed++
     const lines = cluster.log(n).split('\n').filter(Boolean).map((l) => JSON.parse(l))
     const stopped = lines.find((l) => l.msg === 'stopped')
-    const layout = lines.find((l) => l.msg === 'ready')?.offloads
+    const layout = lines.find((l) => l.msg === 'ready')
     const workers = layout?.workers === 'per-cpu' ? `per-cpu, ${layout.queues} workers` : layout?.workers
     const drops = Object.entries(stopped?.drops ?? {}).map(([k, v]) => `${k}=${v}`).join(' ') || 'none'
     say(`  ${n.name} (${workers}): tx ${stopped?.tx.packets} pkts, rx ${stopped?.rx.packets} pkts (${stopped?.rx.coalesced} coalesced, ` +

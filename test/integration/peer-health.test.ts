@@ -108,5 +108,17 @@ t.test('a peer\'s data plane killed or its VXLAN filtered: unreachable through t
   ms = await until(async () => (await overlayOf(cluster, n1, 'n2')).state === 'reachable', 30_000, 100)
   t.ok(ms >= 0, `n2's daemon restarted: reachable again ${ms} ms after its ready line`)
   t.equal((await overlayOf(cluster, n2, 'n1')).state === 'unreachable', false, 'the restarted n2 does not see n1 unreachable')
+
+  // The whole underlay link cut on n2 (its process alive): both paths go, and status says so.
+  n2.ns.exec('sh', '-c', 'nft add table inet flatnet-cut && nft add chain inet flatnet-cut in "{ type filter hook input priority -300; }" && ' +
+    'nft add rule inet flatnet-cut in iifname eth0 drop')
+  from = Date.now()
+  ms = await until(async () => { const o = await overlayOf(cluster, n1, 'n2'); return o.state === 'unreachable' && o.underlay === 'unreachable' }, 30_000, 100)
+  t.ok(ms >= 0, `n2's link cut: unreachable through the overlay and on the underlay after ${Date.now() - from} ms`)
+  t.equal(n2.daemon?.exitCode, null, 'n2\'s daemon still runs')
+  t.match(await cli(cluster, n1, 'status'), /n2: overlay unreachable for \d+s \(timeout, \d+\/\d+ lost, underlay down too\)/, 'status: both paths down')
+  n2.ns.exec('nft', 'delete', 'table', 'inet', 'flatnet-cut')
+  ms = await until(async () => { const o = await overlayOf(cluster, n1, 'n2'); return o.state === 'reachable' && o.underlay === 'reachable' }, 30_000, 100)
+  t.ok(ms >= 0, `link back: both paths reachable after ${ms} ms`)
   t.same(n3.ns.exec('ip', '-o', 'link', 'show', 'flannel.1').includes('flannel.1'), true, 'n3 runs the kernel\'s vxlan (flannel.1)')
 })

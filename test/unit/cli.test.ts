@@ -12,7 +12,8 @@ const version = (JSON.parse(readFileSync(new URL('../../package.json', import.me
 const run = (...args: string[]): { status: number | null, stdout: string, stderr: string } => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' })
 
 t.test('--help and -h on every command: the usage, exit 0', async (t) => {
-  for (const args of [['--help'], ['-h'], ['help'], ['daemon', '--help'], ['peers', '-h'], ['stats', '--help'], ['install-cni-plugins', '--help'], ['policy', 'explain', '-h'], ['policy', 'matrix', '--help']]) {
+  for (const args of [['--help'], ['-h'], ['help'], ['daemon', '--help'], ['peers', '-h'], ['stats', '--help'], ['install-cni-plugins', '--help'], ['policy', 'explain', '-h'], ['policy', 'matrix', '--help'],
+    ['status', '--help'], ['status', '--all', '-h'], ['uninstall', '--help'], ['policy', 'drops', '--help']]) {
     const r = run(...args)
     t.equal(r.status, 0, `flatnet ${args.join(' ')}: exit 0`)
     t.match(r.stdout, /^usage: flatnet/, `flatnet ${args.join(' ')}: the usage on stdout`)

@@ -54,6 +54,7 @@ const cases: Array<[string, (c: any) => void, string, RegExp]> = [
   ['offloads not boolean', (c) => { c.offloads = 'yes' }, 'offloads', /true or false/],
   ['unknown worker layout', (c) => { c.workers = 'many' }, 'workers', /one of auto, pipeline, per-cpu/],
   ['peer overlaps own podCIDR', (c) => { c.peers[0].podCIDR = '10.244.1.0/24' }, 'peers[0].podCIDR', /overlaps this node/],
+  ['peer outside clusterCIDR', (c) => { c.peers[0].podCIDR = '10.99.2.0/24' }, 'peers[0].podCIDR', /10\.99\.2\.0\/24 is outside clusterCIDR \(10\.244\.0\.0\/16\)/],
   ['peers overlap each other', (c) => { c.peers.push({ ...c.peers[0], nodeName: 'n3', address: '192.0.2.3' }) }, 'peers[1].podCIDR', /overlaps n2/],
   ['peer is self', (c) => { c.peers[0].nodeName = 'n1' }, 'peers[0].nodeName', /is this node/],
   ['peer missing MAC', (c) => { delete c.peers[0].vtepMAC }, 'peers[0].vtepMAC', /is required/],
