@@ -83,7 +83,7 @@ export function formatCompare (a: BenchResult, b: BenchResult, names: [string, s
   for (const c of compareResults(a, b)) {
     const change = c.before === 0 ? (c.after === 0 ? '0%' : 'from 0') : `${c.after >= c.before ? '+' : ''}${(100 * (c.after - c.before) / c.before).toFixed(1)}%`
     const ratio = c.ratio ? `${c.ratio.before.toFixed(2)}x -> ${c.ratio.after.toFixed(2)}x, ${beyond(c.ratio.verdict)}` : ''
-    lines.push(row([c.mode, c.metric.label.trim(), withRange(c.metric, c.before, c.beforeRange), withRange(c.metric, c.after, c.afterRange), change, beyond(c.verdict), ratio]))
+    lines.push(row([c.mode, c.metric.title, withRange(c.metric, c.before, c.beforeRange), withRange(c.metric, c.after, c.afterRange), change, beyond(c.verdict), ratio]))
   }
   return lines.join('\n')
 }
@@ -123,7 +123,7 @@ function withRange (metric: Metric, v: number, r: [number, number] | undefined):
   return r ? `${f(v)} (${f(r[0])}-${f(r[1])})` : f(v)
 }
 
-const WIDTHS = [18, 22, 20, 20, 9, 26]
+const WIDTHS = [18, 36, 20, 20, 9, 26]
 
 function row (cells: string[]): string {
   return cells.map((c, i) => i < WIDTHS.length ? c.padEnd(WIDTHS[i] - 1) + ' ' : c).join('').trimEnd()

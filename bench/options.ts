@@ -2,6 +2,7 @@
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { MODES, modeNamed, type Mode } from './modes.js'
+import { RR_SIZES, RR_SIZES_QUICK, type RrSize } from './report.js'
 
 const RESULTS = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../bench/results' : './results', import.meta.url))
 
@@ -15,6 +16,7 @@ export interface Options {
   modes: Mode[]
   out: string
   profile: boolean // perf during an extra 4-stream test of each mode, in the first round (bench/profile.ts)
+  rrSizes: readonly RrSize[] // TCP_RR and UDP_RR message sizes (bench/transactions.ts)
 }
 
 export function parseArgs (argv: string[]): Options {
@@ -43,6 +45,7 @@ export function parseArgs (argv: string[]): Options {
     else if (a === '--out') out = resolve(value())
     else throw new Error(`unknown option "${a}"\n${USAGE}`)
   }
-  // Three rounds give a median and a spread; --quick is a look, not a measurement.
-  return { quick, seconds: seconds ?? (quick ? 2 : 5), rounds: rounds ?? (quick ? 1 : 3), modes, out, profile }
+  // Three rounds give a median and a spread; --quick is a look, not a measurement,
+  // and one request/response size of three keeps it short.
+  return { quick, seconds: seconds ?? (quick ? 2 : 5), rounds: rounds ?? (quick ? 1 : 3), modes, out, profile, rrSizes: quick ? RR_SIZES_QUICK : RR_SIZES }
 }

@@ -14,5 +14,5 @@ export function onCpu (cpu: number, cmd: string, args: string[]): [string, strin
 /** Throughput: sender and receiver on different CPUs, as on two machines. */
 export const SENDER_CPU = 0
 export const RECEIVER_CPU = 1
-/** Latency: both ends of the ping-pong on one CPU, so no cross-CPU wake-up is measured. */
+/** Latency: both ends of every ping-pong (RTT, TCP_RR, UDP_RR) and of TCP_CRR on one CPU, so no cross-CPU wake-up is measured. */
 export const PING_PONG_CPU = 0

@@ -2,12 +2,29 @@
 // baseline mode, and the terminal table.
 import { CATEGORIES, type Profile } from './profile.js'
 
+/**
+ * Message sizes of the request/response tests: sockperf's least (its 14-byte header
+ * stands in for netperf's 1-byte request), 64 and 1024 bytes. --quick runs 64 only.
+ */
+export const RR_SIZES = [14, 64, 1024] as const
+export const RR_SIZES_QUICK: RrSize[] = [64]
+export type RrSize = typeof RR_SIZES[number]
+type RrFigure = 'Tps' | 'P50Us' | 'P90Us' | 'P99Us' | 'CpuUsPerTx'
+export type RrKey = `${'tcp' | 'udp'}Rr${RrSize}${RrFigure}`
+
 export type MetricKey = 'tcp1Gbps' | 'tcp1Retransmits' | 'tcp4Gbps' | 'tcp4Retransmits' | 'udp64Kpps' | 'udp64LossPct' | 'udp64PodLossPct' |
-  'rttP50Us' | 'rttP99Us' | 'rttSwitches' | 'tcp1CpuSecPerGbit' | 'tcp4CpuSecPerGbit' | 'cpuSecPerGbit' | 'rssPeakMB'
+  'rttP50Us' | 'rttP99Us' | 'rttSwitches' | RrKey | 'tcpCrrCps' | 'tcpCrrCpuUsPerConn' |
+  'tcp1CpuSecPerGbit' | 'tcp4CpuSecPerGbit' | 'cpuSecPerGbit' | 'rssPeakMB'
+
+/** The key of one figure of one request/response test. */
+export function rrKey (proto: 'tcp' | 'udp', size: RrSize, figure: RrFigure): RrKey {
+  return `${proto}Rr${size}${figure}`
+}
 
 export interface Metric {
   key: MetricKey
-  label: string
+  label: string // the table's row; a leading space: a figure of the row above
+  title: string // on its own, with its unit: the chart's panel, the noisy list, --compare
   better: 'higher' | 'lower'
   /** Only measured where a userspace process carries the packets (flatnet, openvpn). */
   processOnly?: boolean
@@ -18,27 +35,46 @@ export interface Metric {
   noRatio?: boolean
   /** Shown as a whole number (a median of two may end in .5). */
   count?: boolean
+  /** Of a request/response test at this message size: run only when the run's sizes include it. */
+  rrSize?: RrSize
 }
 
 export const METRICS: Metric[] = [
-  { key: 'tcp1Gbps', label: 'TCP 1 stream Gbit/s', better: 'higher' },
-  { key: 'tcp1Retransmits', label: ' retransmits', better: 'lower', noRatio: true, count: true },
-  { key: 'tcp4Gbps', label: 'TCP 4 streams Gbit/s', better: 'higher' },
-  { key: 'tcp4Retransmits', label: ' retransmits', better: 'lower', noRatio: true, count: true },
-  { key: 'udp64Kpps', label: 'UDP 64 B kpps recv', better: 'higher' },
+  { key: 'tcp1Gbps', label: 'TCP 1 stream Gbit/s', title: 'TCP 1 stream, Gbit/s', better: 'higher' },
+  { key: 'tcp1Retransmits', label: ' retransmits', title: 'TCP 1 stream retransmits, count', better: 'lower', noRatio: true, count: true },
+  { key: 'tcp4Gbps', label: 'TCP 4 streams Gbit/s', title: 'TCP 4 streams, Gbit/s', better: 'higher' },
+  { key: 'tcp4Retransmits', label: ' retransmits', title: 'TCP 4 streams retransmits, count', better: 'lower', noRatio: true, count: true },
+  { key: 'udp64Kpps', label: 'UDP 64 B kpps recv', title: 'UDP 64 B received, kpps', better: 'higher' },
   // Both of the datagrams sent, so the second is a part of the first (bench/iperf.ts).
-  { key: 'udp64LossPct', label: 'UDP 64 B lost % sent', better: 'lower', noRatio: true },
-  { key: 'udp64PodLossPct', label: ' of it at the pod %', better: 'lower', noRatio: true },
-  { key: 'rttP50Us', label: 'RTT p50 us', better: 'lower' },
-  { key: 'rttP99Us', label: 'RTT p99 us', better: 'lower' },
+  { key: 'udp64LossPct', label: 'UDP 64 B lost % sent', title: 'UDP 64 B lost, % of sent', better: 'lower', noRatio: true },
+  { key: 'udp64PodLossPct', label: ' of it at the pod %', title: 'UDP 64 B lost at the pod, % of sent', better: 'lower', noRatio: true },
+  { key: 'rttP50Us', label: 'RTT p50 us', title: 'RTT p50 (UDP ping-pong), us', better: 'lower' },
+  { key: 'rttP99Us', label: 'RTT p99 us', title: 'RTT p99 (UDP ping-pong), us', better: 'lower' },
   // Why a round trip costs what it does: the thread hand-offs on its way (bench/latency.ts).
-  { key: 'rttSwitches', label: 'switches/round trip', better: 'lower' },
+  { key: 'rttSwitches', label: 'switches/round trip', title: 'Context switches, per round trip', better: 'lower' },
+  ...(['tcp', 'udp'] as const).flatMap((proto) => RR_SIZES.flatMap((size): Metric[] => {
+    const test = `${proto.toUpperCase()}_RR ${size} B`
+    return [
+      { key: rrKey(proto, size, 'Tps'), label: `${test} trans/s`, title: `${test}, transactions/s`, better: 'higher', rrSize: size },
+      ...(['50', '90', '99'] as const).map((q): Metric => (
+        { key: rrKey(proto, size, `P${q}Us`), label: ` p${q} us`, title: `${test} p${q}, us`, better: 'lower', rrSize: size })),
+      // Service demand, as for the streams: every CPU's busy time per transaction.
+      { key: rrKey(proto, size, 'CpuUsPerTx'), label: ' CPU us/trans, all', title: `${test} CPU, us/transaction`, better: 'lower', rrSize: size },
+    ]
+  })),
+  { key: 'tcpCrrCps', label: 'TCP_CRR conn/s', title: 'TCP_CRR, connections/s', better: 'higher' },
+  { key: 'tcpCrrCpuUsPerConn', label: ' CPU us/conn, all', title: 'TCP_CRR CPU, us/connection', better: 'lower' },
   // netperf's service demand: every CPU's busy time (softirq and daemons alike) per Gbit.
-  { key: 'tcp1CpuSecPerGbit', label: 'CPU s/Gbit TCP 1, all', better: 'lower' },
-  { key: 'tcp4CpuSecPerGbit', label: 'CPU s/Gbit TCP 4, all', better: 'lower' },
-  { key: 'cpuSecPerGbit', label: 'daemon CPU s/Gbit', better: 'lower', processOnly: true },
-  { key: 'rssPeakMB', label: 'peak RSS MB/process', better: 'lower', processOnly: true },
+  { key: 'tcp1CpuSecPerGbit', label: 'CPU s/Gbit TCP 1, all', title: 'TCP 1 stream CPU, s/Gbit', better: 'lower' },
+  { key: 'tcp4CpuSecPerGbit', label: 'CPU s/Gbit TCP 4, all', title: 'TCP 4 streams CPU, s/Gbit', better: 'lower' },
+  { key: 'cpuSecPerGbit', label: 'daemon CPU s/Gbit', title: 'TCP 1 stream daemon CPU, s/Gbit', better: 'lower', processOnly: true },
+  { key: 'rssPeakMB', label: 'peak RSS MB/process', title: 'Peak RSS per daemon, MB', better: 'lower', processOnly: true },
 ]
+
+/** The figures a run with these request/response sizes measures (of a kernel mode: no processOnly ones). */
+export function metricsOfRun (rrSizes: readonly number[], userspace: boolean): Metric[] {
+  return METRICS.filter((m) => (m.rrSize === undefined || rrSizes.includes(m.rrSize)) && (userspace || !m.processOnly))
+}
 
 /** A figure whose lowest-highest over the rounds exceeds this share of its median is flagged noisy. */
 export const NOISE_SPREAD = 0.2
@@ -87,6 +123,8 @@ export interface BenchResult {
   seconds: number
   rounds?: number // > 1: values are medians over rounds, ratios medians of per-round ratios
   quick: boolean
+  /** The request/response tests' message sizes (absent in files from before them). */
+  rrSizes?: number[]
   host: {
     cpus: number
     cpuModel?: string
@@ -130,7 +168,8 @@ export function formatTable (result: BenchResult): string {
   const load = result.host.loadavg
   if (load) lines.push(`load average (1 min) ${load.before[0].toFixed(2)} at the start, ${load.after[0].toFixed(2)} at the end; ${result.host.cpus} CPUs`)
   lines.push(headerRow('metric', modes))
-  for (const metric of METRICS) {
+  const shown = tableMetrics(result)
+  for (const metric of shown) {
     const cells = modes.map((m) => {
       const v = m.metrics[metric.key]
       if (v === undefined) {
@@ -145,7 +184,7 @@ export function formatTable (result: BenchResult): string {
   }
   if (rounds > 1) {
     lines.push('lowest-highest over the rounds (spread as % of the median):')
-    for (const metric of METRICS.filter((k) => modes.some((m) => m.spread?.[k.key]))) {
+    for (const metric of shown.filter((k) => modes.some((m) => m.spread?.[k.key]))) {
       const cells = modes.map((m) => {
         const s = m.spread?.[metric.key]
         const v = m.metrics[metric.key]
@@ -155,7 +194,7 @@ export function formatTable (result: BenchResult): string {
       lines.push(pad(metric.label, LABEL_WIDTH) + cells.join(''))
     }
     lines.push(`ratio to ${result.baseline ?? 'the baseline'}, lowest-highest over the rounds:`)
-    for (const metric of METRICS.filter((k) => modes.some((m) => m.ratioSpread?.[k.key]))) {
+    for (const metric of shown.filter((k) => modes.some((m) => m.ratioSpread?.[k.key]))) {
       const cells = modes.map((m) => {
         const s = m.ratioSpread?.[metric.key]
         return pad(s ? `${s[0].toFixed(2)}-${s[1].toFixed(2)}` : '-', CELL_WIDTH)
@@ -164,13 +203,19 @@ export function formatTable (result: BenchResult): string {
     }
   }
   const noisy = modes.flatMap((m) => METRICS.filter((k) => m.noisy?.[k.key])
-    .map((k) => `  ${m.mode} ${k.label.trim()}: ${m.noisy?.[k.key] as string}`))
+    .map((k) => `  ${m.mode} ${k.title}: ${m.noisy?.[k.key] as string}`))
   if (noisy.length) lines.push(`noisy (!): spread over ${100 * NOISE_SPREAD}% of the median, or an ordering that cannot be:`, ...noisy)
   const skipped = modes.filter((m) => m.skipped).map((m) => `  ${m.mode}: ${brief(m.error as string)}`)
   if (skipped.length) lines.push('not run here:', ...skipped)
   const notes = modes.filter((m) => m.error && !m.skipped).map((m) => `  ${m.mode}: ${brief(m.error as string)}`)
   if (notes.length) lines.push('failures:', ...notes)
   return lines.join('\n')
+}
+
+/** The rows of a run's table and panels of its chart: what it set out to measure, and anything else it has. */
+export function tableMetrics (result: BenchResult): Metric[] {
+  const sizes = result.rrSizes ?? []
+  return METRICS.filter((k) => k.rrSize === undefined || sizes.includes(k.rrSize) || result.modes.some((m) => m.metrics[k.key] !== undefined))
 }
 
 /**

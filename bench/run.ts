@@ -22,8 +22,9 @@ import { PING_PONG_CPU, RECEIVER_CPU, SENDER_CPU } from './pinning.js'
 import { countingBusyCpu } from './proc-stat.js'
 import { cpuSeconds, RssSampler } from './process-usage.js'
 import { profileDuring, profilerUnavailable } from './profile.js'
-import { formatProfile, formatTable, METRICS, type BenchResult, type MetricKey, type ModeResult } from './report.js'
+import { formatProfile, formatTable, metricsOfRun, rrKey, type BenchResult, type MetricKey, type ModeResult } from './report.js'
 import { combineRounds } from './rounds.js'
+import { connectRate, requestResponse } from './transactions.js'
 
 const REPO = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../' : '../', import.meta.url))
 const TOPOLOGY = '2 nodes, veth underlay, 1 pod per node, pod n1 -> pod n2'
@@ -31,7 +32,8 @@ const TOPOLOGY = '2 nodes, veth underlay, 1 pod per node, pod n1 -> pod n2'
 const RUN_PREFIX = `flatnet-bench${process.pid}m`
 let current: Cluster | undefined
 
-async function measureMode (mode: Mode, index: number, seconds: number, profile: boolean, why: string | undefined): Promise<ModeResult> {
+async function measureMode (mode: Mode, index: number, options: Options, profile: boolean, why: string | undefined): Promise<ModeResult> {
+  const { seconds } = options
   const result: ModeResult = { mode: mode.name, description: mode.description, userspace: mode.userspace ?? false, ok: false, metrics: {}, errors: {}, ratios: {}, details: {} }
   if (why) {
     result.skipped = true
@@ -91,6 +93,26 @@ async function measureMode (mode: Mode, index: number, seconds: number, profile:
       result.metrics.rttSwitches = rtt.switchesPerRoundTrip
       result.details.rtt = rtt
     })
+    for (const proto of ['tcp', 'udp'] as const) {
+      for (const size of options.rrSizes) {
+        const key = (figure: Parameters<typeof rrKey>[2]): MetricKey => rrKey(proto, size, figure)
+        await measure([key('Tps'), key('P50Us'), key('P90Us'), key('P99Us'), key('CpuUsPerTx')], async () => {
+          const rr = await requestResponse(from, to, proto, size, seconds)
+          result.metrics[key('Tps')] = rr.transactionsPerSecond
+          result.metrics[key('P50Us')] = rr.p50Us
+          result.metrics[key('P90Us')] = rr.p90Us
+          result.metrics[key('P99Us')] = rr.p99Us
+          result.metrics[key('CpuUsPerTx')] = rr.cpuUsPerTransaction
+          result.details[`${proto}Rr${size}`] = rr
+        })
+      }
+    }
+    await measure(['tcpCrrCps', 'tcpCrrCpuUsPerConn'], async () => {
+      const crr = await connectRate(from, to, seconds)
+      result.metrics.tcpCrrCps = crr.connectionsPerSecond
+      result.metrics.tcpCrrCpuUsPerConn = crr.cpuUsPerConnection
+      result.details.tcpCrr = crr
+    })
     if (profile) {
       // Its own test, after the measured ones, so that perf's own cost (10-15% of the
       // throughput here) moves none of them. Sampled from 1.5 s in (iperf3 starts
@@ -109,7 +131,7 @@ async function measureMode (mode: Mode, index: number, seconds: number, profile:
     }
     const failed = Object.entries(result.errors)
     if (failed.length) result.error = failed.map(([k, e]) => `${k}: ${e}`).join('; ')
-    result.ok = METRICS.every((m) => (m.processOnly && !mode.userspace) || result.metrics[m.key] !== undefined)
+    result.ok = metricsOfRun(options.rrSizes, mode.userspace ?? false).every((m) => result.metrics[m.key] !== undefined)
   } catch (err) {
     result.error = (err as Error).message
   } finally {
@@ -204,7 +226,7 @@ async function main (): Promise<number> {
     const results: ModeResult[] = []
     for (const [i, mode] of options.modes.entries()) {
       process.stderr.write(`${options.rounds > 1 ? `round ${round + 1}/${options.rounds} ` : ''}${mode.name}: `)
-      const r = await measureMode(mode, round * options.modes.length + i, options.seconds, options.profile && round === 0, unavailable.get(mode.name))
+      const r = await measureMode(mode, round * options.modes.length + i, options, options.profile && round === 0, unavailable.get(mode.name))
       if (r.skipped) process.stderr.write(`${r.error as string}\n`)
       else process.stderr.write(`${r.ok ? 'done' : 'FAILED'} in ${r.details.wallSeconds as number} s${r.error ? ` (${r.error.split('\n')[0]})` : ''}\n`)
       results.push(r)
@@ -224,6 +246,7 @@ async function main (): Promise<number> {
     seconds: options.seconds,
     rounds: options.rounds,
     quick: options.quick,
+    rrSizes: [...options.rrSizes],
     host: {
       cpus: cpus().length,
       cpuModel: cpus()[0]?.model.trim(),

@@ -69,15 +69,34 @@ t.test('the changes of two runs, values and paired ratios', async (t) => {
 t.test('the printed comparison', async (t) => {
   const text = formatCompare(BEFORE, AFTER, ['a.json', 'b.json'])
   t.match(text, /^before: a\.json: 2026-12-01T00:00:00\.000Z, flatnet 0\.1\.0 0123456789ab, 3 round\(s\) of 5 s, Linux 6\.18\n/)
-  t.match(text, /\nflatnet +TCP 1 stream Gbit\/s +11\.3 \(10\.7-11\.9\) +12\.8 \(12\.4-13\.0\) +\+13\.3% +better, beyond the noise +0\.80x -> 0\.90x, better, beyond the noise\n/)
-  t.match(text, /\nflatnet +RTT p50 us +31\.0 \(30\.0-32\.0\) +30\.0 \(29\.0-33\.0\) +-3\.2% +within the noise +3\.44x -> 3\.23x, within the noise$/)
+  t.match(text, /\nflatnet +TCP 1 stream, Gbit\/s +11\.3 \(10\.7-11\.9\) +12\.8 \(12\.4-13\.0\) +\+13\.3% +better, beyond the noise +0\.80x -> 0\.90x, better, beyond the noise\n/)
+  t.match(text, /\nflatnet +RTT p50 \(UDP ping-pong\), us +31\.0 \(30\.0-32\.0\) +30\.0 \(29\.0-33\.0\) +-3\.2% +within the noise +3\.44x -> 3\.23x, within the noise$/)
   t.notMatch(text, /note:/, 'same host, same baseline')
 
   const other = run([[{ tcp1Gbps: 16 }, { tcp1Gbps: 12 }]], { baseline: 'host-gw', host: { cpus: 4, kernel: '6.1', node: 'v20' } })
   const text2 = formatCompare(BEFORE, other, ['a.json', 'c.json'])
   t.match(text2, /note: the runs are from different hosts or kernels; compare the ratios/)
   t.match(text2, /note: different baselines \(kernel-vxlan, host-gw\): ratios not compared/)
-  t.match(text2, /flatnet +TCP 1 stream Gbit\/s +11\.3 \(10\.7-11\.9\) +12\.0 +\+6\.2% +no spread \(1 round\)$/)
+  t.match(text2, /flatnet +TCP 1 stream, Gbit\/s +11\.3 \(10\.7-11\.9\) +12\.0 +\+6\.2% +no spread \(1 round\)$/)
+})
+
+t.test('request/response and connection rate compared like every figure, in their direction', async (t) => {
+  const rr = (tps: number, p99: number, cps: number, cpu: number): Metrics => ({ udpRr1024Tps: tps, udpRr1024P99Us: p99, tcpCrrCps: cps, tcpCrrCpuUsPerConn: cpu })
+  // After: more transactions/s and connections/s in every round; p99 and CPU overlap.
+  const before = run([[rr(90_000, 20, 3400, 300), rr(30_000, 60, 2000, 700)], [rr(91_000, 21, 3300, 310), rr(31_000, 58, 2050, 720)], [rr(89_000, 20, 3350, 305), rr(29_000, 61, 2020, 690)]])
+  const after = run([[rr(90_000, 20, 3400, 300), rr(36_000, 59, 2300, 700)], [rr(90_500, 21, 3300, 300), rr(35_000, 55, 2250, 650)], [rr(89_500, 20, 3350, 310), rr(37_000, 60, 2280, 680)]])
+  const changes = compareResults(before, after)
+  const f = (key: string): (typeof changes)[number] | undefined => changes.find((c) => c.mode === 'flatnet' && c.metric.key === key)
+  t.equal(f('udpRr1024Tps')?.verdict, 'better')
+  t.equal(f('udpRr1024Tps')?.ratio?.verdict, 'better')
+  t.equal(f('udpRr1024P99Us')?.verdict, 'within the noise')
+  t.equal(f('tcpCrrCps')?.verdict, 'better')
+  t.equal(f('tcpCrrCpuUsPerConn')?.verdict, 'within the noise')
+  const text = formatCompare(before, after, ['a.json', 'b.json'])
+  t.match(text, /\nflatnet +UDP_RR 1024 B, transactions\/s +30000 \(29000-31000\) +36000 \(35000-37000\) +\+20\.0% +better, beyond the noise/)
+  t.match(text, /\nflatnet +TCP_CRR CPU, us\/connection +700 \(690-720\) +680 \(650-700\) +-2\.9% +within the noise/)
+  // Lower is better: fewer microseconds in every round is better, more is worse.
+  t.equal(verdict([700, 720], [600, 650], 'lower'), 'better')
 })
 
 t.test('a file from before samples were kept: its rounds read from details.rounds', async (t) => {
@@ -94,7 +113,7 @@ t.test('npm run bench -- --compare A B: prints, exits 0 (no root, no lab)', asyn
   writeFileSync(join(dir, 'a.json'), JSON.stringify(BEFORE))
   writeFileSync(join(dir, 'b.json'), JSON.stringify(AFTER))
   const { stdout } = await promisify(execFile)(process.execPath, [RUNNER, '--compare', join(dir, 'a.json'), join(dir, 'b.json')], { encoding: 'utf8' })
-  t.match(stdout, /flatnet +TCP 1 stream Gbit\/s .* better, beyond the noise/)
+  t.match(stdout, /flatnet +TCP 1 stream, Gbit\/s .* better, beyond the noise/)
   const bad = await promisify(execFile)(process.execPath, [RUNNER, '--compare', join(dir, 'a.json')]).catch((err: { code: number, stderr: string }) => err)
   t.equal((bad as { code: number }).code, 2, 'one file: usage error')
 })

@@ -11,6 +11,11 @@ t.test('rounds and seconds: 3 rounds of 5 s by default, 1 of 2 s with --quick, e
   t.match(parseArgs([]).out, /bench\/results$/)
 })
 
+t.test('request/response sizes: 14, 64 and 1024 bytes, 64 only with --quick', async (t) => {
+  t.same(parseArgs([]).rrSizes, [14, 64, 1024])
+  t.same(parseArgs(['--quick']).rrSizes, [64])
+})
+
 t.test('bad options say what is wrong', async (t) => {
   t.throws(() => parseArgs(['--rounds', '0']), /--rounds: "0" is not a whole number >= 1/)
   t.throws(() => parseArgs(['--rounds']), /--rounds needs a value/)
