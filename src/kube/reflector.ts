@@ -14,6 +14,7 @@ import { KubeError, type KubeClient } from './client.js'
 import { internString } from './intern.js'
 import { LineReader } from './line-reader.js'
 import { ListParser } from './list-parser.js'
+import { joinKey, KeyedStore, splitKey } from './store.js'
 
 export interface ReflectorSink<T> {
   /** An object added or changed (from a list page or a watch event); previous: what the store held. */
@@ -72,7 +73,7 @@ export interface ReflectorStats { lists: number, pages: number, watches: number,
 
 export class Reflector<T> {
   /** The projected objects, by namespace/name (name for cluster-scoped kinds). */
-  readonly store = new Map<string, T>()
+  readonly store = new KeyedStore<T>()
   /** Objects refused by the projection, with why; a refused update keeps the last good value in the store. */
   readonly refused = new Map<string, string>()
   /** The resourceVersion the store reflects; undefined until listed and after a 410. */
@@ -142,20 +143,22 @@ export class Reflector<T> {
     this.o.sink.recovered?.()
   }
 
-  private keyOf (raw: unknown): string | undefined {
+  /** The object's namespace ('' for cluster-scoped kinds) and name, or undefined when it has no name. */
+  private idOf (raw: unknown): [namespace: string, name: string] | undefined {
     const m = (raw as { metadata?: { name?: unknown, namespace?: unknown } } | null)?.metadata
     if (typeof m?.name !== 'string' || m.name === '') return undefined
-    // "namespace/" kept once: the key is then a small pair over the name the object holds.
-    return typeof m.namespace === 'string' && m.namespace !== '' ? internString(`${m.namespace}/`) + m.name : m.name
+    return [typeof m.namespace === 'string' ? internString(m.namespace) : '', m.name]
   }
 
-  /** Projects and stores one object; returns its key, or undefined when it has none. */
-  private apply (raw: unknown): string | undefined {
-    const key = this.keyOf(raw)
-    if (key === undefined) {
+  /** Projects and stores one object; returns its namespace and name, or undefined when it has none. */
+  private apply (raw: unknown): [namespace: string, name: string] | undefined {
+    const id = this.idOf(raw)
+    if (id === undefined) {
       this.stats.refused++
       return undefined
     }
+    const [namespace, name] = id
+    const key = joinKey(namespace, name)
     let value: T
     try {
       value = this.o.project(raw)
@@ -163,41 +166,49 @@ export class Reflector<T> {
       this.stats.refused++
       this.refused.set(key, (err as Error).message)
       this.o.sink.refused?.(key, (err as Error).message)
-      const held = this.store.get(key)
+      const held = this.store.getIn(namespace, name)
       const standIn = held === undefined ? this.o.standIn?.(raw) : undefined
       if (standIn !== undefined) {
-        this.store.set(key, standIn)
+        this.store.setIn(namespace, name, standIn)
         this.o.sink.set(key, standIn, undefined)
       }
       this.o.log.warn({ kind: this.o.kind, object: key, err: (err as Error).message },
         held !== undefined ? 'object refused; its last good version stays' : standIn !== undefined ? 'object refused; a stand-in that fails closed is held' : 'object refused')
-      return key
+      return id
     }
-    this.refused.delete(key)
-    const previous = this.store.get(key)
+    if (this.refused.size > 0) this.refused.delete(key)
+    const previous = this.store.getIn(namespace, name)
     // The object held stays when nothing the daemon reads changed: no work downstream, and in
     // a relist the new copies die young instead of the held ones turning to old garbage.
     if (previous !== undefined && isDeepStrictEqual(previous, value)) {
       this.o.sink.unchanged?.(key)
-      return key
+      return id
     }
-    this.store.set(key, value)
+    // Stored under the new object's own name string, so the old one goes with the old object.
+    if (previous !== undefined) this.store.deleteIn(namespace, name)
+    this.store.setIn(namespace, name, value)
     this.o.sink.set(key, value, previous)
-    return key
+    return id
   }
 
-  private remove (key: string): void {
+  private remove (namespace: string, name: string): void {
+    const key = joinKey(namespace, name)
     const known = this.refused.delete(key)
-    const previous = this.store.get(key)
-    if (this.store.delete(key) || known) this.o.sink.delete(key, previous)
+    const previous = this.store.getIn(namespace, name)
+    if (this.store.deleteIn(namespace, name) || known) this.o.sink.delete(key, previous)
   }
 
   private async list (): Promise<void> {
     const { client, path } = this.o
-    // The keys held before, struck off as the list names them: what remains was deleted while
-    // nobody watched. The store's own key strings, so a relist of 150,000 pods makes none.
-    const unseen = new Set(this.store.keys())
-    for (const key of this.refused.keys()) unseen.add(key)
+    // The names held before, struck off as the list names them: what remains was deleted while
+    // nobody watched. Each namespace's names sorted, with a mark each: a relist of 150,000
+    // pods then costs an array of the store's own strings, not a hash set of them.
+    const held = new Map<string, { names: string[], seen: Uint8Array }>()
+    for (const [namespace, names] of this.store.namespaces()) {
+      const sorted = [...names.keys()].sort()
+      held.set(namespace, { names: sorted, seen: new Uint8Array(sorted.length) })
+    }
+    const unseenRefused = new Set(this.refused.keys())
     let token: string | undefined
     let rv: string | undefined
     this.stats.lists++
@@ -206,8 +217,12 @@ export class Reflector<T> {
       // cache since 1.31 (ConsistentListFromCache) and which honours limit/continue.
       const res = await client.request('GET', path, { query: { limit: this.o.pageSize ?? PAGE_SIZE, continue: token }, idleMs: LIST_IDLE_MS, signal: this.abort.signal })
       const parser = new ListParser((item) => {
-        const key = this.apply(item)
-        if (key !== undefined) unseen.delete(key)
+        const id = this.apply(item)
+        if (id === undefined) return
+        const h = held.get(id[0])
+        const i = h === undefined ? -1 : sortedIndex(h.names, id[1])
+        if (i >= 0) (h as { seen: Uint8Array }).seen[i] = 1
+        if (unseenRefused.size > 0) unseenRefused.delete(joinKey(...id))
       })
       await drain(res, (chunk) => parser.write(chunk))
       const meta = parser.end()
@@ -216,7 +231,8 @@ export class Reflector<T> {
       rv = meta.resourceVersion
     } while (token !== undefined)
     if (rv === undefined || rv === '') throw new KubeError(200, 'BadResponse', `${path}: the list has no metadata.resourceVersion`)
-    for (const key of unseen) this.remove(key)
+    for (const [namespace, h] of held) h.names.forEach((name, i) => { if (h.seen[i] === 0) this.remove(namespace, name) })
+    for (const key of unseenRefused) this.remove(...splitKey(key))
     this.resourceVersion = rv
     this.listed = true
     this.recovered()
@@ -248,8 +264,8 @@ export class Reflector<T> {
       // First: what the sink is told reflects this event's resourceVersion.
       if (e.resourceVersion) this.resourceVersion = e.resourceVersion
       if (e.type === 'DELETED') {
-        const key = this.keyOf(e.object)
-        if (key !== undefined) this.remove(key)
+        const id = this.idOf(e.object)
+        if (id !== undefined) this.remove(...id)
       } else if (e.type !== 'BOOKMARK') {
         this.apply(e.object)
       }
@@ -263,6 +279,20 @@ export class Reflector<T> {
     if (lines > 0) return 'delivered'
     return performance.now() - started < WATCH_MIN_MS ? 'empty-early' : 'empty'
   }
+}
+
+/** The index of name in names (sorted), or -1. */
+function sortedIndex (names: string[], name: string): number {
+  let lo = 0
+  let hi = names.length - 1
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1
+    const v = names[mid]
+    if (v === name) return mid
+    if (v < name) lo = mid + 1
+    else hi = mid - 1
+  }
+  return -1
 }
 
 interface WatchEvent { type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR', object: unknown, resourceVersion?: string, code: number, reason: string, message: string }

@@ -63,7 +63,8 @@ export async function scaleLab (spec: ClusterSpec, o: { tag: string, apiHeapMB?:
     const socket = join(cluster.dir, `${node.name}.sock`)
     // Long timeouts: at scale a rebuild holds the daemon's event loop for seconds, which is what the benchmark measures.
     const policy = async (): Promise<PolicyState | undefined> => ((await queryControl(socket, 'policy', 120_000)) as unknown as { policy?: PolicyState }).policy
-    const peers = async (): Promise<number> => ((await queryControl(socket, 'peers', 120_000)) as unknown as { peers: unknown[] }).peers.length
+    // 5,000 peers with their health are more than a default frame.
+    const peers = async (): Promise<number> => ((await queryControl(socket, 'peers', 120_000, 16 << 20)) as unknown as { peers: unknown[] }).peers.length
     // The daemon's event-loop delay: the longest in this minute and in the last.
     const stall = async (): Promise<number> => {
       const { eventLoop } = (await queryControl(socket, 'stats', 120_000)) as unknown as { eventLoop: { maxMs: number, lastMinuteMaxMs: number } }

@@ -9,7 +9,7 @@ import { KubeClient } from '../../src/kube/client.js'
 import { Reflector } from '../../src/kube/reflector.js'
 import { until } from '../../src/lab/until.js'
 import type { KubeObject } from '../../src/lab/kube-api.js'
-import { realNamespace } from '../../src/lab/kube-objects.js'
+import { realNamespace, realPod } from '../../src/lab/kube-objects.js'
 import { serveKubeApi } from '../lib/kube.js'
 
 const log = pino({ level: 'silent' })
@@ -166,4 +166,52 @@ t.test('410 Gone as a watch request\'s status (not an event): relisted', async (
   api.closeWatches()
   t.ok(await until(() => seen.syncs === 2, 5000) >= 0, 'listed again')
   t.equal(r.stats.relists, 1)
+})
+
+t.test('namespaced objects: kept by namespace and name, and a relist finds the deletes nobody watched in each namespace', async (t) => {
+  const { api, client } = await serve(t)
+  const pod = (namespace: string, name: string, app: string): KubeObject => realPod({ namespace, name, labels: { app }, nodeName: 'n1', ips: [] })
+  for (const ns of ['a', 'b', 'c']) for (const name of ['p1', 'p2', 'p3']) api.putObject(pod(ns, name, `${ns}-${name}`))
+  const seen: Seen = { sets: [], unchanged: [], deletes: [], syncs: 0, failures: [] }
+  const r = new Reflector<string>({
+    client,
+    kind: 'Pod',
+    path: '/api/v1/pods',
+    log,
+    pageSize: 2,
+    project: (raw) => ((raw as KubeObject).metadata.labels as Record<string, string>).app,
+    sink: {
+      set: (key, v) => seen.sets.push(`${key}=${v}`),
+      unchanged: (key) => seen.unchanged.push(key),
+      delete: (key) => seen.deletes.push(key),
+      synced: () => { seen.syncs++ },
+    },
+  })
+  r.start()
+  t.teardown(async () => await r.stop())
+  t.ok(await until(() => seen.syncs === 1, 5000) >= 0, 'listed')
+  t.equal(r.store.size, 9)
+  t.equal(r.store.get('b/p2'), 'b-p2', 'by "namespace/name"')
+  t.same([...r.store.keys()].sort(), ['a/p1', 'a/p2', 'a/p3', 'b/p1', 'b/p2', 'b/p3', 'c/p1', 'c/p2', 'c/p3'])
+  t.ok(seen.sets.includes('c/p3=c-p3'), 'the sink is told the key')
+
+  api.putObject(pod('b', 'p2', 'changed'))
+  t.ok(await until(() => r.store.get('b/p2') === 'changed', 5000) >= 0, 'MODIFIED')
+  api.deleteObject('Pod', 'p1', 'a')
+  t.ok(await until(() => !r.store.has('a/p1'), 5000) >= 0, 'DELETED')
+  t.ok(seen.deletes.includes('a/p1'))
+
+  // Unwatched: every pod of namespace c and one of b go, one of b changes, one comes in a new namespace.
+  const sets = seen.sets.length
+  api.closeWatches()
+  for (const name of ['p1', 'p2', 'p3']) api.deleteObject('Pod', name, 'c')
+  api.deleteObject('Pod', 'p3', 'b')
+  api.putObject(pod('b', 'p1', 'changed too'))
+  api.putObject(pod('d', 'p1', 'd-p1'))
+  api.compact()
+  t.ok(await until(() => seen.syncs === 2, 5000) >= 0, 'after 410 Gone: relisted')
+  t.same([...r.store.keys()].sort(), ['a/p2', 'a/p3', 'b/p1', 'b/p2', 'd/p1'], 'what the server holds, no more')
+  t.same(seen.deletes.slice(1).sort(), ['b/p3', 'c/p1', 'c/p2', 'c/p3'], 'each unwatched delete reported once')
+  t.same(seen.sets.slice(sets).sort(), ['b/p1=changed too', 'd/p1=d-p1'], 'only what changed is set again')
+  t.equal(r.store.size, 5)
 })
