@@ -26,6 +26,7 @@ async function measure (label: string): Promise<void> {
     const a = `127.${1 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`
     targets.set(`n${i}`, { overlay: { address: a, local: '127.0.0.1' }, underlay: { address: a, local: '127.0.0.1' } })
   }
+  counting.start()
   counting.sync(targets)
   // One whole underlay interval first: every peer's first probes are spread over it.
   await new Promise((resolve) => setTimeout(resolve, PROBE_DEFAULTS.underlayIntervalMs))

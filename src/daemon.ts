@@ -440,6 +440,7 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
   // Without enforcement where it is asked for, no pod may start: the conflist waits for it.
   if (!policy?.state().error) writeCni()
   const cni = cniFiles
+  peerHealth?.start()
   const plugins = config.cni ? missingPlugins(config.cni.binDir) : []
   if (plugins.length) log.warn({ binDir: config.cni?.binDir, missing: plugins }, 'CNI plugins missing')
   return { table, healer, sources, control, cniServer, guard, listeners, cni, drops, policy, succession, peerHealth }

@@ -73,6 +73,11 @@ export class PeerHealth {
     return this.prober.summary()
   }
 
+  /** Probing starts once the node is ready: at 5,000 peers the first round would compete with the first policy sync. */
+  start (): void {
+    this.prober.start()
+  }
+
   stop (): void {
     clearInterval(this.window)
     this.prober.stop()

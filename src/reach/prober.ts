@@ -34,6 +34,7 @@ export interface ProberOptions {
   misses: number // consecutive lost probes before a peer is unreachable
   underlayIntervalMs: number // the underlay is probed this often, and at once when the overlay misses
   maxInFlight: number // probes open at once (each holds a socket until answered or timed out)
+  downIntervalMs?: number // a peer reported unreachable is probed at most this seldom (default DOWN_INTERVAL_MS)
   onChange: (peer: string, path: ProbePath, health: PathHealth) => void // reachable changed to true or false
   onAnswer?: (path: ProbePath, rttMs: number) => void
   onProbe?: (path: ProbePath, answered: boolean) => void
@@ -45,6 +46,8 @@ export interface ProberOptions {
 export const PROBE_DEFAULTS = { port: 9474, intervalMs: 4000, timeoutMs: 1000, misses: 3, underlayIntervalMs: 15_000, maxInFlight: 1024 }
 
 const WINDOW = 32 // probes the loss figure covers
+/** The longest wait between probes of a peer already reported unreachable: how late its return may be noticed. */
+export const DOWN_INTERVAL_MS = 30_000
 
 interface PathState extends PathHealth {
   history: number // WINDOW bits, 1 = lost, newest in bit 0
@@ -73,15 +76,20 @@ export class Prober {
   private nextId = 1
   private stopped = false
   private readonly now: () => number
-  private readonly tick: NodeJS.Timeout
+  private tick: NodeJS.Timeout | undefined
   /** Probes that waited for a free slot (maxInFlight reached). */
   deferred = 0
 
   constructor (private readonly options: ProberOptions) {
     this.now = options.now ?? Date.now
+  }
+
+  /** Starts probing (peers may be set before: their first probes fall due from then on). */
+  start (): void {
+    if (this.tick || this.stopped) return
     // One wake-up a tick for all peers: a timer per due probe woke the event loop
     // thousands of times a second at 5,000 peers, which cost more than the probes.
-    this.tick = setInterval(() => { this.collect(); this.run() }, options.tickMs ?? 50)
+    this.tick = setInterval(() => { this.collect(); this.run() }, this.options.tickMs ?? 50)
     this.tick.unref()
   }
 
@@ -201,6 +209,7 @@ export class Prober {
     s.sent = Math.min(s.sent + 1, WINDOW)
     s.lost = popcount(s.history & (s.sent === WINDOW ? 0xffffffff : (1 << s.sent) - 1))
     this.options.onProbe?.(path, answered)
+    const wasDown = s.reachable === false
     let next = now + jitter(this.interval(path))
     if (answered) {
       s.misses = 0
@@ -212,10 +221,13 @@ export class Prober {
       s.misses++
       s.lastError = error
       if (s.reachable !== false && s.misses >= this.options.misses) this.change(peer, path, s, false, now)
-      // Until decided, retry at once (a fast error, e.g. no route, at most once a timeout);
-      // the underlay then tells a dead node from a dead data plane.
+      // Until decided, retry at once (a fast error, e.g. no route, at most once a timeout),
+      // and ask the underlay, which tells a dead node from a dead data plane. Once down, back
+      // off to DOWN_INTERVAL_MS: a node cut off from 5,000 peers would otherwise spend its
+      // probes (and a core's tenth) on peers it already reports.
       if (s.reachable !== false) next = now + Math.max(0, this.options.timeoutMs - rttMs)
-      if (path === 'overlay') this.schedule(peer, 'underlay', now)
+      else if (wasDown) next = now + jitter(Math.min(this.options.downIntervalMs ?? DOWN_INTERVAL_MS, this.interval(path) * 2 ** Math.min(4, s.misses - this.options.misses)))
+      if (path === 'overlay' && !wasDown) this.schedule(peer, 'underlay', now)
     }
     s.due = next
     this.queue.push({ at: next, peer, path })

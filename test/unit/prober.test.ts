@@ -46,6 +46,7 @@ t.test('three misses decide unreachable, one answer reachable; the underlay is a
   const changes: Array<[string, ProbePath, boolean | undefined, string | undefined]> = []
   const prober = new Prober({ ...FAST, engine, onChange: (peer, path, h: PathHealth) => changes.push([peer, path, h.reachable, h.lastError]) })
   t.teardown(() => prober.stop())
+  prober.start()
   prober.sync(new Map([['a', target('10.0.0.1')], ['b', target('10.0.0.2')]]))
   t.ok(await until(() => prober.summary().overlay.reachable === 2 && prober.summary().underlay.reachable === 2, 5000) >= 0, 'both reachable on both paths')
   t.same(changes, [], 'a new peer\'s first answer is no news')
@@ -61,11 +62,32 @@ t.test('three misses decide unreachable, one answer reachable; the underlay is a
   t.same(changes.slice(2).map((c) => c[2]), [true, true], 'and said so once each')
 })
 
+t.test('a peer reported unreachable is probed less and less often, and the underlay only while deciding', async (t) => {
+  const engine = new Scripted((dst) => dst === '10.0.0.1' ? constants.errno.ETIMEDOUT : true)
+  const prober = new Prober({ ...FAST, underlayIntervalMs: 500, downIntervalMs: 240, engine, onChange: () => {} })
+  t.teardown(() => prober.stop())
+  prober.start()
+  prober.sync(new Map([['dead', target('10.0.0.1')], ['live', target('10.0.0.2')]]))
+  t.ok(await until(() => prober.summary().overlay.unreachable === 1, 5000) >= 0, 'the dead peer decided unreachable')
+  const from = engine.sent.length
+  await new Promise((resolve) => setTimeout(resolve, 1000))
+  const sent = engine.sent.slice(from)
+  const dead = sent.filter((p) => p.dst === '10.0.0.1').length
+  const live = sent.filter((p) => p.dst === '10.0.0.2').length
+  // 30 ms +-25% between a live peer's probes; the dead one's 60, 120, 240, 240 ms... (the cap).
+  // Upper bounds and a ratio only: a slow machine fires timers late, which lowers every count.
+  t.ok(dead <= 8, `the dead peer: ${dead} overlay probes in 1 s, backing off to the 240 ms cap`)
+  t.ok(live > 2 * dead, `the live peer, at its 30 ms: ${live}`)
+  const underlay = sent.filter((p) => p.dst === '192.0.0.1').length
+  t.ok(underlay <= 3, `its underlay (answering) asked ${underlay} times: on its own 500 ms schedule, no longer at each overlay miss`)
+})
+
 t.test('a removed peer\'s late answer is ignored; in flight never past maxInFlight', async (t) => {
   const engine = new Scripted(() => true)
   engine.hold = true
   const prober = new Prober({ ...FAST, maxInFlight: 3, engine, onChange: () => {} })
   t.teardown(() => prober.stop())
+  prober.start()
   prober.sync(new Map(Array.from({ length: 10 }, (_, i) => [`p${i}`, target(`10.0.0.${i + 1}`)])))
   t.ok(await until(() => engine.sent.length === 3, 2000) >= 0, 'three probes open')
   await new Promise((resolve) => setTimeout(resolve, 100))
@@ -90,6 +112,7 @@ t.test('the native engine: a closed port\'s RST and a listener\'s SYN-ACK are an
   for (const [what, p] of [['closed port (RST)', 1], ['listener (SYN-ACK)', port]] as const) {
     const engine = new addon.Prober(1000)
     const prober = new Prober({ ...FAST, port: p, timeoutMs: 1000, engine, onChange: () => {} })
+    prober.start()
     prober.sync(new Map([['lo', { overlay: { address: '127.0.0.1', local: '127.0.0.1' } }]]))
     t.ok(await until(() => prober.health('lo')?.overlay?.reachable === true, 5000) >= 0, `${what}: reachable`)
     const rtt = prober.health('lo')?.overlay?.rttMs ?? -1
