@@ -9,6 +9,7 @@
 
 #include "dataplane.h"
 #include "handover.h"
+#include "js_errors.h"
 #include "js_table.h"
 #include "nflog_js.h"
 #include "prober_js.h"
@@ -19,14 +20,6 @@
 
 namespace flatnet {
 namespace {
-
-// A system call's failure as a JavaScript Error with its errno and the step.
-void throwErrno(Napi::Env env, int err, const char* where) {
-  Napi::Error e = Napi::Error::New(env, std::string(where) + ": " + std::strerror(err));
-  e.Set("errno", Napi::Number::New(env, err));
-  e.Set("step", Napi::String::New(env, where));
-  e.ThrowAsJavaScriptException();
-}
 
 // listenHandover(path) -> fd: where a successor waits for its predecessor's descriptors.
 Napi::Value ListenHandover(const Napi::CallbackInfo& info) {

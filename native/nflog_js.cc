@@ -7,17 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "js_errors.h"
 #include "nflog.h"
 
 namespace flatnet {
 namespace {
-
-void throwErrno(Napi::Env env, int err, const char* where) {
-  Napi::Error e = Napi::Error::New(env, std::string(where) + ": " + std::strerror(err));
-  e.Set("errno", Napi::Number::New(env, err));
-  e.Set("step", Napi::String::New(env, where));
-  e.ThrowAsJavaScriptException();
-}
 
 Napi::Object recordToJs(Napi::Env env, const NflogRecord& r) {
   char s[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN];

@@ -1,8 +1,8 @@
 #include "prober_js.h"
 
-#include <cstring>
 #include <memory>
 
+#include "js_errors.h"
 #include "prober.h"
 
 namespace flatnet {
@@ -23,11 +23,7 @@ class ProberWrap : public Napi::ObjectWrap<ProberWrap> {
   explicit ProberWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ProberWrap>(info) {
     prober_ = std::make_unique<Prober>(info[0].As<Napi::Number>().Int32Value());
     int rc = prober_->start();
-    if (rc < 0) {
-      Napi::Error e = Napi::Error::New(info.Env(), std::string("prober: ") + std::strerror(-rc));
-      e.Set("errno", Napi::Number::New(info.Env(), -rc));
-      e.ThrowAsJavaScriptException();
-    }
+    if (rc < 0) throwErrno(info.Env(), -rc, "prober");
   }
 
  private:
