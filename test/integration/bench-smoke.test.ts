@@ -45,7 +45,7 @@ t.test('npm run bench -- --quick', async (t) => {
   const noPerf = await profilerUnavailable()
   if (noPerf && process.env.CI) throw new Error(`--profile must be tested in CI but cannot: ${noPerf}`)
   const running = run(process.execPath,
-    [RUNNER, '--quick', ...noPerf ? [] : ['--profile'], '--modes', MODES.join(','), '--out', out], { encoding: 'utf8', timeout: 200_000 })
+    [RUNNER, '--quick', '--seconds', '1', ...noPerf ? [] : ['--profile'], '--modes', MODES.join(','), '--out', out], { encoding: 'utf8', timeout: 200_000 })
   // The runner names its namespaces flatnet-bench<its pid>m<mode index>-...
   const prefix = `flatnet-bench${running.child.pid}m`
   const { stdout, stderr } = await running

@@ -58,11 +58,12 @@ t.test('a peer\'s data plane killed or its VXLAN filtered: unreachable through t
   t.equal(peers.split('\n').filter((l) => / ok \d+\.\d+ms +ok /.test(l)).length, 2, `peers: both answer on both paths\n${peers}`)
   // --all asks each peer's daemon through the overlay: from inside n1's namespace, where the CLI runs on a node.
   const all = async (): Promise<string> => await n1.ns.execAsync(process.execPath, [CLI, 'status', '--all', '--socket', join(cluster.dir, 'n1.sock')], 20_000)
-  // n2's own probes settle on their own schedule (its first underlay round spreads over 15 s).
+  // n2's own probes settle on their own schedule (its first underlay round spreads over 15 s:
+  // its underlay column may still say "probing").
   let matrix = ''
-  await until(async () => /^n2 +\S+ +2\/2 +2\/2 +-$/m.test(matrix = await all()), 30_000, 500)
+  await until(async () => /^n2 +\S+ +2\/2 +\S/m.test(matrix = await all()), 30_000, 500)
   t.match(matrix, /^n1 +\S+ +2\/2 +2\/2 +-$/m, `--all: n1's own view\n${matrix}`)
-  t.match(matrix, /^n2 +\S+ +2\/2 +2\/2 +-$/m, '--all: n2 answered through the overlay with its view')
+  t.match(matrix, /^n2 +\S+ +2\/2 +/m, '--all: n2 answered through the overlay with its view')
   t.match(matrix, /^n3 +NO ANSWER +ECONNREFUSED/m, '--all: the kernel vxlan node has no daemon to ask (its kernel refuses)')
 
   // The underlay filters VXLAN to n2 (a firewall, a security group): the node answers, its overlay does not.
@@ -118,7 +119,8 @@ t.test('a peer\'s data plane killed or its VXLAN filtered: unreachable through t
   t.equal(n2.daemon?.exitCode, null, 'n2\'s daemon still runs')
   t.match(await cli(cluster, n1, 'status'), /n2: overlay unreachable for \d+s \(timeout, \d+\/\d+ lost, underlay down too\)/, 'status: both paths down')
   n2.ns.exec('nft', 'delete', 'table', 'inet', 'flatnet-cut')
-  ms = await until(async () => { const o = await overlayOf(cluster, n1, 'n2'); return o.state === 'reachable' && o.underlay === 'reachable' }, 30_000, 100)
-  t.ok(ms >= 0, `link back: both paths reachable after ${ms} ms`)
+  // The underlay, reported down, is probed again within 8-40 s (the back-off): the overlay says the link is back.
+  ms = await until(async () => (await overlayOf(cluster, n1, 'n2')).state === 'reachable', 30_000, 100)
+  t.ok(ms >= 0, `link back: reachable through the overlay after ${ms} ms`)
   t.same(n3.ns.exec('ip', '-o', 'link', 'show', 'flannel.1').includes('flannel.1'), true, 'n3 runs the kernel\'s vxlan (flannel.1)')
 })
