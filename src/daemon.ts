@@ -354,7 +354,7 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
         },
         metricsPort: config.metricsPort,
         sources: sources.up(),
-        peers: { total: table.size, refused: table.refused, probes: peerHealth?.summary() ?? null },
+        peers: { total: table.size, refused: table.refused, probes: boundedSummary(peerHealth) },
         policy: policy ? { ...policy.state(), denied: policy.denied() } : null,
         warnings: recentWarnings(),
       }
@@ -453,6 +453,13 @@ function reachability (node: string, total: number, health: PeerHealth | undefin
     ? { reachable: s[p].reachable, unreachable: s[p].unreachable, unknown: s[p].unknown, down: s[p].down.slice(0, MAX_PEER_SERIES).map((d) => d.peer) }
     : null
   return { node, version: VERSION, peers: total, overlay: path('overlay'), underlay: path('underlay') }
+}
+
+/** The probe summary with the unreachable named up to MAX_PEER_SERIES per path (the counts are whole): a node cut off from 5,000 peers answers in kilobytes. */
+function boundedSummary (health: PeerHealth | undefined): ReturnType<PeerHealth['summary']> | null {
+  const s = health?.summary()
+  if (!s) return null
+  return { overlay: { ...s.overlay, down: s.overlay.down.slice(0, MAX_PEER_SERIES) }, underlay: { ...s.underlay, down: s.underlay.down.slice(0, MAX_PEER_SERIES) } }
 }
 
 function nonZero (counts: Record<string, number>): Record<string, number> {

@@ -66,7 +66,9 @@ export function renderStatus (s: Status, now = Date.now()): string {
         row('', `${p.peer}: ${path} unreachable for ${duration((now - p.since) / 1000)} (${p.lastError ?? 'no answer'}, ` +
           `${p.lost}/${p.sent} lost${other})`)
       }
-      if (down.length > SHOWN) row('', `... and ${down.length - SHOWN} more on the ${path}`)
+      // The daemon names at most 100; the count is whole.
+      const more = probes[path].unreachable - Math.min(down.length, SHOWN)
+      if (more > 0) row('', `... and ${more} more on the ${path}`)
     }
   }
   const p = s.policy
