@@ -29,7 +29,7 @@ import { enabledOffloads } from './status.js'
 import type { Reachability } from './reach/matrix.js'
 import { recentWarnings } from './log.js'
 import { constants } from 'node:os'
-import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { watchLoopStalls } from './loop-stalls.js'
 
 export interface DaemonOptions {
   configFile: string
@@ -307,18 +307,8 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
     })
     : undefined
   if (policy) undo.push(async () => await policy.stop())
-  // How long the event loop was held, per minute: what a health probe would have waited.
-  const loopDelay = monitorEventLoopDelay({ resolution: 10 })
-  loopDelay.enable()
-  let lastMinute = { maxMs: 0, p99Ms: 0 }
-  const minute = setInterval(() => {
-    lastMinute = { maxMs: loopDelay.max / 1e6, p99Ms: loopDelay.percentile(99) / 1e6 }
-    loopDelay.reset()
-  }, 60_000)
-  minute.unref()
-  undo.push(() => { clearInterval(minute); loopDelay.disable() })
-  const loopStalls = (): { maxMs: number, lastMinuteMaxMs: number, lastMinuteP99Ms: number } =>
-    ({ maxMs: loopDelay.max / 1e6, lastMinuteMaxMs: lastMinute.maxMs, lastMinuteP99Ms: lastMinute.p99Ms })
+  const loop = watchLoopStalls()
+  undo.push(loop.stop)
   const succession = new Succession(config, controlPath, dataplane, table, log)
   const control = await serveControl(controlPath, (cmd) => {
     if (cmd === 'stats') {
@@ -331,7 +321,7 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
         policy: policy ? { ...policy.state(), denied: policy.denied() } : undefined,
         heapUsed: process.memoryUsage().heapUsed,
         memory: process.memoryUsage(),
-        eventLoop: loopStalls(),
+        eventLoop: loop.stalls(),
       }
     }
     if (cmd === 'status') {

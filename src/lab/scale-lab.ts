@@ -2,6 +2,7 @@
 // server) against the lab's API server in its own process and namespace on the underlay,
 // serving a generated cluster of real-size objects: what bench:scale measures and the
 // mid-size test checks.
+import type { LoopStalls } from '../loop-stalls.js'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -24,8 +25,8 @@ export interface ScaleLab {
   started: number
   policy: () => Promise<PolicyState | undefined>
   peers: () => Promise<number>
-  /** The longest event-loop stall of the daemon's current and last minute, ms. */
-  stall: () => Promise<number>
+  /** The longest event-loop stall of the daemon's current and last minute, and its longest collector pause then, ms. */
+  stall: () => Promise<{ stallMs: number, gcMs: number }>
   /** Until the applied model reflects at least these resourceVersions (kind -> rv). */
   applied: (versions: Record<string, number>, timeoutMs?: number) => Promise<void>
   destroy: () => Promise<void>
@@ -66,9 +67,9 @@ export async function scaleLab (spec: ClusterSpec, o: { tag: string, apiHeapMB?:
     // 5,000 peers with their health are more than a default frame.
     const peers = async (): Promise<number> => ((await queryControl(socket, 'peers', 120_000, 16 << 20)) as unknown as { peers: unknown[] }).peers.length
     // The daemon's event-loop delay: the longest in this minute and in the last.
-    const stall = async (): Promise<number> => {
-      const { eventLoop } = (await queryControl(socket, 'stats', 120_000)) as unknown as { eventLoop: { maxMs: number, lastMinuteMaxMs: number } }
-      return Math.max(eventLoop.maxMs, eventLoop.lastMinuteMaxMs)
+    const stall = async (): Promise<{ stallMs: number, gcMs: number }> => {
+      const { eventLoop: e } = (await queryControl(socket, 'stats', 120_000)) as unknown as { eventLoop: LoopStalls }
+      return { stallMs: Math.max(e.maxMs, e.lastMinuteMaxMs), gcMs: Math.max(e.gcMaxMs, e.lastMinuteGcMaxMs) }
     }
     const applied = async (versions: Record<string, number>, timeoutMs = 600_000): Promise<void> => {
       const start = performance.now()
