@@ -2,7 +2,7 @@
 // client in the sending pod, results from the client's `-J` JSON (which carries
 // the receiver's side too).
 import type { Pod } from '../src/lab/cluster.js'
-import { stopProcess } from '../src/lab/netns.js'
+import { stopProcess, type Namespace } from '../src/lab/netns.js'
 import { udpCounters } from '../src/net/kernel-drops.js'
 import { waitListening } from './listening.js'
 import { onCpu, RECEIVER_CPU, SENDER_CPU } from './pinning.js'
@@ -41,11 +41,49 @@ const UDP_PAYLOAD = 64
 
 /** Small-packet rate: 64-byte UDP payloads sent as fast as iperf3 can (`-b 0`). */
 export async function udpSmallPackets (from: Pod, to: Pod, seconds: number): Promise<UdpResult> {
+  return await udpFlood(from, to, seconds, UDP_PAYLOAD)
+}
+
+export interface UdpBulkResult extends UdpResult {
+  gbps: number // payload the receiving pod read
+  payload: number // bytes per datagram
+  bytes: number // payload read
+}
+
+/**
+ * Bulk UDP: datagrams that fill the path's MTU (IPv4 and UDP headers aside), sent as
+ * fast as iperf3 can. Unlike TCP no segmentation offload carries them: every datagram
+ * crosses the data plane on its own, as an underlay frame of its full size.
+ */
+export async function udpMtuSized (from: Pod, to: Pod, seconds: number, mtu: number): Promise<UdpBulkResult> {
+  const payload = mtu - 28
+  const r = await udpFlood(from, to, seconds, payload)
+  return { ...r, payload, bytes: r.read * payload, gbps: r.pps * payload * 8 / 1e9 }
+}
+
+/**
+ * The MTU pod traffic to `ip` gets on the sending node: the route's own mtu, else its
+ * device's (the TUN, the vxlan device, the tunnel, or the underlay for host routes),
+ * and never more than the pod's interface. The lab's pods keep a 1500-byte eth0, so
+ * the node's route decides, as the bridge plugin's `mtu` would in a cluster.
+ */
+export async function pathMtu (pod: Pod, node: Namespace, ip: string): Promise<number> {
+  const mtuOf = async (ns: Namespace, dev: string): Promise<number> => Number((await ns.execAsync('cat', [`/sys/class/net/${dev}/mtu`])).trim())
+  const route = await node.execAsync('ip', ['-o', 'route', 'get', ip])
+  const dev = /\bdev (\S+)/.exec(route)?.[1]
+  const own = /\bmtu (\d+)/.exec(route)?.[1]
+  if (!dev) throw new Error(`${node.name}: no route to ${ip}: ${route.trim()}`)
+  const mtu = Math.min(own ? Number(own) : await mtuOf(node, dev), await mtuOf(pod.ns, 'eth0'))
+  if (!(mtu >= 576)) throw new Error(`${node.name}: the MTU towards ${ip} ("${mtu}") is not a number >= 576`)
+  return mtu
+}
+
+async function udpFlood (from: Pod, to: Pod, seconds: number, payload: number): Promise<UdpResult> {
   // A flood loses packets in the data plane or, once delivered, at a receiver that cannot
   // keep up: the receiving pod's UDP receive-buffer errors tell the two apart.
   const before = await udpReceiveBufferErrors(to)
-  const j = await iperf3(from, to, seconds, ['-u', '-l', String(UDP_PAYLOAD), '-b', '0'])
-  return udpLoss(j, await udpReceiveBufferErrors(to) - before)
+  const j = await iperf3(from, to, seconds, ['-u', '-l', String(payload), '-b', '0'])
+  return udpLoss(j, await udpReceiveBufferErrors(to) - before, payload)
 }
 
 /**
@@ -55,12 +93,12 @@ export async function udpSmallPackets (from: Pod, to: Pod, seconds: number): Pro
  * at the end of the test (still queued in a daemon, or arriving once the receiver has
  * stopped reading) are in the socket's drops but not in its loss.
  */
-export function udpLoss (j: IperfJson, droppedAtPod: number): UdpResult {
+export function udpLoss (j: IperfJson, droppedAtPod: number, payload = UDP_PAYLOAD): UdpResult {
   const r = j.end?.sum_received
   const s = j.end?.sum_sent
   if (!r || typeof r.bytes !== 'number' || !r.seconds) throw new Error('iperf3: no UDP sum_received in its JSON')
   if (!s || typeof s.packets !== 'number' || !s.packets) throw new Error('iperf3: no UDP sum_sent packets in its JSON')
-  const read = Math.round(r.bytes / UDP_PAYLOAD)
+  const read = Math.round(r.bytes / payload)
   return {
     pps: read / r.seconds,
     sentPps: s.packets / s.seconds,

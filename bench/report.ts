@@ -13,6 +13,8 @@ type RrFigure = 'Tps' | 'P50Us' | 'P90Us' | 'P99Us' | 'CpuUsPerTx'
 export type RrKey = `${'tcp' | 'udp'}Rr${RrSize}${RrFigure}`
 
 export type MetricKey = 'tcp1Gbps' | 'tcp1Retransmits' | 'tcp4Gbps' | 'tcp4Retransmits' | 'udp64Kpps' | 'udp64LossPct' | 'udp64PodLossPct' |
+  'udpMtuGbps' | 'udpMtuLossPct' | 'udpMtuCpuSecPerGbit' |
+  'sameTcp1Gbps' | 'sameTcp1CpuSecPerGbit' | 'sameTcpRr64Tps' | 'sameTcpRr64P50Us' |
   'rttP50Us' | 'rttP99Us' | 'rttSwitches' | RrKey | 'tcpCrrCps' | 'tcpCrrCpuUsPerConn' |
   'tcp1CpuSecPerGbit' | 'tcp4CpuSecPerGbit' | 'cpuSecPerGbit' | 'rssPeakMB'
 
@@ -48,6 +50,9 @@ export const METRICS: Metric[] = [
   // Both of the datagrams sent, so the second is a part of the first (bench/iperf.ts).
   { key: 'udp64LossPct', label: 'UDP 64 B lost % sent', title: 'UDP 64 B lost, % of sent', better: 'lower', noRatio: true },
   { key: 'udp64PodLossPct', label: ' of it at the pod %', title: 'UDP 64 B lost at the pod, % of sent', better: 'lower', noRatio: true },
+  { key: 'udpMtuGbps', label: 'UDP MTU-size Gbit/s', title: 'UDP datagrams of the path MTU received, Gbit/s', better: 'higher' },
+  { key: 'udpMtuLossPct', label: ' lost % sent', title: 'UDP MTU-size lost, % of sent', better: 'lower', noRatio: true },
+  { key: 'udpMtuCpuSecPerGbit', label: ' CPU s/Gbit, all', title: 'UDP MTU-size CPU, s/Gbit received', better: 'lower' },
   { key: 'rttP50Us', label: 'RTT p50 us', title: 'RTT p50 (UDP ping-pong), us', better: 'lower' },
   { key: 'rttP99Us', label: 'RTT p99 us', title: 'RTT p99 (UDP ping-pong), us', better: 'lower' },
   // Why a round trip costs what it does: the thread hand-offs on its way (bench/latency.ts).
@@ -68,6 +73,12 @@ export const METRICS: Metric[] = [
   { key: 'tcp1CpuSecPerGbit', label: 'CPU s/Gbit TCP 1, all', title: 'TCP 1 stream CPU, s/Gbit', better: 'lower' },
   { key: 'tcp4CpuSecPerGbit', label: 'CPU s/Gbit TCP 4, all', title: 'TCP 4 streams CPU, s/Gbit', better: 'lower' },
   { key: 'cpuSecPerGbit', label: 'daemon CPU s/Gbit', title: 'TCP 1 stream daemon CPU, s/Gbit', better: 'lower', processOnly: true },
+  // Pod to pod on one node: the bridge alone in every mode, unless a mode's rules (the
+  // pod guard, policy) sit on it; the cross-node figures above are read against these.
+  { key: 'sameTcp1Gbps', label: 'same node: TCP 1 Gbit/s', title: 'Same node, TCP 1 stream, Gbit/s', better: 'higher' },
+  { key: 'sameTcp1CpuSecPerGbit', label: ' CPU s/Gbit, all', title: 'Same node, TCP 1 stream CPU, s/Gbit', better: 'lower' },
+  { key: 'sameTcpRr64Tps', label: ' TCP_RR 64 B trans/s', title: 'Same node, TCP_RR 64 B, transactions/s', better: 'higher' },
+  { key: 'sameTcpRr64P50Us', label: '  p50 us', title: 'Same node, TCP_RR 64 B p50, us', better: 'lower' },
   { key: 'rssPeakMB', label: 'peak RSS MB/process', title: 'Peak RSS per daemon, MB', better: 'lower', processOnly: true },
 ]
 

@@ -14,7 +14,7 @@ import { labUnavailable, leftoverNamespaces, removeNamespace } from '../src/lab/
 import { COMMIT, VERSION } from '../src/version.js'
 import { writeChart } from './chart.js'
 import { compareFiles } from './compare.js'
-import { tcpThroughput, udpSmallPackets } from './iperf.js'
+import { pathMtu, tcpThroughput, udpMtuSized, udpSmallPackets } from './iperf.js'
 import { roundTrip } from './latency.js'
 import { chooseBaseline, unavailableModes, type Mode } from './modes.js'
 import { parseArgs, USAGE, type Options } from './options.js'
@@ -27,7 +27,7 @@ import { combineRounds } from './rounds.js'
 import { connectRate, requestResponse } from './transactions.js'
 
 const REPO = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../' : '../', import.meta.url))
-const TOPOLOGY = '2 nodes, veth underlay, 1 pod per node, pod n1 -> pod n2'
+const TOPOLOGY = '2 nodes, veth underlay, 2 pods on n1 and 1 on n2: pod n1 -> pod n2, and pod n1 -> pod n1 (same node)'
 // Every namespace of this run starts with this, so a sweep can find exactly ours.
 const RUN_PREFIX = `flatnet-bench${process.pid}m`
 let current: Cluster | undefined
@@ -45,10 +45,13 @@ async function measureMode (mode: Mode, index: number, options: Options, profile
   let sampler: RssSampler | undefined
   try {
     current = await Cluster.create({
-      nodes: [mode.node, mode.node], podsPerNode: 1, underlay: 'veth', tag: `bench${process.pid}m${index}`,
+      nodes: [mode.node, mode.node], podsPerNode: 2, underlay: 'veth', tag: `bench${process.pid}m${index}`,
     })
     const [from, to] = current.nodes.map((n) => n.pods[0])
+    const sender = current.nodes[0].ns
+    const neighbour = current.nodes[0].pods[1]
     await waitReachable(from.ns, to.ip)
+    await waitReachable(from.ns, neighbour.ip)
     const pids = current.nodes.map((n) => n.daemon?.pid).filter((p): p is number => p !== undefined)
     if (pids.length) sampler = new RssSampler(pids)
 
@@ -86,6 +89,14 @@ async function measureMode (mode: Mode, index: number, options: Options, profile
       result.metrics.udp64PodLossPct = udp.podLossPct
       result.details.udp64 = udp
     })
+    await measure(['udpMtuGbps', 'udpMtuLossPct', 'udpMtuCpuSecPerGbit'], async () => {
+      const mtu = await pathMtu(from, sender, to.ip)
+      const [udp, busy] = await countingBusyCpu(() => udpMtuSized(from, to, seconds, mtu))
+      result.metrics.udpMtuGbps = udp.gbps
+      result.metrics.udpMtuLossPct = udp.lossPct
+      result.metrics.udpMtuCpuSecPerGbit = busy / (udp.bytes * 8 / 1e9)
+      result.details.udpMtu = { ...udp, mtu, busyCpuSeconds: busy }
+    })
     await measure(['rttP50Us', 'rttP99Us', 'rttSwitches'], async () => {
       const rtt = await roundTrip(from, to, seconds)
       result.metrics.rttP50Us = rtt.p50Us
@@ -112,6 +123,18 @@ async function measureMode (mode: Mode, index: number, options: Options, profile
       result.metrics.tcpCrrCps = crr.connectionsPerSecond
       result.metrics.tcpCrrCpuUsPerConn = crr.cpuUsPerConnection
       result.details.tcpCrr = crr
+    })
+    await measure(['sameTcp1Gbps', 'sameTcp1CpuSecPerGbit'], async () => {
+      const [tcp, busy] = await countingBusyCpu(() => tcpThroughput(from, neighbour, seconds, 1))
+      result.metrics.sameTcp1Gbps = tcp.gbps
+      result.metrics.sameTcp1CpuSecPerGbit = busy / (tcp.bytes * 8 / 1e9)
+      result.details.sameTcp1 = { ...tcp, busyCpuSeconds: busy }
+    })
+    await measure(['sameTcpRr64Tps', 'sameTcpRr64P50Us'], async () => {
+      const rr = await requestResponse(from, neighbour, 'tcp', 64, seconds)
+      result.metrics.sameTcpRr64Tps = rr.transactionsPerSecond
+      result.metrics.sameTcpRr64P50Us = rr.p50Us
+      result.details.sameTcpRr64 = rr
     })
     if (profile) {
       // Its own test, after the measured ones, so that perf's own cost (10-15% of the

@@ -20,7 +20,8 @@ const RUNNER = join(REPO, 'dist/bench/run.js')
 const MODES = ['host-gw', 'kernel-vxlan', 'flatnet']
 const COMMON_METRICS = ['tcp1Gbps', 'tcp1Retransmits', 'tcp4Gbps', 'tcp4Retransmits', 'udp64Kpps', 'udp64LossPct', 'udp64PodLossPct',
   'rttP50Us', 'rttP99Us', 'rttSwitches', 'tcp1CpuSecPerGbit', 'tcp4CpuSecPerGbit',
-  ...['tcp', 'udp'].flatMap((p) => ['Tps', 'P50Us', 'P90Us', 'P99Us', 'CpuUsPerTx'].map((f) => `${p}Rr64${f}`)), 'tcpCrrCps', 'tcpCrrCpuUsPerConn']
+  ...['tcp', 'udp'].flatMap((p) => ['Tps', 'P50Us', 'P90Us', 'P99Us', 'CpuUsPerTx'].map((f) => `${p}Rr64${f}`)), 'tcpCrrCps', 'tcpCrrCpuUsPerConn',
+  'udpMtuGbps', 'udpMtuLossPct', 'udpMtuCpuSecPerGbit', 'sameTcp1Gbps', 'sameTcp1CpuSecPerGbit', 'sameTcpRr64Tps', 'sameTcpRr64P50Us']
 const USERSPACE_METRICS = ['cpuSecPerGbit', 'rssPeakMB'] // where a daemon carries the packets
 
 const run = promisify(execFile)
@@ -88,6 +89,8 @@ t.test('npm run bench -- --quick', async (t) => {
     t.equal(m.details.tcpCrr?.errors, 0, `${m.mode}: TCP_CRR without a failed connection`)
     t.same(m.samples?.tcp1Gbps, [m.metrics.tcp1Gbps], `${m.mode}: every sample kept`)
     t.ok(m.metrics.udp64PodLossPct <= m.metrics.udp64LossPct, `${m.mode}: the pod's share of the UDP loss is part of it`)
+    // The largest datagram the path carries: the overlay's 50 bytes of VXLAN below the underlay's 1500.
+    t.equal(m.details.udpMtu?.mtu, m.mode === 'host-gw' ? 1500 : 1450, `${m.mode}: UDP datagrams sized to the path's MTU`)
     t.type(m.noisy, 'object', `${m.mode}: noise flags recorded`)
     if (noPerf) continue
     t.notOk(m.profileError, `${m.mode}: profiled${m.profileError ? ` (error: ${m.profileError})` : ''}`)
