@@ -23,7 +23,8 @@
         "native/nflog.cc",
         "native/nflog_js.cc",
         "native/prober.cc",
-        "native/prober_js.cc"
+        "native/prober_js.cc",
+        "native/blake2s_mac.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"
@@ -75,7 +76,8 @@
         "native/nflog.cc",
         "native/nflog_js.cc",
         "native/prober.cc",
-        "native/prober_js.cc"
+        "native/prober_js.cc",
+        "native/blake2s_mac.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

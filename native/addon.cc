@@ -7,6 +7,7 @@
 
 #include <cstring>
 
+#include "blake2s_mac.h"
 #include "dataplane.h"
 #include "handover.h"
 #include "js_errors.h"
@@ -284,6 +285,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("peerUid", Napi::Function::New(env, flatnet::PeerUid));
   flatnet::InitNflog(env, exports);
   flatnet::InitProber(env, exports);
+  flatnet::InitBlake2sMac(env, exports);
 #ifdef FLATNET_TESTING
   flatnet::InitTesting(env, exports);
 #endif

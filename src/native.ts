@@ -103,6 +103,8 @@ interface Addon {
   nflogRead(fd: number, max: number): { records: NflogRecord[], overruns: number }
   /** TCP connect probes watched by a native thread (native/prober.h); each times out after timeoutMs. */
   Prober: new (timeoutMs: number) => NativeProber
+  /** Keyed BLAKE2s (OpenSSL 3's BLAKE2SMAC, native/blake2s_mac.h): key 1-32 bytes, outLen 1-32. */
+  blake2sMac(key: Buffer, data: Buffer, outLen: number): Buffer
 }
 
 export interface NativeProber {

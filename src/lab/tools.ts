@@ -34,6 +34,9 @@ const PACKAGES: Record<string, string> = {
   podman: 'podman',
   runc: 'runc',
   mmdebstrap: 'mmdebstrap',
+  // The WireGuard interop test's other node, as Debian ships it, and its configuration tool.
+  'wireguard-go': 'wireguard-go',
+  wg: 'wireguard-tools',
 }
 
 function onPath (command: string): boolean {
