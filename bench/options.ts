@@ -7,7 +7,8 @@ import { RR_SIZES, RR_SIZES_QUICK, type RrSize } from './report.js'
 const RESULTS = fileURLToPath(new URL(import.meta.url.includes('/dist/') ? '../../bench/results' : './results', import.meta.url))
 
 export const USAGE = `usage: npm run bench -- [--quick] [--modes ${MODES.map((m) => m.name).join(',')}] [--seconds N] [--rounds N] [--profile] [--out DIR]
-       npm run bench -- --compare BEFORE.json AFTER.json`
+       npm run bench -- --compare BEFORE.json AFTER.json
+       npm run bench -- --markdown RESULT.json [--rows tcp1Gbps,rttP50Us,...]`
 
 export interface Options {
   quick: boolean

@@ -14,6 +14,7 @@ import { labUnavailable, leftoverNamespaces, removeNamespace } from '../src/lab/
 import { COMMIT, VERSION } from '../src/version.js'
 import { writeChart } from './chart.js'
 import { compareFiles } from './compare.js'
+import { markdownFile } from './markdown.js'
 import { pathMtu, tcpThroughput, udpMtuSized, udpSmallPackets } from './iperf.js'
 import { roundTrip } from './latency.js'
 import { chooseBaseline, unavailableModes, type Mode } from './modes.js'
@@ -215,6 +216,22 @@ async function main (): Promise<number> {
       console.log(compareFiles(files[0], files[1]))
     } catch (err) {
       console.error(`--compare: ${(err as Error).message}`)
+      return 2
+    }
+    return 0
+  }
+  if (argv.includes('--markdown')) {
+    const rowsAt = argv.indexOf('--rows')
+    const rows = rowsAt === -1 ? undefined : argv[rowsAt + 1]?.split(',').filter(Boolean)
+    const files = argv.filter((a, i) => a !== '--markdown' && (rowsAt === -1 || (i !== rowsAt && i !== rowsAt + 1)))
+    if (files.length !== 1 || files[0].startsWith('--') || (rowsAt !== -1 && !rows?.length)) {
+      console.error(`--markdown takes one result file (and --rows key,...)\n${USAGE}`)
+      return 2
+    }
+    try {
+      console.log(markdownFile(files[0], rows))
+    } catch (err) {
+      console.error(`--markdown: ${(err as Error).message}`)
       return 2
     }
     return 0
