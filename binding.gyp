@@ -24,7 +24,8 @@
         "native/nflog_js.cc",
         "native/prober.cc",
         "native/prober_js.cc",
-        "native/blake2s_mac.cc"
+        "native/blake2s_mac.cc",
+        "native/spawn.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"
@@ -77,7 +78,8 @@
         "native/nflog_js.cc",
         "native/prober.cc",
         "native/prober_js.cc",
-        "native/blake2s_mac.cc"
+        "native/blake2s_mac.cc",
+        "native/spawn.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

@@ -14,6 +14,7 @@
 #include "js_table.h"
 #include "nflog_js.h"
 #include "prober_js.h"
+#include "spawn.h"
 #ifdef FLATNET_TESTING
 #include "testing.h"  // the test surface: only in flatnet_testing.node (binding.gyp)
 #endif
@@ -286,6 +287,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   flatnet::InitNflog(env, exports);
   flatnet::InitProber(env, exports);
   flatnet::InitBlake2sMac(env, exports);
+  flatnet::InitSpawn(env, exports);
 #ifdef FLATNET_TESTING
   flatnet::InitTesting(env, exports);
 #endif

@@ -105,6 +105,10 @@ interface Addon {
   Prober: new (timeoutMs: number) => NativeProber
   /** Keyed BLAKE2s (OpenSSL 3's BLAKE2SMAC, native/blake2s_mac.h): key 1-32 bytes, outLen 1-32. */
   blake2sMac(key: Buffer, data: Buffer, outLen: number): Buffer
+  /** A child by posix_spawn (native/spawn.h) with non-blocking pipes to its stdin, stdout and stderr, ours to close. */
+  spawnPiped(file: string, args: string[]): { pid: number, stdin: number, stdout: number, stderr: number }
+  /** A spawnPiped child's exit, reaped; undefined while it runs. */
+  reap(pid: number): { code?: number, signal?: number } | undefined
 }
 
 export interface NativeProber {

@@ -3,12 +3,13 @@
 // transaction, so re-applying converges and never leaves a gap. Start-up and teardown
 // may wait for it; anything that runs while the daemon serves uses nftAsync, so the
 // event loop answering probes never waits on a child process.
-import { execFile, execFileSync } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
+import { runPiped } from './spawn.js'
 
 function nftError (args: string[], err: unknown): Error {
   const e = err as { stderr?: string, message: string, code?: string }
   if (e.code === 'ENOENT') return new Error('nft not found: install nftables (NAT outgoing needs it unless ipMasq is false; NetworkPolicy needs it)')
-  return new Error(`nft ${args.join(' ')}: ${(e.stderr ?? e.message).trim()}`)
+  return new Error(`nft ${args.join(' ')}: ${(e.stderr?.trim() || e.message).trim()}`)
 }
 
 export function nft (args: string[], input?: string): string {
@@ -19,34 +20,17 @@ export function nft (args: string[], input?: string): string {
   }
 }
 
-/** nft with its input written as it is produced (a table's text can run to hundreds of MB: never one string). */
+/**
+ * nft with its input written as it is produced (a table's text can run to hundreds of MB:
+ * never one string), started by posix_spawn (src/net/spawn.ts): a fork of the daemon would
+ * hold the event loop for milliseconds at every apply.
+ */
 export async function nftAsync (args: string[], input?: string | Iterable<string>): Promise<string> {
-  return await new Promise((resolve, reject) => {
-    const child = execFile('nft', args, { encoding: 'utf8', maxBuffer: 256 << 20 }, (err, stdout, stderr) => {
-      if (err) reject(nftError(args, Object.assign(err, { stderr })))
-      else resolve(stdout)
-    })
-    const stdin = child.stdin
-    if (!stdin) return
-    stdin.on('error', () => {}) // nft exiting early reports through the callback
-    if (input === undefined || typeof input === 'string') {
-      stdin.end(input ?? '')
-      return
-    }
-    const chunks = input[Symbol.iterator]()
-    const write = (): void => {
-      try {
-        for (let c = chunks.next(); !c.done; c = chunks.next()) {
-          if (!stdin.write(c.value)) { stdin.once('drain', write); return }
-        }
-        stdin.end()
-      } catch (err) {
-        child.kill()
-        reject(err)
-      }
-    }
-    write()
-  })
+  try {
+    return (await runPiped('nft', args, input, 256 << 20)).stdout
+  } catch (err) {
+    throw nftError(args, err)
+  }
 }
 
 /** The transaction that replaces `table <family> <name>` by `body` (the table's full text), or removes it when body is undefined. */
