@@ -178,15 +178,19 @@ async function query (command: 'peers' | 'stats' | 'status', args: string[]): Pr
   const reach = (h: PathHealth | undefined): string => h === undefined
     ? '-'
     : h.reachable === true ? `ok ${(h.rttMs ?? 0).toFixed(2)}ms` : h.reachable === false ? `DOWN ${h.lastError ?? ''}`.trimEnd() : 'probing'
-  const rows = (res.peers as Array<Record<string, unknown>>).map((p) => {
+  const peers = res.peers as Array<Record<string, unknown>>
+  // The daemon adds encryption to each row only with encryption on.
+  const encrypting = peers.some((p) => p.encryption !== undefined)
+  const rows = peers.map((p) => {
     const health = p.health as Partial<Record<'overlay' | 'underlay', PathHealth>> | undefined
     return [
       String(p.nodeName), (p.podCIDRs as string[]).join(','), String(p.vtep), String(p.source), `${String(p.ageSeconds)}s`,
       reach(health?.overlay), reach(health?.underlay),
       `${String(p.txPackets ?? 0)}/${String(p.txBytes ?? 0)}`, `${String(p.rxPackets ?? 0)}/${String(p.rxBytes ?? 0)}`,
+      ...(encrypting ? [String(p.encryption)] : []),
     ]
   })
-  const head = ['NODE', 'POD CIDRS', 'VTEP', 'SOURCE', 'AGE', 'OVERLAY', 'UNDERLAY', 'TX PKTS/BYTES', 'RX PKTS/BYTES']
+  const head = ['NODE', 'POD CIDRS', 'VTEP', 'SOURCE', 'AGE', 'OVERLAY', 'UNDERLAY', 'TX PKTS/BYTES', 'RX PKTS/BYTES', ...(encrypting ? ['ENCRYPTION'] : [])]
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)))
   for (const r of [head, ...rows]) process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()}\n`)
 }

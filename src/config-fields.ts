@@ -2,6 +2,7 @@
 // it (control/config.ts): each throws a ConfigError naming the field and the problem.
 import { type Address, type Cidr, parseAddress, parseCidr } from './net/cidr.js'
 import { parseMac } from './net/mac.js'
+import { parseKey } from './wireguard/keys.js'
 
 export class ConfigError extends Error {
   /** where: what the message names first: the field, or what the user typed instead (a flag, FILE:LINE:COLUMN). */
@@ -74,6 +75,13 @@ export function mac (v: unknown, at: string): Buffer {
   if (!m) throw new ConfigError(at, `${JSON.stringify(v)} is not a MAC address like "02:00:00:00:00:01"`)
   if (m[0] & 1) throw new ConfigError(at, `${JSON.stringify(v)} is a multicast MAC; a VTEP needs a unicast one`)
   return m
+}
+
+/** A WireGuard public key as `wg pubkey` prints it: 32 bytes in base64 (44 characters). */
+export function wireguardKey (v: unknown, at: string): Buffer {
+  const key = typeof v === 'string' ? parseKey(v) : undefined
+  if (!key) throw new ConfigError(at, `${JSON.stringify(v)} is not a WireGuard public key (32 bytes in base64, as \`wg pubkey\` prints)`)
+  return key
 }
 
 export function integer (v: unknown, at: string, min: number, max: number): number {

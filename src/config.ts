@@ -2,13 +2,16 @@
 // filled in. Every problem names the field, so `flatnet daemon` can exit 2 with a
 // message an operator can act on.
 import { readFileSync } from 'node:fs'
+import { dirname } from 'node:path'
 import { contains, type Address, type Cidr, formatCidr, overlaps, parseCidr } from './net/cidr.js'
 import { macFromName } from './net/mac.js'
-import { address, boolean, cidrs, ConfigError, ifname, integer, isObject, type Json, known, mac, name, object, oneOf, optional } from './config-fields.js'
+import { address, boolean, cidrs, ConfigError, ifname, integer, isObject, type Json, known, mac, name, object, oneOf, optional, wireguardKey } from './config-fields.js'
 import { parseSources, SOURCE_FIELDS, type SourcesConfig } from './control/config.js'
 import { type CniConfig, DEFAULT_CNI } from './cni.js'
 import { jsonErrorAt } from './json-error.js'
 import { PROBE_DEFAULTS } from './reach/prober.js'
+import { defaultStateFile } from './control/state-file.js'
+import { type Encryption, parseEncryption, type WireguardConfig } from './wireguard/config.js'
 
 export const DEFAULT_PORT = 8472 // Linux's vxlan default, and flannel's
 export const DEFAULT_VNI = 1
@@ -22,6 +25,7 @@ export interface PeerConfig {
   address: Address
   port: number
   vtepMAC: Buffer
+  wgKey?: Buffer // WireGuard public key, raw (32 bytes); undefined: the peer publishes none
 }
 
 export interface Config {
@@ -47,6 +51,8 @@ export interface Config {
   cni?: CniConfig // undefined: no CNI files written
   ipMasq: boolean // masquerade pod traffic leaving the cluster CIDR
   networkPolicy?: { manifests?: string } // enforce NetworkPolicy: from this directory's manifests, or (no manifests) from the API server
+  encryption: Encryption // 'wireguard': WireGuard to every peer that publishes a key (src/wireguard/)
+  wireguard?: WireguardConfig // set exactly when encryption is 'wireguard'
 }
 
 /**
@@ -104,7 +110,7 @@ export function namingFlag (err: ConfigError, overrides: Json): ConfigError {
 
 export function parseConfig (raw: Json): Config {
   known(raw, '', ['nodeName', 'clusterCIDR', 'podCIDR', 'underlay', 'vni', 'vtepMAC', 'mtu', 'tun', 'bridge',
-    'offloads', 'busyPollMicros', 'workers', 'peers', 'logLevel', 'controlSocket', 'healthPort', 'metricsPort', 'peerProbes', 'cni', 'ipMasq', 'networkPolicy', ...SOURCE_FIELDS])
+    'offloads', 'busyPollMicros', 'workers', 'peers', 'logLevel', 'controlSocket', 'healthPort', 'metricsPort', 'peerProbes', 'cni', 'ipMasq', 'networkPolicy', 'encryption', 'wireguard', ...SOURCE_FIELDS])
   const nodeName = name(raw.nodeName, 'nodeName')
   const clusterCIDRs = cidrs(raw.clusterCIDR, 'clusterCIDR')
   const podCIDRs = cidrs(raw.podCIDR, 'podCIDR')
@@ -135,6 +141,7 @@ export function parseConfig (raw: Json): Config {
     workers: optional(raw.workers, 'auto', (v) => oneOf(v, 'workers', ['auto', 'pipeline', 'per-cpu'])) as Config['workers'],
     peers: [],
     sources: {},
+    encryption: 'none',
     healthPort: optional(raw.healthPort, 9472, (v) => integer(v, 'healthPort', 0, 65535)),
     metricsPort: optional(raw.metricsPort, 9473, (v) => integer(v, 'metricsPort', 0, 65535)),
     peerProbes: raw.peerProbes === false ? undefined : peerProbes(raw.peerProbes),
@@ -157,6 +164,8 @@ export function parseConfig (raw: Json): Config {
   config.cni = raw.cni === false ? undefined : cniConfig(raw.cni, config.bridge?.name)
   config.peers = optional(raw.peers, [], (v) => peers(v, config))
   config.sources = parseSources(raw, nodeName, config.underlay.address)
+  // The key sits beside the peer table: the DaemonSet's host mount (deploy/daemonset.yaml).
+  Object.assign(config, parseEncryption(raw, dirname(config.sources.stateFile ?? defaultStateFile(nodeName)), port))
   if (config.networkPolicy && config.networkPolicy.manifests === undefined && !config.sources.kubernetes) {
     throw new ConfigError('networkPolicy', 'give "manifests": DIR, or configure the "kubernetes" source to read the policies from the API server')
   }
@@ -203,10 +212,11 @@ export function peers (v: unknown, self: Config, path = 'peers'): PeerConfig[] {
   if (!Array.isArray(v)) throw new ConfigError(path, 'must be an array')
   const seen = new Map<string, string>()
   const names = new Map<string, number>()
+  const keys = new Map<string, string>()
   return v.map((item, i) => {
     const at = `${path}[${i}]`
     const o = object(item, at)
-    known(o, `${at}.`, ['nodeName', 'podCIDR', 'address', 'port', 'vtepMAC'])
+    known(o, `${at}.`, ['nodeName', 'podCIDR', 'address', 'port', 'vtepMAC', 'wireguardPublicKey'])
     const peer: PeerConfig = {
       nodeName: name(o.nodeName, `${at}.nodeName`),
       podCIDRs: cidrs(o.podCIDR, `${at}.podCIDR`),
@@ -214,11 +224,19 @@ export function peers (v: unknown, self: Config, path = 'peers'): PeerConfig[] {
       port: optional(o.port, self.underlay.port, (p) => integer(p, `${at}.port`, 1, 65535)),
       vtepMAC: mac(o.vtepMAC, `${at}.vtepMAC`),
     }
+    if (o.wireguardPublicKey !== undefined && o.wireguardPublicKey !== null) peer.wgKey = wireguardKey(o.wireguardPublicKey, `${at}.wireguardPublicKey`)
     if (peer.nodeName === self.nodeName) throw new ConfigError(`${at}.nodeName`, `"${peer.nodeName}" is this node`)
     // One entry per node: a second would silently replace the first in the peer table.
     const first = names.get(peer.nodeName)
     if (first !== undefined) throw new ConfigError(`${at}.nodeName`, `"${peer.nodeName}" is also ${path}[${first}]: keep one entry per node`)
     names.set(peer.nodeName, i)
+    if (peer.wgKey) {
+      // A WireGuard key names one peer (whitepaper 2): a second holder is a copied key file.
+      const text = peer.wgKey.toString('base64')
+      const holder = keys.get(text)
+      if (holder !== undefined) throw new ConfigError(`${at}.wireguardPublicKey`, `is ${holder}'s too: each node has its own key`)
+      keys.set(text, peer.nodeName)
+    }
     for (const c of peer.podCIDRs) {
       const text = formatCidr(c)
       if (self.podCIDRs.some((own) => overlaps(own, c))) {

@@ -1,6 +1,6 @@
 // `flatnet daemon`: sets the node up around the native data plane, feeds it the
 // peer table, reports, and takes it all down again on SIGTERM/SIGINT.
-import type { Config } from './config.js'
+import { type Config, ConfigError } from './config.js'
 import type { Logger } from './log.js'
 import { addon, type AdoptedDataplane, type Dataplane } from './native.js'
 import { configureTun, encapOverhead, enableForwarding, ensureBridge, mtuOfAddress } from './net/link.js'
@@ -30,6 +30,8 @@ import type { Reachability } from './reach/matrix.js'
 import { recentWarnings } from './log.js'
 import { constants } from 'node:os'
 import { watchLoopStalls } from './loop-stalls.js'
+import { loadOrCreateKey, type NodeKey } from './wireguard/key-file.js'
+import { formatKey } from './wireguard/keys.js'
 
 export interface DaemonOptions {
   configFile: string
@@ -44,6 +46,15 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
   const mtu = config.mtu ?? mtuOfAddress(config.underlay.address) - encapOverhead(config.underlay.address)
   const limit = memoryLimit()
   const controlPath = config.controlSocket ?? socketPathFor(config.nodeName)
+  // Until the data path encrypts (issue 30), "wireguard" would claim what it does not do:
+  // refused, but in the lab, where the key exchange is tested on its own.
+  if (config.wireguard && process.env.FLATNET_LAB_WIREGUARD_KEYS_ONLY !== '1') {
+    throw new ConfigError('encryption', '"wireguard" is not available in this build: its keys are exchanged but traffic is not yet encrypted; set it to "none"')
+  }
+  if (config.wireguard) log.warn('encryption "wireguard" in the lab\'s keys-only mode: keys are exchanged, traffic is NOT encrypted')
+  // Before anything is touched: a key that cannot be used is a config error (exit 2).
+  const key = config.wireguard ? nodeKey(config.wireguard.privateKeyFile) : undefined
+  if (key?.created) log.info({ file: config.wireguard?.privateKeyFile, publicKey: formatKey(key.publicKey) }, 'generated this node\'s WireGuard key')
   // A daemon already running for this node hands its data plane over (src/handover.ts).
   const handed = await succeed(config, controlPath, log, (adopt) => openDataplane(config, limit, mtu, adopt))
   const takenOver = typeof handed === 'object' ? handed : undefined
@@ -56,7 +67,7 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
   const undo: Array<() => unknown> = [() => dataplane.stop()]
   let node: Awaited<ReturnType<typeof setUp>>
   try {
-    node = await setUp(config, options, log, dataplane, mtu, undo, controlPath, takenOver)
+    node = await setUp(config, options, log, dataplane, mtu, undo, controlPath, takenOver, key)
   } catch (err) {
     for (const step of undo.reverse()) {
       try {
@@ -91,6 +102,7 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
     workers: info.workers,
     queues: info.queues,
     offloads: enabledOffloads(info).join(' '),
+    ...(key ? { encryption: config.encryption, wireguardPublicKey: formatKey(key.publicKey) } : {}),
   }, 'ready')
 
   if (info.perCpuErrno) {
@@ -173,6 +185,15 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
   })
 }
 
+/** This node's WireGuard key, read or created; whatever keeps it from being used is a ConfigError naming the field. */
+function nodeKey (file: string): NodeKey {
+  try {
+    return loadOrCreateKey(file)
+  } catch (err) {
+    throw new ConfigError('wireguard.privateKeyFile', (err as Error).message)
+  }
+}
+
 /** Opens the data plane once the daemon that holds the port and TUN has released them. */
 async function openOnceFree (open: () => Dataplane, log: Logger): Promise<Dataplane> {
   for (let said = false; ; said = true) {
@@ -223,7 +244,7 @@ function openDataplane (config: Config, limit: number | undefined, mtu: number, 
 
 /** Everything from the TUN's addresses to the CNI files; each step pushes its undo. */
 async function setUp (config: Config, options: DaemonOptions, log: Logger, dataplane: Dataplane, mtu: number,
-  undo: Array<() => unknown>, controlPath: string, takenOver: TakenOver | undefined) {
+  undo: Array<() => unknown>, controlPath: string, takenOver: TakenOver | undefined, key: NodeKey | undefined) {
   const info = dataplane.info()
   const families = new Set(config.podCIDRs.map((c) => c.family))
   const table = new PeerTable(dataplane, config.podCIDRs, {
@@ -231,6 +252,7 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
     vni: config.vni,
     clusterCIDRs: config.clusterCIDRs,
     onReject: (node, why) => log.warn({ peer: node, why }, 'peer refused'),
+    encryption: config.wireguard && key ? { strict: config.wireguard.strict, publicKey: key.publicKey } : undefined,
   })
   if (takenOver) {
     // Forwarding first, with the predecessor's table; the rest below only confirms what
@@ -250,7 +272,7 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
   // Someone deleting the TUN or a route is noticed and repaired (src/heal.ts).
   const healer = startHealer({ dataplane, tunName: info.tunName, mtu, podCIDRs: config.podCIDRs, clusterCIDRs: config.clusterCIDRs, log })
   undo.push(() => healer.stop())
-  const sources = await startSources(config, options.configFile, options.overrides, table, log)
+  const sources = await startSources(config, options.configFile, options.overrides, table, log, key?.publicKey)
   undo.push(async () => await sources.stop())
   const drops = (): KernelDrops => kernelDrops(info.tunName, config.underlay.port)
   // Every peer probed through the overlay and on the underlay (src/reach/).
@@ -345,6 +367,9 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
         metricsPort: config.metricsPort,
         sources: sources.up(),
         peers: { total: table.size, refused: table.refused, probes: boundedSummary(peerHealth) },
+        ...(config.wireguard && key
+          ? { encryption: { mode: config.encryption, publicKey: formatKey(key.publicKey), port: config.wireguard.port, strict: config.wireguard.strict, peers: table.encryptionCounts() } }
+          : {}),
         policy: policy ? { ...policy.state(), denied: policy.denied() } : null,
         warnings: recentWarnings(),
       }
@@ -363,6 +388,7 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
           ageSeconds: Math.round((Date.now() - p.since) / 1000),
           ...counts.get(p.nodeName),
           health: peerHealth?.health(p.nodeName),
+          ...(key ? { encryption: table.encryptionOf(p), wireguardPublicKey: p.wgKey && formatKey(p.wgKey) } : {}),
         })),
       }
     }
@@ -412,6 +438,7 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
     policyDenied: () => policy?.denied() ?? { ingress: 0, egress: 0 },
     sourceHealthy: () => sources.up(),
     kernelDrops: drops,
+    encryption: () => table.encryptionCounts(),
   }
   const listeners: Server[] = []
   undo.push(() => { for (const l of listeners) l.close() })

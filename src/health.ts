@@ -9,6 +9,7 @@ import { Counter, Gauge, Registry } from 'prom-client'
 import type { Dataplane } from './native.js'
 import type { KernelDrops } from './net/kernel-drops.js'
 import type { PolicyState } from './policy/enforce.js'
+import type { EncryptionState } from './peer-table.js'
 import { COMMIT, VERSION } from './version.js'
 
 export interface HealthChecks {
@@ -20,6 +21,7 @@ export interface HealthChecks {
   kernelDrops: () => KernelDrops
   policy: () => PolicyState | undefined // undefined: NetworkPolicy not configured
   policyDenied: () => { ingress: number, egress: number }
+  encryption?: () => Record<EncryptionState, number> | undefined // undefined: encryption "none"
 }
 
 /** Prometheus metrics read from the native counters at scrape time. */
@@ -104,6 +106,10 @@ export function dataplaneMetrics (dataplane: Dataplane, checks: HealthChecks): R
   gauge('flatnet_peers', 'Peer VTEPs in the forwarding table.', [], () => [[{}, checks.peers()]])
   absolute('flatnet_peer_records_refused_total', 'Peer records refused: another VNI, or a pod CIDR outside the cluster\'s, overlapping this node\'s or another peer\'s (the first claimant keeps it).', [],
     () => [[{}, checks.peersRefused()]])
+  // Absent with encryption "none", as the policy metrics are without NetworkPolicy.
+  gauge('flatnet_peers_encryption', 'Peers by how traffic to them goes with encryption on: wireguard (they publish a key), ' +
+    'plain (no key: VXLAN unencrypted, wireguard.strict off), blocked (no key, wireguard.strict on: dropped).', ['state'],
+  () => Object.entries(checks.encryption?.() ?? {}).map(([state, n]) => [{ state }, n]))
   gauge('flatnet_source_up', 'Whether each peer source is connected and in sync (1) or not (0).', ['source'],
     () => Object.entries(checks.sourceHealthy()).map(([source, up]) => [{ source }, up ? 1 : 0]))
   gauge('flatnet_ready', 'Whether the node is ready (TUN up, routes in place, table loaded).', [], () => [[{}, checks.ready() ? 0 : 1]])

@@ -8,7 +8,14 @@ import { type Cidr, contains, formatCidr, overlaps } from './net/cidr.js'
 import { PrefixClaims } from './net/prefix-claims.js'
 import type { Dataplane, NativePeer, NativePrefix } from './native.js'
 import type { PeerChanges, PeerSink } from './control/source.js'
-import { sameVtep, type SourceName, type VtepRecord } from './control/vtep.js'
+import { sameKey, sameVtep, type SourceName, type VtepRecord } from './control/vtep.js'
+
+/**
+ * How traffic to a peer goes with encryption on: `wireguard`, it published a key; `plain`, it
+ * did not, and VXLAN goes to it unencrypted (a mixed cluster during a rollout); `blocked`, it
+ * did not and `wireguard.strict` drops what would go to it.
+ */
+export type EncryptionState = 'wireguard' | 'plain' | 'blocked'
 
 export interface PeerEntry extends VtepRecord {
   since: number // ms epoch of the last change that mattered to forwarding
@@ -20,7 +27,11 @@ export interface PeerTableOptions {
   vni: number // records for another VNI are refused
   clusterCIDRs?: Cidr[] // records with a pod CIDR outside these are refused (undefined: no check)
   onReject?: (nodeName: string, why: string) => void
+  encryption?: { strict: boolean, publicKey: Buffer } // encryption "wireguard", with this node's public key; undefined: "none"
 }
+
+/** Called after every push: peers whose forwarding changed, peers removed, and peers whose WireGuard key alone changed. */
+export type TableListener = (changed: PeerEntry[], removed: string[], rekeyed: PeerEntry[]) => void
 
 export class PeerTable implements PeerSink {
   private readonly peers = new Map<string, PeerEntry>()
@@ -29,9 +40,11 @@ export class PeerTable implements PeerSink {
   private readonly changed = new Map<string, NativePeer>()
   private readonly removed = new Set<string>()
   private installed = false // the first push sets the whole table (and the local CIDRs)
-  private readonly listeners: Array<(changed: PeerEntry[], removed: string[]) => void> = []
+  private readonly rekeyed = new Set<string>()
+  private readonly listeners: TableListener[] = []
   private readonly localNative
   private readonly claims = new PrefixClaims()
+  private readonly keyHolders = new Map<string, string>() // base64 WireGuard key -> node; with encryption on only
   /** Records refused (another VNI, a CIDR outside the cluster's or overlapping another node's). */
   refused = 0
 
@@ -47,8 +60,10 @@ export class PeerTable implements PeerSink {
       const old = this.peers.get(name)
       if (old?.source !== source) continue // another source owns it now
       for (const c of old.podCIDRs) this.claims.release(c, name)
+      this.releaseKey(old)
       this.peers.delete(name)
       this.changed.delete(name)
+      this.rekeyed.delete(name)
       this.removed.add(name)
       changed = true
     }
@@ -79,9 +94,24 @@ export class PeerTable implements PeerSink {
     return this.peers.size
   }
 
-  /** Called after every push with the peers whose forwarding changed and those removed (the state file is written from here). */
-  onChange (fn: (changed: PeerEntry[], removed: string[]) => void): void {
+  /** Called after every push with the peers whose forwarding changed, those removed and those rekeyed (the state file is written from here). */
+  onChange (fn: TableListener): void {
     this.listeners.push(fn)
+  }
+
+  /** How traffic to the peer goes; undefined with encryption off. */
+  encryptionOf (p: VtepRecord): EncryptionState | undefined {
+    const e = this.options.encryption
+    if (!e) return undefined
+    return p.wgKey ? 'wireguard' : e.strict ? 'blocked' : 'plain'
+  }
+
+  /** Peers by encryption state; undefined with encryption off. */
+  encryptionCounts (): Record<EncryptionState, number> | undefined {
+    if (!this.options.encryption) return undefined
+    const counts: Record<EncryptionState, number> = { wireguard: 0, plain: 0, blocked: 0 }
+    for (const p of this.peers.values()) counts[this.encryptionOf(p) as EncryptionState]++
+    return counts
   }
 
   private set (r: VtepRecord, restored = false): boolean {
@@ -99,12 +129,27 @@ export class PeerTable implements PeerSink {
       const other = this.claims.conflict(c, r.nodeName)
       if (other !== undefined) return reject(`pod CIDR ${formatCidr(c)} overlaps ${other}'s, which claimed it first`)
     }
+    const encryption = this.options.encryption
+    if (encryption && r.wgKey) {
+      // A key names one peer (whitepaper 2: the receiver finds the sender by its static key); a
+      // second holder has a copied key file, or is impersonating the first.
+      if (r.wgKey.equals(encryption.publicKey)) return reject('WireGuard public key is this node\'s own (a copied key file?)')
+      const holder = this.keyHolders.get(r.wgKey.toString('base64'))
+      if (holder !== undefined && holder !== r.nodeName) return reject(`WireGuard public key is ${holder}'s, which published it first`)
+    }
     const old = this.peers.get(r.nodeName)
     if (old && old.source === r.source && r.version < old.version && !old.restored) return false // stale
     for (const c of old?.podCIDRs ?? []) this.claims.release(c, r.nodeName)
     for (const c of r.podCIDRs) this.claims.claim(c, r.nodeName)
+    if (old) this.releaseKey(old)
+    if (encryption && r.wgKey) this.keyHolders.set(r.wgKey.toString('base64'), r.nodeName)
     const same = old !== undefined && sameVtep(old, r)
     this.peers.set(r.nodeName, { ...r, since: same ? old.since : Date.now(), restored })
+    if (same && !sameKey(old.wgKey, r.wgKey)) {
+      // Updated in place, never removed and re-added: the data path re-handshakes with the new key.
+      this.rekeyed.add(r.nodeName)
+      return true
+    }
     if (same) return old.restored !== restored || old.source !== r.source // listing changed, forwarding did not
     this.changed.set(r.nodeName, {
       name: r.nodeName, address: r.address.bytes, port: r.port, mac: r.vtepMAC, cidrs: r.podCIDRs.map(nativePrefix),
@@ -122,9 +167,16 @@ export class PeerTable implements PeerSink {
     }
     const changed = [...this.changed.keys()].map((name) => this.peers.get(name) as PeerEntry)
     const removed = [...this.removed]
+    const rekeyed = [...this.rekeyed].filter((name) => !this.changed.has(name)).map((name) => this.peers.get(name) as PeerEntry)
     this.changed.clear()
     this.removed.clear()
-    for (const fn of this.listeners) fn(changed, removed)
+    this.rekeyed.clear()
+    for (const fn of this.listeners) fn(changed, removed, rekeyed)
+  }
+
+  private releaseKey (p: VtepRecord): void {
+    const k = p.wgKey?.toString('base64')
+    if (k !== undefined && this.keyHolders.get(k) === p.nodeName) this.keyHolders.delete(k)
   }
 }
 

@@ -3,6 +3,7 @@
 // and the last warnings. The daemon's `status` control command is the data (and --json).
 import type { PathHealth } from './reach/prober.js'
 import type { RecentLine } from './log.js'
+import type { EncryptionState } from './peer-table.js'
 
 interface PathSummary { reachable: number, unreachable: number, unknown: number, down: Array<{ peer: string } & PathHealth> }
 
@@ -25,6 +26,8 @@ export interface Status {
   metricsPort: number
   sources: Record<string, boolean>
   peers: { total: number, refused: number, probes: { overlay: PathSummary, underlay: PathSummary } | null }
+  /** Absent with encryption "none". */
+  encryption?: { mode: 'wireguard', publicKey: string, port: number, strict: boolean, peers: Record<EncryptionState, number> }
   policy: {
     error?: string
     stale?: string
@@ -70,6 +73,13 @@ export function renderStatus (s: Status, now = Date.now()): string {
       const more = probes[path].unreachable - Math.min(down.length, SHOWN)
       if (more > 0) row('', `... and ${more} more on the ${path}`)
     }
+  }
+  const e = s.encryption
+  if (e) {
+    const plain = e.peers.plain ? `, ${e.peers.plain} PLAIN (no key)` : ''
+    const blocked = e.peers.blocked ? `, ${e.peers.blocked} BLOCKED (no key, strict)` : ''
+    row('encryption', `wireguard on port ${e.port}${e.strict ? ' (strict)' : ''}, key ${e.publicKey}; ` +
+      `${e.peers.wireguard}/${s.peers.total} peers with a key${plain}${blocked}`)
   }
   const p = s.policy
   if (!p) {

@@ -1,28 +1,17 @@
 // Kubernetes Nodes as the peer source (the DaemonSet mode): a reflector lists and
 // watches /api/v1/nodes (relisting after 410 Gone) and keeps, per Node, only its VTEP:
 // pod CIDRs from spec.podCIDRs, the underlay address from its InternalIP, and VTEP MAC,
-// port and VNI from the `flatnet.io/` annotations each daemon writes on its own Node.
-// A Node without them runs no flatnet: not a peer.
+// port and VNI from the `flatnet.io/` annotations each daemon writes on its own Node
+// (src/control/kube-node.ts). A Node without them runs no flatnet: not a peer.
 import type { Logger } from '../log.js'
 import { KubeClient } from '../kube/client.js'
 import { Reflector } from '../kube/reflector.js'
-import { formatMac } from '../net/mac.js'
 import type { KubernetesConfig } from './config.js'
+import { type NodeJson, nodeRecord, selfAnnotations } from './kube-node.js'
 import type { PeerSink, PeerSource } from './source.js'
-import { fromWire, type VtepRecord } from './vtep.js'
+import type { VtepRecord } from './vtep.js'
 
-export const ANNOTATION = {
-  mac: 'flatnet.io/vtep-mac',
-  port: 'flatnet.io/vtep-port',
-  vni: 'flatnet.io/vni',
-}
-
-/** The Node's fields read here, from the API's JSON. */
-interface NodeJson {
-  metadata?: { name?: string, annotations?: Record<string, unknown>, resourceVersion?: string }
-  spec?: { podCIDR?: unknown, podCIDRs?: unknown }
-  status?: { addresses?: Array<{ type?: unknown, address?: unknown }> }
-}
+export { ANNOTATION } from './kube-node.js'
 
 export class KubernetesSource implements PeerSource {
   readonly name = 'kubernetes'
@@ -85,17 +74,9 @@ export class KubernetesSource implements PeerSource {
   async annotateSelf (): Promise<void> {
     await this.client?.json('PATCH', `/api/v1/nodes/${encodeURIComponent(this.self.nodeName)}/status`, {
       contentType: 'application/merge-patch+json',
-      body: {
-        metadata: {
-          annotations: {
-            [ANNOTATION.mac]: formatMac(this.self.vtepMAC),
-            [ANNOTATION.port]: String(this.self.port),
-            [ANNOTATION.vni]: String(this.self.vni),
-          },
-        },
-      },
+      body: { metadata: { annotations: selfAnnotations(this.self) } },
     })
-    this.log.info({ node: this.self.nodeName }, 'annotated own Node with the VTEP')
+    this.log.info({ node: this.self.nodeName, wireguard: this.self.wgKey !== undefined }, 'annotated own Node with the VTEP')
   }
 
   up (): boolean {
@@ -106,19 +87,8 @@ export class KubernetesSource implements PeerSource {
   private record (n: NodeJson): VtepRecord | null {
     const name = n.metadata?.name
     if (typeof name !== 'string' || name === this.self.nodeName) return null
-    const a = n.metadata?.annotations ?? {}
-    const addr = (Array.isArray(n.status?.addresses) ? n.status.addresses : []).find((x) => x?.type === 'InternalIP')?.address
-    const cidrs = Array.isArray(n.spec?.podCIDRs) && n.spec.podCIDRs.length > 0 ? n.spec.podCIDRs : typeof n.spec?.podCIDR === 'string' ? [n.spec.podCIDR] : []
-    if (typeof a[ANNOTATION.mac] !== 'string' || typeof addr !== 'string' || cidrs.length === 0) { this.counts.skipped++; return null }
-    const r = fromWire({
-      node: name,
-      cidrs,
-      addr,
-      port: Number(a[ANNOTATION.port] ?? this.self.port),
-      vni: Number(a[ANNOTATION.vni] ?? this.self.vni),
-      mac: a[ANNOTATION.mac],
-      ver: Number(n.metadata?.resourceVersion) || 0, // opaque to clients, numeric in practice; order comes from the watch
-    }, 'kubernetes')
+    const r = nodeRecord(n, this.self)
+    if (r === null) { this.counts.skipped++; return null }
     if (typeof r === 'string') {
       this.counts.skipped++
       this.log.warn({ node: name, why: r }, 'node refused as a peer')

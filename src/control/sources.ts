@@ -18,8 +18,9 @@ export interface RunningSources {
   up (): Record<string, boolean>
 }
 
-export function selfRecord (config: Config): VtepRecord {
-  return {
+/** This node's record as the channel, etcd and its Node annotations publish it; wgKey: its WireGuard public key, with encryption on. */
+export function selfRecord (config: Config, wgKey?: Buffer): VtepRecord {
+  const self: VtepRecord = {
     nodeName: config.nodeName,
     podCIDRs: config.podCIDRs,
     address: config.underlay.address,
@@ -29,10 +30,12 @@ export function selfRecord (config: Config): VtepRecord {
     version: 0,
     source: 'static',
   }
+  if (wgKey) self.wgKey = wgKey
+  return self
 }
 
 export async function startSources (config: Config, configFile: string, overrides: Record<string, unknown>,
-  table: PeerTable, log: Logger): Promise<RunningSources> {
+  table: PeerTable, log: Logger, wgKey?: Buffer): Promise<RunningSources> {
   const { stateFile, channel, kubernetes, etcd } = config.sources
   let persist: ReturnType<typeof persistOnChange> | undefined
   if (stateFile) {
@@ -48,7 +51,7 @@ export async function startSources (config: Config, configFile: string, override
     persist = persistOnChange(stateFile, () => table.list(), (err) => log.warn({ stateFile, err: err.message }, 'cannot write the state file'))
     table.onChange(persist.schedule)
   }
-  const self = selfRecord(config)
+  const self = selfRecord(config, wgKey)
   const sources: PeerSource[] = [new StaticSource({ configFile, overrides, config, log })]
   if (channel) sources.push(new ChannelSource(channel, self, log.child({ source: 'channel' })))
   if (kubernetes) {

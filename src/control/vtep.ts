@@ -5,6 +5,7 @@
 import type { PeerConfig } from '../config.js'
 import { type Cidr, formatAddress, formatCidr, parseAddress, parseCidr } from '../net/cidr.js'
 import { formatMac, parseMac } from '../net/mac.js'
+import { formatKey, parseKey } from '../wireguard/keys.js'
 
 export type SourceName = 'static' | 'channel' | 'kubernetes' | 'etcd'
 
@@ -23,6 +24,9 @@ export interface VtepWire {
   vni: number
   mac: string
   ver: number
+  // WireGuard public key, base64 (`wg pubkey`). Optional and additive: a node of an older
+  // version ignores it, and a record without it is a peer that publishes no key.
+  wg?: string
 }
 
 export function toWire (r: VtepRecord): VtepWire {
@@ -34,6 +38,7 @@ export function toWire (r: VtepRecord): VtepWire {
     vni: r.vni,
     mac: formatMac(r.vtepMAC),
     ver: r.version,
+    ...(r.wgKey ? { wg: formatKey(r.wgKey) } : {}),
   }
 }
 
@@ -59,12 +64,25 @@ export function fromWire (v: unknown, source: SourceName): VtepRecord | string {
   const vtepMAC = typeof w.mac === 'string' ? parseMac(w.mac) : undefined
   if (!vtepMAC || (vtepMAC[0] & 1)) return `${w.node}: mac ${JSON.stringify(w.mac)} is not a unicast MAC`
   if (!isInt(w.ver, 0, Number.MAX_SAFE_INTEGER)) return `${w.node}: ver ${JSON.stringify(w.ver)} is not a version number`
-  return { nodeName: w.node, podCIDRs, address, port: w.port, vni: w.vni, vtepMAC, version: w.ver, source }
+  let wgKey: Buffer | undefined
+  if (w.wg !== undefined) {
+    // Exactly the canonical form: no whitespace, no other encoding of the same bytes.
+    wgKey = typeof w.wg === 'string' ? parseKey(w.wg) : undefined
+    if (!wgKey || formatKey(wgKey) !== w.wg) return `${w.node}: wg ${JSON.stringify(w.wg)} is not a WireGuard public key (32 bytes in base64)`
+  }
+  const r: VtepRecord = { nodeName: w.node, podCIDRs, address, port: w.port, vni: w.vni, vtepMAC, version: w.ver, source }
+  if (wgKey) r.wgKey = wgKey
+  return r
 }
 
 /** The static config's peers as records (they carry no VNI of their own: the node's). */
 export function fromPeerConfig (p: PeerConfig, vni: number): VtepRecord {
   return { ...p, vni, version: 0, source: 'static' }
+}
+
+/** The same WireGuard key, or both without one. */
+export function sameKey (a: Buffer | undefined, b: Buffer | undefined): boolean {
+  return a === undefined || b === undefined ? a === b : a.equals(b)
 }
 
 /** Same forwarding meaning (what the native table sees), whatever the version or source. */

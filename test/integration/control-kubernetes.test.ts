@@ -1,7 +1,8 @@
 // The Kubernetes source (the official client's informer) against a fake API server
 // speaking the real list/watch protocol: nodes with flatnet annotations become peers,
 // the daemon annotates its own Node, adds/updates/deletes flow through, a bookmark
-// changes nothing, and a 410 Gone after a compaction relists (missing deletes too).
+// changes nothing, and a 410 Gone after a compaction relists (missing deletes too);
+// WireGuard public keys go out and come in with the same annotations.
 import t from 'tap'
 import { until } from '../../src/lab/until.js'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -14,6 +15,7 @@ import { PeerTable } from '../../src/peer-table.js'
 import { parseCidr, type Cidr } from '../../src/net/cidr.js'
 import { formatMac } from '../../src/net/mac.js'
 import { FakeKubeApi, kubeconfigFor } from '../fixtures/fake-kube-api.js'
+import { formatKey, generatePrivateKey, publicKeyOf } from '../../src/wireguard/keys.js'
 
 const ann = (i: number): Record<string, string> => ({ [ANNOTATION.mac]: `02:00:00:00:02:0${i}`, [ANNOTATION.port]: '8472', [ANNOTATION.vni]: '1' })
 
@@ -66,4 +68,48 @@ t.test('nodes as peers through list/watch, annotations, 410 relist', async (t) =
   t.ok(await until(() => names() === 'k6', 5000) >= 0, `after 410 Gone: relisted (${names()})`)
   t.ok(api.requests.filter((r) => r.startsWith('GET /api/v1/nodes?') || r === 'GET /api/v1/nodes').length >= 2, 'listed again')
   t.equal(formatMac(table.list()[0].vtepMAC), '02:00:00:00:02:06')
+})
+
+t.test('WireGuard public keys: written with the VTEP annotations, read from peers, a rotation updates the peer in place', async (t) => {
+  const api = new FakeKubeApi()
+  const server = await api.start()
+  const dir = mkdtempSync(join(tmpdir(), 'flatnet-kube-'))
+  t.teardown(async () => { await api.stop(); rmSync(dir, { recursive: true, force: true }) })
+  const kubeconfig = join(dir, 'kubeconfig')
+  writeFileSync(kubeconfig, kubeconfigFor(server))
+  const [own, k2, k2rotated] = [0, 1, 2].map(() => publicKeyOf(generatePrivateKey()))
+  api.put(api.node('k1', ['10.244.1.0/24'], '192.0.2.1'))
+  api.put(api.node('k2', ['10.244.2.0/24'], '192.0.2.2', { ...ann(2), [ANNOTATION.wgKey]: formatKey(k2) }))
+  api.put(api.node('k3', ['10.244.3.0/24'], '192.0.2.3', ann(3))) // encryption none, or an older flatnet
+
+  const rekeyed: string[] = []
+  const table = new PeerTable({ setTable: () => {}, updatePeers: () => {} }, [parseCidr('10.244.1.0/24') as Cidr],
+    { self: 'k1', vni: 1, encryption: { strict: false, publicKey: own } })
+  table.onChange((_changed, _removed, r) => rekeyed.push(...r.map((p) => p.nodeName)))
+  const base = fromWire({ node: 'k1', cidrs: ['10.244.1.0/24'], addr: '192.0.2.1', port: 8472, vni: 1, mac: '02:00:00:00:02:01', ver: 0 }, 'kubernetes')
+  if (typeof base === 'string') throw new Error(base)
+  const source = new KubernetesSource({ kubeconfig, annotate: true }, { ...base, wgKey: own }, pino({ level: 'silent' }))
+  await source.start(table)
+  t.teardown(() => source.stop())
+
+  const states = (): string => table.list().map((p) => `${p.nodeName}:${table.encryptionOf(p) ?? '-'}`).sort().join()
+  t.ok(await until(() => states() === 'k2:wireguard,k3:plain', 3000) >= 0, `k2 with its key, k3 without (${states()})`)
+  t.same(table.get('k2')?.wgKey, k2)
+  t.ok(await until(() => api.nodes.get('k1')?.metadata.annotations[ANNOTATION.wgKey] === formatKey(own), 3000) >= 0,
+    'own Node annotated with flatnet.io/wg-public-key')
+
+  api.put(api.node('k2', ['10.244.2.0/24'], '192.0.2.2', { ...ann(2), [ANNOTATION.wgKey]: formatKey(k2rotated) }))
+  t.ok(await until(() => table.get('k2')?.wgKey?.equals(k2rotated) === true, 3000) >= 0, 'k2 rotated its key: the new one')
+  t.same(rekeyed, ['k2'], 'updated in place, reported as rekeyed (not removed and re-added)')
+  api.put(api.node('k3', ['10.244.3.0/24'], '192.0.2.3', { ...ann(3), [ANNOTATION.wgKey]: 'not-a-key' }))
+  t.ok(await until(() => !states().includes('k3'), 3000) >= 0, 'a malformed key refuses the node')
+  t.ok(source.stats().skipped >= 1)
+
+  // The node restarts with encryption none: its old key must not stay for peers to encrypt to.
+  await source.stop()
+  const plain = new KubernetesSource({ kubeconfig, annotate: true }, base, pino({ level: 'silent' }))
+  await plain.start(new PeerTable({ setTable: () => {}, updatePeers: () => {} }, [parseCidr('10.244.1.0/24') as Cidr], { self: 'k1', vni: 1 }))
+  t.teardown(() => plain.stop())
+  t.ok(await until(() => api.nodes.get('k1')?.metadata.annotations[ANNOTATION.wgKey] === undefined, 3000) >= 0, 'the key annotation removed')
+  t.equal(api.nodes.get('k1')?.metadata.annotations[ANNOTATION.mac], '02:00:00:00:02:01', 'the VTEP\'s stay')
 })

@@ -11,6 +11,7 @@ import type { ChannelConfig } from '../../src/control/config.js'
 import type { PeerChanges, PeerSink } from '../../src/control/source.js'
 import { fromWire, type SourceName, type VtepRecord } from '../../src/control/vtep.js'
 import { writeFrame } from '../../src/frame.js'
+import { generatePrivateKey, publicKeyOf } from '../../src/wireguard/keys.js'
 
 const KEY = Buffer.from('test-cluster-key-0123456789')
 const PORT = 21000 + Math.floor(Math.random() * 20000)
@@ -180,4 +181,17 @@ t.test('hostile input with the key: a null record, a spliced hello, oversized be
   // Every rejection from this address came within 10 s: one log line says so, the rest are counted.
   const rejected = lines.filter((l) => l.includes('channel frame rejected'))
   t.equal(rejected.length, 1, `one log line for ${(source.stats().malformed ?? 0) + (source.stats().handshake ?? 0) + (source.stats().oversized ?? 0)} rejections`)
+})
+
+t.test('the WireGuard key travels with the record, under the MAC; a node without one is learned without one', async (t) => {
+  const key = publicKeyOf(generatePrivateKey())
+  const keyed = new ChannelSource(config(8, []), { ...self(8), wgKey: key }, log)
+  const sink8 = new MapSink()
+  await keyed.start(sink8)
+  t.teardown(() => keyed.stop())
+  const n9 = await node(t, 9, [8]) // self(9) publishes no key, as an older or unencrypted node
+  t.ok(await until(() => n9.sink.peers.has('n8') && sink8.peers.has('n9'), 2000, 5) >= 0, 'both learned')
+  t.same(n9.sink.peers.get('n8')?.wgKey, key, 'n8\'s key reached n9')
+  t.notOk('wgKey' in (sink8.peers.get('n9') ?? {}), 'n9 published none')
+  t.equal(keyed.stats().bad_record ?? 0, 0)
 })

@@ -127,3 +127,11 @@ t.test('policy explain and matrix: manifests from stdin or a file, a named --por
   const bad = run(['policy', 'matrix', '--manifests', file, '--port', 'HTTP'])
   t.same([bad.status, bad.stderr.split('\n')[0]], [2, 'flatnet: --port HTTP: give PORT/PROTO or NAME/PROTO (a container port\'s name), e.g. 80/tcp or http'])
 })
+
+t.test('encryption "wireguard" is refused while the data path does not encrypt: exit 2, nothing touched', async (t) => {
+  const keyFile = join(dir, 'wg.key')
+  const r = run(['daemon', '--config', config('wg.json', { encryption: 'wireguard', wireguard: { privateKeyFile: keyFile } })],
+    { env: { ...process.env, FLATNET_LAB_WIREGUARD_KEYS_ONLY: '' } })
+  t.same([r.status, r.stderr], [2, 'flatnet: config.encryption: "wireguard" is not available in this build: its keys are exchanged but traffic is not yet encrypted; set it to "none"\n'])
+  t.throws(() => execFileSync('test', ['-e', keyFile]), 'no key was generated')
+})

@@ -6,6 +6,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ConfigError, FLAG_FIELDS, loadConfig, parseConfig } from '../../src/config.js'
 import { formatMac, macFromName } from '../../src/net/mac.js'
+import { DEFAULT_WIREGUARD_PORT } from '../../src/wireguard/config.js'
+
+const KEY = Buffer.alloc(32, 7).toString('base64') // any 32 bytes: the config checks the form, not the curve
 
 const base = () => ({
   nodeName: 'n1',
@@ -60,6 +63,20 @@ const cases: Array<[string, (c: any) => void, string, RegExp]> = [
   ['peer missing MAC', (c) => { delete c.peers[0].vtepMAC }, 'peers[0].vtepMAC', /is required/],
   ['two IPv4 pod CIDRs', (c) => { c.podCIDR = ['10.244.1.0/24', '10.244.2.0/24'] }, 'podCIDR', /one IPv4 and one IPv6/],
   ['a peer twice', (c) => { c.peers.push({ ...c.peers[0], podCIDR: '10.244.3.0/24' }) }, 'peers[1].nodeName', /"n2" is also peers\[0\]: keep one entry per node/],
+  ['unknown encryption', (c) => { c.encryption = 'ipsec' }, 'encryption', /must be one of none, wireguard/],
+  ['wireguard not an object', (c) => { c.wireguard = true }, 'wireguard', /must be an object/],
+  ['wireguard unknown field', (c) => { c.wireguard = { psk: 'x' } }, 'wireguard.psk', /unknown field \(known: port, strict, presharedKeyFile, privateKeyFile\)/],
+  ['wireguard port out of range', (c) => { c.wireguard = { port: 0 } }, 'wireguard.port', /integer from 1 to 65535/],
+  ['wireguard port is the VTEP\'s', (c) => { c.encryption = 'wireguard'; c.wireguard = { port: 8472 } }, 'wireguard.port', /8472 is underlay\.port too/],
+  ['wireguard strict not boolean', (c) => { c.wireguard = { strict: 'yes' } }, 'wireguard.strict', /true or false/],
+  ['wireguard presharedKeyFile relative', (c) => { c.wireguard = { presharedKeyFile: 'psk' } }, 'wireguard.presharedKeyFile', /absolute path/],
+  ['wireguard privateKeyFile relative', (c) => { c.wireguard = { privateKeyFile: 'wg.key' } }, 'wireguard.privateKeyFile', /absolute path/],
+  ['peer key not base64 of 32 bytes', (c) => { c.peers[0].wireguardPublicKey = 'AAAA' }, 'peers[0].wireguardPublicKey', /"AAAA" is not a WireGuard public key/],
+  ['peer key not a string', (c) => { c.peers[0].wireguardPublicKey = 42 }, 'peers[0].wireguardPublicKey', /not a WireGuard public key/],
+  ['two peers with one key', (c) => {
+    c.peers[0].wireguardPublicKey = KEY
+    c.peers.push({ nodeName: 'n3', podCIDR: '10.244.3.0/24', address: '192.0.2.3', vtepMAC: '02:00:00:00:00:03', wireguardPublicKey: KEY })
+  }, 'peers[1].wireguardPublicKey', /is n2's too: each node has its own key/],
 ]
 
 for (const [name, mutate, field, message] of cases) {
@@ -170,4 +187,49 @@ t.test('a JSON syntax error: FILE:LINE:COLUMN and the parser\'s words', async (t
   writeFileSync(file, '[1]')
   t.throws(() => loadConfig(file), { message: `${file}: must hold a JSON object` })
   t.throws(() => loadConfig(join(dir, 'missing.json')), new RegExp(`^${join(dir, 'missing.json')}: cannot read it: ENOENT`))
+})
+
+t.test('encryption: none by default; wireguard with its defaults, the key beside the peer table', async (t) => {
+  const off = parseConfig(base())
+  t.equal(off.encryption, 'none')
+  t.equal(off.wireguard, undefined, 'nothing WireGuard with encryption off')
+  t.equal(parseConfig({ ...base(), wireguard: { port: 51900 } }).wireguard, undefined, 'a wireguard object is checked, but unused while encryption is none')
+  const on = parseConfig({ ...base(), encryption: 'wireguard' })
+  t.equal(on.encryption, 'wireguard')
+  t.same(on.wireguard, { port: DEFAULT_WIREGUARD_PORT, strict: false, privateKeyFile: '/var/lib/flatnet/wireguard.key' },
+    'port 51820, not strict, the key in the DaemonSet\'s state mount')
+  t.equal(DEFAULT_WIREGUARD_PORT, 51820)
+  t.equal(parseConfig({ ...base(), encryption: 'wireguard', stateFile: '/srv/flatnet/n1.peers' }).wireguard?.privateKeyFile, '/srv/flatnet/wireguard.key',
+    'in the state file\'s directory')
+  t.equal(parseConfig({ ...base(), encryption: 'wireguard', stateFile: false }).wireguard?.privateKeyFile, '/var/lib/flatnet/wireguard.key',
+    'no state file: the default state directory')
+  const custom = parseConfig({ ...base(), encryption: 'wireguard', wireguard: { port: 51821, strict: true, privateKeyFile: '/etc/flatnet/wg/n1.key' } })
+  t.same(custom.wireguard, { port: 51821, strict: true, privateKeyFile: '/etc/flatnet/wg/n1.key' })
+  const peers = parseConfig({ ...base(), peers: [{ ...base().peers[0], wireguardPublicKey: KEY }] }).peers
+  t.same(peers[0].wgKey, Buffer.alloc(32, 7), 'a static peer\'s key, raw')
+  t.notOk('wgKey' in off.peers[0], 'a static peer without one has none')
+})
+
+t.test('wireguard.presharedKeyFile: read at start, as `wg genpsk` writes it; a bad one names the field', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'flatnet-psk-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const psk = Buffer.alloc(32, 9)
+  const file = join(dir, 'psk')
+  writeFileSync(file, `${psk.toString('base64')}\n`)
+  const c = parseConfig({ ...base(), encryption: 'wireguard', wireguard: { presharedKeyFile: file } })
+  t.same(c.wireguard?.presharedKey, psk)
+  t.equal(c.wireguard?.presharedKeyFile, file)
+  t.throws(() => parseConfig({ ...base(), encryption: 'wireguard', wireguard: { presharedKeyFile: join(dir, 'missing') } }),
+    /^config\.wireguard\.presharedKeyFile: cannot read .*missing: ENOENT/)
+  for (const bad of ['', 'not a key', psk.toString('hex'), Buffer.alloc(31).toString('base64'), Buffer.alloc(33).toString('base64')]) {
+    writeFileSync(file, bad)
+    t.throws(() => parseConfig({ ...base(), encryption: 'wireguard', wireguard: { presharedKeyFile: file } }),
+      /^config\.wireguard\.presharedKeyFile: .*psk does not hold a pre-shared key \(32 bytes in base64, as `wg genpsk` writes\)/, JSON.stringify(bad))
+  }
+  const cli = new URL('../../bin/flatnet.js', import.meta.url).pathname
+  const config = join(dir, 'node.json')
+  writeFileSync(config, JSON.stringify({ ...base(), encryption: 'wireguard', wireguard: { presharedKeyFile: file } }))
+  const run = spawnSync(process.execPath, [cli, 'daemon', '--config', config], { encoding: 'utf8' })
+  t.equal(run.status, 2, 'the CLI exits 2')
+  t.match(run.stderr, /config\.wireguard\.presharedKeyFile: .* does not hold a pre-shared key/)
 })

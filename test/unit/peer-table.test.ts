@@ -10,6 +10,7 @@ import { loadTable, saveTable } from '../../src/control/state-file.js'
 import { fromWire, type VtepRecord } from '../../src/control/vtep.js'
 import { parseCidr, type Cidr } from '../../src/net/cidr.js'
 import type { NativePeer, NativePeerChanges, NativeTable } from '../../src/native.js'
+import { generatePrivateKey, publicKeyOf } from '../../src/wireguard/keys.js'
 
 function rec (i: number, source: VtepRecord['source'] = 'channel', version = 1): VtepRecord {
   const r = fromWire({ node: `n${i}`, cidrs: [`10.${(i >> 8) & 255}.${i & 255}.0/24`], addr: `192.0.2.${i & 255}`, port: 8472, vni: 1, mac: '02:00:00:00:00:09', ver: version }, source)
@@ -141,4 +142,81 @@ t.test('a record speaks only for its own node: outside the cluster or over anoth
   tb.update('channel', { remove: ['evil'] })
   tb.update('channel', { set: [claim('late', '10.1.3.0/24', 2)] })
   t.equal(rejects.length, 0, 'once evil is gone, late\'s claim is free')
+})
+
+// With encryption on, a table that records every listener call.
+function encrypting (strict: boolean, own = publicKeyOf(generatePrivateKey())): {
+  table: PeerTable, pushes: Push[], calls: Array<{ changed: string[], removed: string[], rekeyed: string[] }>, rejects: string[]
+} {
+  const pushes: Push[] = []
+  const rejects: string[] = []
+  const calls: Array<{ changed: string[], removed: string[], rekeyed: string[] }> = []
+  const table = new PeerTable({
+    setTable: (tb) => { pushes.push({ whole: true, set: tb.peers.map((p) => p.name), remove: [] }) },
+    updatePeers: (c) => { pushes.push({ whole: false, set: c.set.map((p) => p.name), remove: c.remove }) },
+  }, [parseCidr('10.0.0.0/24') as Cidr], { self: 'n0', vni: 1, onReject: (n, why) => rejects.push(`${n}: ${why}`), encryption: { strict, publicKey: own } })
+  table.onChange((changed, removed, rekeyed) => calls.push({ changed: changed.map((p) => p.nodeName), removed, rekeyed: rekeyed.map((p) => p.nodeName) }))
+  return { table, pushes, calls, rejects }
+}
+
+const keyed = (i: number, key: Buffer, version = 1): VtepRecord => ({ ...rec(i, 'channel', version), wgKey: key })
+
+t.test('encryption states: wireguard with a key, plain without one, blocked without one when strict; counted', async (t) => {
+  const [k1, k2] = [publicKeyOf(generatePrivateKey()), publicKeyOf(generatePrivateKey())]
+  const { table: tb } = encrypting(false)
+  tb.update('channel', { set: [keyed(1, k1), keyed(2, k2), rec(3)] })
+  t.same(tb.list().map((p) => [p.nodeName, tb.encryptionOf(p)]), [['n1', 'wireguard'], ['n2', 'wireguard'], ['n3', 'plain']])
+  t.same(tb.encryptionCounts(), { wireguard: 2, plain: 1, blocked: 0 })
+  t.same(tb.get('n1')?.wgKey, k1, 'each peer carries its key')
+  const strict = encrypting(true).table
+  strict.update('channel', { set: [keyed(1, k1), rec(3)] })
+  t.same(strict.list().map((p) => strict.encryptionOf(p)), ['wireguard', 'blocked'])
+  t.same(strict.encryptionCounts(), { wireguard: 1, plain: 0, blocked: 1 })
+  const { table: off } = table()
+  off.update('channel', { set: [keyed(1, k1), rec(3)] })
+  t.equal(off.encryptionCounts(), undefined, 'encryption none: no states at all')
+  t.equal(off.encryptionOf(off.list()[0]), undefined)
+  t.same(off.get('n1')?.wgKey, k1, 'the key is still kept (and persisted) for when it is switched on')
+})
+
+t.test('a key that changes updates the peer in place: no native push, no removal, reported as rekeyed', async (t) => {
+  const [k1, k2] = [publicKeyOf(generatePrivateKey()), publicKeyOf(generatePrivateKey())]
+  const { table: tb, pushes, calls } = encrypting(false)
+  tb.update('channel', { set: [keyed(1, k1), rec(2)] })
+  const since = tb.get('n1')?.since
+  t.same(calls.pop(), { changed: ['n1', 'n2'], removed: [], rekeyed: [] })
+  tb.update('channel', { set: [keyed(1, k2, 2)] })
+  t.same(tb.get('n1')?.wgKey, k2, 'the new key')
+  t.equal(tb.get('n1')?.since, since, 'the same peer, not re-added')
+  t.equal(pushes.length, 1, 'forwarding unchanged: nothing pushed to the data plane')
+  t.same(calls.pop(), { changed: [], removed: [], rekeyed: ['n1'] }, 'listeners (the state file, the data path) hear of it')
+  tb.update('channel', { set: [rec(2, 'channel', 2)] })
+  t.equal(calls.length, 0, 'the same record again: no call')
+  tb.update('channel', { set: [{ ...keyed(2, publicKeyOf(generatePrivateKey()), 3) }] })
+  t.same(calls.pop(), { changed: [], removed: [], rekeyed: ['n2'] }, 'a key published for the first time (a node switching encryption on)')
+  tb.update('channel', { set: [rec(2, 'channel', 4)] })
+  t.same(calls.pop(), { changed: [], removed: [], rekeyed: ['n2'] }, 'and withdrawn')
+  t.equal(tb.encryptionOf(tb.get('n2') as VtepRecord), 'plain')
+  tb.update('channel', { set: [{ ...keyed(1, k1, 3), port: 9999 }] })
+  t.same(calls.pop(), { changed: ['n1'], removed: [], rekeyed: [] }, 'VTEP and key at once: a forwarding change, which carries the key')
+})
+
+t.test('a key names one peer: this node\'s own, or another peer\'s, refuses the record', async (t) => {
+  const own = publicKeyOf(generatePrivateKey())
+  const k1 = publicKeyOf(generatePrivateKey())
+  const { table: tb, rejects } = encrypting(false, own)
+  tb.update('channel', { set: [keyed(1, own)] })
+  t.same(rejects.pop(), 'n1: WireGuard public key is this node\'s own (a copied key file?)')
+  tb.update('channel', { set: [keyed(1, k1), keyed(2, k1)] })
+  t.same(rejects.pop(), 'n2: WireGuard public key is n1\'s, which published it first')
+  t.same(tb.list().map((p) => p.nodeName), ['n1'])
+  tb.update('channel', { set: [keyed(1, publicKeyOf(generatePrivateKey()), 2)] }) // n1 rotates
+  tb.update('channel', { set: [keyed(2, k1)] })
+  t.equal(rejects.length, 0, 'a key n1 no longer holds is free')
+  tb.update('channel', { remove: ['n2'] })
+  tb.update('channel', { set: [keyed(3, k1)] })
+  t.equal(rejects.length, 0, 'nor one held by a peer that is gone')
+  const { table: off, rejects: none } = table()
+  off.update('channel', { set: [keyed(1, k1), keyed(2, k1)] })
+  t.equal(none.length, 0, 'with encryption off keys are not checked: they are not used')
 })
