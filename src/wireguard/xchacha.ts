@@ -2,7 +2,7 @@
 // ChaCha20-Poly1305 (12-byte nonce) only, so the 24-byte-nonce form is built as
 // draft-irtf-cfrg-xchacha-03 section 2.3 does: a subkey from HChaCha20 (section 2.2) over the
 // nonce's first 16 bytes, then ChaCha20-Poly1305 with 4 zero bytes and the nonce's last 8.
-import { createCipheriv, createDecipheriv } from 'node:crypto'
+import { chachaOpen, chachaSeal } from './aead.js'
 
 const SIGMA = [0x61707865, 0x3320646e, 0x79622d32, 0x6b206574] // "expand 32-byte k"
 
@@ -45,23 +45,11 @@ function subkeyAndNonce (key: Buffer, nonce: Buffer): [Buffer, Buffer] {
 /** XChaCha20-Poly1305 seal: ciphertext || 16-byte tag. */
 export function xaeadSeal (key: Buffer, nonce: Buffer, plaintext: Buffer, ad: Buffer): Buffer {
   const [subkey, iv] = subkeyAndNonce(key, nonce)
-  const c = createCipheriv('chacha20-poly1305', subkey, iv, { authTagLength: 16 })
-  c.setAAD(ad, { plaintextLength: plaintext.length })
-  return Buffer.concat([c.update(plaintext), c.final(), c.getAuthTag()])
+  return chachaSeal(subkey, iv, plaintext, ad)
 }
 
 /** XChaCha20-Poly1305 open: the plaintext, or undefined when the tag does not verify (or the input is shorter than one). */
 export function xaeadOpen (key: Buffer, nonce: Buffer, sealed: Buffer, ad: Buffer): Buffer | undefined {
-  if (sealed.length < 16) return undefined
   const [subkey, iv] = subkeyAndNonce(key, nonce)
-  const d = createDecipheriv('chacha20-poly1305', subkey, iv, { authTagLength: 16 })
-  d.setAAD(ad, { plaintextLength: sealed.length - 16 })
-  d.setAuthTag(sealed.subarray(sealed.length - 16))
-  const out = d.update(sealed.subarray(0, sealed.length - 16))
-  try {
-    d.final()
-  } catch {
-    return undefined
-  }
-  return out
+  return chachaOpen(subkey, iv, sealed, ad)
 }

@@ -3,7 +3,7 @@
 // the daemon annotates its own Node, adds/updates/deletes flow through, a bookmark
 // changes nothing, and a 410 Gone after a compaction relists (missing deletes too);
 // WireGuard public keys go out and come in with the same annotations.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { until } from '../../src/lab/until.js'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -19,13 +19,19 @@ import { formatKey, generatePrivateKey, publicKeyOf } from '../../src/wireguard/
 
 const ann = (i: number): Record<string, string> => ({ [ANNOTATION.mac]: `02:00:00:00:02:0${i}`, [ANNOTATION.port]: '8472', [ANNOTATION.vni]: '1' })
 
-t.test('nodes as peers through list/watch, annotations, 410 relist', async (t) => {
+/** The project's list/watch server and a kubeconfig for it, both gone at the test's end. */
+async function kubeLab (t: Test): Promise<{ api: FakeKubeApi, kubeconfig: string }> {
   const api = new FakeKubeApi()
   const server = await api.start()
   const dir = mkdtempSync(join(tmpdir(), 'flatnet-kube-'))
   t.teardown(async () => { await api.stop(); rmSync(dir, { recursive: true, force: true }) })
   const kubeconfig = join(dir, 'kubeconfig')
   writeFileSync(kubeconfig, kubeconfigFor(server))
+  return { api, kubeconfig }
+}
+
+t.test('nodes as peers through list/watch, annotations, 410 relist', async (t) => {
+  const { api, kubeconfig } = await kubeLab(t)
 
   api.put(api.node('k1', ['10.244.1.0/24'], '192.0.2.1')) // this node: no annotations yet
   api.put(api.node('k2', ['10.244.2.0/24', 'fd00:10:244:2::/64'], '192.0.2.2', ann(2)))
@@ -71,12 +77,7 @@ t.test('nodes as peers through list/watch, annotations, 410 relist', async (t) =
 })
 
 t.test('WireGuard public keys: written with the VTEP annotations, read from peers, a rotation updates the peer in place', async (t) => {
-  const api = new FakeKubeApi()
-  const server = await api.start()
-  const dir = mkdtempSync(join(tmpdir(), 'flatnet-kube-'))
-  t.teardown(async () => { await api.stop(); rmSync(dir, { recursive: true, force: true }) })
-  const kubeconfig = join(dir, 'kubeconfig')
-  writeFileSync(kubeconfig, kubeconfigFor(server))
+  const { api, kubeconfig } = await kubeLab(t)
   const [own, k2, k2rotated] = [0, 1, 2].map(() => publicKeyOf(generatePrivateKey()))
   api.put(api.node('k1', ['10.244.1.0/24'], '192.0.2.1'))
   api.put(api.node('k2', ['10.244.2.0/24'], '192.0.2.2', { ...ann(2), [ANNOTATION.wgKey]: formatKey(k2) }))
