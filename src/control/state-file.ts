@@ -13,9 +13,21 @@ export function defaultStateFile (nodeName: string): string {
   return `/var/lib/flatnet/${nodeName}.peers`
 }
 
+// Each record's wire form, kept while the record lives: the peer table replaces a record when
+// its peer changes and never edits one, so a save after a change formats that record alone
+// (formatting all 5,000 of a large cluster's took ~13 ms of the ~20 ms a save cost).
+const wireForms = new WeakMap<VtepRecord, unknown>()
+
 /** The table's wire form, each record with the source that owns it: the file's, and what a daemon hands its successor. */
 export function tableToWire (records: VtepRecord[]): unknown[] {
-  return records.map((r) => ({ ...toWire(r), src: r.source }))
+  return records.map((r) => {
+    let w = wireForms.get(r)
+    if (w === undefined) {
+      w = { ...toWire(r), src: r.source }
+      wireForms.set(r, w)
+    }
+    return w
+  })
 }
 
 /** Checks an untrusted wire table; throws naming where it came from and what is wrong. */
