@@ -1,7 +1,7 @@
 // Child processes started with posix_spawn(3), for the commands the daemon runs while it
 // serves (nft). Node's child_process forks: the fork copies the page tables of a daemon
-// holding a large cluster's model (~3 ms at 250 MB, up to 13 ms) on the event loop, and
-// write-protects every page it has, each then faulting on its next write. glibc's
+// holding a large cluster's model on the event loop, a cost that grows with its memory,
+// and write-protects every page it has, each then faulting on its next write. glibc's
 // posix_spawn is clone(CLONE_VM | CLONE_VFORK): no copy, whatever the daemon's size.
 #pragma once
 #include <napi.h>
