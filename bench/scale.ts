@@ -26,6 +26,9 @@ const { values } = parseArgs({
     'churn-rate': { type: 'string', default: '100' },
     // Instead of the DaemonSet's NODE_OPTIONS, to try other V8 heap caps.
     'node-options': { type: 'string' },
+    // A directory for the daemon's V8 CPU profile (node --cpu-prof), written when it stops:
+    // what held the event loop, sample by sample.
+    'cpu-prof': { type: 'string' },
   },
 })
 const NAMESPACES = 100
@@ -45,7 +48,11 @@ const pct = (xs: number[], p: number): number => percentile([...xs].sort((a, b) 
 
 async function measure (spec: ClusterSpec, churnSeconds: number, churnRate: number): Promise<Record<string, string>> {
   const env = daemonSetEnv().map((kv) => values['node-options'] !== undefined && kv.startsWith('NODE_OPTIONS=') ? `NODE_OPTIONS=${values['node-options']}` : kv)
-  const lab = await scaleLab(spec, { tag: 'scale', launcher: ['env', ...env] }) // the DaemonSet's V8 heap cap
+  const prof = values['cpu-prof']
+  if (prof !== undefined && !/^\/[\w./-]+$/.test(prof)) throw new Error(`--cpu-prof wants an absolute directory of [A-Za-z0-9_./-], not ${prof}`)
+  // The profile flags go on node's command line: NODE_OPTIONS refuses them.
+  const profiled = prof !== undefined ? ['sh', '-c', `exec "$0" --cpu-prof --cpu-prof-dir=${prof} "$@"`] : []
+  const lab = await scaleLab(spec, { tag: 'scale', launcher: ['env', ...env, ...profiled] }) // the DaemonSet's V8 heap cap
   const started = lab.started
   try {
     const { api, node: n1 } = lab
@@ -79,6 +86,7 @@ async function measure (spec: ClusterSpec, churnSeconds: number, churnRate: numb
     // counted is the daemon's and its nft runs'.
     const cpu0 = cpuSeconds(pid)
     const churnStart = performance.now()
+    const churnFromUs = process.hrtime.bigint() / 1000n // CLOCK_MONOTONIC, as the profile's timestamps
     const probes = probeHealth(n1.ns, churnSeconds)
     const churn = await api.churn(spec, churnRate, churnSeconds)
     await lab.applied({ Pod: churn.lastVersion })
@@ -97,6 +105,7 @@ async function measure (spec: ClusterSpec, churnSeconds: number, churnRate: numb
     const moveCpu = cpuSeconds(pid) - cpu1
     const moveApplies = ((await lab.policy())?.applies ?? 0) - applies0
     const churnStall = await lab.stall() // the two churns fill the last two minutes
+    if (prof !== undefined) console.log(`churns in the daemon's profile: ${churnFromUs}..${process.hrtime.bigint() / 1000n} us`)
     // The lab's API server and churn share the daemon's CPUs, as no node's would: a stall
     // stretched by them is read against the machine's load.
     const churnLoad = loadavg()[0]
