@@ -32,6 +32,7 @@ export function localDaemonSocket (env = process.env, dir = DEFAULT_SOCKET_DIR):
     : `several daemon sockets in ${dir} (${names.join(', ')}): give --node NAME or --socket PATH`)
 }
 
+/** A reply, or a promise of one (a reply built in slices). */
 export type Handler = (cmd: string) => unknown
 
 /** What next() gives: a frame, or that the connection closed, or that the wait ran out. */
@@ -107,6 +108,7 @@ export async function serveControl (path: string, handle: Handler, limits: Contr
       writeFrame(socket, value)
     }
     let inbox: Inbox | undefined
+    let replies = Promise.resolve()
     readFrames(socket, (req) => {
       if (socket.destroyed) return
       if (inbox) return inbox.push(req)
@@ -121,11 +123,11 @@ export async function serveControl (path: string, handle: Handler, limits: Contr
         socket.once('close', () => { frames.close(); s.onClose?.() })
         return open(req as Record<string, unknown>, s)
       }
-      try {
-        reply({ ok: true, ...(handle(cmd) as object) })
-      } catch (err) {
-        reply({ ok: false, error: (err as Error).message })
-      }
+      // In the order asked, even when an earlier reply is still being built; none is built
+      // for a client already cut off (it queued more than it read).
+      replies = replies.then(() => socket.destroyed ? undefined : handle(cmd)).then(
+        (value) => { if (!socket.destroyed) reply({ ok: true, ...(value as object) }) },
+        (err: Error) => { if (!socket.destroyed) reply({ ok: false, error: err.message }) })
     }, () => {}, 64 << 10)
     socket.on('error', () => {})
   })

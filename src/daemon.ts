@@ -30,6 +30,7 @@ import type { Reachability } from './reach/matrix.js'
 import { recentWarnings } from './log.js'
 import { constants } from 'node:os'
 import { watchLoopStalls } from './loop-stalls.js'
+import { slicer } from './slicer.js'
 import { loadOrCreateKey, type NodeKey } from './wireguard/key-file.js'
 import { formatKey } from './wireguard/keys.js'
 
@@ -331,12 +332,35 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
   if (policy) undo.push(async () => await policy.stop())
   const loop = watchLoopStalls()
   undo.push(loop.stop)
+  // A row per peer (5,000 at scale), built in slices so that the probes are not kept waiting.
+  const peersReply = async (): Promise<unknown> => {
+    const counts = new Map(dataplane.stats().peers.map((p) => [p.name, p]))
+    const rows: unknown[] = []
+    const turn = slicer()
+    for (const p of table.list()) {
+      rows.push({
+        nodeName: p.nodeName,
+        podCIDRs: p.podCIDRs.map(formatCidr),
+        vtep: `${formatAddress(p.address)}:${p.port}`,
+        vtepMAC: formatMac(p.vtepMAC),
+        source: p.restored ? `${p.source} (restored)` : p.source,
+        version: p.version,
+        ageSeconds: Math.round((Date.now() - p.since) / 1000),
+        ...counts.get(p.nodeName),
+        health: peerHealth?.health(p.nodeName),
+        ...(key ? { encryption: table.encryptionOf(p), wireguardPublicKey: p.wgKey && formatKey(p.wgKey) } : {}),
+      })
+      await turn()
+    }
+    return { node: config.nodeName, peers: rows }
+  }
   const succession = new Succession(config, controlPath, dataplane, table, log)
   const control = await serveControl(controlPath, (cmd) => {
     if (cmd === 'stats') {
       return {
         node: config.nodeName,
-        stats: dataplane.stats(),
+        // The busiest peers' counters, as the metrics have them; `peers` has every one.
+        stats: dataplane.stats(MAX_PEER_SERIES),
         kernelDrops: drops(),
         info: dataplane.info(),
         sources: sources.stats(),
@@ -374,24 +398,7 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
         warnings: recentWarnings(),
       }
     }
-    if (cmd === 'peers') {
-      const counts = new Map(dataplane.stats().peers.map((p) => [p.name, p]))
-      return {
-        node: config.nodeName,
-        peers: table.list().map((p) => ({
-          nodeName: p.nodeName,
-          podCIDRs: p.podCIDRs.map(formatCidr),
-          vtep: `${formatAddress(p.address)}:${p.port}`,
-          vtepMAC: formatMac(p.vtepMAC),
-          source: p.restored ? `${p.source} (restored)` : p.source,
-          version: p.version,
-          ageSeconds: Math.round((Date.now() - p.since) / 1000),
-          ...counts.get(p.nodeName),
-          health: peerHealth?.health(p.nodeName),
-          ...(key ? { encryption: table.encryptionOf(p), wireguardPublicKey: p.wgKey && formatKey(p.wgKey) } : {}),
-        })),
-      }
-    }
+    if (cmd === 'peers') return peersReply()
     // The policy state alone: what a waiter polls, without stats' per-peer counters (5,000 rows at scale).
     if (cmd === 'policy') return { node: config.nodeName, policy: policy?.state() }
     if (cmd === 'policy-objects') return { objects: policy?.objects() ?? null }

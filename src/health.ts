@@ -6,7 +6,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import { Counter, Gauge, Registry } from 'prom-client'
-import type { Dataplane } from './native.js'
+import type { Dataplane, DataplaneStats } from './native.js'
+import { MAX_PEER_SERIES } from './reach/peer-health.js'
 import type { KernelDrops } from './net/kernel-drops.js'
 import type { PolicyState } from './policy/enforce.js'
 import type { EncryptionState } from './peer-table.js'
@@ -27,6 +28,18 @@ export interface HealthChecks {
 /** Prometheus metrics read from the native counters at scrape time. */
 export function dataplaneMetrics (dataplane: Dataplane, checks: HealthChecks): Registry {
   const registry = new Registry()
+  // One read of the native counters per render, not one per metric, with the busiest peers
+  // only: a node of a 5,000-node cluster has 5,000 peers, and a pair of series per peer and
+  // direction would be 20,000 series per node for Prometheus to keep. A render collects every metric in one task (prom-client starts each
+  // collect() synchronously), so the read is kept until that task ends.
+  let read: DataplaneStats | undefined
+  const stats = (): DataplaneStats => {
+    if (read === undefined) {
+      read = dataplane.stats(MAX_PEER_SERIES)
+      setImmediate(() => { read = undefined })
+    }
+    return read
+  }
   const absolute = (name: string, help: string, labelNames: string[], read: () => Array<[Record<string, string>, number]>): void => {
     // Native counters are absolute totals: set them on scrape.
     registry.registerMetric(new Counter({
@@ -47,16 +60,16 @@ export function dataplaneMetrics (dataplane: Dataplane, checks: HealthChecks): R
     }))
   }
   absolute('flatnet_packets_total', 'Inner packets forwarded, by direction (tx: TUN to underlay, rx: underlay to TUN).', ['direction'],
-    () => { const s = dataplane.stats(); return [[{ direction: 'tx' }, s.tx.packets], [{ direction: 'rx' }, s.rx.packets]] })
+    () => { const s = stats(); return [[{ direction: 'tx' }, s.tx.packets], [{ direction: 'rx' }, s.rx.packets]] })
   absolute('flatnet_bytes_total', 'Inner bytes forwarded, by direction.', ['direction'],
-    () => { const s = dataplane.stats(); return [[{ direction: 'tx' }, s.tx.bytes], [{ direction: 'rx' }, s.rx.bytes]] })
+    () => { const s = stats(); return [[{ direction: 'tx' }, s.tx.bytes], [{ direction: 'rx' }, s.rx.bytes]] })
   absolute('flatnet_coalesced_segments_total', 'Received TCP segments and UDP datagrams merged into an earlier one before the TUN write.', [],
-    () => [[{}, dataplane.stats().rx.coalesced]])
+    () => [[{}, stats().rx.coalesced]])
   absolute('flatnet_gso_joined_packets_total', 'Small packets sent as a further segment of an earlier one\'s UDP GSO train.', [],
-    () => [[{}, dataplane.stats().tx.coalesced]])
+    () => [[{}, stats().tx.coalesced]])
   absolute('flatnet_partial_checksums_total', 'Received inner packets whose sender left the TCP/UDP checksum for an offload to finish ' +
     '(a kernel vxlan peer on a veth or virtio-net underlay), finished by flatnet or the kernel.', [],
-  () => [[{}, dataplane.stats().rx.partialChecksums]])
+  () => [[{}, stats().rx.partialChecksums]])
   const policy = (read: (s: PolicyState) => number) => (): Array<[Record<string, string>, number]> => {
     const s = checks.policy()
     return s ? [[{}, read(s)]] : []
@@ -81,17 +94,17 @@ export function dataplaneMetrics (dataplane: Dataplane, checks: HealthChecks): R
   absolute('flatnet_policy_drop_log_lost_total', 'Logged denied packets the kernel could not deliver to the daemon (its socket buffer was full).', [],
     policy((s) => s.dropLog?.lost ?? 0))
   absolute('flatnet_drops_total', 'Packets dropped, by reason.', ['reason'],
-    () => Object.entries(dataplane.stats().drops).map(([reason, n]) => [{ reason }, n]))
+    () => Object.entries(stats().drops).map(([reason, n]) => [{ reason }, n]))
   absolute('flatnet_kernel_drops_total', 'Packets the kernel dropped before they reached the data plane or after it: tun_queue (routed into the TUN ' +
     'while its queue was full: the workers did not read them in time), tun_write (written to the TUN, dropped by the kernel), ' +
     'underlay_socket (datagrams for the VTEP port, socket receive buffer full).', ['where'], () => {
     const d = checks.kernelDrops()
     return [[{ where: 'tun_queue' }, d.tunQueue], [{ where: 'tun_write' }, d.tunWrite], [{ where: 'underlay_socket' }, d.underlaySocket]]
   })
-  absolute('flatnet_peer_packets_total', 'Inner packets to/from each peer.', ['peer', 'direction'],
-    () => dataplane.stats().peers.flatMap((p) => [[{ peer: p.name, direction: 'tx' }, p.txPackets], [{ peer: p.name, direction: 'rx' }, p.rxPackets]] as Array<[Record<string, string>, number]>))
-  absolute('flatnet_peer_bytes_total', 'Inner bytes to/from each peer.', ['peer', 'direction'],
-    () => dataplane.stats().peers.flatMap((p) => [[{ peer: p.name, direction: 'tx' }, p.txBytes], [{ peer: p.name, direction: 'rx' }, p.rxBytes]] as Array<[Record<string, string>, number]>))
+  absolute('flatnet_peer_packets_total', `Inner packets to/from each peer, the ${MAX_PEER_SERIES} busiest by bytes (\`flatnet peers\` has every peer).`, ['peer', 'direction'],
+    () => stats().peers.flatMap((p) => [[{ peer: p.name, direction: 'tx' }, p.txPackets], [{ peer: p.name, direction: 'rx' }, p.rxPackets]] as Array<[Record<string, string>, number]>))
+  absolute('flatnet_peer_bytes_total', `Inner bytes to/from each peer, the ${MAX_PEER_SERIES} busiest.`, ['peer', 'direction'],
+    () => stats().peers.flatMap((p) => [[{ peer: p.name, direction: 'tx' }, p.txBytes], [{ peer: p.name, direction: 'rx' }, p.rxBytes]] as Array<[Record<string, string>, number]>))
   gauge('flatnet_offload_enabled', 'Offloads in use (1) or not (0): tun_tso, tun_uso, tun_csum, udp_gso, udp_gro.', ['feature'], () => {
     const i = dataplane.info()
     return [['tun_csum', i.tunCsum], ['tun_tso', i.tunTso], ['tun_uso', i.tunUso], ['udp_gso', i.udpGso], ['udp_gro', i.udpGro]]

@@ -82,7 +82,8 @@ export interface Dataplane {
   setTable(table: NativeTable): void
   /** Applies only the changed peers: costs the same with 10 peers or 5,000. */
   updatePeers(changes: NativePeerChanges): void
-  stats(): DataplaneStats
+  /** peers: the maxPeers busiest (bytes both ways), busiest first; all by default (an object per peer: 5,000 at scale). */
+  stats(maxPeers?: number): DataplaneStats
   info(): DataplaneInfo
   /** Reopens the TUN by name (it was deleted): loops restarted around the swap; sockets, table, counters kept. */
   reopenTun(): void

@@ -14,6 +14,7 @@ import { KubeError, type KubeClient } from './client.js'
 import { internString } from './intern.js'
 import { LineReader } from './line-reader.js'
 import { ListParser } from './list-parser.js'
+import { slicer } from '../slicer.js'
 import { joinKey, KeyedStore, splitKey } from './store.js'
 
 export interface ReflectorSink<T> {
@@ -68,9 +69,6 @@ const LIST_IDLE_MS = 60_000
 const WATCH_GRACE_S = 30
 // A watch closed sooner than this without a single event is a failing server, not a timeout.
 const WATCH_MIN_MS = 1000
-// The longest the reading of one response holds the event loop before it lets timers, probes and
-// the control socket in (a 64 KiB chunk of Pods parses in well under this).
-const SLICE_MS = 5
 
 export interface ReflectorStats { lists: number, pages: number, watches: number, events: number, relists: number, errors: number, refused: number }
 
@@ -324,19 +322,16 @@ function parseEvent (line: string, kind: string): WatchEvent {
   }
 }
 
-/** Feeds the response's chunks to fn as they arrive, giving the event loop a turn at least every SLICE_MS. */
+/** Feeds the response's chunks to fn as they arrive, giving the event loop a turn every slice (a 64 KiB chunk of Pods parses in well under one). */
 async function drain (res: IncomingMessage, fn: (chunk: Buffer) => void): Promise<void> {
   // for-await hands over chunks already buffered in microtasks, all in one event-loop turn:
   // a list page arriving faster than it is parsed would hold the loop (and the health
-  // probes) for tens of milliseconds. Past SLICE_MS of work the loop gets its turn.
-  let since = performance.now()
+  // probes) for tens of milliseconds.
+  const turn = slicer()
   try {
     for await (const chunk of res) {
       fn(chunk as Buffer)
-      if (performance.now() - since > SLICE_MS) {
-        await new Promise((resolve) => setImmediate(resolve))
-        since = performance.now()
-      }
+      await turn()
     }
   } catch (err) {
     res.destroy()

@@ -14,6 +14,7 @@ import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { pack } from 'msgpackr'
 import { queryControl, serveControl } from '../../src/control-socket.js'
+import { readFrames } from '../../src/frame.js'
 
 setFlagsFromString('--expose-gc')
 const gc = runInNewContext('gc') as () => void
@@ -24,6 +25,8 @@ const LIMITS = { idleMs: 400, maxConnections: 64, maxUnsentBytes: 1 << 20 }
 const server = await serveControl(path, (cmd) => {
   if (cmd === 'stats') return { served: true }
   if (cmd === 'big') return { blob: 'x'.repeat(100_000) }
+  // A reply built over several event-loop turns, as `peers` is at 5,000 peers.
+  if (cmd === 'sliced') return new Promise((resolve) => setTimeout(() => resolve({ sliced: true }), 50))
   throw new Error(`unknown command "${cmd}"`)
 }, LIMITS)
 t.teardown(() => { server.close(); rmSync(base, { recursive: true, force: true }) })
@@ -205,4 +208,15 @@ t.test('the daemon\'s check of the peer (SO_PEERCRED): nobody is refused even th
     'env', '-u', 'NODE_OPTIONS', process.execPath, '-e', client, sock], { cwd: '/', encoding: 'utf8', timeout: 10_000 })).stdout.trim()
   t.not(out, 'ANSWERED', `nobody's connection is closed unanswered (${out})`)
   t.same(await queryControl(sock, 'stats'), { ok: true, served: true }, 'root is answered')
+})
+
+t.test('a reply built in slices: answered, and pipelined requests answered in the order asked', async (t) => {
+  t.same(await queryControl(path, 'sliced'), { ok: true, sliced: true })
+  const replies = await new Promise<unknown[]>((resolve, reject) => {
+    const got: unknown[] = []
+    const s = createConnection(path, () => s.write(Buffer.concat(['sliced', 'stats', 'nonsense'].map((cmd) => framed(pack({ cmd }))))))
+    readFrames(s, (v) => { got.push(v); if (got.length === 3) { s.destroy(); resolve(got) } }, reject)
+    s.on('error', reject)
+  })
+  t.same(replies, [{ ok: true, sliced: true }, { ok: true, served: true }, { ok: false, error: 'unknown command "nonsense"' }])
 })
