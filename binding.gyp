@@ -25,7 +25,8 @@
         "native/prober.cc",
         "native/prober_js.cc",
         "native/blake2s_mac.cc",
-        "native/spawn.cc"
+        "native/spawn.cc",
+        "native/wg_session.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"
@@ -58,6 +59,7 @@
         "native/testing_fib.cc",
         "native/testing_steering.cc",
         "native/testing_raw.cc",
+        "native/testing_wg.cc",
         "native/packet.cc",
         "native/checksum.cc",
         "native/partial_checksum.cc",
@@ -79,7 +81,8 @@
         "native/prober.cc",
         "native/prober_js.cc",
         "native/blake2s_mac.cc",
-        "native/spawn.cc"
+        "native/spawn.cc",
+        "native/wg_session.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

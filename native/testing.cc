@@ -360,6 +360,7 @@ void InitTesting(Napi::Env env, Napi::Object exports) {
   InitTestingFib(env, t);
   InitTestingSteering(env, t);
   InitTestingRaw(env, t);
+  InitTestingWireGuard(env, t);
   exports.Set("testing", t);
 }
 

@@ -11,4 +11,6 @@ void InitTestingFib(Napi::Env env, Napi::Object testing);
 void InitTestingSteering(Napi::Env env, Napi::Object testing);
 // Raw Ethernet frames sent from a namespace (testing_raw.cc; NET_RAW).
 void InitTestingRaw(Napi::Env env, Napi::Object testing);
+// WireGuard transport sessions and replay windows (testing_wg.cc).
+void InitTestingWireGuard(Napi::Env env, Napi::Object testing);
 }  // namespace flatnet

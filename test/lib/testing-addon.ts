@@ -13,8 +13,19 @@ export interface NativeTestTable extends Pick<Dataplane, 'setTable' | 'updatePee
   /** Looks every destination up, repeat times; returns how many were routed. */
   benchLookup(destinations: Buffer[], repeat: number): number
 }
-export const testing = loadAddon<{ testing: Record<string, (...args: any[]) => any> & { Table: new () => NativeTestTable } }>(
-  'flatnet_testing', process.env.FLATNET_TESTING_ADDON).testing
+/** testing.WgSession: a native WireGuard transport session (native/wg_session.h); times in ms. */
+export interface NativeWgSession {
+  seal(packet: Buffer, mtu: number, nowMs?: number): Buffer | undefined
+  open(message: Buffer, nowMs?: number): { packet: Buffer, reason?: undefined } | { packet?: undefined, reason: string }
+}
+export interface NativeReplayWindow { check(counter: bigint): boolean, accept(counter: bigint): boolean }
+export const testing = loadAddon<{
+  testing: Record<string, (...args: any[]) => any> & {
+    Table: new () => NativeTestTable
+    WgSession: new (localIndex: number, remoteIndex: number, sendKey: Buffer, receiveKey: Buffer, initiator: boolean, createdMs?: number) => NativeWgSession
+    ReplayWindow: new () => NativeReplayWindow
+  }
+}>('flatnet_testing', process.env.FLATNET_TESTING_ADDON).testing
 
 /** Sends raw Ethernet frames on ifname from inside namespace ns (as a pod with NET_RAW); resolves to how many went. */
 export async function sendFramesFrom (ns: Namespace, ifname: string, frames: Buffer[]): Promise<number> {

@@ -1,0 +1,144 @@
+// WireGuard transport sessions and the replay window from JavaScript (testing.h), so the native
+// seal and open are checked against the TypeScript side and wireguard-go's messages.
+#include <cstring>
+#include <memory>
+
+#include "testing.h"
+#include "wg_session.h"
+
+namespace flatnet {
+namespace {
+
+const char* openName(WgOpen r) {
+  switch (r) {
+    case WgOpen::ok:
+      return "ok";
+    case WgOpen::length:
+      return "length";
+    case WgOpen::type:
+      return "type";
+    case WgOpen::index:
+      return "index";
+    case WgOpen::expired:
+      return "expired";
+    case WgOpen::replay:
+      return "replay";
+    case WgOpen::decrypt:
+      return "decrypt";
+  }
+  return "unknown";
+}
+
+int64_t msToNs(const Napi::Value& v) {
+  return v.IsNumber() ? int64_t(v.As<Napi::Number>().DoubleValue() * 1e6) : 0;
+}
+
+bool key32(const Napi::Value& v, uint8_t* out) {
+  if (!v.IsBuffer() || v.As<Napi::Buffer<uint8_t>>().Length() != 32) return false;
+  std::memcpy(out, v.As<Napi::Buffer<uint8_t>>().Data(), 32);
+  return true;
+}
+
+// new WgSession(localIndex, remoteIndex, sendKey, receiveKey, initiator, createdMs = 0):
+// seal(packet, mtu, nowMs = 0) -> Buffer | undefined; open(message, nowMs = 0) -> { packet } | {
+// reason }
+class JsSession : public Napi::ObjectWrap<JsSession> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(
+        env, "WgSession",
+        {InstanceMethod("seal", &JsSession::Seal), InstanceMethod("open", &JsSession::Open)});
+  }
+  explicit JsSession(const Napi::CallbackInfo& info) : Napi::ObjectWrap<JsSession>(info) {
+    WgSessionKeys keys;
+    if (info.Length() < 5 || !info[0].IsNumber() || !info[1].IsNumber() ||
+        !key32(info[2], keys.send) || !key32(info[3], keys.receive)) {
+      Napi::TypeError::New(
+          info.Env(),
+          "WgSession(localIndex, remoteIndex, sendKey, receiveKey, initiator, createdMs?)")
+          .ThrowAsJavaScriptException();
+      return;
+    }
+    session_ = std::make_unique<WgSession>(info[0].As<Napi::Number>().Uint32Value(),
+                                           info[1].As<Napi::Number>().Uint32Value(), keys,
+                                           info[4].ToBoolean(), msToNs(info[5]));
+  }
+
+ private:
+  Napi::Value Seal(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!session_ || !info[0].IsBuffer() || !info[1].IsNumber()) {
+      Napi::TypeError::New(env, "seal(packet: Buffer, mtu: number, nowMs?)")
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    auto packet = info[0].As<Napi::Buffer<uint8_t>>();
+    size_t mtu = info[1].As<Napi::Number>().Uint32Value();
+    size_t total = WgSession::messageLength(packet.Length(), mtu);
+    auto msg = Napi::Buffer<uint8_t>::New(env, total);
+    std::memcpy(msg.Data() + kWgTransportHeader, packet.Data(), packet.Length());
+    size_t n = session_->seal(msg.Data(), packet.Length(), mtu, msToNs(info[2]));
+    if (n == 0) return env.Undefined();
+    return msg;
+  }
+  Napi::Value Open(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!session_ || !info[0].IsBuffer()) {
+      Napi::TypeError::New(env, "open(message: Buffer, nowMs?)").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    auto in = info[0].As<Napi::Buffer<uint8_t>>();
+    auto copy = Napi::Buffer<uint8_t>::Copy(env, in.Data(), in.Length());  // opened in place
+    size_t len = 0;
+    WgOpen r = session_->open(copy.Data(), copy.Length(), msToNs(info[1]), &len);
+    Napi::Object o = Napi::Object::New(env);
+    if (r == WgOpen::ok)
+      o.Set("packet", Napi::Buffer<uint8_t>::Copy(env, copy.Data() + kWgTransportHeader, len));
+    else
+      o.Set("reason", openName(r));
+    return o;
+  }
+  std::unique_ptr<WgSession> session_;
+};
+
+// new ReplayWindow(): check(counter: bigint) -> boolean; accept(counter: bigint) -> boolean
+class JsReplay : public Napi::ObjectWrap<JsReplay> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(
+        env, "ReplayWindow",
+        {InstanceMethod("check", &JsReplay::Check), InstanceMethod("accept", &JsReplay::Accept)});
+  }
+  explicit JsReplay(const Napi::CallbackInfo& info) : Napi::ObjectWrap<JsReplay>(info) {}
+
+ private:
+  static bool counterOf(const Napi::CallbackInfo& info, uint64_t* c) {
+    if (!info[0].IsBigInt()) {
+      Napi::TypeError::New(info.Env(), "expected a bigint counter").ThrowAsJavaScriptException();
+      return false;
+    }
+    bool lossless = true;
+    *c = info[0].As<Napi::BigInt>().Uint64Value(&lossless);
+    return true;
+  }
+  Napi::Value Check(const Napi::CallbackInfo& info) {
+    uint64_t c;
+    if (!counterOf(info, &c)) return info.Env().Undefined();
+    return Napi::Boolean::New(info.Env(), window_.check(c));
+  }
+  Napi::Value Accept(const Napi::CallbackInfo& info) {
+    uint64_t c;
+    if (!counterOf(info, &c)) return info.Env().Undefined();
+    return Napi::Boolean::New(info.Env(), window_.accept(c));
+  }
+  ReplayWindow window_;
+};
+
+}  // namespace
+
+void InitTestingWireGuard(Napi::Env env, Napi::Object testing) {
+  testing.Set("WgSession", JsSession::Define(env));
+  testing.Set("ReplayWindow", JsReplay::Define(env));
+}
+
+}  // namespace flatnet
