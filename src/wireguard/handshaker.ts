@@ -88,6 +88,12 @@ export class Handshaker {
     this.peers.delete(key)
   }
 
+  /** Forgets peer's sessions and pending initiation (their indexes too): it starts over with a new handshake. */
+  forget (peer: Peer): void {
+    for (const [index, entry] of this.indexes) if (entry.peer === peer) this.indexes.delete(index)
+    peer.pending = peer.session = peer.previous = undefined
+  }
+
   peer (publicKey: Buffer): Peer | undefined {
     return this.peers.get(formatKey(publicKey))
   }

@@ -18,7 +18,7 @@ export class Session {
   confirmed: boolean
 
   constructor (readonly localIndex: number, readonly remoteIndex: number, readonly keys: TransportKeys,
-    readonly initiator: boolean, private readonly createdAt: number, private readonly now: () => number = Date.now) {
+    readonly initiator: boolean, readonly createdAt: number, private readonly now: () => number = Date.now) {
     this.confirmed = initiator
   }
 
