@@ -11,6 +11,9 @@ void InitTestingFib(Napi::Env env, Napi::Object testing);
 void InitTestingSteering(Napi::Env env, Napi::Object testing);
 // Raw Ethernet frames sent from a namespace (testing_raw.cc; NET_RAW).
 void InitTestingRaw(Napi::Env env, Napi::Object testing);
+// The Fib of a testing.Table (testing_fib.cc), or nullptr for anything else.
+class Fib;
+const Fib* testingFib(const Napi::Value& table);
 // WireGuard transport sessions and replay windows (testing_wg.cc).
 void InitTestingWireGuard(Napi::Env env, Napi::Object testing);
 }  // namespace flatnet

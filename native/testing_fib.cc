@@ -79,6 +79,10 @@ class TableWrap : public Napi::ObjectWrap<TableWrap> {
     return Napi::Number::New(info.Env(), routed);
   }
 
+ public:
+  const Fib& fib() const { return fib_; }
+
+ private:
   Fib fib_;
 };
 
@@ -213,10 +217,26 @@ Napi::Value FibStress(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// The Table class as exported, to tell its objects from others (tests run in one environment).
+Napi::FunctionReference* tableClass = nullptr;
+
 }  // namespace
 
+const Fib* testingFib(const Napi::Value& table) {
+  if (tableClass == nullptr || !table.IsObject() ||
+      !table.As<Napi::Object>().InstanceOf(tableClass->Value()))
+    return nullptr;
+  return &TableWrap::Unwrap(table.As<Napi::Object>())->fib();
+}
+
 void InitTestingFib(Napi::Env env, Napi::Object testing) {
-  testing.Set("Table", TableWrap::Define(env));
+  Napi::Function table = TableWrap::Define(env);
+  tableClass = new Napi::FunctionReference(Napi::Persistent(table));
+  env.AddCleanupHook([] {
+    delete tableClass;
+    tableClass = nullptr;
+  });
+  testing.Set("Table", table);
   testing.Set("fibStress", Napi::Function::New(env, FibStress, "fibStress"));
 }
 

@@ -3,7 +3,9 @@
 #include <cstring>
 #include <memory>
 
+#include "fib.h"
 #include "testing.h"
+#include "wg_admit.h"
 #include "wg_session.h"
 
 namespace flatnet {
@@ -47,7 +49,8 @@ class JsSession : public Napi::ObjectWrap<JsSession> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(
         env, "WgSession",
-        {InstanceMethod("seal", &JsSession::Seal), InstanceMethod("open", &JsSession::Open)});
+        {InstanceMethod("seal", &JsSession::Seal), InstanceMethod("open", &JsSession::Open),
+         InstanceMethod("admit", &JsSession::Admit)});
   }
   explicit JsSession(const Napi::CallbackInfo& info) : Napi::ObjectWrap<JsSession>(info) {
     WgSessionKeys keys;
@@ -98,6 +101,37 @@ class JsSession : public Napi::ObjectWrap<JsSession> {
       o.Set("reason", openName(r));
     return o;
   }
+  // admit(table: Table, datagram: Buffer, peer: string, nowMs?) -> { verdict, packet? }: the
+  // receive path's admission with this session as the only one, held by the table's peer.
+  Napi::Value Admit(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    const Fib* fib = testingFib(info[0]);
+    if (!session_ || fib == nullptr || !info[1].IsBuffer() || !info[2].IsString()) {
+      Napi::TypeError::New(env, "admit(table: Table, datagram: Buffer, peer: string, nowMs?)")
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    std::string name = info[2].As<Napi::String>();
+    const PeerCounters* node = nullptr;
+    fib->forEachPeer([&](const Peer& p) {
+      if (p.name == name) node = p.counters.get();
+    });
+    WgReceiver receiver{session_.get(), node};
+    auto in = info[1].As<Napi::Buffer<uint8_t>>();
+    auto copy = Napi::Buffer<uint8_t>::Copy(env, in.Data(), in.Length());
+    IpView ip;
+    const WgReceiver* by = nullptr;
+    WgVerdict v = admitWg(
+        *fib, [&](uint32_t index) { return index == session_->localIndex() ? &receiver : nullptr; },
+        copy.Data(), copy.Length(), msToNs(info[3]), &ip, &by);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("verdict", wgVerdictName(v));
+    if (v == WgVerdict::packet)
+      o.Set("packet",
+            Napi::Buffer<uint8_t>::Copy(env, copy.Data() + kWgTransportHeader, ip.totalLen));
+    return o;
+  }
+
   std::unique_ptr<WgSession> session_;
 };
 

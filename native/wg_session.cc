@@ -6,6 +6,8 @@
 
 #include <cstring>
 
+#include "wg_admit.h"
+
 namespace flatnet {
 
 namespace {
@@ -152,6 +154,34 @@ WgOpen WgSession::open(uint8_t* msg, size_t len, int64_t nowNs, size_t* packetLe
   confirmed_.store(true, std::memory_order_release);
   *packetLen = sealed;
   return WgOpen::ok;
+}
+
+const char* wgVerdictName(WgVerdict v) {
+  switch (v) {
+    case WgVerdict::packet:
+      return "packet";
+    case WgVerdict::keepalive:
+      return "keepalive";
+    case WgVerdict::handshake:
+      return "handshake";
+    case WgVerdict::badMessage:
+      return "bad_message";
+    case WgVerdict::unknownIndex:
+      return "unknown_index";
+    case WgVerdict::expired:
+      return "expired";
+    case WgVerdict::replay:
+      return "replay";
+    case WgVerdict::decrypt:
+      return "decrypt";
+    case WgVerdict::badInnerIp:
+      return "bad_inner_ip";
+    case WgVerdict::spoofedSource:
+      return "spoofed_source";
+    case WgVerdict::foreignDest:
+      return "foreign_destination";
+  }
+  return "unknown";
 }
 
 }  // namespace flatnet

@@ -74,4 +74,20 @@ write('gro', {
   'udp4-run-short-last': Buffer.concat([64, 64, 64, 20].map((len) => rec(udpPkt(4, len)))),
   'udp6-run': Buffer.concat([64, 64, 64].map((len) => rec(udpPkt(6, len)))),
 })
+// wg: [mode][counter skip][bytes]; mode 1: bytes are a packet node n2 seals (valid, spoofed,
+// relayed), mode 0: a datagram as it arrives (handshake sizes, a transport header).
+const wgSealed = (p: Buffer, skip = 0): Buffer => Buffer.concat([Buffer.from([1, skip]), p])
+const wgRaw = (type: number, length: number): Buffer => { const b = Buffer.alloc(length + 2); b[2] = type; b[6] = 7; return b }
+write('wg', {
+  tcp4: wgSealed(tcpSeg(4, 1, 300)),
+  tcp6: wgSealed(tcpSeg(6, 1, 300)),
+  'udp4-reordered': wgSealed(udpPkt(4, 64), 3),
+  spoofed: wgSealed(tcpSeg(4, 1, 100, ACK, '10.244.3.10')),
+  relayed: wgSealed(tcpSeg(4, 1, 100, ACK, '10.244.2.10', '10.244.3.10')),
+  keepalive: Buffer.from([1, 0]),
+  initiation: wgRaw(1, 148),
+  response: wgRaw(2, 92),
+  'cookie-reply': wgRaw(3, 64),
+  transport: wgRaw(4, 64),
+})
 console.log(`seeds written to ${dir}`)

@@ -17,6 +17,8 @@ export interface NativeTestTable extends Pick<Dataplane, 'setTable' | 'updatePee
 export interface NativeWgSession {
   seal(packet: Buffer, mtu: number, nowMs?: number): Buffer | undefined
   open(message: Buffer, nowMs?: number): { packet: Buffer, reason?: undefined } | { packet?: undefined, reason: string }
+  /** The receive path's admission (native/wg_admit.h) with this session as the only one, held by table's peer. */
+  admit(table: NativeTestTable, datagram: Buffer, peer: string, nowMs?: number): { verdict: string, packet?: Buffer }
 }
 export interface NativeReplayWindow { check(counter: bigint): boolean, accept(counter: bigint): boolean }
 export const testing = loadAddon<{

@@ -6,6 +6,8 @@
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import { testing } from '../lib/testing-addon.js'
+import type { NativePeer } from '../../src/native.js'
+import { parseAddress } from '../../src/net/cidr.js'
 import { ReplayWindow, WINDOW } from '../../src/wireguard/replay.js'
 import { REJECT_AFTER_MS, Session } from '../../src/wireguard/transport.js'
 
@@ -83,4 +85,72 @@ t.test('native opens what TypeScript seals; hostile messages refused by reason',
   t.equal(native.open(ts.seal(packet(10), 1420) as Buffer, REJECT_AFTER_MS).reason, 'expired', 'Reject-After-Time: 180 s after the handshake')
   t.equal(native.seal(packet(10), 1420, REJECT_AFTER_MS), undefined, 'and nothing is sealed with it')
   t.ok(native.seal(packet(10), 1420, REJECT_AFTER_MS - 1), 'a millisecond before, still')
+})
+
+t.test('admission: each datagram to its verdict, as the receive path will see them', async (t) => {
+  // This node holds 10.1.0.0/24; node b (the session's) 10.2.0.0/24 and fd00:2::/64; node c 10.3.0.0/24.
+  const prefix = (cidr: string): { address: Buffer, length: number } => {
+    const [a, l] = cidr.split('/')
+    return { address: (parseAddress(a) as { bytes: Buffer }).bytes, length: Number(l) }
+  }
+  const table = new testing.Table()
+  const peer = (name: string, underlay: string, cidrs: string[]): NativePeer =>
+    ({ name, address: (parseAddress(underlay) as { bytes: Buffer }).bytes, port: 51820, mac: Buffer.alloc(6), cidrs: cidrs.map(prefix) })
+  table.setTable({
+    local: [prefix('10.1.0.0/24'), prefix('fd00:1::/64')],
+    peers: [peer('b', '192.168.1.2', ['10.2.0.0/24', 'fd00:2::/64']), peer('c', '192.168.1.3', ['10.3.0.0/24'])],
+  })
+  const native = new testing.WgSession(5, 6, keys.a, keys.b, false) // ours, from b's handshake
+  const b = new Session(6, 5, { send: keys.b, receive: keys.a }, true, 0, () => 0)
+  const ip4 = (src: string, dst: string, len = 60): Buffer => {
+    const p = Buffer.alloc(len)
+    p[0] = 0x45
+    p.writeUInt16BE(len, 2)
+    p[8] = 64
+    p[9] = 17
+    ;(parseAddress(src) as { bytes: Buffer }).bytes.copy(p, 12)
+    ;(parseAddress(dst) as { bytes: Buffer }).bytes.copy(p, 16)
+    return p
+  }
+  const ip6 = (src: string, dst: string): Buffer => {
+    const p = Buffer.alloc(48)
+    p[0] = 0x60
+    p.writeUInt16BE(8, 4)
+    p[6] = 17
+    ;(parseAddress(src) as { bytes: Buffer }).bytes.copy(p, 8)
+    ;(parseAddress(dst) as { bytes: Buffer }).bytes.copy(p, 24)
+    return p
+  }
+  const admit = (m: Buffer, nowMs = 0): { verdict: string, packet?: Buffer } => native.admit(table, m, 'b', nowMs)
+  const fromB = ip4('10.2.0.5', '10.1.0.7', 61)
+  const first = admit(b.seal(fromB, 1420) as Buffer)
+  t.equal(first.verdict, 'packet', 'b\'s pod to ours')
+  t.ok(first.packet?.equals(fromB), 'the packet, its padding cut at its own length')
+  t.equal(admit(b.seal(ip6('fd00:2::5', 'fd00:1::7'), 1420) as Buffer).verdict, 'packet', 'IPv6 too')
+  t.equal(admit(b.keepalive() as Buffer).verdict, 'keepalive')
+  t.equal(admit(b.seal(ip4('10.3.0.5', '10.1.0.7'), 1420) as Buffer).verdict, 'spoofed_source', 'node c\'s address through b\'s session')
+  t.equal(admit(b.seal(ip4('10.9.0.5', '10.1.0.7'), 1420) as Buffer).verdict, 'spoofed_source', 'an address of no node')
+  t.equal(admit(b.seal(ip4('10.2.0.5', '10.3.0.7'), 1420) as Buffer).verdict, 'foreign_destination', 'relayed to node c through us')
+  t.equal(admit(b.seal(Buffer.from('not an IP packet at all....'), 1420) as Buffer).verdict, 'bad_inner_ip')
+  const again = b.seal(fromB, 1420) as Buffer
+  t.equal(admit(again).verdict, 'packet')
+  t.equal(admit(again).verdict, 'replay', 'the same message twice')
+  const tampered = b.seal(fromB, 1420) as Buffer
+  tampered[30] ^= 0x80
+  t.equal(admit(tampered).verdict, 'decrypt')
+  const other = b.seal(fromB, 1420) as Buffer
+  other.writeUInt32LE(99, 4)
+  t.equal(admit(other).verdict, 'unknown_index')
+  t.equal(admit(b.seal(fromB, 1420) as Buffer, REJECT_AFTER_MS).verdict, 'expired')
+  for (const [type, length, verdict] of [[1, 148, 'handshake'], [2, 92, 'handshake'], [3, 64, 'handshake'], [1, 147, 'bad_message'],
+    [2, 93, 'bad_message'], [3, 65, 'bad_message'], [4, 31, 'bad_message'], [5, 148, 'bad_message'], [0, 100, 'bad_message']] as const) {
+    const m = Buffer.alloc(length)
+    m[0] = type
+    t.equal(admit(m).verdict, verdict, `type ${type}, ${length} B: ${verdict}`)
+  }
+  const reserved = Buffer.alloc(148)
+  reserved[0] = 1
+  reserved[2] = 1
+  t.equal(admit(reserved).verdict, 'bad_message', 'reserved bytes set')
+  t.equal(admit(Buffer.alloc(3)).verdict, 'bad_message', 'three bytes')
 })
