@@ -14,6 +14,7 @@ import { labUnavailable, reapOnSignals, stopProcess } from '../src/lab/netns.js'
 import { queryControl } from '../src/control-socket.js'
 import { formatMac, macFromName } from '../src/net/mac.js'
 import { udpCounters } from '../src/net/kernel-drops.js'
+import { PROBE_DEFAULTS } from '../src/reach/prober.js'
 import { waitListening } from './listening.js'
 
 export interface SoakOptions {
@@ -66,11 +67,12 @@ function fdCount (pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length
 }
 
-/** The fewest descriptors in 5 looks 100 ms apart: a leak stays, while a child process's pipes
- *  (an nft or ip run) and a closing connection come and go. */
+/** The fewest descriptors in looks 100 ms apart for longer than a peer probe may take: a leak
+ *  stays, while a child process's pipes (an nft or ip run), a closing connection and the socket of
+ *  a probe to a peer just removed (held until its timeout) come and go. */
 async function steadyFdCount (pid: number): Promise<number> {
   let least = fdCount(pid)
-  for (let i = 0; i < 4; i++) {
+  for (let i = 0; i < (PROBE_DEFAULTS.timeoutMs + 500) / 100; i++) {
     await sleep(100)
     least = Math.min(least, fdCount(pid))
   }
