@@ -269,12 +269,14 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
     applyMasquerade(config.podCIDRs, config.clusterCIDRs)
     undo.push(removeMasquerade)
   }
+  // The peers known at once (the saved table, static ones) before the packet threads run: a
+  // datagram from a peer that started first is not dropped as from an unknown one.
+  const sources = await startSources(config, options.configFile, options.overrides, table, log, key?.publicKey)
+  undo.push(async () => await sources.stop())
   if (!takenOver) dataplane.start()
   // Someone deleting the TUN or a route is noticed and repaired (src/heal.ts).
   const healer = startHealer({ dataplane, tunName: info.tunName, mtu, podCIDRs: config.podCIDRs, clusterCIDRs: config.clusterCIDRs, log })
   undo.push(() => healer.stop())
-  const sources = await startSources(config, options.configFile, options.overrides, table, log, key?.publicKey)
-  undo.push(async () => await sources.stop())
   const drops = (): KernelDrops => kernelDrops(info.tunName, config.underlay.port)
   // Every peer probed through the overlay and on the underlay (src/reach/).
   const peerHealth = config.peerProbes
