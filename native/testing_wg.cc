@@ -79,7 +79,9 @@ class JsSession : public Napi::ObjectWrap<JsSession> {
     size_t mtu = info[1].As<Napi::Number>().Uint32Value();
     size_t total = WgSession::messageLength(packet.Length(), mtu);
     auto msg = Napi::Buffer<uint8_t>::New(env, total);
-    std::memcpy(msg.Data() + kWgTransportHeader, packet.Data(), packet.Length());
+    // An empty Buffer's data may be null, which memcpy must not be given even for 0 bytes.
+    if (packet.Length() > 0)
+      std::memcpy(msg.Data() + kWgTransportHeader, packet.Data(), packet.Length());
     size_t n = session_->seal(msg.Data(), packet.Length(), mtu, msToNs(info[2]));
     if (n == 0) return env.Undefined();
     return msg;

@@ -71,7 +71,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       theirs->seal(unused.data(), 0, 1420, 0);
     }
     msg.resize(WgSession::messageLength(size, 1420));
-    std::memcpy(msg.data() + kWgTransportHeader, data, size);
+    if (size > 0) std::memcpy(msg.data() + kWgTransportHeader, data, size);
     size_t n = theirs->seal(msg.data(), size, 1420, 0);
     if (n == 0) std::abort();  // a confirmed, fresh initiator always seals
     msg.resize(n);
