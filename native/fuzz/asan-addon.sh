@@ -36,7 +36,7 @@ build() {
     fs.writeFileSync(process.argv[2], JSON.stringify(gyp, null, 2))
   ' "$root/binding.gyp" "$dir/binding.gyp"
   # node-addon-api is found from the repository's node_modules.
-  (cd "$dir" && NODE_PATH="$root/node_modules" "$root/node_modules/.bin/node-gyp" rebuild --nodedir="${NODEDIR:-/usr}" >"$dir/build.log" 2>&1) \
+  (cd "$dir" && NODE_PATH="$root/node_modules" "$root/node_modules/.bin/node-gyp" rebuild -j max --nodedir="${NODEDIR:-/usr}" >"$dir/build.log" 2>&1) \
     || { tail -30 "$dir/build.log"; exit 1; }
   echo "built $addon"
 }
