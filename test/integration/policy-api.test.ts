@@ -171,9 +171,11 @@ t.test('upstream\'s cases through the API server: listed at start, created after
   for (const c of PROBED_CASES) {
     const [first, ...rest] = c.steps
     const label = (i: number, step: Step, how = ''): string => `${c.name}, step ${i + 1}${step.by ? ` (${step.by})` : ''}${how}`
-    for (const n of cluster.nodes) await cluster.stopDaemon(n)
+    // The three nodes restart together, as a DaemonSet's pods may (30 s each to get ready: three
+    // starts share the machine's two CPUs).
+    await Promise.all(cluster.nodes.map(async (n) => await cluster.stopDaemon(n)))
     await state.write(first)
-    for (const n of cluster.nodes) await cluster.startDaemon(n)
+    await Promise.all(cluster.nodes.map(async (n) => await cluster.startDaemon(n, 30_000)))
     await applied()
     await checkStep(t, cluster, pods, first, label(0, first, ', listed at start'))
     await state.write({ ...first, policies: [] })
