@@ -21,14 +21,16 @@ shift || true
 
 build() {
   mkdir -p "$dir"
-  # binding.gyp with sources pointing back at native/ and sanitizer flags added.
+  # native/ linked in, so the sources keep their paths: as ../../native/x.cc both addons' objects
+  # would land on one path (obj.target/native/x.o), and a parallel build links one with the other's.
+  ln -sfn "$root/native" "$dir/native"
+  # binding.gyp with sanitizer flags added.
   node -e '
     const fs = require("fs")
     const gyp = Function("return (" + fs.readFileSync(process.argv[1], "utf8") + ")")()
     // The addons only: flatnet-cni is linked statically, which ASan cannot be.
     gyp.targets = gyp.targets.filter((t) => t.type !== "executable")
     for (const t of gyp.targets) {
-      t.sources = t.sources.map((s) => "../../" + s)
       const san = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined", "-fno-omit-frame-pointer", "-g"]
       t.cflags_cc = t.cflags_cc.filter((f) => !/^-O/.test(f)).concat(["-O1", ...san])
       t.ldflags = (t.ldflags || []).concat(["-fsanitize=address,undefined"])
