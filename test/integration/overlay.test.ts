@@ -129,9 +129,11 @@ t.test('workers per-cpu: pinned workers, steered by CPU, forwarding both ways', 
     }
   }
   // 20 datagrams from a new socket each (bash's /dev/udp): 20 flows, each on the queues
-  // of the CPU it starts on, in both nodes.
+  // of the CPU it starts on, in both nodes. Another destination port per CPU: a flow keeps
+  // the queue it started on, and a source port the kernel hands out again would make a
+  // CPU 1 datagram a flow that CPU 0 started.
   for (const cpu of [0, 1]) {
-    const d = await delta(async () => await a.ns.execAsync('taskset', ['-c', String(cpu), 'bash', '-c', `for i in $(seq 20); do echo x > /dev/udp/${b.ip}/9; done`]))
+    const d = await delta(async () => await a.ns.execAsync('taskset', ['-c', String(cpu), 'bash', '-c', `for i in $(seq 20); do echo x > /dev/udp/${b.ip}/${9 + cpu * 1000}; done`]))
     t.ok(d.tx[cpu] >= 20 && d.tx[1 - cpu] < 5, `20 flows started on CPU ${cpu}: n1 queue ${cpu} carried them (${d.tx.join('/')})`)
     t.ok(d.rx[cpu] >= 20 && d.rx[1 - cpu] < 5, `and n2 received them on queue ${cpu} (${d.rx.join('/')})`)
   }
