@@ -59,9 +59,7 @@ WgVerdict admitWg(const Fib& fib, Find&& find, uint8_t* p, size_t n, int64_t now
       return WgVerdict::badMessage;
   }
   if (n < kWgTransportHeader + kWgTag) return WgVerdict::badMessage;
-  uint32_t index =
-      uint32_t(p[4]) | uint32_t(p[5]) << 8 | uint32_t(p[6]) << 16 | uint32_t(p[7]) << 24;
-  const WgReceiver* r = find(index);
+  const WgReceiver* r = find(wgReceiverIndex(p));
   if (r == nullptr) return WgVerdict::unknownIndex;
   size_t len = 0;
   switch (r->session->open(p, n, nowNs, &len)) {

@@ -18,11 +18,6 @@ void putLe32(uint8_t* p, uint32_t v) {
 void putLe64(uint8_t* p, uint64_t v) {
   for (int i = 0; i < 8; i++) p[i] = uint8_t(v >> (8 * i));
 }
-uint32_t le32(const uint8_t* p) {
-  uint32_t v = 0;
-  for (int i = 3; i >= 0; i--) v = (v << 8) | p[i];
-  return v;
-}
 uint64_t le64(const uint8_t* p) {
   uint64_t v = 0;
   for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
@@ -128,7 +123,7 @@ size_t WgSession::seal(uint8_t* msg, size_t len, size_t mtu, int64_t nowNs) {
 WgOpen WgSession::open(uint8_t* msg, size_t len, int64_t nowNs, size_t* packetLen) {
   if (len < kWgTransportHeader + kWgTag) return WgOpen::length;
   if (msg[0] != kWgTransportType || msg[1] || msg[2] || msg[3]) return WgOpen::type;
-  if (le32(msg + 4) != localIndex_) return WgOpen::index;
+  if (wgReceiverIndex(msg) != localIndex_) return WgOpen::index;
   if (expired(nowNs)) return WgOpen::expired;
   uint64_t counter = le64(msg + 8);
   {

@@ -36,6 +36,11 @@ class ReplayWindow {
   uint64_t next_ = 0;  // the greatest counter accepted + 1; 0: none yet
 };
 
+// The receiver index of a transport message (whitepaper 5.4.6: little-endian, after the type).
+inline uint32_t wgReceiverIndex(const uint8_t* msg) {
+  return uint32_t(msg[4]) | uint32_t(msg[5]) << 8 | uint32_t(msg[6]) << 16 | uint32_t(msg[7]) << 24;
+}
+
 struct WgSessionKeys {
   uint8_t send[32];
   uint8_t receive[32];

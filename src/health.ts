@@ -30,8 +30,9 @@ export function dataplaneMetrics (dataplane: Dataplane, checks: HealthChecks): R
   const registry = new Registry()
   // One read of the native counters per render, not one per metric, with the busiest peers
   // only: a node of a 5,000-node cluster has 5,000 peers, and a pair of series per peer and
-  // direction would be 20,000 series per node for Prometheus to keep. A render collects every metric in one task (prom-client starts each
-  // collect() synchronously), so the read is kept until that task ends.
+  // direction would be 20,000 series per node for Prometheus to keep. A render collects every
+  // metric in one task (prom-client starts each collect() synchronously), so the read is kept
+  // until that task ends.
   let read: DataplaneStats | undefined
   const stats = (): DataplaneStats => {
     if (read === undefined) {
