@@ -26,7 +26,9 @@
         "native/prober_js.cc",
         "native/blake2s_mac.cc",
         "native/spawn.cc",
-        "native/wg_session.cc"
+        "native/wg_session.cc",
+        "native/wg_table.cc",
+        "native/wg_js.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"
@@ -82,7 +84,9 @@
         "native/prober_js.cc",
         "native/blake2s_mac.cc",
         "native/spawn.cc",
-        "native/wg_session.cc"
+        "native/wg_session.cc",
+        "native/wg_table.cc",
+        "native/wg_js.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

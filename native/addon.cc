@@ -17,6 +17,7 @@
 #include "nflog_js.h"
 #include "prober_js.h"
 #include "spawn.h"
+#include "wg_js.h"
 #ifdef FLATNET_TESTING
 #include "testing.h"  // the test surface: only in flatnet_testing.node (binding.gyp)
 #endif
@@ -76,7 +77,12 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
                         InstanceMethod("updatePeers", &DataplaneWrap::UpdatePeers),
                         InstanceMethod("stats", &DataplaneWrap::Stats),
                         InstanceMethod("info", &DataplaneWrap::Info),
-                        InstanceMethod("reopenTun", &DataplaneWrap::ReopenTun)});
+                        InstanceMethod("reopenTun", &DataplaneWrap::ReopenTun),
+                        InstanceMethod("wgInstall", &DataplaneWrap::Wg<wgInstall>),
+                        InstanceMethod("wgRetire", &DataplaneWrap::Wg<wgRetire>),
+                        InstanceMethod("wgSend", &DataplaneWrap::Wg<wgSend>),
+                        InstanceMethod("wgKeepalive", &DataplaneWrap::Wg<wgKeepalive>),
+                        InstanceMethod("wgPoll", &DataplaneWrap::Wg<wgPoll>)});
   }
 
   explicit DataplaneWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DataplaneWrap>(info) {
@@ -93,6 +99,7 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
     opt.busyPollMicros = int(o.Get("busyPollMicros").As<Napi::Number>().Int32Value());
     opt.memoryBudget = size_t(o.Get("memoryBudget").As<Napi::Number>().Int64Value());
     if (o.Has("mtu")) opt.mtu = size_t(o.Get("mtu").As<Napi::Number>().Uint32Value());
+    if (o.Has("wgPort")) opt.wgPort = uint16_t(o.Get("wgPort").As<Napi::Number>().Uint32Value());
     std::string workers = o.Get("workers").ToString();
     opt.workers = workers == "per-cpu" ? DataplaneOptions::Workers::perCpu
                   : workers == "auto"  ? DataplaneOptions::Workers::automatic
@@ -105,6 +112,10 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
   }
 
  private:
+  template <Napi::Value (*Fn)(Dataplane&, const Napi::CallbackInfo&)>
+  Napi::Value Wg(const Napi::CallbackInfo& info) {
+    return Fn(dp_, info);
+  }
   Napi::Value Start(const Napi::CallbackInfo& info) {
     dp_.start();
     return info.Env().Undefined();
@@ -133,6 +144,7 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
     for (size_t i = 0; i < a.queueCpus.size(); i++) cpus.Set(uint32_t(i), a.queueCpus[i]);
     o.Set("queueCpus", cpus);
     o.Set("queues", a.tunFds.size());
+    o.Set("wgQueues", a.wgFds.size());
     o.Set("tunOffloads", a.tunOffloads);
     o.Set("tunSteeringErrno", a.tunSteeringErrno);
     o.Set("groOn", a.groOn);
@@ -141,8 +153,8 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
     o.Set("socketSteeringErrno", a.socketSteeringErrno);
     return o;
   }
-  // handTo(path): passes the TUN queues, the receive sockets and the baton to the
-  // successor listening there; this data plane keeps its own copies and runs on.
+  // handTo(path): passes the TUN queues, the receive sockets (VXLAN's, then WireGuard's) and the
+  // baton to the successor listening there; this data plane keeps its own copies and runs on.
   Napi::Value HandTo(const Napi::CallbackInfo& info) {
     const char* where = "";
     if (int err = dp_.handTo(info[0].As<Napi::String>().Utf8Value(), &where))
@@ -162,6 +174,7 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
     };
     a.tunFds = ints(o.Get("tun"));
     a.rxFds = ints(o.Get("rx"));
+    if (o.Has("wg")) a.wgFds = ints(o.Get("wg"));
     a.queueCpus = ints(o.Get("queueCpus"));
     a.tunOffloads = o.Get("tunOffloads").As<Napi::Number>().Uint32Value();
     a.tunSteeringErrno = o.Get("tunSteeringErrno").As<Napi::Number>().Int32Value();

@@ -29,17 +29,29 @@ enum Drop : int {
   kDropForeignDest,    // inner destination outside this node's pod CIDRs
   kDropBadChecksum,    // inner TCP checksum wrong (found while coalescing)
   kDropTunWrite,       // the TUN refused the write
+  // receive path, WireGuard (wg_admit.h; its source, destination and inner IP checks
+  // count as VXLAN's above)
+  kDropWgBadMessage,    // an unknown type, reserved bytes set, or a length its type cannot have
+  kDropWgUnknownIndex,  // no session of ours has the receiver index
+  kDropWgExpired,       // the session is past Reject-After-Time
+  kDropWgReplay,        // a counter already taken, or older than the window
+  kDropWgDecrypt,       // the tag does not verify: wrong key or tampering
+  kDropWgBacklog,       // handshake messages came faster than the control plane takes them
   // transmit path: TUN -> UDP datagram
   kDropNoRoute,       // destination in no peer's pod CIDR
   kDropBadTunPacket,  // malformed packet or vnet header from the TUN
   kDropSendError,     // sendmmsg failed (peer unreachable, buffer, EMSGSIZE)
+  kDropWgNoSession,   // WireGuard peer with no session that may send yet (one is asked for)
+  kDropWgBlocked,     // encryption strict, and the peer published no key
   kDropCount
 };
 
 inline constexpr const char* kDropNames[kDropCount] = {
-    "too_short", "bad_flags",    "wrong_vni",      "unknown_peer",        "wrong_dst_mac",
-    "not_ip",    "bad_inner_ip", "spoofed_source", "foreign_destination", "bad_checksum",
-    "tun_write", "no_route",     "bad_tun_packet", "send_error"};
+    "too_short",     "bad_flags",      "wrong_vni",        "unknown_peer",        "wrong_dst_mac",
+    "not_ip",        "bad_inner_ip",   "spoofed_source",   "foreign_destination", "bad_checksum",
+    "tun_write",     "wg_bad_message", "wg_unknown_index", "wg_expired",          "wg_replay",
+    "wg_decrypt",    "wg_backlog",     "no_route",         "bad_tun_packet",      "send_error",
+    "wg_no_session", "wg_blocked"};
 
 // Per-queue totals, each written by one thread. Padded so two never share a cache line.
 struct alignas(64) WorkerCounters {

@@ -71,6 +71,19 @@ int Dataplane::open(const DataplaneOptions& options, const char** where) {
     if (fd < 0) return stop(), -fd;
     rxFds_.push_back(fd);
   }
+  if (options.wgPort) {
+    if (int err = claimPort(options.underlay, options.wgPort, where)) return stop(), -err;
+    for (size_t q = 0; q < queues; q++) {
+      bool gro = false;
+      int fd = openUdpWireGuard(options.underlay, options.wgPort, options.offloads, queues > 1,
+                                &gro, where);
+      if (fd < 0) return stop(), -fd;
+      wgFds_.push_back(fd);
+    }
+    // Each datagram to the worker of the CPU it arrives on, as the VXLAN sockets without
+    // CAP_BPF: decryption stays on that CPU. A failure leaves the kernel's hash.
+    if (queues > 1) steerByCpu(wgFds_[0], queueCpus_);
+  }
   if (queues > 1) {
     socketSteeringErrno_ = attachFlowSteering(rxFds_, queueCpus_);
     socketSteering_ = !socketSteeringErrno_                ? "flow"
@@ -103,6 +116,20 @@ int Dataplane::adopt(const DataplaneOptions& options, const Adopted& from, const
   }
   for (int fd : rxFds_)
     if (localPort(fd) != options.port) return stop(), (*where = "handover: another port", EINVAL);
+  wgFds_ = from.wgFds;
+  if (!wgFds_.empty() && wgFds_.size() != queues)
+    return stop(), (*where = "handover: WireGuard sockets do not match the queues", EPROTO);
+  for (int fd : wgFds_)
+    if (localPort(fd) != options.wgPort)
+      return stop(), (*where = "handover: another WireGuard port", EINVAL);
+  if (options.wgPort && wgFds_.empty())  // the predecessor ran without WireGuard
+    for (size_t q = 0; q < queues; q++) {
+      bool gro = false;
+      int fd = openUdpWireGuard(options.underlay, options.wgPort, options.offloads, queues > 1,
+                                &gro, where);
+      if (fd < 0) return stop(), -fd;
+      wgFds_.push_back(fd);
+    }
   tun_.name = options.tunName;
   tun_.offloads = from.tunOffloads;
   tun_.steeringErrno = from.tunSteeringErrno;
@@ -123,6 +150,7 @@ int Dataplane::openCommon(const char** where) {
     if (fd < 0) return stop(), -fd;
     txFds_.push_back(fd);
   }
+  if (options.wgPort) wg_ = std::make_unique<WgTable>();
   tx_.reset(new WorkerCounters[queues]);
   rx_.reset(new WorkerCounters[queues]);
   readers_ = std::max<size_t>(2, queues);
@@ -278,8 +306,8 @@ void Dataplane::start() {
     // with what arrives on CPU queueCpus_[q]: it runs only there, so the kernel
     // wakes it on the CPU that has the packet.
     for (int q = 0; q < queues(); q++) {
-      threads_.push_back(
-          loopThread<TransmitLoop, ReceiveLoop>("flatnet-cpu" + std::to_string(q), size_t(q), q));
+      threads_.push_back(loopThread<TransmitLoop, ReceiveLoop, WgReceiveLoop>(
+          "flatnet-cpu" + std::to_string(q), size_t(q), q));
       cpu_set_t set;
       CPU_ZERO(&set);
       CPU_SET(queueCpus_[size_t(q)], &set);
@@ -291,11 +319,11 @@ void Dataplane::start() {
     // A spinning thread holds a core: one thread for both directions spins one, not
     // two, and with half the spinners competing for the cores the one a packet needs
     // is more often running (bench mode flatnet-busypoll).
-    threads_.push_back(loopThread<TransmitLoop, ReceiveLoop>("flatnet-txrx", 0, 0));
+    threads_.push_back(loopThread<TransmitLoop, ReceiveLoop, WgReceiveLoop>("flatnet-txrx", 0, 0));
     return;
   }
   threads_.push_back(loopThread<TransmitLoop>("flatnet-tx", 0, 0));
-  threads_.push_back(loopThread<ReceiveLoop>("flatnet-rx", 1, 0));
+  threads_.push_back(loopThread<ReceiveLoop, WgReceiveLoop>("flatnet-rx", 1, 0));
 }
 
 void Dataplane::joinLoops() {
@@ -333,6 +361,7 @@ int Dataplane::handTo(const std::string& path, const char** where) {
   if (pipe2(pipeFds, O_CLOEXEC) < 0) return *where = "pipe2", errno;
   std::vector<int> fds = tun_.fds;
   fds.insert(fds.end(), rxFds_.begin(), rxFds_.end());
+  fds.insert(fds.end(), wgFds_.begin(), wgFds_.end());
   fds.push_back(pipeFds[0]);
   int err = sendDescriptors(path, fds, where);
   close(pipeFds[0]);
@@ -372,6 +401,7 @@ Adopted Dataplane::handoverState() const {
   Adopted a;
   a.tunFds = tun_.fds;
   a.rxFds = rxFds_;
+  a.wgFds = wgFds_;
   a.queueCpus = queueCpus_;
   a.tunOffloads = tun_.offloads;
   a.tunSteeringErrno = tun_.steeringErrno;
@@ -388,7 +418,7 @@ void Dataplane::stop() {
   for (int* fd : {&batonFd_, &batonWrite_})
     if (*fd >= 0) close(*fd), *fd = -1;
   if (wakeFd_ >= 0) close(wakeFd_), wakeFd_ = -1;
-  for (std::vector<int>* fds : {&rxFds_, &txFds_, &epollFds_}) {
+  for (std::vector<int>* fds : {&rxFds_, &txFds_, &wgFds_, &epollFds_}) {
     for (int fd : *fds) close(fd);
     fds->clear();
   }
@@ -396,6 +426,8 @@ void Dataplane::stop() {
 
 void Dataplane::reclaim() {
   Retired retired = table_.takeRetired();
+  if (wg_)
+    for (auto& r : wg_->takeRetired()) retired.push_back(std::move(r));
   if (retired.empty()) return;  // only additions: nothing a worker could be holding
   synchronize(fib_, qs_.get(), readers_);
 }  // retired is freed here

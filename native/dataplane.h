@@ -15,6 +15,7 @@
 #include "qsbr.h"
 #include "tun.h"
 #include "vxlan.h"
+#include "wg_table.h"
 
 namespace flatnet {
 
@@ -41,6 +42,9 @@ struct DataplaneOptions {
   // limit does not kill the daemon on a node with many CPUs.
   size_t memoryBudget = 0;
   size_t mtu = 0;  // the TUN's: a partial TCP super-packet received whole is cut to it (0: never)
+  // WireGuard's UDP port on the underlay address (0: off): a socket per queue, bound to it, that
+  // receives transport and handshake messages and sends what is sealed for WireGuard peers.
+  uint16_t wgPort = 0;
 };
 
 // The CPUs per-cpu workers run on: the allowed ones in order, as many as budget holds
@@ -52,6 +56,7 @@ std::vector<int> workerCpus(std::vector<int> allowed, size_t budget, size_t perW
 // predecessor hands them over (handover.h): the successor runs on them unchanged.
 struct Adopted {
   std::vector<int> tunFds, rxFds;  // per queue
+  std::vector<int> wgFds;          // per queue, or none (WireGuard off)
   std::vector<int> queueCpus;      // per-cpu: queue q's CPU; empty: the pipeline
   unsigned tunOffloads = 0;
   int tunSteeringErrno = 0;
@@ -114,6 +119,11 @@ class Dataplane {
   int udpGsoErrno() const { return gsoErrno_.load(std::memory_order_relaxed); }
   int tunError() const { return tunError_.load(std::memory_order_relaxed); }
 
+  // WireGuard's sessions and handshake queue, or null (off). Changed by the table's writer.
+  WgTable* wg() { return wg_.get(); }
+  // The WireGuard socket of queue q: what sends from JavaScript (handshakes, keepalives) use too.
+  int wgFd(int queue) const { return wgFds_.empty() ? -1 : wgFds_[size_t(queue)]; }
+
   // Each queue's counters, written by the one thread that runs its loop.
   WorkerCounters& txCounters(int queue) { return tx_[size_t(queue)]; }
   WorkerCounters& rxCounters(int queue) { return rx_[size_t(queue)]; }
@@ -121,6 +131,7 @@ class Dataplane {
  private:
   friend class TransmitLoop;
   friend class ReceiveLoop;
+  friend class WgReceiveLoop;
   // The packet loop of one thread: waits on its loops' descriptors and runs their batches.
   template <class... Loops>
   void run(size_t slot, int queue);  // slot: the thread's Quiescence and epoll instance
@@ -136,6 +147,8 @@ class Dataplane {
   const char* socketSteering_ = "none";  // one socket
   int socketSteeringErrno_ = 0;
   std::vector<int> txFds_;
+  std::vector<int> wgFds_;  // per queue when WireGuard is on
+  std::unique_ptr<WgTable> wg_;
   int wakeFd_ = -1;
   bool groOn_ = false;
   std::atomic<bool> gsoOn_{false};

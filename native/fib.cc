@@ -68,6 +68,8 @@ void Fib::setPeer(Peer peer, const std::vector<Prefix>& cidrs) {
   auto [it, added] = entries_.try_emplace(peer.name);
   Entry& e = it->second;
   peer.counters = added ? std::make_shared<PeerCounters>() : e.peer->counters;
+  if (peer.encryption == Peer::Encryption::wireguard)
+    peer.wg = !added && e.peer->wg ? e.peer->wg : std::make_shared<WgPeerState>();
   std::vector<FibKey> routes;
   for (const Prefix& p : cidrs) {
     FibKey k = makeKey(p.addr.family, p.addr.bytes, p.length);

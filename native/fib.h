@@ -20,6 +20,7 @@
 #include "packet.h"
 #include "peer_index.h"
 #include "qsbr.h"
+#include "wg_table.h"
 
 namespace flatnet {
 
@@ -38,6 +39,13 @@ struct Peer {
   // Shared by every version of the peer: counts survive its changes, and two
   // versions of one node compare as the same node (sameNode).
   std::shared_ptr<PeerCounters> counters;
+  // Encryption on: how traffic to it goes (src/peer-table.ts EncryptionState). wireguard:
+  // sealed with wg's sessions, sent to wgSockaddr; blocked: dropped; plain: VXLAN.
+  enum class Encryption : uint8_t { plain, wireguard, blocked };
+  Encryption encryption = Encryption::plain;
+  std::shared_ptr<WgPeerState> wg;  // shared by every version, as counters are
+  sockaddr_storage wgSockaddr{};
+  socklen_t wgSockaddrLen = 0;
 };
 
 // Whether a and b are versions of the same node (a reader may meet the old version
@@ -66,6 +74,11 @@ class Fib {
   void setPeer(Peer peer, const std::vector<Prefix>& cidrs);
   void removePeer(const std::string& name);
   void setLocal(std::vector<Prefix> local);
+  // The writer's: the peer named name, or null.
+  const Peer* peerNamed(const std::string& name) const {
+    auto it = entries_.find(name);
+    return it == entries_.end() ? nullptr : it->second.peer.get();
+  }
   template <class Fn>
   void forEachPeer(Fn&& fn) const {
     for (const auto& [name, entry] : entries_) fn(*entry.peer);

@@ -32,7 +32,7 @@ static std::vector<Prefix> prefixesFromJs(const Napi::Array& a) {
   return out;
 }
 
-// Sets one { name, address, port, mac, cidrs }; returns its name.
+// Sets one { name, address, port, mac, cidrs, encryption?, wgPort? }; returns its name.
 static std::string setPeerFromJs(Fib* fib, const Napi::Object& p) {
   Peer peer;
   peer.name = p.Get("name").As<Napi::String>().Utf8Value();
@@ -40,6 +40,18 @@ static std::string setPeerFromJs(Fib* fib, const Napi::Object& p) {
   peer.sockaddrLen = toSockaddr(
       peer.address, uint16_t(p.Get("port").As<Napi::Number>().Uint32Value()), &peer.sockaddr);
   macFromJs(p.Get("mac"), peer.mac);
+  Napi::Value encryption = p.Get("encryption");
+  if (encryption.IsString()) {
+    std::string e = encryption.As<Napi::String>().Utf8Value();
+    if (e == "wireguard") {
+      peer.encryption = Peer::Encryption::wireguard;
+      peer.wgSockaddrLen =
+          toSockaddr(peer.address, uint16_t(p.Get("wgPort").As<Napi::Number>().Uint32Value()),
+                     &peer.wgSockaddr);
+    } else if (e == "blocked") {
+      peer.encryption = Peer::Encryption::blocked;
+    }
+  }
   std::string name = peer.name;
   fib->setPeer(std::move(peer), prefixesFromJs(p.Get("cidrs").As<Napi::Array>()));
   return name;

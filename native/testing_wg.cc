@@ -114,7 +114,7 @@ class JsSession : public Napi::ObjectWrap<JsSession> {
       return env.Undefined();
     }
     std::string name = info[2].As<Napi::String>();
-    const PeerCounters* node = nullptr;
+    PeerCounters* node = nullptr;
     fib->forEachPeer([&](const Peer& p) {
       if (p.name == name) node = p.counters.get();
     });

@@ -123,14 +123,26 @@ int localPort(int fd) {
   return -1;
 }
 
-int openUdpSend(const IpAddr& local, const char** where) {
-  int fd = bindTo(local, 0, 0, kSendBuffer, false, where);
-  if (fd < 0) return fd;
+namespace {
+// DF set, the path MTU cache not used: a tunnel endpoint must not fragment.
+int dontFragment(int fd, const IpAddr& local, const char** where) {
   int probe = local.family == 6 ? IPV6_PMTUDISC_PROBE : IP_PMTUDISC_PROBE;
   if (local.family == 6 ? setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &probe, sizeof probe)
                         : setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &probe, sizeof probe))
     return fail(fd, "IP_MTU_DISCOVER", where);
   return fd;
+}
+}  // namespace
+
+int openUdpSend(const IpAddr& local, const char** where) {
+  int fd = bindTo(local, 0, 0, kSendBuffer, false, where);
+  return fd < 0 ? fd : dontFragment(fd, local, where);
+}
+
+int openUdpWireGuard(const IpAddr& local, uint16_t port, bool gro, bool reusePort, bool* groOn,
+                     const char** where) {
+  int fd = openUdpReceive(local, port, gro, reusePort, groOn, where);
+  return fd < 0 ? fd : dontFragment(fd, local, where);
 }
 
 }  // namespace flatnet

@@ -31,6 +31,11 @@ int steerByCpu(int fd, const std::vector<int>& queueCpus);
 // Returns 0 or -errno (EADDRINUSE) with *where naming the step.
 int claimPort(const IpAddr& local, uint16_t port, const char** where);
 int openUdpSend(const IpAddr& local, const char** where);
+// WireGuard's socket on its port: it receives (as openUdpReceive) and sends (as openUdpSend,
+// but from the port peers answer to: WireGuard peers send to where a message came from).
+// Non-blocking: a sender that finds its buffer full waits for room (worker.cc sendRun).
+int openUdpWireGuard(const IpAddr& local, uint16_t port, bool gro, bool reusePort, bool* groOn,
+                     const char** where);
 // The local port a socket is bound to, or -1.
 int localPort(int fd);
 

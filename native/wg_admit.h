@@ -11,15 +11,9 @@
 #include "fib.h"
 #include "packet.h"
 #include "wg_session.h"
+#include "wg_table.h"
 
 namespace flatnet {
-
-// A session as the receive path finds it by its local index, with the node it belongs to: the
-// node's PeerCounters, shared by every version of the peer (sameNode's identity).
-struct WgReceiver {
-  WgSession* session;
-  const PeerCounters* node;
-};
 
 enum class WgVerdict {
   packet,         // *ip: the inner packet, opened in place at p + kWgTransportHeader

@@ -2,6 +2,8 @@
 
 #include <netinet/in.h>
 #include <netinet/udp.h>
+#include <poll.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,6 +18,7 @@
 #include "udp.h"
 #include "vnet_hdr.h"
 #include "vxlan.h"
+#include "wg_admit.h"
 
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103  // include/uapi/linux/udp.h
@@ -39,10 +42,25 @@ constexpr size_t kRxControlLen = CMSG_SPACE(sizeof(int));
 // Encapsulation prefix minus the vnet header: where a TUN read lands so that the
 // IP packet starts exactly kEncapPrefixLen into the slot.
 constexpr size_t kReadOffset = kEncapPrefixLen - sizeof(VnetHdr);
+// WireGuard seals in place: its 16-byte header goes where VXLAN's prefix would, its padding
+// (to 16) and tag after the packet, so every packet keeps this much room behind it.
+constexpr size_t kWgTailRoom = 32;
+static_assert(kEncapPrefixLen >= kWgTransportHeader, "the header is written before the packet");
+// A super-packet's segments for a WireGuard peer are split this far apart: the header before
+// each, and the previous segment's padding and tag.
+constexpr size_t kWgSplitHeadroom = kWgTransportHeader + kWgTailRoom;
+constexpr uint16_t kWgOverhead = kWgTransportHeader + kWgTag;
+
+int64_t monotonicNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
 }  // namespace
 
 // The room one TUN read needs: the largest packet, behind its encapsulation prefix.
 constexpr size_t kTxSlotSize = kEncapPrefixLen + kMaxIpPacket + 64;
+static_assert(kTxSlotSize - kEncapPrefixLen - kMaxIpPacket >= kWgTailRoom);
 // The room one super-packet's split needs: every segment gains its own headers and prefix.
 constexpr size_t kTxOutSize = kMaxIpPacket + kMaxSplit * (kEncapPrefixLen + 128);
 // A transmit batch packs its reads, and the trains split from them, one after the
@@ -65,8 +83,8 @@ size_t rxSlotSize(bool gro) { return gro ? kMaxIpPacket + 1 : kEncapPrefixLen + 
 
 // A receive batch can take a train in any slot (the traffic changes between calls).
 size_t packetMemoryPerWorker(const DataplaneOptions& o) {
-  return kTxReadArena + (o.offloads ? kTxOutArena : kTxOutSize) +
-         size_t(o.batch) * rxSlotSize(false);
+  size_t receive = size_t(o.batch) * rxSlotSize(false);
+  return kTxReadArena + (o.offloads ? kTxOutArena : kTxOutSize) + receive * (o.wgPort ? 2 : 1);
 }
 
 // ---- transmit ----
@@ -91,6 +109,7 @@ bool TransmitLoop::runBatch(const Fib& fib) {
   bool vnet = dp_.tun().vnetHdr;
   outUsed_ = 0;
   pureAcks_ = 0;
+  if (dp_.wg_) nowNs_ = monotonicNs();
   for (; reads < batch && used + kTxSlotSize <= kTxReadArena &&
          (!vnet || outUsed_ + kTxOutSize <= kTxOutArena);
        reads++) {
@@ -108,7 +127,7 @@ bool TransmitLoop::runBatch(const Fib& fib) {
     }
     c.syscalls.add(1);
     encapsulate(fib, slot, size_t(n));
-    used += align64(size_t(at - slot) + size_t(n));
+    used += align64(size_t(at - slot) + size_t(n) + kWgTailRoom);
   }
   if (reads) c.batches.add(1);
   flush();
@@ -129,7 +148,15 @@ void TransmitLoop::encapsulate(const Fib& fib, uint8_t* slot, size_t n) {
   if (!parseIp(pkt, n, &ip)) return c.drops[kDropBadTunPacket].add(1);
   const Peer* peer = fib.lookup(ip.version, ip.dst);
   if (!peer) return c.drops[kDropNoRoute].add(1);
+  if (peer->encryption == Peer::Encryption::wireguard) {
+    pureAcks_ += isPureTcpAck(pkt, ip);
+    return seal(Route{peer, dp_.wgFd(queue_), &peer->wgSockaddr, peer->wgSockaddrLen, kWgOverhead},
+                hdr, pkt, n);
+  }
+  if (peer->encryption == Peer::Encryption::blocked) return c.drops[kDropWgBlocked].add(1);
   int socket = int(flowHash(pkt, ip) % dp_.txFds_.size());
+  Route route{peer, dp_.txFds_[size_t(socket)], &peer->sockaddr, peer->sockaddrLen,
+              uint16_t(kEncapPrefixLen)};
   const Vtep& vtep = dp_.options().vtep;
   uint16_t ethType = ip.version == 4 ? kEthTypeIpv4 : kEthTypeIpv6;
 
@@ -139,8 +166,7 @@ void TransmitLoop::encapsulate(const Fib& fib, uint8_t* slot, size_t n) {
     if ((hdr.flags & kVnetNeedsCsum) && !completeChecksum(hdr, pkt, n))
       return c.drops[kDropBadTunPacket].add(1);
     writeEncapPrefix(slot, vtep.vni, peer->mac, vtep.mac, ethType);
-    if (join(peer, socket, slot, kEncapPrefixLen + n)) return;
-    return queue(peer, socket, slot, kEncapPrefixLen + n, 0, 1, uint32_t(n));
+    return queueOrJoin(route, slot, kEncapPrefixLen + n, uint32_t(n));
   }
 
   uint8_t* const first = outs_.at(outUsed_);
@@ -167,37 +193,71 @@ void TransmitLoop::encapsulate(const Fib& fib, uint8_t* slot, size_t n) {
     } while (gso && i < count && segs < kMaxGsoSegments &&
              bytes + kEncapPrefixLen + sizes_[i] <= kMaxGsoPayload &&
              kEncapPrefixLen + sizes_[i - 1] == segLen);
-    queue(peer, socket, start, bytes, segs > 1 ? uint16_t(segLen) : 0, uint16_t(segs),
-          uint32_t(inner));
+    queue(route, start, bytes, segs > 1 ? uint16_t(segLen) : 0, uint16_t(segs), uint32_t(inner));
   }
   outUsed_ += align64(size_t(out - first));  // the walk above ends past the train
 }
 
-void TransmitLoop::queue(const Peer* peer, int socket, uint8_t* data, size_t len, uint16_t gsoSize,
+// Whitepaper 5.4.6: each packet is its own transport message. A super-packet is segmented
+// first, kWgSplitHeadroom apart, and each segment sealed where it lies: segments of one size
+// seal to messages of one size, which go out as a UDP GSO train (a buffer each, as join makes).
+void TransmitLoop::seal(const Route& r, const VnetHdr& hdr, uint8_t* pkt, size_t n) {
+  WorkerCounters& c = dp_.txCounters(queue_);
+  WgPeerState& wg = *r.peer->wg;
+  size_t mtu = dp_.options().mtu ? dp_.options().mtu : kMaxIpPacket;
+  if ((hdr.gsoType & ~kGsoEcn) == kGsoNone) {
+    if ((hdr.flags & kVnetNeedsCsum) && !completeChecksum(hdr, pkt, n))
+      return c.drops[kDropBadTunPacket].add(1);
+    uint8_t* msg = pkt - kWgTransportHeader;
+    size_t len = wg.seal(msg, n, mtu, nowNs_);
+    if (!len) return c.drops[kDropWgNoSession].add(1);
+    wg.mark(kWgDataSent);
+    return queueOrJoin(r, msg, len, uint32_t(n));
+  }
+  uint8_t* const first = outs_.at(outUsed_);
+  size_t count = 0;
+  if (gsoSplit(hdr, pkt, n, first, kTxOutSize - kWgTailRoom, kWgSplitHeadroom, sizes_.data(),
+               kMaxSplit, &count) != GsoResult::ok)
+    return c.drops[kDropBadTunPacket].add(1);
+  uint8_t* at = first;
+  for (size_t i = 0; i < count; at += kWgSplitHeadroom + sizes_[i++]) {
+    uint8_t* msg = at + kWgSplitHeadroom - kWgTransportHeader;
+    size_t len = wg.seal(msg, sizes_[i], mtu, nowNs_);
+    if (!len) {
+      c.drops[kDropWgNoSession].add(count - i);
+      break;
+    }
+    queueOrJoin(r, msg, len, sizes_[i]);
+  }
+  if (count) wg.mark(kWgDataSent);
+  outUsed_ += align64(size_t(at - first) + kWgTailRoom);
+}
+
+void TransmitLoop::queue(const Route& r, uint8_t* data, size_t len, uint16_t gsoSize,
                          uint16_t segments, uint32_t innerBytes) {
   size_t iov = messages_.empty() ? 0 : messages_.back().iovFirst + messages_.back().iovCount;
   iov_[iov] = iovec{data, len};
   // Only a lone datagram can grow into a train: a segmented one is closed already.
   bool open = segments == 1 && dp_.gsoOn_.load(std::memory_order_relaxed);
-  messages_.push_back(Message{iov, 1, len, gsoSize, segments, innerBytes, socket, open, peer});
+  messages_.push_back(Message{iov, 1, len, gsoSize, segments, innerBytes, open, r});
 }
 
 // Small packets of one flow (UDP, or a stream of ACKs) encapsulate to datagrams of one
 // size for one peer: the previous message takes this one as a further UDP GSO
 // segment, a buffer of its own in the same send, so the kernel builds one skb for the
 // run instead of one per packet. A shorter datagram ends the train, as GSO requires.
-bool TransmitLoop::join(const Peer* peer, int socket, uint8_t* data, size_t len) {
+bool TransmitLoop::join(const Route& r, uint8_t* data, size_t len, uint32_t innerBytes) {
   if (messages_.empty()) return false;
   Message& m = messages_.back();
   size_t segLen = m.iovCount == 1 ? m.len : m.gsoSize;
-  if (!m.open || m.peer != peer || m.socket != socket || len > segLen ||
+  if (!m.open || m.route.peer != r.peer || m.route.fd != r.fd || len > segLen ||
       m.segments >= kMaxGsoSegments || m.len + len > kMaxGsoPayload)
     return false;
   iov_[m.iovFirst + m.iovCount++] = iovec{data, len};
   m.gsoSize = uint16_t(segLen);
   m.len += len;
   m.segments++;
-  m.innerBytes += uint32_t(len - kEncapPrefixLen);
+  m.innerBytes += innerBytes;
   if (len < segLen) m.open = false;
   dp_.txCounters(queue_).coalesced.add(1);
   return true;
@@ -208,7 +268,7 @@ bool TransmitLoop::join(const Peer* peer, int socket, uint8_t* data, size_t len)
 void TransmitLoop::flush() {
   size_t first = 0;
   for (size_t i = 1; i <= messages_.size(); i++) {
-    if (i == messages_.size() || messages_[i].socket != messages_[first].socket) {
+    if (i == messages_.size() || messages_[i].route.fd != messages_[first].route.fd) {
       sendRun(first, i - first);
       first = i;
     }
@@ -224,8 +284,8 @@ void TransmitLoop::sendRun(size_t first, size_t count) {
     h = mmsghdr{};
     h.msg_hdr.msg_iov = &iov_[m.iovFirst];
     h.msg_hdr.msg_iovlen = m.iovCount;
-    h.msg_hdr.msg_name = const_cast<sockaddr_storage*>(&m.peer->sockaddr);
-    h.msg_hdr.msg_namelen = m.peer->sockaddrLen;
+    h.msg_hdr.msg_name = const_cast<sockaddr_storage*>(m.route.to);
+    h.msg_hdr.msg_namelen = m.route.toLen;
     if (m.gsoSize) {
       uint8_t* ctl = &control_[k * kControlLen];
       std::memset(ctl, 0, kControlLen);
@@ -238,13 +298,17 @@ void TransmitLoop::sendRun(size_t first, size_t count) {
       std::memcpy(CMSG_DATA(cm), &m.gsoSize, sizeof(uint16_t));
     }
   }
-  int fd = dp_.txFds_[messages_[first].socket];
+  int fd = messages_[first].route.fd;
   size_t done = 0;
   while (done < count) {
     int sent = sendmmsg(fd, &mmsg_[done], unsigned(count - done), 0);
     c.syscalls.add(1);
     if (sent < 0) {
       if (errno == EINTR) continue;
+      // WireGuard's socket is non-blocking (it receives too): wait for room, as the blocking
+      // VXLAN senders do, so a full buffer slows the sender rather than dropping its packets.
+      pollfd room{fd, POLLOUT, 0};
+      if (errno == EAGAIN && poll(&room, 1, 100) > 0) continue;
       const Message& m = messages_[first + done];
       if (m.gsoSize && errno == EIO) {
         // The egress device cannot checksum a GSO train (wireguard-go sees the
@@ -260,8 +324,8 @@ void TransmitLoop::sendRun(size_t first, size_t count) {
     }
     for (int k = 0; k < sent; k++) {
       const Message& m = messages_[first + done + k];
-      m.peer->counters->txPackets.add(m.segments);
-      m.peer->counters->txBytes.add(m.innerBytes);
+      m.route.peer->counters->txPackets.add(m.segments);
+      m.route.peer->counters->txBytes.add(m.innerBytes);
       c.packets.add(m.segments);
       c.bytes.add(m.innerBytes);
     }
@@ -274,21 +338,21 @@ void TransmitLoop::sendRun(size_t first, size_t count) {
 // (joined); this walks both.
 void TransmitLoop::sendOneByOne(const Message& m) {
   WorkerCounters& c = dp_.txCounters(queue_);
-  int fd = dp_.txFds_[m.socket];
+  int fd = m.route.fd;
   for (size_t b = 0; b < m.iovCount; b++) {
     const iovec& buf = iov_[m.iovFirst + b];
     auto* data = static_cast<uint8_t*>(buf.iov_base);
     for (size_t off = 0; off < buf.iov_len; off += m.gsoSize) {
       size_t len = std::min<size_t>(m.gsoSize, buf.iov_len - off);
-      if (sendto(fd, data + off, len, 0, reinterpret_cast<const sockaddr*>(&m.peer->sockaddr),
-                 m.peer->sockaddrLen) < 0) {
+      if (sendto(fd, data + off, len, 0, reinterpret_cast<const sockaddr*>(m.route.to),
+                 m.route.toLen) < 0) {
         c.drops[kDropSendError].add(1);
         continue;
       }
-      m.peer->counters->txPackets.add(1);
-      m.peer->counters->txBytes.add(len - kEncapPrefixLen);
+      m.route.peer->counters->txPackets.add(1);
+      m.route.peer->counters->txBytes.add(len - m.route.overhead);
       c.packets.add(1);
-      c.bytes.add(len - kEncapPrefixLen);
+      c.bytes.add(len - m.route.overhead);
     }
   }
 }
@@ -298,11 +362,13 @@ void TransmitLoop::sendOneByOne(const Message& m) {
 // UDP datagrams merge only into a TUN that took USO: the kernel that accepts
 // TUN_F_USO4/6 (Linux 6.2) is the one that takes GSO_UDP_L4 writes, from the same
 // change; before it a write of one fails with EINVAL.
-ReceiveLoop::ReceiveLoop(LoopSpec spec)
+ReceiveLoop::ReceiveLoop(LoopSpec spec, bool wg)
     : dp_(spec.dp),
       queue_(spec.queue),
+      wg_(wg),
       coalescer_(&ReceiveLoop::emit, this, (spec.dp.tun().offloads & kTunUso4) != 0,
                  spec.dp.options().mtu) {
+  if (fd() < 0) return;  // WireGuard off: never runs
   size_t batch = size_t(dp_.options().batch);
   take_ = batch;
   slotSize_ = rxSlotSize(dp_.udpGroOn());
@@ -317,10 +383,11 @@ ReceiveLoop::ReceiveLoop(LoopSpec spec)
   }
 }
 
-int ReceiveLoop::fd() const { return dp_.rxFds_[size_t(queue_)]; }
+int ReceiveLoop::fd() const { return wg_ ? dp_.wgFd(queue_) : dp_.rxFds_[size_t(queue_)]; }
 int ReceiveLoop::tunFd() const { return dp_.tun().fds[size_t(queue_)]; }
 
 bool ReceiveLoop::runBatch(const Fib& fib) {
+  if (fd() < 0) return false;
   WorkerCounters& c = dp_.rxCounters(queue_);
   size_t batch = take_;
   for (size_t k = 0; k < batch; k++) {
@@ -339,6 +406,7 @@ bool ReceiveLoop::runBatch(const Fib& fib) {
   c.syscalls.add(1);
   c.batches.add(1);
   bool train = false;
+  if (wg_) nowNs_ = monotonicNs();
   for (int k = 0; k < got; k++) {
     msghdr& mh = mmsg_[k].msg_hdr;
     size_t len = mmsg_[k].msg_len, gsoSize = len;
@@ -349,7 +417,10 @@ bool ReceiveLoop::runBatch(const Fib& fib) {
         if (size > 0) gsoSize = size_t(size);
       }
     train |= gsoSize < len;
-    receiveMessage(fib, slots_.at(k * slotSize_), len, from_[k], gsoSize);
+    if (wg_)
+      receiveWg(fib, slots_.at(k * slotSize_), len, from_[k], gsoSize);
+    else
+      receiveMessage(fib, slots_.at(k * slotSize_), len, from_[k], gsoSize);
   }
   take_ = train ? std::min(mmsg_.size(), kRxTrainMessages) : mmsg_.size();
   if (dp_.tun().vnetHdr) {
@@ -372,33 +443,86 @@ bool ReceiveLoop::runBatch(const Fib& fib) {
 void ReceiveLoop::receiveMessage(const Fib& fib, uint8_t* buf, size_t len,
                                  const sockaddr_storage& from, size_t gsoSize) {
   WorkerCounters& c = dp_.rxCounters(queue_);
-  bool vnet = dp_.tun().vnetHdr;
   admitMessage(
       fib, fromSockaddr(from), dp_.options().vtep, buf, len, gsoSize,
-      [&](const Peer& peer, uint8_t* pkt, const IpView& ip) {
-        peer.counters->rxPackets.add(1);
-        peer.counters->rxBytes.add(ip.totalLen);
-        c.packets.add(1);
-        c.bytes.add(ip.totalLen);
-        if (vnet) {
-          coalescer_.add(pkt, ip.totalLen);  // trims any Ethernet padding
-          return;
-        }
-        // No vnet header to hand a partial checksum to the kernel with: finish it here,
-        // and cut a super-packet as the kernel would have.
-        if (size_t field = partialChecksumField(pkt, ip)) {
-          c.partialChecksums.add(1);
-          VnetHdr h = partialChecksumHeader(pkt, ip, field, dp_.options().mtu);
-          if (h.gsoType != kGsoNone) return writeSegments(h, pkt, ip.totalLen);
-          finishChecksum(pkt, ip, field);
-        }
-        if (write(tunFd(), pkt, ip.totalLen) < 0) {
-          c.drops[kDropTunWrite].add(1);
-        } else {
-          c.syscalls.add(1);
-        }
-      },
+      [&](const Peer& peer, uint8_t* pkt, const IpView& ip) { deliver(*peer.counters, pkt, ip); },
       [&](Drop why, size_t count) { c.drops[why].add(count); });
+}
+
+// Every WireGuard message of one received message (several with UDP GRO, of one size). The
+// outer source is not checked: a session's keys say who sent it (whitepaper 2.1, roaming).
+void ReceiveLoop::receiveWg(const Fib& fib, uint8_t* buf, size_t len, const sockaddr_storage& from,
+                            size_t gsoSize) {
+  WorkerCounters& c = dp_.rxCounters(queue_);
+  WgTable& wg = *dp_.wg_;
+  auto find = [&](uint32_t index) { return wg.find(index); };
+  for (size_t off = 0; off < len; off += gsoSize) {
+    uint8_t* p = buf + off;
+    size_t n = std::min(gsoSize, len - off);
+    IpView ip;
+    const WgReceiver* by = nullptr;
+    switch (admitWg(fib, find, p, n, nowNs_, &ip, &by)) {
+      case WgVerdict::packet:
+        by->peer->mark(kWgDataReceived | kWgAnyReceived);
+        deliver(*by->node, p + kWgTransportHeader, ip);
+        break;
+      case WgVerdict::keepalive:
+        by->peer->mark(kWgAnyReceived);
+        break;
+      case WgVerdict::handshake:
+        if (!wg.pushHandshake(p, n, from)) c.drops[kDropWgBacklog].add(1);
+        break;
+      case WgVerdict::badMessage:
+        c.drops[kDropWgBadMessage].add(1);
+        break;
+      case WgVerdict::unknownIndex:
+        c.drops[kDropWgUnknownIndex].add(1);
+        break;
+      case WgVerdict::expired:
+        c.drops[kDropWgExpired].add(1);
+        break;
+      case WgVerdict::replay:
+        c.drops[kDropWgReplay].add(1);
+        break;
+      case WgVerdict::decrypt:
+        c.drops[kDropWgDecrypt].add(1);
+        break;
+      case WgVerdict::badInnerIp:
+        c.drops[kDropBadInnerIp].add(1);
+        break;
+      case WgVerdict::spoofedSource:
+        c.drops[kDropSpoofedSource].add(1);
+        break;
+      case WgVerdict::foreignDest:
+        c.drops[kDropForeignDest].add(1);
+        break;
+    }
+  }
+}
+
+void ReceiveLoop::deliver(PeerCounters& node, uint8_t* pkt, const IpView& ip) {
+  WorkerCounters& c = dp_.rxCounters(queue_);
+  node.rxPackets.add(1);
+  node.rxBytes.add(ip.totalLen);
+  c.packets.add(1);
+  c.bytes.add(ip.totalLen);
+  if (dp_.tun().vnetHdr) {
+    coalescer_.add(pkt, ip.totalLen);  // trims any Ethernet padding
+    return;
+  }
+  // No vnet header to hand a partial checksum to the kernel with: finish it here,
+  // and cut a super-packet as the kernel would have.
+  if (size_t field = partialChecksumField(pkt, ip)) {
+    c.partialChecksums.add(1);
+    VnetHdr h = partialChecksumHeader(pkt, ip, field, dp_.options().mtu);
+    if (h.gsoType != kGsoNone) return writeSegments(h, pkt, ip.totalLen);
+    finishChecksum(pkt, ip, field);
+  }
+  if (write(tunFd(), pkt, ip.totalLen) < 0) {
+    c.drops[kDropTunWrite].add(1);
+  } else {
+    c.syscalls.add(1);
+  }
 }
 
 // A partial TCP super-packet for a TUN without a vnet header: segmented here.

@@ -11,6 +11,7 @@
 
 #include "fib.h"
 #include "gro.h"
+#include "vnet_hdr.h"
 
 namespace flatnet {
 
@@ -53,6 +54,14 @@ class TransmitLoop {
   size_t pureAcks() const { return pureAcks_; }
 
  private:
+  // Where a datagram goes: the socket it is sent from, and to which address.
+  struct Route {
+    const Peer* peer;
+    int fd;
+    const sockaddr_storage* to;
+    socklen_t toLen;
+    uint16_t overhead;  // bytes a datagram has beyond its inner packet (padding aside)
+  };
   struct Message {    // one sendmmsg entry: a datagram or a GSO train
     size_t iovFirst;  // its buffers: iov_[iovFirst, iovFirst + iovCount)
     size_t iovCount;
@@ -60,20 +69,25 @@ class TransmitLoop {
     uint16_t gsoSize;  // 0 = a single datagram
     uint16_t segments;
     uint32_t innerBytes;
-    int socket;  // index into the send socket pool
-    bool open;   // datagrams of exactly gsoSize may still join it
-    const Peer* peer;
+    bool open;  // datagrams of exactly gsoSize may still join it
+    Route route;
   };
   void encapsulate(const Fib& fib, uint8_t* slot, size_t n);
-  void queue(const Peer* peer, int socket, uint8_t* data, size_t len, uint16_t gsoSize,
-             uint16_t segments, uint32_t innerBytes);
-  bool join(const Peer* peer, int socket, uint8_t* data, size_t len);
+  // A WireGuard peer's packet: sealed in place (one message per segment of a super-packet).
+  void seal(const Route& r, const VnetHdr& hdr, uint8_t* pkt, size_t n);
+  void queue(const Route& r, uint8_t* data, size_t len, uint16_t gsoSize, uint16_t segments,
+             uint32_t innerBytes);
+  bool join(const Route& r, uint8_t* data, size_t len, uint32_t innerBytes);
+  void queueOrJoin(const Route& r, uint8_t* data, size_t len, uint32_t innerBytes) {
+    if (!join(r, data, len, innerBytes)) queue(r, data, len, 0, 1, innerBytes);
+  }
   void flush();
   void sendRun(size_t first, size_t count);
   void sendOneByOne(const Message& m);
 
   Dataplane& dp_;
   int queue_;
+  int64_t nowNs_ = 0;   // CLOCK_MONOTONIC at the batch's start (WireGuard's session ages)
   PacketMemory slots_;  // the batch's reads, packed
   PacketMemory outs_;   // the trains split from them (offload mode), packed
   size_t outUsed_ = 0;  // bytes of outs_ this batch has taken
@@ -87,7 +101,8 @@ class TransmitLoop {
 
 class ReceiveLoop {
  public:
-  explicit ReceiveLoop(LoopSpec spec);
+  // wg: the loop of the WireGuard socket (WgReceiveLoop), else VXLAN's.
+  explicit ReceiveLoop(LoopSpec spec, bool wg = false);
   ReceiveLoop(const ReceiveLoop&) = delete;
   ReceiveLoop& operator=(const ReceiveLoop&) = delete;
   int fd() const;
@@ -97,12 +112,18 @@ class ReceiveLoop {
  private:
   void receiveMessage(const Fib& fib, uint8_t* buf, size_t len, const sockaddr_storage& from,
                       size_t gsoSize);
+  void receiveWg(const Fib& fib, uint8_t* buf, size_t len, const sockaddr_storage& from,
+                 size_t gsoSize);
+  // An admitted inner packet from the node counted by node: to the coalescer, or the TUN.
+  void deliver(PeerCounters& node, uint8_t* pkt, const IpView& ip);
   static void emit(void* self, const TunWrite& w);
   void writeSegments(const VnetHdr& h, const uint8_t* pkt, size_t len);
   int tunFd() const;
 
   Dataplane& dp_;
   int queue_;
+  bool wg_;
+  int64_t nowNs_ = 0;
   size_t slotSize_;
   size_t take_;  // messages the next recvmmsg takes (fewer after a GRO train)
   PacketMemory slots_;
@@ -114,6 +135,15 @@ class ReceiveLoop {
   Coalescer::Stats seen_;  // what was already added to the counters
   PacketMemory split_;     // no vnet header: a received super-packet's segments
   std::vector<uint16_t> splitSizes_;
+};
+
+// The receive loop of the WireGuard socket: transport messages opened in place, then delivered
+// as VXLAN's are; handshake messages queued for the control plane. A type of its own, so that a
+// thread's loops are distinct types (Dataplane::run); with WireGuard off it has no descriptor
+// and allocates nothing.
+class WgReceiveLoop : public ReceiveLoop {
+ public:
+  explicit WgReceiveLoop(LoopSpec spec) : ReceiveLoop(spec, true) {}
 };
 
 }  // namespace flatnet

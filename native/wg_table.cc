@@ -1,0 +1,71 @@
+// WireGuard's shared state (wg_table.h says what and why).
+#include "wg_table.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace flatnet {
+
+size_t WgPeerState::seal(uint8_t* msg, size_t len, size_t mtu, int64_t nowNs) {
+  for (const std::atomic<WgSession*>* s : {&current, &previous})
+    if (WgSession* session = s->load(std::memory_order_acquire))
+      if (size_t n = session->seal(msg, len, mtu, nowNs)) return n;
+  mark(kWgWantsSession);
+  return 0;
+}
+
+WgTable::WgTable()
+    : slots_(new std::atomic<const WgReceiver*>[kSlots]), queue_(new WgHandshake[kQueued]) {
+  for (uint32_t i = 0; i < kSlots; i++) slots_[i].store(nullptr, std::memory_order_relaxed);
+}
+
+bool WgTable::pushHandshake(const uint8_t* p, size_t n, const sockaddr_storage& from) {
+  if (n > sizeof(WgHandshake::data)) return false;
+  std::lock_guard<std::mutex> hold(queueLock_);
+  if (count_ == kQueued) return false;
+  WgHandshake& h = queue_[(head_ + count_++) % kQueued];
+  std::memcpy(h.data, p, n);
+  h.len = uint16_t(n);
+  h.from = from;
+  return true;
+}
+
+size_t WgTable::popHandshakes(std::vector<WgHandshake>* out, size_t max) {
+  std::lock_guard<std::mutex> hold(queueLock_);
+  size_t n = std::min(max, count_);
+  for (size_t i = 0; i < n; i++) out->push_back(queue_[(head_ + i) % kQueued]);
+  head_ = (head_ + n) % kQueued;
+  count_ -= n;
+  return n;
+}
+
+void WgTable::install(std::unique_ptr<WgSession> session, const std::shared_ptr<WgPeerState>& peer,
+                      const std::shared_ptr<PeerCounters>& node) {
+  uint32_t index = session->localIndex();
+  retire(index);  // a slot holds one session: the control plane never reuses a live index
+  auto in = std::make_shared<Installed>();
+  in->session = std::move(session);
+  in->peer = peer;
+  in->node = node;
+  in->receiver = WgReceiver{in->session.get(), node.get(), peer.get()};
+  WgSession* older = peer->current.exchange(in->session.get());
+  peer->previous.store(older);
+  slots_[index & (kSlots - 1)].store(&in->receiver, std::memory_order_release);
+  installed_[index] = std::move(in);
+}
+
+void WgTable::retire(uint32_t localIndex) {
+  auto it = installed_.find(localIndex);
+  if (it == installed_.end()) return;
+  Installed& in = *it->second;
+  WgSession* s = in.session.get();
+  for (std::atomic<WgSession*>* p : {&in.peer->current, &in.peer->previous}) {
+    WgSession* expected = s;
+    p->compare_exchange_strong(expected, nullptr);
+  }
+  slots_[localIndex & (kSlots - 1)].store(nullptr, std::memory_order_release);
+  retired_.push_back(std::move(it->second));
+  installed_.erase(it);
+}
+
+}  // namespace flatnet

@@ -1,0 +1,105 @@
+// WireGuard's state that the packet threads share with the control plane: per peer node, the
+// sessions its traffic is sealed with and what the data path saw since the control plane last
+// looked (its timers need it, whitepaper 6.2-6.5); per local index, the session a received
+// message is opened with; and the handshake messages received, queued for the control plane
+// (src/wireguard/, which runs the handshake). The control plane's one thread writes; the packet
+// threads read without locks, and what they may hold is freed after a grace period (qsbr.h).
+#pragma once
+#include <sys/socket.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "counters.h"
+#include "qsbr.h"
+#include "wg_session.h"
+
+namespace flatnet {
+
+// What the data path saw for a peer: bits of WgPeerState::activity.
+enum WgActivity : uint32_t {
+  kWgDataSent = 1,      // a packet was sealed to it
+  kWgDataReceived = 2,  // a packet from it was opened
+  kWgAnyReceived = 4,   // any authenticated message (keepalives too)
+  kWgWantsSession = 8,  // a packet to it found no session that may send
+};
+
+// One per peer node, shared by every version of its Peer (as its counters are).
+struct WgPeerState {
+  // The newest session and the one before (whitepaper 5.4.6: a responder may not send on a
+  // new session before the initiator's first message, and packets in flight still use the old).
+  std::atomic<WgSession*> current{nullptr}, previous{nullptr};
+  std::atomic<uint32_t> activity{0};
+  // Sets bits unless set already: a reader's load, not a write, on every packet after the first.
+  void mark(uint32_t bits) {
+    if ((activity.load(std::memory_order_relaxed) & bits) != bits)
+      activity.fetch_or(bits, std::memory_order_relaxed);
+  }
+  // Seals the packet at msg + kWgTransportHeader (len bytes) with the newest session that may
+  // send: the message's length, or 0 (marked kWgWantsSession) when none may.
+  size_t seal(uint8_t* msg, size_t len, size_t mtu, int64_t nowNs);
+};
+
+// A session as the receive path finds it by its local index, with the node it belongs to: the
+// node's PeerCounters, shared by every version of the peer (sameNode's identity), and its state.
+struct WgReceiver {
+  WgSession* session;
+  PeerCounters* node;
+  WgPeerState* peer = nullptr;
+};
+
+// A handshake message as received, for the control plane.
+struct WgHandshake {
+  uint8_t data[148];  // the longest: an initiation
+  uint16_t len = 0;
+  sockaddr_storage from{};
+};
+
+class WgTable {
+ public:
+  // Local indexes name their slot in their low 16 bits (src/wireguard/index-table.ts picks
+  // them so): a lookup is one load, with no hashing and no lock.
+  static constexpr uint32_t kSlots = 1u << 16;
+  static constexpr size_t kQueued = 256;  // handshake messages waiting for the control plane
+
+  WgTable();
+
+  // Readers: any thread, inside a read section.
+  const WgReceiver* find(uint32_t localIndex) const {
+    const WgReceiver* r = slots_[localIndex & (kSlots - 1)].load(std::memory_order_acquire);
+    return r && r->session->localIndex() == localIndex ? r : nullptr;
+  }
+  // Queues a handshake message for the control plane; false (dropped) when the queue is full.
+  bool pushHandshake(const uint8_t* p, size_t n, const sockaddr_storage& from);
+
+  // The writer: one thread.
+  // Makes session the peer's newest (the newest so far becomes the one before; the one
+  // before that is retired). node: the peer's counters, which admission checks sources by.
+  void install(std::unique_ptr<WgSession> session, const std::shared_ptr<WgPeerState>& peer,
+               const std::shared_ptr<PeerCounters>& node);
+  // The session with this local index is used no more.
+  void retire(uint32_t localIndex);
+  size_t popHandshakes(std::vector<WgHandshake>* out, size_t max);
+  Retired takeRetired() { return std::exchange(retired_, {}); }
+
+ private:
+  struct Installed {
+    std::unique_ptr<WgSession> session;
+    std::shared_ptr<WgPeerState> peer;
+    std::shared_ptr<PeerCounters> node;
+    WgReceiver receiver;
+  };
+  std::unique_ptr<std::atomic<const WgReceiver*>[]> slots_;
+  std::unordered_map<uint32_t, std::shared_ptr<Installed>> installed_;
+  Retired retired_;
+  std::mutex queueLock_;
+  std::unique_ptr<WgHandshake[]> queue_;
+  size_t head_ = 0, count_ = 0;
+};
+
+}  // namespace flatnet
