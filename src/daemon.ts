@@ -33,6 +33,7 @@ import { watchLoopStalls } from './loop-stalls.js'
 import { slicer } from './slicer.js'
 import { loadOrCreateKey, type NodeKey } from './wireguard/key-file.js'
 import { formatKey } from './wireguard/keys.js'
+import { WireGuardDataPath } from './wireguard/data-path.js'
 
 export interface DaemonOptions {
   configFile: string
@@ -44,15 +45,9 @@ const SEND_SOCKETS = 16 // outer source ports per node: flow entropy for ECMP/RS
 const BATCH = 32
 
 export async function runDaemon (config: Config, options: DaemonOptions, log: Logger): Promise<void> {
-  const mtu = config.mtu ?? mtuOfAddress(config.underlay.address) - encapOverhead(config.underlay.address)
+  const mtu = config.mtu ?? mtuOfAddress(config.underlay.address) - encapOverhead(config.underlay.address, config.wireguard !== undefined)
   const limit = memoryLimit()
   const controlPath = config.controlSocket ?? socketPathFor(config.nodeName)
-  // Until the data path encrypts (issue 30), "wireguard" would claim what it does not do:
-  // refused, but in the lab, where the key exchange is tested on its own.
-  if (config.wireguard && process.env.FLATNET_LAB_WIREGUARD_KEYS_ONLY !== '1') {
-    throw new ConfigError('encryption', '"wireguard" is not available in this build: its keys are exchanged but traffic is not yet encrypted; set it to "none"')
-  }
-  if (config.wireguard) log.warn('encryption "wireguard" in the lab\'s keys-only mode: keys are exchanged, traffic is NOT encrypted')
   // Before anything is touched: a key that cannot be used is a config error (exit 2).
   const key = config.wireguard ? nodeKey(config.wireguard.privateKeyFile) : undefined
   if (key?.created) log.info({ file: config.wireguard?.privateKeyFile, publicKey: formatKey(key.publicKey) }, 'generated this node\'s WireGuard key')
@@ -77,7 +72,7 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
     }
     throw err
   }
-  const { table, healer, sources, control, cniServer, guard, listeners, cni, drops, policy, succession, peerHealth } = node
+  const { table, healer, sources, control, cniServer, guard, listeners, cni, drops, policy, succession, peerHealth, wireguard } = node
   if (config.sources.kubernetes) {
     // The scheduler keeps pods off a node whose NetworkUnavailable is True (set by some cloud providers).
     const { kubeconfig } = config.sources.kubernetes
@@ -153,6 +148,7 @@ export async function runDaemon (config: Config, options: DaemonOptions, log: Lo
         return
       }
       clearInterval(watch)
+      wireguard?.stop()
       healer.stop()
       peerHealth?.stop()
       control.close()
@@ -227,6 +223,7 @@ function openDataplane (config: Config, limit: number | undefined, mtu: number, 
       memoryBudget: packetMemoryBudget(limit),
       mtu,
       adopt,
+      ...(config.wireguard ? { wgPort: config.wireguard.port } : {}),
     })
   } catch (err) {
     const e = err as Error & { errno?: number }
@@ -253,7 +250,7 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
     vni: config.vni,
     clusterCIDRs: config.clusterCIDRs,
     onReject: (node, why) => log.warn({ peer: node, why }, 'peer refused'),
-    encryption: config.wireguard && key ? { strict: config.wireguard.strict, publicKey: key.publicKey } : undefined,
+    encryption: config.wireguard && key ? { strict: config.wireguard.strict, publicKey: key.publicKey, port: config.wireguard.port } : undefined,
   })
   if (takenOver) {
     // Forwarding first, with the predecessor's table; the rest below only confirms what
@@ -274,6 +271,12 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
   const sources = await startSources(config, options.configFile, options.overrides, table, log, key?.publicKey)
   undo.push(async () => await sources.stop())
   if (!takenOver) dataplane.start()
+  // Its sessions come from handshakes this daemon runs: a restart or a successor starts anew.
+  const wireguard = config.wireguard && key
+    ? new WireGuardDataPath({ dataplane, table, privateKey: key.privateKey, presharedKey: config.wireguard.presharedKey, port: config.wireguard.port })
+    : undefined
+  wireguard?.start()
+  if (wireguard) undo.push(() => wireguard.stop())
   // Someone deleting the TUN or a route is noticed and repaired (src/heal.ts).
   const healer = startHealer({ dataplane, tunName: info.tunName, mtu, podCIDRs: config.podCIDRs, clusterCIDRs: config.clusterCIDRs, log })
   undo.push(() => healer.stop())
@@ -367,6 +370,7 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
         info: dataplane.info(),
         sources: sources.stats(),
         policy: policy ? { ...policy.state(), denied: policy.denied() } : undefined,
+        wireguard: wireguard?.stats(),
         heapUsed: process.memoryUsage().heapUsed,
         memory: process.memoryUsage(),
         eventLoop: loop.stalls(),
@@ -469,7 +473,7 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
   peerHealth?.start()
   const plugins = config.cni ? missingPlugins(config.cni.binDir) : []
   if (plugins.length) log.warn({ binDir: config.cni?.binDir, missing: plugins }, 'CNI plugins missing')
-  return { table, healer, sources, control, cniServer, guard, listeners, cni, drops, policy, succession, peerHealth }
+  return { table, healer, sources, control, cniServer, guard, listeners, cni, drops, policy, succession, peerHealth, wireguard }
 }
 
 /** This node's view of its peers, as `flatnet status --all` asks each node for it: counts, and the unreachable by name (bounded). */

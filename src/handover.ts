@@ -205,11 +205,13 @@ export async function succeed (config: Config, controlPath: string, log: Logger,
     peers = tableFromWire(msg.peers, 'handed peer table')
     const fds = addon.receiveDescriptors(fd, READY_MS)
     const q = msg.state.queues
-    if (fds.length !== 2 * q + 1) {
+    const w = msg.state.wgQueues ?? 0 // a predecessor from before WireGuard sends none
+    if (fds.length !== 2 * q + w + 1) {
       fds.forEach(addon.closeDescriptor)
-      throw new Error(`handed ${fds.length} descriptors for ${q} queues`)
+      throw new Error(`handed ${fds.length} descriptors for ${q} queues and ${w} WireGuard sockets`)
     }
-    dataplane = adopt({ ...msg.state, tun: fds.slice(0, q), rx: fds.slice(q, 2 * q), baton: fds[2 * q] }) // closes them if it throws
+    // closes them if it throws
+    dataplane = adopt({ ...msg.state, tun: fds.slice(0, q), rx: fds.slice(q, 2 * q), wg: fds.slice(2 * q, 2 * q + w), baton: fds[2 * q + w] })
   } catch (err) {
     session.send({ event: 'refused', error: (err as Error).message })
     cleanup()

@@ -20,12 +20,14 @@ export interface DataplaneOptions {
   mtu?: number // the TUN's: a kernel peer's TCP super-packet received whole (veth underlay) is cut to it
   memoryBudget: number // bytes the workers' packet buffers may take (0 = no bound): per-cpu gets fewer workers than CPUs past it
   adopt?: AdoptedDataplane // run on a predecessor's descriptors (src/handover.ts) instead of opening new ones
+  wgPort?: number // WireGuard's UDP port: a socket per queue on it (absent: WireGuard off)
 }
 
 /** What a running data plane is made of, less its descriptors: what a successor needs to run on them. */
 export interface HandoverState {
   queueCpus: number[] // per-cpu: queue q's CPU; empty: the pipeline
   queues: number
+  wgQueues: number // WireGuard sockets handed after the receive sockets (0: off)
   tunOffloads: number
   tunSteeringErrno: number
   groOn: boolean
@@ -36,11 +38,21 @@ export interface HandoverState {
 export interface AdoptedDataplane extends HandoverState {
   tun: number[] // TUN queue descriptors, as received
   rx: number[] // receive sockets, as received
+  wg?: number[] // WireGuard sockets, as received
   baton: number // the predecessor's pipe: the threads start once it is written or closed
 }
 
 export interface NativePrefix { address: Buffer, length: number }
-export interface NativePeer { name: string, address: Buffer, port: number, mac: Buffer, cidrs: NativePrefix[] }
+export interface NativePeer {
+  name: string
+  address: Buffer
+  port: number
+  mac: Buffer
+  cidrs: NativePrefix[]
+  // Encryption on: 'wireguard' seals its traffic and sends it to address:wgPort; 'blocked' drops it.
+  encryption?: 'wireguard' | 'blocked'
+  wgPort?: number
+}
 export interface NativeTable { local: NativePrefix[], peers: NativePeer[] }
 /** The peers that changed since the last push: set adds or replaces by name, remove drops by name. */
 export interface NativePeerChanges { set: NativePeer[], remove: string[] }
@@ -87,6 +99,28 @@ export interface Dataplane {
   info(): DataplaneInfo
   /** Reopens the TUN by name (it was deleted): loops restarted around the swap; sockets, table, counters kept. */
   reopenTun(): void
+  /** WireGuard (native/wg_js.h): peer's traffic is sealed with this session from now on; false if it is no WireGuard peer. */
+  wgInstall(peer: string, session: NativeWgSession): boolean
+  /** The session with this local index is used no more. */
+  wgRetire(localIndex: number): void
+  /** Sends a datagram from the WireGuard port; false if the socket refused it. */
+  wgSend(address: Buffer, port: number, datagram: Buffer): boolean
+  /** An empty transport message to peer; false when no session may send to it yet. */
+  wgKeepalive(peer: string): boolean
+  /** The handshake messages received (at most maxHandshakes), and the peers with activity since the last poll. */
+  wgPoll(maxHandshakes: number): WgPoll
+}
+
+export interface NativeWgSession { localIndex: number, remoteIndex: number, send: Buffer, receive: Buffer, initiator: boolean }
+/** Bits of a peer's activity (native/wg_table.h WgActivity). */
+export const WG_DATA_SENT = 1
+export const WG_DATA_RECEIVED = 2
+export const WG_ANY_RECEIVED = 4
+export const WG_WANTS_SESSION = 8
+export interface WgPoll {
+  handshakes: Array<{ data: Buffer, address: Buffer, port: number }>
+  /** [peer, activity bits, messages its newest session has sent] */
+  activity: Array<[string, number, number]>
 }
 
 interface Addon {

@@ -27,7 +27,9 @@ export interface PeerTableOptions {
   vni: number // records for another VNI are refused
   clusterCIDRs?: Cidr[] // records with a pod CIDR outside these are refused (undefined: no check)
   onReject?: (nodeName: string, why: string) => void
-  encryption?: { strict: boolean, publicKey: Buffer } // encryption "wireguard", with this node's public key; undefined: "none"
+  // encryption "wireguard", with this node's public key and WireGuard port (every node's: flannel's
+  // wireguard backend also uses one port cluster-wide); undefined: "none"
+  encryption?: { strict: boolean, publicKey: Buffer, port: number }
 }
 
 /** Called after every push: peers whose forwarding changed, peers removed, and peers whose WireGuard key alone changed. */
@@ -146,13 +148,21 @@ export class PeerTable implements PeerSink {
     const same = old !== undefined && sameVtep(old, r)
     this.peers.set(r.nodeName, { ...r, since: same ? old.since : Date.now(), restored })
     if (same && !sameKey(old.wgKey, r.wgKey)) {
-      // Updated in place, never removed and re-added: the data path re-handshakes with the new key.
+      // Updated in place, never removed and re-added: the data path re-handshakes with the new
+      // key. Only a key published or withdrawn changes how its traffic goes.
       this.rekeyed.add(r.nodeName)
-      return true
+      if (this.encryptionOf(old) === this.encryptionOf(r)) return true
+    } else if (same) {
+      return old.restored !== restored || old.source !== r.source // listing changed, forwarding did not
     }
-    if (same) return old.restored !== restored || old.source !== r.source // listing changed, forwarding did not
+    const state = this.encryptionOf(r)
     this.changed.set(r.nodeName, {
-      name: r.nodeName, address: r.address.bytes, port: r.port, mac: r.vtepMAC, cidrs: r.podCIDRs.map(nativePrefix),
+      name: r.nodeName,
+      address: r.address.bytes,
+      port: r.port,
+      mac: r.vtepMAC,
+      cidrs: r.podCIDRs.map(nativePrefix),
+      ...(state === 'wireguard' ? { encryption: state, wgPort: encryption?.port } : state === 'blocked' ? { encryption: state } : {}),
     })
     this.removed.delete(r.nodeName)
     return true

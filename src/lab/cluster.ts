@@ -12,12 +12,14 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { formatMac, macFromName } from '../net/mac.js'
 import { Namespace, readLog, stopProcess, untilTeardown } from './netns.js'
 import { startOpenvpn } from './openvpn.js'
+import { controlSocketOf, startWireguardGo } from './wireguard-go.js'
+import { formatKey, generatePrivateKey, publicKeyOf } from '../wireguard/keys.js'
 import { CNI_PLUGIN_DIR, CNI_SHIM } from './tools.js'
 import { CNI_PLUGINS } from '../cni-plugins.js'
 import { CNI_PLUGIN } from '../guard/cni-server.js'
 import { bindScript } from '../guard/port-guard.js'
 
-export type DataplaneKind = 'flatnet' | 'kernel-vxlan' | 'host-gw' | 'openvpn'
+export type DataplaneKind = 'flatnet' | 'kernel-vxlan' | 'host-gw' | 'openvpn' | 'wireguard-go'
 
 export interface NodeSpec {
   kind: DataplaneKind
@@ -48,6 +50,9 @@ export interface ClusterOptions {
   cniPods?: boolean // no lab pods and no daemon-made bridge: the test adds pods with the CNI plugins
   dualStack?: boolean // flatnet nodes only: IPv6 pod CIDRs (fd00:10:244:N::/64) beside the IPv4 ones
   ipv6Underlay?: boolean // flatnet nodes only: the underlay and the VTEPs on fd00:77::N
+  // Every node has a WireGuard key (made by the lab): flatnet nodes run encryption "wireguard"
+  // with their peers' keys in the config; wireguard-go nodes need it.
+  wireguard?: boolean
 }
 
 export interface Pod {
@@ -85,6 +90,8 @@ export class Cluster {
   private readonly namespaces: Namespace[] = []
   private underlay?: Namespace
   private readonly runnerUndos = new Map<LabNode, () => void>()
+  private readonly wgKeys = new Map<LabNode, Buffer>() // with options.wireguard
+  private readonly wgDevices: string[] = []
   // Registered before any namespace, so it is undone after them all.
   private readonly dropDir = untilTeardown(() => rmSync(this.dir, { recursive: true, force: true }))
 
@@ -153,6 +160,8 @@ export class Cluster {
         n.ns.sysctl('net.ipv6.conf.default.accept_dad', '0')
       }
     }
+    if (this.options.wireguard) for (const n of this.nodes) this.wgKeys.set(n, generatePrivateKey())
+    else if (nodes.some((s) => s.kind === 'wireguard-go')) throw new Error('wireguard-go nodes need options.wireguard')
     for (const n of this.nodes) await this.startDataplane(n)
     for (const n of this.nodes) {
       if (this.options.cniPods) continue
@@ -176,6 +185,14 @@ export class Cluster {
     }
     ensureBridge(n)
     if (n.spec.kind === 'openvpn') { n.daemon = await startOpenvpn(n, this.peersOf(n), this.dir); return }
+    if (n.spec.kind === 'wireguard-go') {
+      const device = `fwg-${this.tag}-${n.index}`.slice(0, 15)
+      this.wgDevices.push(device)
+      const peers = this.peersOf(n).map((p) => ({ node: p, publicKey: publicKeyOf(this.wgKeys.get(p) as Buffer) }))
+      // IPv4 underlay: 20 + 8 + 32 bytes of WireGuard around each packet, as flatnet's TUN allows.
+      n.daemon = await startWireguardGo(n, device, this.wgKeys.get(n) as Buffer, peers, CLUSTER_CIDR, (this.options.underlayMTU ?? 1500) - 60, this.dir)
+      return
+    }
     if (n.spec.kind === 'host-gw') {
       for (const p of this.peersOf(n)) n.ns.ip('route', 'replace', p.podCIDR, 'via', p.underlayIP, 'dev', 'eth0')
       return
@@ -214,10 +231,27 @@ export class Cluster {
       controlSocket: join(this.dir, `${n.name}.sock`),
       offloads: n.spec.offloads ?? true,
       peers: this.peersOf(n).filter((p) => p.spec.kind !== 'host-gw').map((p) => ({
-        nodeName: p.name, podCIDR: both(p.podCIDR, p.podCIDR6), address: p.underlayIP, vtepMAC: p.vtepMAC,
+        nodeName: p.name,
+        podCIDR: both(p.podCIDR, p.podCIDR6),
+        address: p.underlayIP,
+        vtepMAC: p.vtepMAC,
+        ...(this.wgKeys.has(p) ? { wireguardPublicKey: formatKey(publicKeyOf(this.wgKeys.get(p) as Buffer)) } : {}),
       })),
+      ...(this.wgKeys.has(n) ? { encryption: 'wireguard', wireguard: { privateKeyFile: this.wgKeyFile(n) } } : {}),
       ...n.spec.extra,
     }
+  }
+
+  private wgKeyFile (n: LabNode): string {
+    const file = join(this.dir, `${n.name}.wireguard.key`)
+    writeFileSync(file, formatKey(this.wgKeys.get(n) as Buffer) + '\n', { mode: 0o600 })
+    return file
+  }
+
+  /** A node's WireGuard public key (options.wireguard). */
+  wgPublicKey (n: LabNode): Buffer | undefined {
+    const k = this.wgKeys.get(n)
+    return k && publicKeyOf(k)
   }
 
   /** Starts (or restarts) a flatnet node's daemon and waits for its `ready` line. */
@@ -364,6 +398,7 @@ export class Cluster {
     this.runnerUndos.clear()
     // Pods and nodes first (their processes), the underlay last.
     for (const ns of [...this.namespaces].reverse()) await ns.destroy()
+    for (const d of this.wgDevices) rmSync(controlSocketOf(d), { force: true })
     rmSync(this.dir, { recursive: true, force: true })
     this.dropDir()
   }

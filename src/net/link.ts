@@ -27,8 +27,11 @@ export function mtuOfAddress (address: Address): number {
 }
 
 /** VXLAN overhead: outer IP + UDP (8) + VXLAN (8) + inner Ethernet (14). */
-export function encapOverhead (underlay: Address): number {
-  return (underlay.family === 4 ? 20 : 40) + 8 + 8 + 14
+export function encapOverhead (underlay: Address, wireguard = false): number {
+  // VXLAN: UDP, VXLAN header, inner Ethernet. WireGuard: UDP, its 16-byte header and 16-byte
+  // tag (whitepaper 5.4.6; padding stays within the MTU). With WireGuard on, peers without a
+  // key still get VXLAN: the larger of the two.
+  return (underlay.family === 4 ? 20 : 40) + 8 + (wireguard ? 32 : 8 + 14)
 }
 
 /** Packets each TUN queue holds (see configureTun). */

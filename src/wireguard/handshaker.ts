@@ -10,10 +10,11 @@ import {
   CookieReply, Response, Transport, type DropReason,
 } from './messages.js'
 import {
-  consumeInitiation, consumeResponse, createInitiation, createResponse, randomIndex, staticKeys,
+  consumeInitiation, consumeResponse, createInitiation, createResponse, staticKeys,
   type HandshakeState, type StaticKeys,
 } from './noise.js'
 import { tai64n, timestampAfter } from './tai64n.js'
+import { IndexTable } from './index-table.js'
 import { Session } from './transport.js'
 
 export type { Endpoint } from './cookie.js'
@@ -66,7 +67,7 @@ export class Handshaker {
   underLoad = false
   private readonly checker: CookieChecker
   private readonly peers = new Map<string, Peer>()
-  private readonly indexes = new Map<number, IndexEntry>()
+  private readonly indexes = new IndexTable<IndexEntry>()
 
   constructor (privateKey: Buffer, private readonly now: () => number = Date.now) {
     this.local = staticKeys(privateKey)
@@ -102,7 +103,8 @@ export class Handshaker {
   initiate (peer: Peer): Buffer | undefined {
     if (peer.pending) this.indexes.delete(peer.pending.localIndex)
     peer.pending = undefined
-    const localIndex = this.newIndex({ peer })
+    const localIndex = this.indexes.add({ peer })
+    if (localIndex === undefined) return undefined
     const made = createInitiation(this.local, peer.publicKey, localIndex, tai64n(this.now()))
     if (!made) {
       this.indexes.delete(localIndex)
@@ -143,7 +145,8 @@ export class Handshaker {
     const peer = this.peer(consumed.initiatorPublic)
     if (!peer) return drop('peer')
     if (!timestampAfter(consumed.timestamp, peer.lastTimestamp)) return drop('timestamp')
-    const localIndex = this.newIndex({ peer })
+    const localIndex = this.indexes.add({ peer })
+    if (localIndex === undefined) return drop('index')
     const made = createResponse(consumed.state, localIndex, senderIndex, peer.presharedKey)
     if (!made) {
       this.indexes.delete(localIndex)
@@ -196,13 +199,6 @@ export class Handshaker {
     peer.previous = peer.session
     peer.session = session
     this.indexes.set(localIndex, { peer, session })
-  }
-
-  private newIndex (entry: IndexEntry): number {
-    let index = randomIndex()
-    while (this.indexes.has(index)) index = randomIndex()
-    this.indexes.set(index, entry)
-    return index
   }
 }
 

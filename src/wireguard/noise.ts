@@ -2,7 +2,6 @@
 // (initiation), 5.4.3 (response) and 5.4.5 (transport keys) write it. Pure functions over the
 // handshake state: which peer, which index, timestamps and cookies are handshaker.ts's business.
 // Macs are left zero here; cookie.ts fills and checks them.
-import { randomBytes } from 'node:crypto'
 import { aeadOpen, aeadSeal } from './aead.js'
 import { hash, kdf } from './blake2s.js'
 import { dh, generatePrivateKey, KEY_LENGTH, publicKeyOf } from './keys.js'
@@ -157,9 +156,4 @@ export function consumeResponse (local: StaticKeys, state: HandshakeState, msg: 
   if (!aeadOpen(k, 0n, empty, h)) return 'decrypt'
   const [initiatorSend, responderSend] = kdf(2, c, EMPTY)
   return { send: initiatorSend, receive: responderSend }
-}
-
-/** A random 32-bit index (whitepaper 5.4.2: the sender's, for the peer to address it by). */
-export function randomIndex (): number {
-  return randomBytes(4).readUInt32LE(0)
 }

@@ -85,7 +85,7 @@ t.test('WireGuard public keys: written with the VTEP annotations, read from peer
 
   const rekeyed: string[] = []
   const table = new PeerTable({ setTable: () => {}, updatePeers: () => {} }, [parseCidr('10.244.1.0/24') as Cidr],
-    { self: 'k1', vni: 1, encryption: { strict: false, publicKey: own } })
+    { self: 'k1', vni: 1, encryption: { strict: false, publicKey: own, port: 51820 } })
   table.onChange((_changed, _removed, r) => rekeyed.push(...r.map((p) => p.nodeName)))
   const base = fromWire({ node: 'k1', cidrs: ['10.244.1.0/24'], addr: '192.0.2.1', port: 8472, vni: 1, mac: '02:00:00:00:02:01', ver: 0 }, 'kubernetes')
   if (typeof base === 'string') throw new Error(base)

@@ -4,7 +4,7 @@
 // Each daemon here stops at its config: none gets as far as the node's network.
 import t from 'tap'
 import { execFileSync, spawnSync } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { toolsMissing } from '../../src/lab/tools.js'
@@ -128,10 +128,11 @@ t.test('policy explain and matrix: manifests from stdin or a file, a named --por
   t.same([bad.status, bad.stderr.split('\n')[0]], [2, 'flatnet: --port HTTP: give PORT/PROTO or NAME/PROTO (a container port\'s name), e.g. 80/tcp or http'])
 })
 
-t.test('encryption "wireguard" is refused while the data path does not encrypt: exit 2, nothing touched', async (t) => {
+t.test('encryption "wireguard" with a key file that holds no key: exit 2 naming the field, before anything is touched', async (t) => {
   const keyFile = join(dir, 'wg.key')
-  const r = run(['daemon', '--config', config('wg.json', { encryption: 'wireguard', wireguard: { privateKeyFile: keyFile } })],
-    { env: { ...process.env, FLATNET_LAB_WIREGUARD_KEYS_ONLY: '' } })
-  t.same([r.status, r.stderr], [2, 'flatnet: config.encryption: "wireguard" is not available in this build: its keys are exchanged but traffic is not yet encrypted; set it to "none"\n'])
-  t.throws(() => execFileSync('test', ['-e', keyFile]), 'no key was generated')
+  writeFileSync(keyFile, 'not a key\n', { mode: 0o600 })
+  const r = run(['daemon', '--config', config('wg.json', { encryption: 'wireguard', wireguard: { privateKeyFile: keyFile } })])
+  t.equal(r.status, 2)
+  t.match(r.stderr, /^flatnet: config\.wireguard\.privateKeyFile: .*wg\.key: does not hold a WireGuard private key/)
+  t.equal(readFileSync(keyFile, 'utf8'), 'not a key\n', 'the file is left as it was')
 })

@@ -154,7 +154,7 @@ function encrypting (strict: boolean, own = publicKeyOf(generatePrivateKey())): 
   const table = new PeerTable({
     setTable: (tb) => { pushes.push({ whole: true, set: tb.peers.map((p) => p.name), remove: [] }) },
     updatePeers: (c) => { pushes.push({ whole: false, set: c.set.map((p) => p.name), remove: c.remove }) },
-  }, [parseCidr('10.0.0.0/24') as Cidr], { self: 'n0', vni: 1, onReject: (n, why) => rejects.push(`${n}: ${why}`), encryption: { strict, publicKey: own } })
+  }, [parseCidr('10.0.0.0/24') as Cidr], { self: 'n0', vni: 1, onReject: (n, why) => rejects.push(`${n}: ${why}`), encryption: { strict, publicKey: own, port: 51820 } })
   table.onChange((changed, removed, rekeyed) => calls.push({ changed: changed.map((p) => p.nodeName), removed, rekeyed: rekeyed.map((p) => p.nodeName) }))
   return { table, pushes, calls, rejects }
 }
@@ -192,10 +192,13 @@ t.test('a key that changes updates the peer in place: no native push, no removal
   t.same(calls.pop(), { changed: [], removed: [], rekeyed: ['n1'] }, 'listeners (the state file, the data path) hear of it')
   tb.update('channel', { set: [rec(2, 'channel', 2)] })
   t.equal(calls.length, 0, 'the same record again: no call')
+  // A key published or withdrawn changes how traffic to the peer goes: pushed, as a change.
   tb.update('channel', { set: [{ ...keyed(2, publicKeyOf(generatePrivateKey()), 3) }] })
-  t.same(calls.pop(), { changed: [], removed: [], rekeyed: ['n2'] }, 'a key published for the first time (a node switching encryption on)')
+  t.same(calls.pop(), { changed: ['n2'], removed: [], rekeyed: [] }, 'a key published for the first time (a node switching encryption on)')
+  t.same(pushes.pop(), { whole: false, set: ['n2'], remove: [] }, 'the data plane now seals its traffic')
   tb.update('channel', { set: [rec(2, 'channel', 4)] })
-  t.same(calls.pop(), { changed: [], removed: [], rekeyed: ['n2'] }, 'and withdrawn')
+  t.same(calls.pop(), { changed: ['n2'], removed: [], rekeyed: [] }, 'and withdrawn')
+  t.same(pushes.pop(), { whole: false, set: ['n2'], remove: [] }, 'plain VXLAN again')
   t.equal(tb.encryptionOf(tb.get('n2') as VtepRecord), 'plain')
   tb.update('channel', { set: [{ ...keyed(1, k1, 3), port: 9999 }] })
   t.same(calls.pop(), { changed: ['n1'], removed: [], rekeyed: [] }, 'VTEP and key at once: a forwarding change, which carries the key')

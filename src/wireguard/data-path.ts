@@ -1,0 +1,101 @@
+// WireGuard between nodes, wired together: the peer table says which nodes are WireGuard peers
+// (they published a key), the control side (peers.ts) runs their handshakes and timers, and the
+// native data path (native/wg_js.h) seals and opens their traffic on the packet threads. What
+// crosses between them is per handshake or per poll, never per packet: the packet threads queue
+// handshake messages and set activity bits, which a poll every POLL_MS takes.
+import { type Address, formatAddress, parseAddress } from '../net/cidr.js'
+import type { PeerEntry, PeerTable } from '../peer-table.js'
+import { type Dataplane, WG_ANY_RECEIVED, WG_DATA_RECEIVED, WG_DATA_SENT, WG_WANTS_SESSION } from '../native.js'
+import { WireGuardPeers, type WireGuardDrop } from './peers.js'
+
+/** How often the packet threads' queue and bits are read: at most this long is added to a first packet's handshake. */
+export const POLL_MS = 20
+/** How often the timers run (whitepaper 6: their deadlines are seconds; keepalives and retries need no finer grain). */
+export const TICK_MS = 250
+// Handshake messages taken per poll: 3,200 a second, past what the rate limiter lets through.
+const MAX_HANDSHAKES_PER_POLL = 64
+
+export interface WireGuardDataPathOptions {
+  dataplane: Pick<Dataplane, 'wgInstall' | 'wgRetire' | 'wgSend' | 'wgKeepalive' | 'wgPoll'>
+  table: Pick<PeerTable, 'list' | 'onChange' | 'encryptionOf'>
+  privateKey: Buffer
+  presharedKey?: Buffer
+  port: number // every node's WireGuard port
+}
+
+export class WireGuardDataPath {
+  readonly peers: WireGuardPeers
+  private readonly timers: NodeJS.Timeout[] = []
+
+  constructor (private readonly o: WireGuardDataPathOptions) {
+    const dp = o.dataplane
+    this.peers = new WireGuardPeers(o.privateKey, {
+      send: (to, datagram) => {
+        const address = parseAddress(to.address)
+        if (address) dp.wgSend(address.bytes, to.port, datagram)
+      },
+      install: (peer, session) => {
+        dp.wgInstall(peer, {
+          localIndex: session.localIndex,
+          remoteIndex: session.remoteIndex,
+          send: session.keys.send,
+          receive: session.keys.receive,
+          initiator: session.initiator,
+        })
+      },
+      retire: (localIndex) => dp.wgRetire(localIndex),
+      keepalive: (peer) => { dp.wgKeepalive(peer) },
+      // Nothing waits natively for a session: a packet that finds none is dropped and counted
+      // (wg_no_session), and its handshake asked for.
+      flush: () => {},
+    })
+  }
+
+  start (): void {
+    for (const p of this.o.table.list()) this.setPeer(p)
+    this.o.table.onChange((changed, removed, rekeyed) => {
+      for (const p of [...changed, ...rekeyed]) this.setPeer(p)
+      for (const name of removed) this.peers.remove(name)
+    })
+    this.timers.push(setInterval(() => this.poll(), POLL_MS), setInterval(() => this.peers.tick(), TICK_MS))
+    for (const t of this.timers) t.unref()
+  }
+
+  stop (): void {
+    for (const t of this.timers) clearInterval(t)
+    this.timers.length = 0
+  }
+
+  get publicKey (): Buffer { return this.peers.publicKey }
+
+  /** Handshakes completed and handshake messages dropped, by reason. */
+  stats (): { sessions: number, drops: Partial<Record<WireGuardDrop, number>> } {
+    return { sessions: this.peers.sessions, drops: Object.fromEntries(this.peers.drops) }
+  }
+
+  private setPeer (p: PeerEntry): void {
+    if (this.o.table.encryptionOf(p) !== 'wireguard' || !p.wgKey) return this.peers.remove(p.nodeName)
+    this.peers.set(p.nodeName, {
+      publicKey: p.wgKey,
+      presharedKey: this.o.presharedKey,
+      endpoint: { address: formatAddress(p.address), port: this.o.port },
+    })
+  }
+
+  private poll (): void {
+    const { handshakes, activity } = this.o.dataplane.wgPoll(MAX_HANDSHAKES_PER_POLL)
+    for (const h of handshakes) {
+      const address: Address = { family: h.address.length === 16 ? 6 : 4, bytes: h.address }
+      this.peers.receive(h.data, { address: formatAddress(address), port: h.port })
+    }
+    for (const [name, bits, sent] of activity) {
+      if (bits & WG_WANTS_SESSION) this.peers.wantsSession(name)
+      this.peers.activity(name, {
+        dataSent: (bits & WG_DATA_SENT) !== 0,
+        dataReceived: (bits & WG_DATA_RECEIVED) !== 0,
+        anyReceived: (bits & WG_ANY_RECEIVED) !== 0,
+        sent: BigInt(sent),
+      })
+    }
+  }
+}

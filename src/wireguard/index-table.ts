@@ -1,0 +1,45 @@
+// This node's local indexes (the whitepaper's sender indexes, 5.4.2): one per pending initiation
+// and per session, random as the whitepaper asks, except that the low 16 bits name a slot. The
+// packet threads find the session of a received message by one load from that slot
+// (native/wg_table.h), with no hash table shared between threads; the high 16 bits are random,
+// so an index is not guessed from the count of sessions.
+import { randomBytes } from 'node:crypto'
+
+/** Indexes live at once; past it no handshake starts (5,000 peers use three each at most). */
+export const SLOTS = 1 << 16
+
+export class IndexTable<T> {
+  private readonly entries = new Map<number, T>()
+  private readonly free: number[] = []
+  private next = 0 // slots below it have been used
+
+  /** A new index for entry, or undefined when every slot is taken. */
+  add (entry: T): number | undefined {
+    const slot = this.free.pop() ?? (this.next < SLOTS ? this.next++ : undefined)
+    if (slot === undefined) return undefined
+    const index = ((randomBytes(2).readUInt16LE(0) << 16) | slot) >>> 0
+    this.entries.set(index, entry)
+    return index
+  }
+
+  get (index: number): T | undefined {
+    return this.entries.get(index)
+  }
+
+  /** Replaces the entry of an index already taken. */
+  set (index: number, entry: T): void {
+    if (this.entries.has(index)) this.entries.set(index, entry)
+  }
+
+  delete (index: number): void {
+    if (this.entries.delete(index)) this.free.push(index & (SLOTS - 1))
+  }
+
+  get size (): number {
+    return this.entries.size
+  }
+
+  [Symbol.iterator] (): IterableIterator<[number, T]> {
+    return this.entries[Symbol.iterator]()
+  }
+}
