@@ -26,9 +26,11 @@ export function labTools (...tools: string[]): void {
   fileTools.push(...tools)
 }
 
-/** What a cluster's nodes need: nft for a flatnet node's NAT outgoing (ipMasq, on by default), openvpn for an OpenVPN node. */
+/** What a cluster's nodes need: nft for a flatnet node's NAT outgoing (ipMasq, on by default), openvpn for an OpenVPN node, wireguard-go and wg for a wireguard-go node. */
 function nodeTools (options: ClusterOptions): string[] {
-  return options.nodes.flatMap((n) => n.kind === 'openvpn' ? ['openvpn'] : n.kind === 'flatnet' && n.extra?.ipMasq !== false ? ['nft'] : [])
+  return options.nodes.flatMap((n) => n.kind === 'openvpn'
+    ? ['openvpn']
+    : n.kind === 'wireguard-go' ? ['wireguard-go', 'wg'] : n.kind === 'flatnet' && n.extra?.ipMasq !== false ? ['nft'] : [])
 }
 
 /** Returns a cluster that is destroyed when the test ends, or undefined if skipped (no namespaces, or a tool missing). */

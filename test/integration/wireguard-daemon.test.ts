@@ -1,0 +1,96 @@
+// The flatnet daemon with encryption "wireguard" against a node of flannel's wireguard backend
+// (Debian's wireguard-go, src/lab/wireguard-go.ts), over a veth underlay: pods on either node
+// reach each other, sealed on the packet threads and opened there; ICMP both ways with either side
+// first, a sha256-checked TCP transfer both ways, the MTU exact with DF set, nothing in clear on
+// the wire, hostile datagrams dropped by reason, and a restart that handshakes anew.
+import t from 'tap'
+import { join } from 'node:path'
+import { queryControl } from '../../src/control-socket.js'
+import { stopProcess } from '../../src/lab/netns.js'
+import { bulkTransfer, startSink } from '../../src/lab/traffic.js'
+import { wireguardGoPeers } from '../../src/lab/wireguard-go.js'
+import { formatKey } from '../../src/wireguard/keys.js'
+import { pingFrom } from '../lib/echo.js'
+import { labTools, withCluster } from '../lib/lab.js'
+import { readPcap } from '../lib/pcap.js'
+
+labTools('ping', 'tcpdump')
+
+const SEND_UDP = new URL('../fixtures/send-udp.mjs', import.meta.url).pathname
+const MARKER = '666c61746e65742d77672d6d61726b' // "flatnet-wg-mark", ping's -p pattern (at most 16 bytes)
+
+interface Stats { stats: { drops: Record<string, number> }, wireguard: { sessions: number, drops: Record<string, number> } }
+
+t.test('flatnet and wireguard-go as flannel configures it: pods reach each other, encrypted', async (t) => {
+  const cluster = await withCluster(t, { nodes: [{ kind: 'flatnet' }, { kind: 'wireguard-go' }], wireguard: true })
+  if (!cluster) return
+  const [n1, n2] = cluster.nodes
+  const sock = join(cluster.dir, 'n1.sock')
+  const stats = async (): Promise<Stats> => await queryControl(sock, 'stats') as unknown as Stats
+  const device = `fwg-${cluster.tag}-2`.slice(0, 15)
+  const handshakes = (): number => wireguardGoPeers(n2, device).get(formatKey(cluster.wgPublicKey(n1) as Buffer))?.latestHandshake ?? 0
+
+  // flatnet first: its pod's ping finds no session, the daemon initiates, wireguard-go answers.
+  t.ok(await pingFrom(n1.pods[0].ns, n2.pods[0].ip, 3), 'n1 pod -> n2 pod: ping (flatnet initiates)')
+  t.ok(handshakes() > 0, 'wireguard-go completed a handshake with flatnet')
+  t.ok(await pingFrom(n2.pods[0].ns, n1.pods[0].ip, 3), 'n2 pod -> n1 pod: ping')
+
+  startSink(n1.pods[0].ns)
+  startSink(n2.pods[0].ns)
+  for (const [from, to] of [[n1, n2], [n2, n1]]) {
+    const r = await bulkTransfer(from.pods[0].ns, to.pods[0].ip, 32)
+    t.ok(r.intact, `${from.name} -> ${to.name}: 32 MiB over TCP, sha256 intact (${r.gbps.toFixed(2)} Gbit/s)`)
+  }
+
+  // The TUN's MTU is the underlay's (1500) less 60: a packet of exactly 1440 bytes passes with DF.
+  const mtu = 1440
+  const ping = async (size: number): Promise<boolean> => await n1.pods[0].ns.execAsync('ping', ['-c', '2', '-i', '0.2', '-W', '2', '-M', 'do', '-s', String(size), '-q', n2.pods[0].ip], 15_000)
+    .then(() => true, () => false)
+  t.ok(await ping(mtu - 28), `ping of exactly the MTU (${mtu} bytes) with DF passes`)
+  t.notOk(await ping(mtu - 28 + 1), 'one byte more does not (the pod learns the MTU)')
+
+  // What n1 sends on the underlay during a ping with a marker: all of it to WireGuard's port,
+  // none of it VXLAN, and the marker nowhere in it.
+  const file = join(cluster.dir, 'wg.pcap')
+  const dump = n1.ns.spawn('tcpdump', ['-i', 'eth0', '-n', '-s', '0', '-c', '200', '-w', file, 'udp', 'and', 'src', 'host', n1.underlayIP])
+  await new Promise((resolve) => setTimeout(resolve, 1000))
+  await n1.pods[0].ns.execAsync('ping', ['-c', '5', '-i', '0.2', '-p', MARKER, '-q', n2.pods[0].ip], 15_000)
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  await stopProcess(dump)
+  const frames = readPcap(file)
+  const dports = new Set(frames.map((f) => f.readUInt16BE(14 + 20 + 2)))
+  t.ok(frames.length >= 5, `captured ${frames.length} datagrams from n1`)
+  t.same([...dports], [51820], 'every datagram to WireGuard\'s port (none VXLAN)')
+  t.notOk(frames.some((f) => f.toString('hex').includes(MARKER)), 'the ping\'s payload is nowhere in clear')
+
+  // Hostile datagrams to the WireGuard port, from n2's underlay address: a transport message for
+  // an index no session has, and one of an unknown type; each dropped and counted.
+  const before = (await stats()).stats.drops
+  const unknownIndex = Buffer.alloc(64)
+  unknownIndex[0] = 4
+  unknownIndex.writeUInt32LE(0xdeadbeef, 4)
+  const badType = Buffer.alloc(32)
+  badType[0] = 9
+  for (const d of [unknownIndex, badType]) await n2.ns.execAsync(process.execPath, [SEND_UDP, n2.underlayIP, n1.underlayIP, '51820', d.toString('hex')])
+  const after = (await stats()).stats.drops
+  t.equal(after.wg_unknown_index - before.wg_unknown_index, 1, 'an unknown receiver index: dropped as wg_unknown_index')
+  t.equal(after.wg_bad_message - before.wg_bad_message, 1, 'an unknown type: dropped as wg_bad_message')
+  t.ok(await pingFrom(n1.pods[0].ns, n2.pods[0].ip, 2), 'and traffic goes on')
+
+  // A restart: the new daemon has no session; wireguard-go's first packet finds the old index
+  // gone, and the next handshake (either side) carries on.
+  await cluster.stopDaemon(n1)
+  await cluster.startDaemon(n1)
+  t.ok(await pingFrom(n1.pods[0].ns, n2.pods[0].ip, 3), 'after a restart: n1 pod -> n2 pod again')
+  t.ok(await pingFrom(n2.pods[0].ns, n1.pods[0].ip, 3), 'and n2 pod -> n1 pod')
+  const s = await stats()
+  t.ok(s.wireguard.sessions >= 1, `the new daemon made a session (${s.wireguard.sessions})`)
+})
+
+t.test('wireguard-go first: its pod pings before flatnet ever sent, flatnet answers the handshake', async (t) => {
+  const cluster = await withCluster(t, { nodes: [{ kind: 'flatnet' }, { kind: 'wireguard-go' }], wireguard: true })
+  if (!cluster) return
+  const [n1, n2] = cluster.nodes
+  t.ok(await pingFrom(n2.pods[0].ns, n1.pods[0].ip, 3), 'n2 pod -> n1 pod: ping (wireguard-go initiates)')
+  t.ok(await pingFrom(n1.pods[0].ns, n2.pods[0].ip, 2), 'n1 pod -> n2 pod on the same session')
+})
