@@ -30,6 +30,10 @@ void admitMessage(const Fib& fib, const IpAddr& from, const Vtep& local, uint8_t
   if (gsoSize == 0 || gsoSize > len) gsoSize = len;
   const Peer* peer = fib.peerByAddress(from);
   if (!peer) return dropped(kDropUnknownPeer, (len + gsoSize - 1) / gsoSize);
+  // A node whose traffic is sealed (or, strict, refused in clear) sends no VXLAN: from its
+  // address it is someone on the underlay injecting past the encryption.
+  if (peer->encryption != Peer::Encryption::plain)
+    return dropped(kDropUnencrypted, (len + gsoSize - 1) / gsoSize);
   for (size_t off = 0; off < len; off += gsoSize) {
     uint8_t* p = buf + off;
     size_t n = len - off < gsoSize ? len - off : gsoSize;

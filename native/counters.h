@@ -29,6 +29,7 @@ enum Drop : int {
   kDropForeignDest,    // inner destination outside this node's pod CIDRs
   kDropBadChecksum,    // inner TCP checksum wrong (found while coalescing)
   kDropTunWrite,       // the TUN refused the write
+  kDropUnencrypted,    // VXLAN from a peer that WireGuard seals (or strict refuses in clear)
   // receive path, WireGuard (wg_admit.h; its source, destination and inner IP checks
   // count as VXLAN's above)
   kDropWgBadMessage,    // an unknown type, reserved bytes set, or a length its type cannot have
@@ -47,11 +48,12 @@ enum Drop : int {
 };
 
 inline constexpr const char* kDropNames[kDropCount] = {
-    "too_short",     "bad_flags",      "wrong_vni",        "unknown_peer",        "wrong_dst_mac",
-    "not_ip",        "bad_inner_ip",   "spoofed_source",   "foreign_destination", "bad_checksum",
-    "tun_write",     "wg_bad_message", "wg_unknown_index", "wg_expired",          "wg_replay",
-    "wg_decrypt",    "wg_backlog",     "no_route",         "bad_tun_packet",      "send_error",
-    "wg_no_session", "wg_blocked"};
+    "too_short",           "bad_flags",        "wrong_vni",    "unknown_peer",
+    "wrong_dst_mac",       "not_ip",           "bad_inner_ip", "spoofed_source",
+    "foreign_destination", "bad_checksum",     "tun_write",    "unencrypted",
+    "wg_bad_message",      "wg_unknown_index", "wg_expired",   "wg_replay",
+    "wg_decrypt",          "wg_backlog",       "no_route",     "bad_tun_packet",
+    "send_error",          "wg_no_session",    "wg_blocked"};
 
 // Per-queue totals, each written by one thread. Padded so two never share a cache line.
 struct alignas(64) WorkerCounters {

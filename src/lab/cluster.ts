@@ -28,6 +28,7 @@ export interface NodeSpec {
   args?: string[] // flatnet only: more `flatnet daemon` flags
   launcher?: string[] // flatnet only: a command the daemon runs under (e.g. setpriv dropping a capability)
   runner?: DaemonRunner // flatnet only: starts the daemon some other way (e.g. as a container)
+  wireguard?: false // flatnet only, with options.wireguard: this node has no key and encryption "none"
 }
 
 /** Starts a flatnet node's daemon in place of `node bin/flatnet.js daemon --config <file>` in the node's namespace. */
@@ -160,8 +161,10 @@ export class Cluster {
         n.ns.sysctl('net.ipv6.conf.default.accept_dad', '0')
       }
     }
-    if (this.options.wireguard) for (const n of this.nodes) this.wgKeys.set(n, generatePrivateKey())
-    else if (nodes.some((s) => s.kind === 'wireguard-go')) throw new Error('wireguard-go nodes need options.wireguard')
+    if (!this.options.wireguard && nodes.some((s) => s.kind === 'wireguard-go')) throw new Error('wireguard-go nodes need options.wireguard')
+    for (const n of this.options.wireguard ? this.nodes : []) {
+      if (n.spec.wireguard !== false) this.wgKeys.set(n, generatePrivateKey())
+    }
     for (const n of this.nodes) await this.startDataplane(n)
     for (const n of this.nodes) {
       if (this.options.cniPods) continue
@@ -237,8 +240,10 @@ export class Cluster {
         vtepMAC: p.vtepMAC,
         ...(this.wgKeys.has(p) ? { wireguardPublicKey: formatKey(publicKeyOf(this.wgKeys.get(p) as Buffer)) } : {}),
       })),
-      ...(this.wgKeys.has(n) ? { encryption: 'wireguard', wireguard: { privateKeyFile: this.wgKeyFile(n) } } : {}),
       ...n.spec.extra,
+      ...(this.wgKeys.has(n)
+        ? { encryption: 'wireguard', wireguard: { privateKeyFile: this.wgKeyFile(n), ...n.spec.extra?.wireguard as Record<string, unknown> | undefined } }
+        : {}),
     }
   }
 

@@ -13,6 +13,7 @@ import { formatKey } from '../../src/wireguard/keys.js'
 import { pingFrom } from '../lib/echo.js'
 import { labTools, withCluster } from '../lib/lab.js'
 import { readPcap } from '../lib/pcap.js'
+import { ipv4Udp, vxlanFrame } from '../lib/frames.js'
 
 labTools('ping', 'tcpdump')
 
@@ -63,8 +64,10 @@ t.test('flatnet and wireguard-go as flannel configures it: pods reach each other
   t.same([...dports], [51820], 'every datagram to WireGuard\'s port (none VXLAN)')
   t.notOk(frames.some((f) => f.toString('hex').includes(MARKER)), 'the ping\'s payload is nowhere in clear')
 
-  // Hostile datagrams to the WireGuard port, from n2's underlay address: a transport message for
-  // an index no session has, and one of an unknown type; each dropped and counted.
+  // Hostile datagrams from n2's underlay address: to the WireGuard port a transport message for
+  // an index no session has, and one of an unknown type; to the VXLAN port a well-formed frame
+  // from n2's pod CIDR, which a node that seals n2's traffic must refuse in clear. Each dropped
+  // and counted.
   const before = (await stats()).stats.drops
   const unknownIndex = Buffer.alloc(64)
   unknownIndex[0] = 4
@@ -72,7 +75,10 @@ t.test('flatnet and wireguard-go as flannel configures it: pods reach each other
   const badType = Buffer.alloc(32)
   badType[0] = 9
   for (const d of [unknownIndex, badType]) await n2.ns.execAsync(process.execPath, [SEND_UDP, n2.underlayIP, n1.underlayIP, '51820', d.toString('hex')])
+  const injected = vxlanFrame({ vni: 1, dstMac: n1.vtepMAC, srcMac: n2.vtepMAC, inner: ipv4Udp(n2.pods[0].ip, n1.pods[0].ip, 9, Buffer.from('injected')) })
+  await n2.ns.execAsync(process.execPath, [SEND_UDP, n2.underlayIP, n1.underlayIP, '8472', injected.toString('hex')])
   const after = (await stats()).stats.drops
+  t.equal(after.unencrypted - before.unencrypted, 1, 'VXLAN in clear from a WireGuard peer\'s address: dropped as unencrypted')
   t.equal(after.wg_unknown_index - before.wg_unknown_index, 1, 'an unknown receiver index: dropped as wg_unknown_index')
   t.equal(after.wg_bad_message - before.wg_bad_message, 1, 'an unknown type: dropped as wg_bad_message')
   t.ok(await pingFrom(n1.pods[0].ns, n2.pods[0].ip, 2), 'and traffic goes on')
