@@ -1,13 +1,14 @@
 // The data planes the benchmark compares, each built as a two-node lab cluster
 // (veth underlay, one pod per node; docs/performance.md describes the lab).
 import { execFileSync } from 'node:child_process'
-import type { NodeSpec } from '../src/lab/cluster.js'
+import type { ClusterOptions, NodeSpec } from '../src/lab/cluster.js'
 import { kernelVxlanUnavailable } from '../src/lab/kernel-vxlan.js'
 
 export interface Mode {
   name: string
   description: string
   node: NodeSpec // both nodes run the same data plane
+  cluster?: Pick<ClusterOptions, 'wireguard'> // what the lab sets up beyond the nodes
   userspace?: boolean // a process per node carries the packets: its CPU and memory are measured
   /** Why this mode cannot run on this machine, or undefined. */
   unavailable?: () => Promise<string | undefined> | string | undefined
@@ -69,6 +70,21 @@ export const MODES: Mode[] = [
     userspace: true,
   },
   { name: 'flatnet-nooffload', description: 'flatnet, offloads off', node: flatnet(false), userspace: true },
+  {
+    name: 'flatnet-wireguard',
+    description: 'flatnet, the defaults, encryption "wireguard" (ChaCha20-Poly1305 on the packet threads)',
+    node: flatnet(true),
+    cluster: { wireguard: true },
+    userspace: true,
+  },
+  {
+    name: 'wireguard-go',
+    description: 'Debian\'s wireguard-go, configured as flannel\'s wireguard backend (the userspace WireGuard anchor)',
+    node: { kind: 'wireguard-go' },
+    cluster: { wireguard: true },
+    userspace: true,
+    unavailable: () => installed('wireguard-go', '--version') && installed('wg', '--version') ? undefined : 'wireguard-go or wg is not installed (apt-get install wireguard-go wireguard-tools)',
+  },
   {
     name: 'openvpn',
     description: 'OpenVPN p2p UDP, no crypto',

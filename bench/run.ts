@@ -46,7 +46,7 @@ async function measureMode (mode: Mode, index: number, options: Options, profile
   let sampler: RssSampler | undefined
   try {
     current = await Cluster.create({
-      nodes: [mode.node, mode.node], podsPerNode: 2, underlay: 'veth', tag: `bench${process.pid}m${index}`,
+      ...mode.cluster, nodes: [mode.node, mode.node], podsPerNode: 2, underlay: 'veth', tag: `bench${process.pid}m${index}`,
     })
     const [from, to] = current.nodes.map((n) => n.pods[0])
     const sender = current.nodes[0].ns

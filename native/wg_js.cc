@@ -37,6 +37,24 @@ bool sendFromWg(Dataplane& dp, const uint8_t* data, size_t len, const sockaddr_s
                            toLen) == ssize_t(len);
 }
 
+// Sends what waited for a session to p, once one may send it: from the JavaScript thread, a
+// datagram each (at most WgStaged::kPerPeer, once per handshake).
+void flushStaged(Dataplane& dp, const Peer& p, int64_t nowNs) {
+  if (p.wg->staged.empty() || !p.wg->maySend(nowNs)) return;
+  size_t mtu = dp.options().mtu ? dp.options().mtu : 65535;
+  std::vector<uint8_t> msg;
+  for (const std::vector<uint8_t>& pkt : dp.wg()->unstage(*p.wg)) {
+    msg.resize(WgSession::messageLength(pkt.size(), mtu));
+    std::memcpy(msg.data() + kWgTransportHeader, pkt.data(), pkt.size());
+    size_t len = p.wg->seal(msg.data(), pkt.size(), mtu, nowNs);
+    if (len && sendFromWg(dp, msg.data(), len, p.wgSockaddr, p.wgSockaddrLen)) {
+      p.counters->txPackets.add(1);
+      p.counters->txBytes.add(pkt.size());
+    }
+  }
+  p.wg->mark(kWgDataSent);
+}
+
 }  // namespace
 
 Napi::Value wgInstall(Dataplane& dp, const Napi::CallbackInfo& info) {
@@ -61,6 +79,7 @@ Napi::Value wgInstall(Dataplane& dp, const Napi::CallbackInfo& info) {
                                   s.Get("initiator").As<Napi::Boolean>().Value(), monotonicNs());
   dp.wg()->install(std::move(session), p->wg, p->counters);
   dp.reclaim();
+  flushStaged(dp, *p, monotonicNs());
   return Napi::Boolean::New(env, true);
 }
 
@@ -111,10 +130,14 @@ Napi::Value wgPoll(Dataplane& dp, const Napi::CallbackInfo& info) {
     handshakes.Set(i++, o);
   }
   i = 0;
+  int64_t now = monotonicNs();
   // A scan of the peers, not a list the packet threads append to: they only set bits, with no
-  // allocation or lock, and 5,000 peers cost the poll some microseconds.
+  // allocation or lock, and 5,000 peers cost the poll some microseconds. A responder's session
+  // may send once the initiator's first message confirmed it: what waited for it goes now.
   dp.table().forEachPeer([&](const Peer& p) {
-    if (!p.wg || p.wg->activity.load(std::memory_order_relaxed) == 0) return;
+    if (!p.wg) return;
+    flushStaged(dp, p, now);
+    if (p.wg->activity.load(std::memory_order_relaxed) == 0) return;
     uint32_t bits = p.wg->activity.exchange(0, std::memory_order_relaxed);
     WgSession* s = p.wg->current.load();
     Napi::Array row = Napi::Array::New(env, 3);

@@ -70,6 +70,11 @@ class WgSession {
   // decryption and recorded only after it, so a forged message cannot move the window.
   WgOpen open(uint8_t* msg, size_t len, int64_t nowNs, size_t* packetLen);
   uint64_t sent() const { return sendCounter_.load(std::memory_order_relaxed); }
+  // Whether seal would find this side allowed to send at nowNs (confirmed, alive, counters left).
+  bool maySend(int64_t nowNs) const {
+    return confirmed_.load(std::memory_order_acquire) && !expired(nowNs) &&
+           sent() < kWgRejectAfterMessages;
+  }
 
  private:
   bool expired(int64_t nowNs) const { return nowNs - createdNs_ >= kWgRejectAfterNs; }

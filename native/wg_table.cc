@@ -14,6 +14,26 @@ size_t WgPeerState::seal(uint8_t* msg, size_t len, size_t mtu, int64_t nowNs) {
   return 0;
 }
 
+bool WgStaged::push(const uint8_t* pkt, size_t len, std::atomic<size_t>* total, size_t maxTotal) {
+  if (len > kMaxPacket) return false;
+  std::lock_guard<std::mutex> hold(lock_);
+  if (packets_.size() >= kPerPeer) return false;
+  if (total->fetch_add(1, std::memory_order_relaxed) >= maxTotal) {
+    total->fetch_sub(1, std::memory_order_relaxed);
+    return false;
+  }
+  packets_.emplace_back(pkt, pkt + len);
+  count_.store(packets_.size(), std::memory_order_relaxed);
+  return true;
+}
+
+std::vector<std::vector<uint8_t>> WgStaged::take(std::atomic<size_t>* total) {
+  std::lock_guard<std::mutex> hold(lock_);
+  total->fetch_sub(packets_.size(), std::memory_order_relaxed);
+  count_.store(0, std::memory_order_relaxed);
+  return std::exchange(packets_, {});
+}
+
 WgTable::WgTable()
     : slots_(new std::atomic<const WgReceiver*>[kSlots]), queue_(new WgHandshake[kQueued]) {
   for (uint32_t i = 0; i < kSlots; i++) slots_[i].store(nullptr, std::memory_order_relaxed);

@@ -29,12 +29,33 @@ enum WgActivity : uint32_t {
   kWgWantsSession = 8,  // a packet to it found no session that may send
 };
 
+// Packets that found no session, kept until one may send (whitepaper 6.2: a handshake is started
+// and the packet queued, not lost): a connection's first packet does not wait for its sender's
+// retransmission. Bounded per peer and across all peers.
+class WgStaged {
+ public:
+  static constexpr size_t kPerPeer = 16;
+  static constexpr size_t kMaxPacket =
+      1 << 12;  // a TUN packet at any MTU flatnet sets; no super-packets
+  // Copies the packet in; false when a bound says no (it is then dropped).
+  bool push(const uint8_t* pkt, size_t len, std::atomic<size_t>* total, size_t maxTotal);
+  // Takes every packet, oldest first.
+  std::vector<std::vector<uint8_t>> take(std::atomic<size_t>* total);
+  bool empty() const { return count_.load(std::memory_order_relaxed) == 0; }
+
+ private:
+  std::mutex lock_;
+  std::vector<std::vector<uint8_t>> packets_;
+  std::atomic<size_t> count_{0};
+};
+
 // One per peer node, shared by every version of its Peer (as its counters are).
 struct WgPeerState {
   // The newest session and the one before (whitepaper 5.4.6: a responder may not send on a
   // new session before the initiator's first message, and packets in flight still use the old).
   std::atomic<WgSession*> current{nullptr}, previous{nullptr};
   std::atomic<uint32_t> activity{0};
+  WgStaged staged;
   // Sets bits unless set already: a reader's load, not a write, on every packet after the first.
   void mark(uint32_t bits) {
     if ((activity.load(std::memory_order_relaxed) & bits) != bits)
@@ -43,6 +64,12 @@ struct WgPeerState {
   // Seals the packet at msg + kWgTransportHeader (len bytes) with the newest session that may
   // send: the message's length, or 0 (marked kWgWantsSession) when none may.
   size_t seal(uint8_t* msg, size_t len, size_t mtu, int64_t nowNs);
+  bool maySend(int64_t nowNs) const {
+    for (const std::atomic<WgSession*>* s : {&current, &previous})
+      if (WgSession* session = s->load(std::memory_order_acquire))
+        if (session->maySend(nowNs)) return true;
+    return false;
+  }
 };
 
 // A session as the receive path finds it by its local index, with the node it belongs to: the
@@ -65,7 +92,8 @@ class WgTable {
   // Local indexes name their slot in their low 16 bits (src/wireguard/index-table.ts picks
   // them so): a lookup is one load, with no hashing and no lock.
   static constexpr uint32_t kSlots = 1u << 16;
-  static constexpr size_t kQueued = 256;  // handshake messages waiting for the control plane
+  static constexpr size_t kQueued = 256;        // handshake messages waiting for the control plane
+  static constexpr size_t kStagedTotal = 1024;  // packets staged over all peers (4 MB at most)
 
   WgTable();
 
@@ -76,6 +104,14 @@ class WgTable {
   }
   // Queues a handshake message for the control plane; false (dropped) when the queue is full.
   bool pushHandshake(const uint8_t* p, size_t n, const sockaddr_storage& from);
+  // Keeps a packet for peer until a session may send it; false when the bounds say no.
+  bool stage(WgPeerState& peer, const uint8_t* pkt, size_t len) {
+    return peer.staged.push(pkt, len, &staged_, kStagedTotal);
+  }
+  // The writer: peer's staged packets, once a session may send them (none taken otherwise).
+  std::vector<std::vector<uint8_t>> unstage(WgPeerState& peer) {
+    return peer.staged.take(&staged_);
+  }
 
   // The writer: one thread.
   // Makes session the peer's newest (the newest so far becomes the one before; the one
@@ -100,6 +136,7 @@ class WgTable {
   std::mutex queueLock_;
   std::unique_ptr<WgHandshake[]> queue_;
   size_t head_ = 0, count_ = 0;
+  std::atomic<size_t> staged_{0};
 };
 
 }  // namespace flatnet

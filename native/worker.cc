@@ -210,7 +210,10 @@ void TransmitLoop::seal(const Route& r, const VnetHdr& hdr, uint8_t* pkt, size_t
       return c.drops[kDropBadTunPacket].add(1);
     uint8_t* msg = pkt - kWgTransportHeader;
     size_t len = wg.seal(msg, n, mtu, nowNs_);
-    if (!len) return c.drops[kDropWgNoSession].add(1);
+    if (!len) {
+      if (!dp_.wg_->stage(wg, pkt, n)) c.drops[kDropWgNoSession].add(1);
+      return;
+    }
     wg.mark(kWgDataSent);
     return queueOrJoin(r, msg, len, uint32_t(n));
   }
@@ -223,11 +226,11 @@ void TransmitLoop::seal(const Route& r, const VnetHdr& hdr, uint8_t* pkt, size_t
   for (size_t i = 0; i < count; at += kWgSplitHeadroom + sizes_[i++]) {
     uint8_t* msg = at + kWgSplitHeadroom - kWgTransportHeader;
     size_t len = wg.seal(msg, sizes_[i], mtu, nowNs_);
-    if (!len) {
-      c.drops[kDropWgNoSession].add(count - i);
-      break;
+    if (len) {
+      queueOrJoin(r, msg, len, sizes_[i]);
+    } else if (!dp_.wg_->stage(wg, msg + kWgTransportHeader, sizes_[i])) {
+      c.drops[kDropWgNoSession].add(1);
     }
-    queueOrJoin(r, msg, len, sizes_[i]);
   }
   if (count) wg.mark(kWgDataSent);
   outUsed_ += align64(size_t(at - first) + kWgTailRoom);

@@ -189,7 +189,7 @@ export class Cluster {
     ensureBridge(n)
     if (n.spec.kind === 'openvpn') { n.daemon = await startOpenvpn(n, this.peersOf(n), this.dir); return }
     if (n.spec.kind === 'wireguard-go') {
-      const device = `fwg-${this.tag}-${n.index}`.slice(0, 15)
+      const device = this.wgDevice(n)
       this.wgDevices.push(device)
       const peers = this.peersOf(n).map((p) => ({ node: p, publicKey: publicKeyOf(this.wgKeys.get(p) as Buffer) }))
       // IPv4 underlay: 20 + 8 + 32 bytes of WireGuard around each packet, as flatnet's TUN allows.
@@ -251,6 +251,11 @@ export class Cluster {
     const file = join(this.dir, `${n.name}.wireguard.key`)
     writeFileSync(file, formatKey(this.wgKeys.get(n) as Buffer) + '\n', { mode: 0o600 })
     return file
+  }
+
+  /** A wireguard-go node's device: its own name, as wireguard-go's control socket is shared by all namespaces. */
+  wgDevice (n: LabNode): string {
+    return `fwg${n.index}-${this.tag}`.slice(0, 15)
   }
 
   /** A node's WireGuard public key (options.wireguard). */
