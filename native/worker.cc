@@ -478,9 +478,16 @@ void ReceiveLoop::receiveWg(const Fib& fib, uint8_t* buf, size_t len, const sock
       case WgVerdict::badMessage:
         c.drops[kDropWgBadMessage].add(1);
         break;
-      case WgVerdict::unknownIndex:
+      case WgVerdict::unknownIndex: {
         c.drops[kDropWgUnknownIndex].add(1);
+        // From a WireGuard peer's address, this node lost the session the peer still uses (a
+        // restart, a handover): ask for a new one rather than wait until the peer's own timers
+        // (Keepalive-Timeout + Rekey-Timeout, 15 s) give up on it. The control plane's timers
+        // pace the initiations, so a forged message costs at most one every Rekey-Timeout.
+        const Peer* peer = fib.peerByAddress(fromSockaddr(from));
+        if (peer && peer->wg) peer->wg->mark(kWgWantsSession);
         break;
+      }
       case WgVerdict::expired:
         c.drops[kDropWgExpired].add(1);
         break;
