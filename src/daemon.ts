@@ -452,6 +452,7 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
     sourceHealthy: () => sources.up(),
     kernelDrops: drops,
     encryption: () => table.encryptionCounts(),
+    wireguard: () => wireguard?.stats(),
   }
   const listeners: Server[] = []
   undo.push(() => { for (const l of listeners) l.close() })

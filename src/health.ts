@@ -11,6 +11,7 @@ import { MAX_PEER_SERIES } from './reach/peer-health.js'
 import type { KernelDrops } from './net/kernel-drops.js'
 import type { PolicyState } from './policy/enforce.js'
 import type { EncryptionState } from './peer-table.js'
+import type { WireGuardStats } from './wireguard/data-path.js'
 import { COMMIT, VERSION } from './version.js'
 
 export interface HealthChecks {
@@ -23,6 +24,7 @@ export interface HealthChecks {
   policy: () => PolicyState | undefined // undefined: NetworkPolicy not configured
   policyDenied: () => { ingress: number, egress: number }
   encryption?: () => Record<EncryptionState, number> | undefined // undefined: encryption "none"
+  wireguard?: () => WireGuardStats | undefined // undefined: encryption "none"
 }
 
 /** Prometheus metrics read from the native counters at scrape time. */
@@ -124,6 +126,16 @@ export function dataplaneMetrics (dataplane: Dataplane, checks: HealthChecks): R
   gauge('flatnet_peers_encryption', 'Peers by how traffic to them goes with encryption on: wireguard (they publish a key), ' +
     'plain (no key: VXLAN unencrypted, wireguard.strict off), blocked (no key, wireguard.strict on: dropped).', ['state'],
   () => Object.entries(checks.encryption?.() ?? {}).map(([state, n]) => [{ state }, n]))
+  const wg = (read: (s: WireGuardStats) => Array<[Record<string, string>, number]>) => () => {
+    const s = checks.wireguard?.()
+    return s ? read(s) : []
+  }
+  absolute('flatnet_wireguard_handshakes_total', 'WireGuard handshakes completed, either side.', [], wg((s) => [[{}, s.sessions]]))
+  gauge('flatnet_wireguard_peers_established', 'WireGuard peers with a session that has not expired (an idle peer\'s lapses after 180 s).', [],
+    wg((s) => [[{}, s.established]]))
+  absolute('flatnet_wireguard_handshake_drops_total', 'WireGuard handshake messages dropped, by reason (rate: past 20 a second from one address; ' +
+    'mac1, decrypt, timestamp, index, peer, length, type: see docs/encryption.md).', ['reason'],
+  wg((s) => Object.entries(s.drops).map(([reason, n]) => [{ reason }, n as number])))
   gauge('flatnet_source_up', 'Whether each peer source is connected and in sync (1) or not (0).', ['source'],
     () => Object.entries(checks.sourceHealthy()).map(([source, up]) => [{ source }, up ? 1 : 0]))
   gauge('flatnet_ready', 'Whether the node is ready (TUN up, routes in place, table loaded).', [], () => [[{}, checks.ready() ? 0 : 1]])

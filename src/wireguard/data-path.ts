@@ -15,6 +15,8 @@ export const TICK_MS = 250
 // Handshake messages taken per poll: 3,200 a second, past what the rate limiter lets through.
 const MAX_HANDSHAKES_PER_POLL = 64
 
+export interface WireGuardStats { sessions: number, established: number, drops: Partial<Record<WireGuardDrop, number>> }
+
 export interface WireGuardDataPathOptions {
   dataplane: Pick<Dataplane, 'wgInstall' | 'wgRetire' | 'wgSend' | 'wgKeepalive' | 'wgPoll'>
   table: Pick<PeerTable, 'list' | 'onChange' | 'encryptionOf'>
@@ -68,9 +70,9 @@ export class WireGuardDataPath {
 
   get publicKey (): Buffer { return this.peers.publicKey }
 
-  /** Handshakes completed and handshake messages dropped, by reason. */
-  stats (): { sessions: number, drops: Partial<Record<WireGuardDrop, number>> } {
-    return { sessions: this.peers.sessions, drops: Object.fromEntries(this.peers.drops) }
+  /** Handshakes completed, peers with a live session, and handshake messages dropped by reason. */
+  stats (): WireGuardStats {
+    return { sessions: this.peers.sessions, established: this.peers.established(), drops: Object.fromEntries(this.peers.drops) }
   }
 
   private setPeer (p: PeerEntry): void {

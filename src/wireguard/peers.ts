@@ -100,6 +100,13 @@ export class WireGuardPeers {
     this.byPeer.delete(e.peer)
   }
 
+  /** Peers with a session that has not expired. */
+  established (): number {
+    let n = 0
+    for (const e of this.byName.values()) if (e.peer.session && !e.peer.session.expired) n++
+    return n
+  }
+
   /** The newest session's public state, for `flatnet peers`. */
   state (name: string): { publicKey: string, established: boolean, endpoint: Endpoint } | undefined {
     const e = this.byName.get(name)

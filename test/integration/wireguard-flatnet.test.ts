@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { queryControl } from '../../src/control-socket.js'
 import { bulkTransfer, startSink } from '../../src/lab/traffic.js'
 import { pingFrom, steadyPing } from '../lib/echo.js'
+import { metricsGet, sample } from '../lib/health.js'
 import { labTools, withCluster } from '../lib/lab.js'
 
 labTools('ping')
@@ -45,6 +46,11 @@ t.test('both layouts, a keyless node and a strict one', async (t) => {
   t.ok((await stats(4)).stats.drops.wg_blocked - before >= 2, 'n4 counted its pings as wg_blocked')
   for (const i of [1, 2, 4]) t.ok(((await stats(i)).wireguard?.sessions ?? 0) >= 1, `n${i} made WireGuard sessions`)
   t.equal((await stats(3)).wireguard, undefined, 'n3 runs no WireGuard')
+  const metrics = (await metricsGet(n1)).body
+  t.ok((sample(metrics, 'flatnet_wireguard_handshakes_total') ?? 0) >= 2, 'n1\'s metrics: handshakes completed')
+  t.equal(sample(metrics, 'flatnet_wireguard_peers_established'), 2, 'n1\'s metrics: sessions with n2 and n4')
+  t.same(['wireguard', 'plain', 'blocked'].map((state) => sample(metrics, 'flatnet_peers_encryption', { state })), [2, 1, 0], 'n1\'s peers by state')
+  t.equal(sample((await metricsGet(n3)).body, 'flatnet_wireguard_handshakes_total'), undefined, 'n3 (encryption none): no WireGuard series')
 
   // A handover (a DaemonSet update) on n1: the successor takes the WireGuard sockets with the
   // rest, but not the sessions; the first message for an index it does not know starts a new
