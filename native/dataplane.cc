@@ -14,6 +14,7 @@
 #include <string>
 #include <tuple>
 #include <type_traits>
+#include <utility>
 
 #include "handover.h"
 #include "steering.h"
@@ -73,16 +74,7 @@ int Dataplane::open(const DataplaneOptions& options, const char** where) {
   }
   if (options.wgPort) {
     if (int err = claimPort(options.underlay, options.wgPort, where)) return stop(), -err;
-    for (size_t q = 0; q < queues; q++) {
-      bool gro = false;
-      int fd = openUdpWireGuard(options.underlay, options.wgPort, options.offloads, queues > 1,
-                                &gro, where);
-      if (fd < 0) return stop(), -fd;
-      wgFds_.push_back(fd);
-    }
-    // Each datagram to the worker of the CPU it arrives on, as the VXLAN sockets without
-    // CAP_BPF: decryption stays on that CPU. A failure leaves the kernel's hash.
-    if (queues > 1) steerByCpu(wgFds_[0], queueCpus_);
+    if (int err = openWgSockets(queues, where)) return stop(), err;
   }
   if (queues > 1) {
     socketSteeringErrno_ = attachFlowSteering(rxFds_, queueCpus_);
@@ -117,19 +109,15 @@ int Dataplane::adopt(const DataplaneOptions& options, const Adopted& from, const
   for (int fd : rxFds_)
     if (localPort(fd) != options.port) return stop(), (*where = "handover: another port", EINVAL);
   wgFds_ = from.wgFds;
+  if (!options.wgPort)  // WireGuard turned off by this update: its sockets are not needed
+    for (int fd : std::exchange(wgFds_, {})) close(fd);
   if (!wgFds_.empty() && wgFds_.size() != queues)
     return stop(), (*where = "handover: WireGuard sockets do not match the queues", EPROTO);
   for (int fd : wgFds_)
     if (localPort(fd) != options.wgPort)
       return stop(), (*where = "handover: another WireGuard port", EINVAL);
-  if (options.wgPort && wgFds_.empty())  // the predecessor ran without WireGuard
-    for (size_t q = 0; q < queues; q++) {
-      bool gro = false;
-      int fd = openUdpWireGuard(options.underlay, options.wgPort, options.offloads, queues > 1,
-                                &gro, where);
-      if (fd < 0) return stop(), -fd;
-      wgFds_.push_back(fd);
-    }
+  if (options.wgPort && wgFds_.empty())  // turned on by this update
+    if (int err = openWgSockets(queues, where)) return stop(), err;
   tun_.name = options.tunName;
   tun_.offloads = from.tunOffloads;
   tun_.steeringErrno = from.tunSteeringErrno;
@@ -139,6 +127,21 @@ int Dataplane::adopt(const DataplaneOptions& options, const Adopted& from, const
   for (const char* s : {"flow", "cpu", "hash", "none"})
     if (from.socketSteering == s) socketSteering_ = s;
   return openCommon(where);
+}
+
+// WireGuard's socket per queue on its port, each datagram steered to the worker of the CPU it
+// arrives on (as the VXLAN sockets are without CAP_BPF): decryption stays on that CPU. A steering
+// failure leaves the kernel's hash. Returns 0 or an errno.
+int Dataplane::openWgSockets(size_t queues, const char** where) {
+  for (size_t q = 0; q < queues; q++) {
+    bool gro = false;
+    int fd = openUdpWireGuard(options_.underlay, options_.wgPort, options_.offloads, queues > 1,
+                              &gro, where);
+    if (fd < 0) return -fd;
+    wgFds_.push_back(fd);
+  }
+  if (queues > 1) steerByCpu(wgFds_[0], queueCpus_);
+  return 0;
 }
 
 // What open() and adopt() share: the send sockets, counters, epoll instances and wakeup.

@@ -169,6 +169,7 @@ class Dataplane {
   std::vector<std::thread> threads_;
   void joinLoops();  // stops the threads only; descriptors stay open
   int openCommon(const char** where);
+  int openWgSockets(size_t queues, const char** where);
 };
 
 }  // namespace flatnet

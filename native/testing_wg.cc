@@ -114,10 +114,8 @@ class JsSession : public Napi::ObjectWrap<JsSession> {
       return env.Undefined();
     }
     std::string name = info[2].As<Napi::String>();
-    PeerCounters* node = nullptr;
-    fib->forEachPeer([&](const Peer& p) {
-      if (p.name == name) node = p.counters.get();
-    });
+    const Peer* peer = fib->peerNamed(name);
+    PeerCounters* node = peer ? peer->counters.get() : nullptr;
     WgReceiver receiver{session_.get(), node};
     auto in = info[1].As<Napi::Buffer<uint8_t>>();
     auto copy = Napi::Buffer<uint8_t>::Copy(env, in.Data(), in.Length());

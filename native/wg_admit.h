@@ -31,6 +31,29 @@ enum class WgVerdict {
 
 const char* wgVerdictName(WgVerdict v);
 
+// The drop reason a verdict other than packet, keepalive or handshake is counted as: WireGuard's
+// own, or VXLAN's for the checks both make on the inner packet.
+constexpr Drop wgDropOf(WgVerdict v) {
+  switch (v) {
+    case WgVerdict::unknownIndex:
+      return kDropWgUnknownIndex;
+    case WgVerdict::expired:
+      return kDropWgExpired;
+    case WgVerdict::replay:
+      return kDropWgReplay;
+    case WgVerdict::decrypt:
+      return kDropWgDecrypt;
+    case WgVerdict::badInnerIp:
+      return kDropBadInnerIp;
+    case WgVerdict::spoofedSource:
+      return kDropSpoofedSource;
+    case WgVerdict::foreignDest:
+      return kDropForeignDest;
+    default:
+      return kDropWgBadMessage;
+  }
+}
+
 // Whitepaper 5.4.2-5.4.7: the handshake messages' exact lengths.
 constexpr size_t kWgInitiationLength = 148, kWgResponseLength = 92, kWgCookieReplyLength = 64;
 

@@ -464,7 +464,8 @@ void ReceiveLoop::receiveWg(const Fib& fib, uint8_t* buf, size_t len, const sock
     size_t n = std::min(gsoSize, len - off);
     IpView ip;
     const WgReceiver* by = nullptr;
-    switch (admitWg(fib, find, p, n, nowNs_, &ip, &by)) {
+    WgVerdict v = admitWg(fib, find, p, n, nowNs_, &ip, &by);
+    switch (v) {
       case WgVerdict::packet:
         by->peer->mark(kWgDataReceived | kWgAnyReceived);
         deliver(*by->node, p + kWgTransportHeader, ip);
@@ -474,9 +475,6 @@ void ReceiveLoop::receiveWg(const Fib& fib, uint8_t* buf, size_t len, const sock
         break;
       case WgVerdict::handshake:
         if (!wg.pushHandshake(p, n, from)) c.drops[kDropWgBacklog].add(1);
-        break;
-      case WgVerdict::badMessage:
-        c.drops[kDropWgBadMessage].add(1);
         break;
       case WgVerdict::unknownIndex: {
         c.drops[kDropWgUnknownIndex].add(1);
@@ -488,24 +486,8 @@ void ReceiveLoop::receiveWg(const Fib& fib, uint8_t* buf, size_t len, const sock
         if (peer && peer->wg) peer->wg->mark(kWgWantsSession);
         break;
       }
-      case WgVerdict::expired:
-        c.drops[kDropWgExpired].add(1);
-        break;
-      case WgVerdict::replay:
-        c.drops[kDropWgReplay].add(1);
-        break;
-      case WgVerdict::decrypt:
-        c.drops[kDropWgDecrypt].add(1);
-        break;
-      case WgVerdict::badInnerIp:
-        c.drops[kDropBadInnerIp].add(1);
-        break;
-      case WgVerdict::spoofedSource:
-        c.drops[kDropSpoofedSource].add(1);
-        break;
-      case WgVerdict::foreignDest:
-        c.drops[kDropForeignDest].add(1);
-        break;
+      default:
+        c.drops[wgDropOf(v)].add(1);
     }
   }
 }

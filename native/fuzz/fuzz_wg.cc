@@ -35,12 +35,9 @@ Fib* makeFib() {
   return fib;
 }
 
-const PeerCounters* nodeOf(const Fib& fib, const char* name) {
-  const PeerCounters* c = nullptr;
-  fib.forEachPeer([&](const Peer& p) {
-    if (p.name == name) c = p.counters.get();
-  });
-  return c;
+PeerCounters* nodeOf(const Fib& fib, const char* name) {
+  const Peer* p = fib.peerNamed(name);
+  return p ? p->counters.get() : nullptr;
 }
 
 WgSessionKeys keys(uint8_t send, uint8_t receive) {
@@ -54,7 +51,7 @@ WgSessionKeys keys(uint8_t send, uint8_t receive) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const Fib* fib = makeFib();
-  static const PeerCounters* n2 = nodeOf(*fib, "n2");
+  static PeerCounters* n2 = nodeOf(*fib, "n2");
   // Ours (index 7, n2's initiation answered) and n2's side of it. Both live across inputs, as a
   // session does across datagrams: the replay window fills and slides.
   static WgSession* ours = new WgSession(7, 9, keys(1, 2), false, 0);
