@@ -25,7 +25,7 @@ export function nft (args: string[], input?: string): string {
  * never one string), started by posix_spawn (src/net/spawn.ts): a fork of the daemon would
  * hold the event loop for milliseconds at every apply.
  */
-export async function nftAsync (args: string[], input?: string | Iterable<string>): Promise<string> {
+export async function nftAsync (args: string[], input?: string | Iterable<string | Buffer>): Promise<string> {
   try {
     return (await runPiped('nft', args, input, 256 << 20)).stdout
   } catch (err) {

@@ -19,7 +19,7 @@ export class CommandFailed extends Error {
 // right after, so the first look nearly always finds it.
 const REAP_EVERY_MS = 2
 
-export async function runPiped (file: string, args: string[], input: string | Iterable<string> | undefined, maxBuffer: number): Promise<Ran> {
+export async function runPiped (file: string, args: string[], input: string | Iterable<string | Buffer> | undefined, maxBuffer: number): Promise<Ran> {
   let child: ReturnType<typeof addon.spawnPiped>
   try {
     child = addon.spawnPiped(file, args)
@@ -63,7 +63,7 @@ export async function runPiped (file: string, args: string[], input: string | It
   throw new CommandFailed(`${file} ${args.join(' ')}: ${signal === undefined ? `exit status ${exit.code as number}` : `killed by ${signal}`}`, exit.code, signal, stderr)
 }
 
-function writeInput (stdin: Socket, input: string | Iterable<string> | undefined, fail: (err: unknown) => void): void {
+function writeInput (stdin: Socket, input: string | Iterable<string | Buffer> | undefined, fail: (err: unknown) => void): void {
   if (input === undefined || typeof input === 'string') {
     stdin.end(input ?? '')
     return
