@@ -138,6 +138,7 @@ function steps (t: Targets, options: UninstallOptions): Step[] {
         return listed(filesIn(s.dir, (f) => /\.peers(\.\d+\.tmp)?$/.test(f)).flatMap(removeFile), `${s.dir}/*.peers`)
       },
     },
+    { name: 'WireGuard key', run: () => listed(removeFile(t.wireguardKey), t.wireguardKey) },
     {
       name: 'directories',
       run: () => t.ownDirs.map((d) => {

@@ -4,12 +4,13 @@
 // flags (podCIDR, underlay.address) name nothing uninstall removes: stand-ins take their
 // place, and the rest goes through the daemon's own checks.
 import { readFileSync } from 'node:fs'
-import { dirname } from 'node:path'
+import { dirname, join } from 'node:path'
 import { type CniConfig } from '../cni.js'
 import { parseConfig } from '../config.js'
 import { ConfigError, isObject, type Json } from '../config-fields.js'
 import { DEFAULT_SOCKET_DIR, socketPathFor } from '../control-socket.js'
 import { defaultStateFile } from '../control/state-file.js'
+import { KEY_FILE_NAME } from '../wireguard/config.js'
 
 export const DEFAULT_STATE_DIR = dirname(defaultStateFile('node'))
 const NODE_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/
@@ -26,6 +27,8 @@ export interface Targets {
   control: { socket: string } | { dir: string }
   /** The saved peer table; the node unknown, a directory of `<node>.peers` files; undefined: "stateFile": false. */
   state?: { file: string } | { dir: string }
+  /** This node's WireGuard private key: a secret of flatnet's, which must not outlive it on the node. */
+  wireguardKey: string
   /** flatnet's own directories with nothing else in them by default: removed once empty. */
   ownDirs: string[]
 }
@@ -59,6 +62,12 @@ export function uninstallTargets (file: string | undefined, nodeName?: string): 
     ? undefined
     : raw.stateFile !== undefined || node !== undefined ? { file: config.sources.stateFile } : { dir: DEFAULT_STATE_DIR }
   const dirOf = (t: { socket: string } | { file: string } | { dir: string }): string => 'dir' in t ? t.dir : dirname('socket' in t ? t.socket : t.file)
+  // Where the daemon keeps it (config.ts): wireguard.privateKeyFile, else beside the peer table,
+  // whether or not encryption is on now (it may have been).
+  const w = isObject(raw.wireguard) ? raw.wireguard : {}
+  const wireguardKey = typeof w.privateKeyFile === 'string' && w.privateKeyFile.startsWith('/')
+    ? w.privateKeyFile
+    : join(dirname(config.sources.stateFile ?? defaultStateFile(node ?? 'unknown')), KEY_FILE_NAME)
   const used = [dirOf(control), ...(state ? [dirOf(state)] : []), ...(config.cni ? [dirname(config.cni.socket), dirname(config.cni.subnetFile)] : [])]
   return {
     node,
@@ -67,6 +76,7 @@ export function uninstallTargets (file: string | undefined, nodeName?: string): 
     cni: config.cni,
     control,
     state,
+    wireguardKey,
     ownDirs: [DEFAULT_SOCKET_DIR, DEFAULT_STATE_DIR].filter((d) => used.includes(d)),
   }
 }

@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process'
 import { once } from 'node:events'
 import { existsSync, lstatSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { CLI, type Cluster, type LabNode } from '../../src/lab/cluster.js'
 import type { Namespace } from '../../src/lab/netns.js'
 import { until } from '../../src/lab/until.js'
@@ -91,6 +91,9 @@ t.test('uninstall removes what flatnet left on a node, and another CNI\'s pods t
   const c = await attach(cluster, n1, other, 'c')
   t.notOk(await pingFrom(b.ns, c.ip), `before uninstall: ${b.ip} -> ${c.ip} on the bridge is dropped by the policy table`)
 
+  // A WireGuard key left from a time the node encrypted: flatnet's secret goes with it.
+  const wgKey = join(dirname(config.stateFile), 'wireguard.key')
+  writeFileSync(wgKey, 'a key\n', { mode: 0o600 })
   const run = await uninstallOn(n1)
   t.equal(run.code, 0, `exit 0${run.code === 0 ? '' : `: ${run.stdout}${run.stderr}`}`)
   t.comment(`flatnet uninstall:\n${run.stdout}`)
@@ -107,6 +110,7 @@ t.test('uninstall removes what flatnet left on a node, and another CNI\'s pods t
   step('subnet file', `: removed ${config.cni.subnetFile}`)
   step('CNI plugin', `: removed ${join(config.cni.binDir, 'flatnet-cni')}; bridge, host-local, portmap left: other CNIs use them`)
   step('state', `: removed ${config.stateFile}`)
+  step('WireGuard key', `: removed ${wgKey}`)
   step('bridge cni0', /: left, with 3 pod port\(s\) on it \(flatnet uninstall --bridge removes it/, 'the bridge stays by default, and it says so')
   t.match(run.stdout, /\nnode clean\n$/, 'the last line: node clean')
 
@@ -114,7 +118,7 @@ t.test('uninstall removes what flatnet left on a node, and another CNI\'s pods t
   const links = n1.ns.ip('link')
   t.notOk(links.includes('flatnet0'), 'no TUN')
   t.ok(links.includes('cni0'), 'the pod bridge stays')
-  for (const f of [conflist, config.cni.subnetFile, config.stateFile, config.cni.socket, config.controlSocket, join(config.cni.binDir, 'flatnet-cni')]) {
+  for (const f of [conflist, config.cni.subnetFile, config.stateFile, wgKey, config.cni.socket, config.controlSocket, join(config.cni.binDir, 'flatnet-cni')]) {
     t.notOk(present(f), `${f} gone`)
   }
   t.ok(existsSync(other), 'the other CNI\'s conflist stays')

@@ -33,6 +33,7 @@ t.test('no config: the defaults, each node\'s files found by pattern', async (t)
     cni: { confDir: '/etc/cni/net.d', subnetFile: '/run/flatnet/subnet.env', ipamDataDir: undefined, binDir: '/opt/cni/bin', socket: '/run/flatnet/cni.sock', bridge: 'cni0' },
     control: { dir: '/run/flatnet' },
     state: { dir: '/var/lib/flatnet' },
+    wireguardKey: '/var/lib/flatnet/wireguard.key',
     ownDirs: ['/run/flatnet', '/var/lib/flatnet'],
   })
 })
@@ -61,6 +62,8 @@ t.test('a custom config names its own device, bridge and paths; "cni": false and
   t.same(custom.control, { socket: '/x/n1.sock' })
   t.same(custom.state, { file: '/x/n1.peers' })
   t.same(custom.ownDirs, [], 'no default directory in use: none removed')
+  t.equal(custom.wireguardKey, '/x/wireguard.key', 'the WireGuard key beside the peer table, as the daemon keeps it')
+  t.equal(uninstallTargets(configFile({ ...PLACEHOLDERS, wireguard: { privateKeyFile: '/keys/wg.key' } })).wireguardKey, '/keys/wg.key', 'or where wireguard.privateKeyFile says')
   const none = uninstallTargets(configFile({ ...PLACEHOLDERS, cni: false, stateFile: false }))
   t.equal(none.cni, undefined)
   t.equal(none.state, undefined)
