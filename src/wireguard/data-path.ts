@@ -84,7 +84,8 @@ export class WireGuardDataPath {
     })
   }
 
-  private poll (): void {
+  /** One read of what the packet threads queued and marked (the timer runs it every POLL_MS). */
+  poll (): void {
     const { handshakes, activity } = this.o.dataplane.wgPoll(MAX_HANDSHAKES_PER_POLL)
     for (const h of handshakes) {
       const address: Address = { family: h.address.length === 16 ? 6 : 4, bytes: h.address }
