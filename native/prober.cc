@@ -6,20 +6,15 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 
+#include "clock.h"
+
 namespace flatnet {
 namespace {
-
-int64_t nowNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
 
 socklen_t sockaddrOf(int family, const uint8_t* addr, uint16_t port, sockaddr_storage* out) {
   std::memset(out, 0, sizeof(*out));
@@ -63,7 +58,7 @@ int Prober::start() {
 }
 
 void Prober::probe(uint32_t id, int family, const uint8_t* dst, const uint8_t* src, uint16_t port) {
-  int64_t start = nowNs();
+  int64_t start = monotonicNs();
   int fd = socket(family == 4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   int err = fd < 0 ? errno : 0;
   sockaddr_storage sa;
@@ -77,7 +72,7 @@ void Prober::probe(uint32_t id, int family, const uint8_t* dst, const uint8_t* s
   std::lock_guard<std::mutex> lock(mu_);
   if (err || rc == 0) {  // decided at once: a local peer's RST, no route, no socket
     results_.push_back(
-        {id, err == 0 || err == ECONNREFUSED, uint32_t((nowNs() - start) / 1000), err});
+        {id, err == 0 || err == ECONNREFUSED, uint32_t((monotonicNs() - start) / 1000), err});
     if (fd >= 0) closeProbe(fd, rc == 0);
     return;
   }
@@ -116,12 +111,12 @@ void Prober::run() {
       std::lock_guard<std::mutex> lock(mu_);
       if (stopping_) return;
       if (!deadlines_.empty()) {
-        int64_t left = deadlines_.front().atNs - nowNs();
+        int64_t left = deadlines_.front().atNs - monotonicNs();
         waitMs = left <= 0 ? 0 : int(left / 1000000) + 1;
       }
     }
     int n = epoll_wait(epfd_, events, 256, waitMs);
-    int64_t now = nowNs();
+    int64_t now = monotonicNs();
     std::lock_guard<std::mutex> lock(mu_);
     for (int i = 0; i < n; i++) {
       int fd = events[i].data.fd;

@@ -2,12 +2,12 @@
 
 #include <arpa/inet.h>
 #include <sys/socket.h>
-#include <time.h>
 
 #include <cstring>
 #include <string>
 #include <vector>
 
+#include "clock.h"
 #include "js_errors.h"
 #include "js_table.h"
 #include "udp.h"
@@ -16,14 +16,8 @@ namespace flatnet {
 
 namespace {
 
-int64_t monotonicNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
-// The WireGuard state of the peer named by info[0], or null (with no exception: the peer may
-// have left the table since the control plane decided).
+// The peer named name if it is a WireGuard peer, or null (with no exception: the peer may have
+// left the table, or its key, since the control plane decided).
 const Peer* wgPeer(Dataplane& dp, const Napi::Value& name) {
   if (!dp.wg() || !name.IsString()) return nullptr;
   const Peer* p = dp.table().peerNamed(name.As<Napi::String>().Utf8Value());

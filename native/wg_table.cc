@@ -83,7 +83,10 @@ void WgTable::retire(uint32_t localIndex) {
     WgSession* expected = s;
     p->compare_exchange_strong(expected, nullptr);
   }
-  slots_[localIndex & (kSlots - 1)].store(nullptr, std::memory_order_release);
+  // Only if the slot still holds this session: a newer one may have taken it already.
+  const WgReceiver* mine = &in.receiver;
+  slots_[localIndex & (kSlots - 1)].compare_exchange_strong(mine, nullptr,
+                                                            std::memory_order_release);
   retired_.push_back(std::move(it->second));
   installed_.erase(it);
 }

@@ -35,8 +35,8 @@ enum WgActivity : uint32_t {
 class WgStaged {
  public:
   static constexpr size_t kPerPeer = 16;
-  static constexpr size_t kMaxPacket =
-      1 << 12;  // a TUN packet at any MTU flatnet sets; no super-packets
+  // A TUN packet at any MTU flatnet sets, or a segment of a super-packet; no super-packet whole.
+  static constexpr size_t kMaxPacket = 1 << 12;
   // Copies the packet in; false when a bound says no (it is then dropped).
   bool push(const uint8_t* pkt, size_t len, std::atomic<size_t>* total, size_t maxTotal);
   // Takes every packet, oldest first.

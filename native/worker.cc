@@ -3,7 +3,6 @@
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <poll.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,6 +10,7 @@
 #include <cstring>
 
 #include "admit.h"
+#include "clock.h"
 #include "dataplane.h"
 #include "gso.h"
 #include "partial_checksum.h"
@@ -50,12 +50,6 @@ static_assert(kEncapPrefixLen >= kWgTransportHeader, "the header is written befo
 // each, and the previous segment's padding and tag.
 constexpr size_t kWgSplitHeadroom = kWgTransportHeader + kWgTailRoom;
 constexpr uint16_t kWgOverhead = kWgTransportHeader + kWgTag;
-
-int64_t monotonicNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
 }  // namespace
 
 // The room one TUN read needs: the largest packet, behind its encapsulation prefix.
@@ -127,7 +121,8 @@ bool TransmitLoop::runBatch(const Fib& fib) {
     }
     c.syscalls.add(1);
     encapsulate(fib, slot, size_t(n));
-    used += align64(size_t(at - slot) + size_t(n) + kWgTailRoom);
+    // Room for a WireGuard tag after the packet, only where a peer may be sealed to.
+    used += align64(size_t(at - slot) + size_t(n) + (dp_.wg_ ? kWgTailRoom : 0));
   }
   if (reads) c.batches.add(1);
   flush();

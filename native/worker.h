@@ -124,8 +124,8 @@ class ReceiveLoop {
   int queue_;
   bool wg_;
   int64_t nowNs_ = 0;
-  size_t slotSize_;
-  size_t take_;  // messages the next recvmmsg takes (fewer after a GRO train)
+  size_t slotSize_ = 0;
+  size_t take_ = 0;  // messages the next recvmmsg takes (fewer after a GRO train)
   PacketMemory slots_;
   std::vector<sockaddr_storage> from_;
   std::vector<mmsghdr> mmsg_;
