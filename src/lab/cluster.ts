@@ -163,7 +163,10 @@ export class Cluster {
     }
     if (!this.options.wireguard && nodes.some((s) => s.kind === 'wireguard-go')) throw new Error('wireguard-go nodes need options.wireguard')
     for (const n of this.options.wireguard ? this.nodes : []) {
-      if (n.spec.wireguard !== false) this.wgKeys.set(n, generatePrivateKey())
+      if (n.spec.wireguard === false) continue
+      const key = generatePrivateKey()
+      this.wgKeys.set(n, key)
+      writeFileSync(this.wgKeyFile(n), formatKey(key) + '\n', { mode: 0o600 })
     }
     for (const n of this.nodes) await this.startDataplane(n)
     for (const n of this.nodes) {
@@ -248,9 +251,7 @@ export class Cluster {
   }
 
   private wgKeyFile (n: LabNode): string {
-    const file = join(this.dir, `${n.name}.wireguard.key`)
-    writeFileSync(file, formatKey(this.wgKeys.get(n) as Buffer) + '\n', { mode: 0o600 })
-    return file
+    return join(this.dir, `${n.name}.wireguard.key`)
   }
 
   /** A wireguard-go node's device: its own name, as wireguard-go's control socket is shared by all namespaces. */

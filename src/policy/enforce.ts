@@ -177,7 +177,7 @@ class Applier {
         // Rendered now, whole (in pieces, none near V8's string limit): changes that arrive while
         // nft reads them are the next delta's, which must not find the table half older, half newer.
         // Each piece is held as bytes, its string left to die young: the V8 heap (capped in the
-        // DaemonSet) does not grow by the table's size (~7 MB at 150,000 pods) at the first apply.
+        // DaemonSet) does not grow by the table's size, which follows the cluster's pods.
         const chunks = [Buffer.from(tableReplacing('inet', POLICY_TABLE))]
         for (const piece of this.table.scriptChunks()) chunks.push(Buffer.from(piece))
         this.table.record()

@@ -173,7 +173,7 @@ t.test('upstream\'s cases through the API server: listed at start, created after
     const label = (i: number, step: Step, how = ''): string => `${c.name}, step ${i + 1}${step.by ? ` (${step.by})` : ''}${how}`
     // Every third case is listed at a start: the three nodes restart together, as a DaemonSet's
     // pods may (30 s each to get ready: three starts share the machine's two CPUs). A third of the
-    // cases cover the listing's shapes; a restart for every one cost CI two minutes more.
+    // cases cover the listing's shapes; every case is created while the daemons run as well.
     if (index % 3 === 0) {
       await Promise.all(cluster.nodes.map(async (n) => await cluster.stopDaemon(n)))
       await state.write(first)

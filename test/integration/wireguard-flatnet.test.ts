@@ -54,7 +54,7 @@ t.test('both layouts, a keyless node and a strict one', async (t) => {
 
   // A handover (a DaemonSet update) on n1: the successor takes the WireGuard sockets with the
   // rest, but not the sessions; the first message for an index it does not know starts a new
-  // handshake, and pings both ways go on after a gap of about a round trip (2 of 80 lost here).
+  // handshake, and pings both ways go on after a gap of about a round trip.
   const pings = [steadyPing(n2.pods[0], n1.pods[0].ip, 4), steadyPing(n1.pods[0], n2.pods[0].ip, 4)]
   await new Promise((resolve) => setTimeout(resolve, 1000))
   const { code } = await cluster.handOver(n1)
