@@ -47,8 +47,8 @@ export class WireGuardDataPath {
       },
       retire: (localIndex) => dp.wgRetire(localIndex),
       keepalive: (peer) => { dp.wgKeepalive(peer) },
-      // Nothing waits natively for a session: a packet that finds none is dropped and counted
-      // (wg_no_session), and its handshake asked for.
+      // What waits natively for a session (16 packets a peer at most) is not dropped at a
+      // give-up, as the whitepaper's queue is (6.4): it goes when a later handshake succeeds.
       flush: () => {},
     })
   }
