@@ -276,8 +276,8 @@ export class KubeApiServer {
     return keys
   }
 
-  /** The objects of `kind` as they were at revision `rv`, from key `start` on, in key order. */
-  private * at (kind: string, rv: number, start = ''): Generator<[string, string]> {
+  /** The objects of `kind` as they were at revision `rv`, from key `start` on, in key order, with each key's index among every key held. */
+  private * at (kind: string, rv: number, start = ''): Generator<[string, string, number]> {
     const keys = this.keysOf(kind)
     const history = this.history.get(kind) as Map<string, Version[]>
     let lo = 0
@@ -292,7 +292,7 @@ export class KubeApiServer {
       let j = versions.length - 1
       while (j >= 0 && versions[j].rv > rv) j--
       const item = j >= 0 ? versions[j].item : undefined
-      if (item !== undefined) yield [keys[i], item]
+      if (item !== undefined) yield [keys[i], item, i]
     }
   }
 
@@ -414,10 +414,13 @@ export class KubeApiServer {
     const items: string[] = []
     let last = ''
     let remaining = 0
-    for (const [key, item] of this.at(kind, rv, start)) {
+    for (const [key, item, index] of this.at(kind, rv, start)) {
       if (limit > 0 && items.length === limit) {
-        remaining++
-        continue
+        // Counted from the key index, as the watch cache counts its snapshot: a scan of every
+        // later key per page would make this server, not the client, the measure of a
+        // paginated list (150,000 pods in 300 pages: 15 s of its CPU).
+        remaining = this.keysOf(kind).length - index
+        break
       }
       // Items without kind and apiVersion: the real server leaves them out of lists (kubernetes/kubernetes#3030).
       items.push(item)

@@ -33,7 +33,7 @@ export interface ScaleLab {
 }
 
 /** The cluster of `spec` generated (spec.self filled in with the lab node), and the node's daemon started against it afresh. */
-export async function scaleLab (spec: ClusterSpec, o: { tag: string, apiHeapMB?: number, startTimeoutMs?: number, launcher?: string[] }): Promise<ScaleLab> {
+export async function scaleLab (spec: ClusterSpec, o: { tag: string, apiHeapMB?: number, startTimeoutMs?: number, launcher?: string[], beforeStart?: (api: KubeApiProcess) => void }): Promise<ScaleLab> {
   const dir = mkdtempSync(join(tmpdir(), 'flatnet-scale-'))
   const kubeconfig = join(dir, 'kubeconfig')
   writeFileSync(kubeconfig, kubeconfigFor(`http://${API.host}:${API.port}`))
@@ -59,6 +59,7 @@ export async function scaleLab (spec: ClusterSpec, o: { tag: string, apiHeapMB?:
     // A fresh start against the populated server, as after a node reboot.
     await cluster.stopDaemon(node)
     const requestsFrom = (await api.requestLog()).length
+    o.beforeStart?.(api)
     const started = performance.now()
     await cluster.startDaemon(node, o.startTimeoutMs ?? 120_000)
     const socket = join(cluster.dir, `${node.name}.sock`)
