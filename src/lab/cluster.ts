@@ -50,7 +50,7 @@ export interface ClusterOptions {
   tag?: string // namespace names: flatnet-<tag>-...
   cniPods?: boolean // no lab pods and no daemon-made bridge: the test adds pods with the CNI plugins
   dualStack?: boolean // flatnet nodes only: IPv6 pod CIDRs (fd00:10:244:N::/64) beside the IPv4 ones
-  ipv6Underlay?: boolean // flatnet nodes only: the underlay and the VTEPs on fd00:77::N
+  ipv6Underlay?: boolean // flatnet and wireguard-go nodes only: the underlay (and the VTEPs) on fd00:77::N
   // Every node has a WireGuard key (made by the lab): flatnet nodes run encryption "wireguard"
   // with their peers' keys in the config; wireguard-go nodes need it.
   wireguard?: boolean
@@ -121,7 +121,10 @@ export class Cluster {
     const { nodes, underlay = nodes.length === 2 ? 'veth' : 'bridge', underlayMTU = 1500 } = this.options
     if (underlay === 'veth' && nodes.length !== 2) throw new Error('a veth underlay joins exactly two nodes')
     const v6 = this.options.ipv6Underlay === true
-    if ((v6 || this.options.dualStack) && nodes.some((s) => s.kind !== 'flatnet')) throw new Error('IPv6 lab clusters run flatnet nodes only')
+    // wireguard-go carries a pod's IPv4 packet over an IPv6 underlay as flannel's backend does;
+    // the other kinds' lab set-ups are IPv4 only.
+    if (this.options.dualStack && nodes.some((s) => s.kind !== 'flatnet')) throw new Error('dual-stack lab clusters run flatnet nodes only')
+    if (v6 && nodes.some((s) => s.kind !== 'flatnet' && s.kind !== 'wireguard-go')) throw new Error('IPv6-underlay lab clusters run flatnet and wireguard-go nodes only')
     nodes.forEach((spec, i) => {
       const index = i + 1
       const name = `n${index}`
@@ -195,8 +198,9 @@ export class Cluster {
       const device = this.wgDevice(n)
       this.wgDevices.push(device)
       const peers = this.peersOf(n).map((p) => ({ node: p, publicKey: publicKeyOf(this.wgKeys.get(p) as Buffer) }))
-      // IPv4 underlay: 20 + 8 + 32 bytes of WireGuard around each packet, as flatnet's TUN allows.
-      n.daemon = await startWireguardGo(n, device, this.wgKeys.get(n) as Buffer, peers, CLUSTER_CIDR, (this.options.underlayMTU ?? 1500) - 60, this.dir)
+      // 20 (IPv4) or 40 (IPv6) + 8 + 32 bytes of WireGuard around each packet, as flatnet's TUN allows.
+      const overhead = this.options.ipv6Underlay === true ? 80 : 60
+      n.daemon = await startWireguardGo(n, device, this.wgKeys.get(n) as Buffer, peers, CLUSTER_CIDR, (this.options.underlayMTU ?? 1500) - overhead, this.dir)
       return
     }
     if (n.spec.kind === 'host-gw') {

@@ -71,3 +71,27 @@ t.test('both layouts, a keyless node and a strict one', async (t) => {
   t.ok(gotIn >= sentIn / 2 && gotOut >= sentOut / 2, 'most pings answered either way')
   t.ok(await pingFrom(n2.pods[0].ns, n1.pods[0].ip, 2) && await pingFrom(n1.pods[0].ns, n2.pods[0].ip, 2), 'and both ways work after it')
 })
+
+t.test('both sides initiate at once', async (t) => {
+  // No node-to-node probes: nothing asks for a session until the two pings below, sent
+  // together. When both daemons' 20 ms polls see their ping before the other's initiation
+  // arrives (about one run in three here), both initiate: each answers the other's initiation
+  // and takes the response to its own, and both sessions stand (whitepaper 5.4.6). Otherwise
+  // one initiation finds the other side's staged ping and answers it. Either way, both answered.
+  const cluster = await withCluster(t, {
+    wireguard: true,
+    nodes: [{ kind: 'flatnet', extra: { peerProbes: false } }, { kind: 'flatnet', extra: { peerProbes: false } }],
+  })
+  if (!cluster) return
+  const [n1, n2] = cluster.nodes
+  const stats = async (i: number): Promise<Stats> => await queryControl(join(cluster.dir, `n${i}.sock`), 'stats') as unknown as Stats
+  t.equal((await stats(1)).wireguard?.sessions, 0, 'no session before the pings')
+  const [a, b] = await Promise.all([pingFrom(n1.pods[0].ns, n2.pods[0].ip, 1, 10), pingFrom(n2.pods[0].ns, n1.pods[0].ip, 1, 10)])
+  t.ok(a && b, 'a single ping each way, sent together: both answered')
+  const sessions = [(await stats(1)).wireguard?.sessions ?? 0, (await stats(2)).wireguard?.sessions ?? 0]
+  t.comment(`sessions made: n1 ${sessions[0]}, n2 ${sessions[1]} (2 each when both initiations crossed)`)
+  t.ok(sessions[0] >= 1 && sessions[1] >= 1, 'both made sessions')
+  const [c, d] = await Promise.all([steadyPing(n1.pods[0], n2.pods[0].ip, 2), steadyPing(n2.pods[0], n1.pods[0].ip, 2)])
+  t.comment(`then at 20/s: n1 -> n2 ${c[1]}/${c[0]}, n2 -> n1 ${d[1]}/${d[0]}`)
+  t.ok(c[1] > 0 && d[1] > 0 && await pingFrom(n1.pods[0].ns, n2.pods[0].ip, 2) && await pingFrom(n2.pods[0].ns, n1.pods[0].ip, 2), 'and traffic goes on both ways')
+})
