@@ -273,7 +273,7 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
   if (!takenOver) dataplane.start()
   // Its sessions come from handshakes this daemon runs: a restart or a successor starts anew.
   const wireguard = config.wireguard && key
-    ? new WireGuardDataPath({ dataplane, table, privateKey: key.privateKey, presharedKey: config.wireguard.presharedKey, port: config.wireguard.port })
+    ? new WireGuardDataPath({ dataplane, table, privateKey: key.privateKey, presharedKey: config.wireguard.presharedKey, port: config.wireguard.port, rekeyAfterMs: config.wireguard.rekeyAfterMs })
     : undefined
   wireguard?.start()
   if (wireguard) undo.push(() => wireguard.stop())

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { boolean, ConfigError, integer, type Json, known, object, oneOf, optional } from '../config-fields.js'
 import { parseKey } from './keys.js'
+import { REKEY_AFTER_MS, REKEY_TIMEOUT_MS } from './timers.js'
 
 export const DEFAULT_WIREGUARD_PORT = 51820 // wg-quick's and flannel's wireguard backend's
 export const KEY_FILE_NAME = 'wireguard.key'
@@ -19,6 +20,9 @@ export interface WireguardConfig {
   privateKeyFile: string // created on first start (src/wireguard/key-file.ts)
   presharedKey?: Buffer // the whitepaper's optional Q, mixed into every handshake (5.4.2)
   presharedKeyFile?: string
+  // A session's sender starts the next handshake this long after the last (whitepaper 6.2's
+  // Rekey-After-Time, 120 s); shorter rotates keys more often, a handshake per peer each time.
+  rekeyAfterMs: number
 }
 
 /**
@@ -31,7 +35,7 @@ export interface WireguardConfig {
 export function parseEncryption (raw: Json, stateDir: string, underlayPort: number): { encryption: Encryption, wireguard?: WireguardConfig } {
   const encryption = optional(raw.encryption, 'none', (v) => oneOf(v, 'encryption', ['none', 'wireguard'])) as Encryption
   const w: Json = optional(raw.wireguard, {}, (v) => object(v, 'wireguard'))
-  known(w, 'wireguard.', ['port', 'strict', 'presharedKeyFile', 'privateKeyFile'])
+  known(w, 'wireguard.', ['port', 'strict', 'presharedKeyFile', 'privateKeyFile', 'rekeyAfterSeconds'])
   const port = optional(w.port, DEFAULT_WIREGUARD_PORT, (v) => integer(v, 'wireguard.port', 1, 65535))
   // Both are UDP sockets on the underlay address: the second bind would fail at start.
   if (encryption === 'wireguard' && port === underlayPort) {
@@ -41,6 +45,9 @@ export function parseEncryption (raw: Json, stateDir: string, underlayPort: numb
     port,
     strict: optional(w.strict, false, (v) => boolean(v, 'wireguard.strict')),
     privateKeyFile: optional(w.privateKeyFile, join(stateDir, KEY_FILE_NAME), (v) => absPath(v, 'wireguard.privateKeyFile')),
+    // At least Rekey-Timeout: a handshake is not started more often than that (6.4). At most
+    // the protocol's own: a peer rejects a session past 180 s whatever this says.
+    rekeyAfterMs: optional(w.rekeyAfterSeconds, REKEY_AFTER_MS / 1000, (v) => integer(v, 'wireguard.rekeyAfterSeconds', REKEY_TIMEOUT_MS / 1000, REKEY_AFTER_MS / 1000)) * 1000,
   }
   if (w.presharedKeyFile !== undefined && w.presharedKeyFile !== null) {
     const file = absPath(w.presharedKeyFile, 'wireguard.presharedKeyFile')

@@ -23,6 +23,7 @@ export interface WireGuardDataPathOptions {
   privateKey: Buffer
   presharedKey?: Buffer
   port: number // every node's WireGuard port
+  rekeyAfterMs?: number // Rekey-After-Time (default the whitepaper's 120 s)
 }
 
 export class WireGuardDataPath {
@@ -50,7 +51,7 @@ export class WireGuardDataPath {
       // What waits natively for a session (16 packets a peer at most) is not dropped at a
       // give-up, as the whitepaper's queue is (6.4): it goes when a later handshake succeeds.
       flush: () => {},
-    })
+    }, Date.now, Math.random, o.rekeyAfterMs)
   }
 
   start (): void {

@@ -7,7 +7,7 @@
 import { type Endpoint, Handshaker, type Peer } from './handshaker.js'
 import { formatKey } from './keys.js'
 import { MESSAGE_TRANSPORT, messageType, type DropReason } from './messages.js'
-import { PeerTimers, type CurrentSession } from './timers.js'
+import { PeerTimers, REKEY_AFTER_MS, type CurrentSession } from './timers.js'
 import type { Session } from './transport.js'
 
 /** What the data path does for the control side. */
@@ -71,7 +71,7 @@ export class WireGuardPeers {
    * initiation not newer than the last it took, across our restarts too). random: [0, 1).
    */
   constructor (privateKey: Buffer, private readonly port: WireGuardPort, private readonly now: () => number = Date.now,
-    private readonly random: () => number = Math.random) {
+    private readonly random: () => number = Math.random, private readonly rekeyAfterMs = REKEY_AFTER_MS) {
     this.handshaker = new Handshaker(privateKey, now)
   }
 
@@ -86,7 +86,7 @@ export class WireGuardPeers {
     }
     if (old) this.remove(name)
     const peer = this.handshaker.addPeer({ publicKey: p.publicKey, presharedKey: p.presharedKey })
-    const entry = { name, peer, timers: new PeerTimers(this.random), endpoint: p.endpoint, installed: [] }
+    const entry = { name, peer, timers: new PeerTimers(this.random, this.rekeyAfterMs), endpoint: p.endpoint, installed: [] }
     this.byName.set(name, entry)
     this.byPeer.set(peer, entry)
   }

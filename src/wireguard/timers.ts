@@ -45,8 +45,8 @@ export class PeerTimers {
   private forgetAt: number | undefined
   private finalInitiationSent = false // 6.2's one initiation from the receive side, per session
 
-  /** random(): [0, 1), for the retransmission jitter (injected for tests). */
-  constructor (private readonly random: () => number = Math.random) {}
+  /** random(): [0, 1), for the retransmission jitter (injected for tests). rekeyAfterMs: Rekey-After-Time. */
+  constructor (private readonly random: () => number = Math.random, private readonly rekeyAfterMs = REKEY_AFTER_MS) {}
 
   /** A data packet (not a keepalive) was sent at t with session (6.2: rekey on send). */
   dataSent (t: number, session: CurrentSession | undefined): TimerAction[] {
@@ -54,7 +54,7 @@ export class PeerTimers {
     // The initiator's session is renewed by it after 120 s or 2^60 messages; the responder only
     // renews one past them by time, as the initiator did not (6.2).
     if (session === undefined) return this.initiateUnlessRecent(t)
-    const old = t - session.createdAt >= REKEY_AFTER_MS
+    const old = t - session.createdAt >= this.rekeyAfterMs
     if ((session.initiator && old) || session.sent >= REKEY_AFTER_MESSAGES) return this.initiateUnlessRecent(t)
     return []
   }

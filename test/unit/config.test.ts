@@ -65,7 +65,7 @@ const cases: Array<[string, (c: any) => void, string, RegExp]> = [
   ['a peer twice', (c) => { c.peers.push({ ...c.peers[0], podCIDR: '10.244.3.0/24' }) }, 'peers[1].nodeName', /"n2" is also peers\[0\]: keep one entry per node/],
   ['unknown encryption', (c) => { c.encryption = 'ipsec' }, 'encryption', /must be one of none, wireguard/],
   ['wireguard not an object', (c) => { c.wireguard = true }, 'wireguard', /must be an object/],
-  ['wireguard unknown field', (c) => { c.wireguard = { psk: 'x' } }, 'wireguard.psk', /unknown field \(known: port, strict, presharedKeyFile, privateKeyFile\)/],
+  ['wireguard unknown field', (c) => { c.wireguard = { psk: 'x' } }, 'wireguard.psk', /unknown field \(known: port, strict, presharedKeyFile, privateKeyFile, rekeyAfterSeconds\)/],
   ['wireguard port out of range', (c) => { c.wireguard = { port: 0 } }, 'wireguard.port', /integer from 1 to 65535/],
   ['wireguard port is the VTEP\'s', (c) => { c.encryption = 'wireguard'; c.wireguard = { port: 8472 } }, 'wireguard.port', /8472 is underlay\.port too/],
   ['wireguard strict not boolean', (c) => { c.wireguard = { strict: 'yes' } }, 'wireguard.strict', /true or false/],
@@ -196,15 +196,18 @@ t.test('encryption: none by default; wireguard with its defaults, the key beside
   t.equal(parseConfig({ ...base(), wireguard: { port: 51900 } }).wireguard, undefined, 'a wireguard object is checked, but unused while encryption is none')
   const on = parseConfig({ ...base(), encryption: 'wireguard' })
   t.equal(on.encryption, 'wireguard')
-  t.same(on.wireguard, { port: DEFAULT_WIREGUARD_PORT, strict: false, privateKeyFile: '/var/lib/flatnet/wireguard.key' },
-    'port 51820, not strict, the key in the DaemonSet\'s state mount')
+  t.same(on.wireguard, { port: DEFAULT_WIREGUARD_PORT, strict: false, privateKeyFile: '/var/lib/flatnet/wireguard.key', rekeyAfterMs: 120_000 },
+    'port 51820, not strict, the key in the DaemonSet\'s state mount, rekeyed after the whitepaper\'s 120 s')
   t.equal(DEFAULT_WIREGUARD_PORT, 51820)
   t.equal(parseConfig({ ...base(), encryption: 'wireguard', stateFile: '/srv/flatnet/n1.peers' }).wireguard?.privateKeyFile, '/srv/flatnet/wireguard.key',
     'in the state file\'s directory')
   t.equal(parseConfig({ ...base(), encryption: 'wireguard', stateFile: false }).wireguard?.privateKeyFile, '/var/lib/flatnet/wireguard.key',
     'no state file: the default state directory')
-  const custom = parseConfig({ ...base(), encryption: 'wireguard', wireguard: { port: 51821, strict: true, privateKeyFile: '/etc/flatnet/wg/n1.key' } })
-  t.same(custom.wireguard, { port: 51821, strict: true, privateKeyFile: '/etc/flatnet/wg/n1.key' })
+  const custom = parseConfig({ ...base(), encryption: 'wireguard', wireguard: { port: 51821, strict: true, privateKeyFile: '/etc/flatnet/wg/n1.key', rekeyAfterSeconds: 30 } })
+  t.same(custom.wireguard, { port: 51821, strict: true, privateKeyFile: '/etc/flatnet/wg/n1.key', rekeyAfterMs: 30_000 })
+  for (const bad of [4, 121, 2.5, '60']) {
+    t.throws(() => parseConfig({ ...base(), encryption: 'wireguard', wireguard: { rekeyAfterSeconds: bad } }), /^config\.wireguard\.rekeyAfterSeconds: /, `rekeyAfterSeconds ${JSON.stringify(bad)}: refused, naming the field`)
+  }
   const peers = parseConfig({ ...base(), peers: [{ ...base().peers[0], wireguardPublicKey: KEY }] }).peers
   t.same(peers[0].wgKey, Buffer.alloc(32, 7), 'a static peer\'s key, raw')
   t.notOk('wgKey' in off.peers[0], 'a static peer without one has none')
