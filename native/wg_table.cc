@@ -1,10 +1,26 @@
 // WireGuard's shared state (wg_table.h says what and why).
 #include "wg_table.h"
 
+#include <netinet/in.h>
+
 #include <algorithm>
 #include <cstring>
 
 namespace flatnet {
+
+namespace {
+
+// The same address (either family), whatever the ports.
+bool sameHost(const sockaddr_storage& a, const sockaddr_storage& b) {
+  if (a.ss_family != b.ss_family) return false;
+  if (a.ss_family == AF_INET)
+    return reinterpret_cast<const sockaddr_in&>(a).sin_addr.s_addr ==
+           reinterpret_cast<const sockaddr_in&>(b).sin_addr.s_addr;
+  return std::memcmp(&reinterpret_cast<const sockaddr_in6&>(a).sin6_addr,
+                     &reinterpret_cast<const sockaddr_in6&>(b).sin6_addr, sizeof(in6_addr)) == 0;
+}
+
+}  // namespace
 
 size_t WgPeerState::seal(uint8_t* msg, size_t len, size_t mtu, int64_t nowNs) {
   for (const std::atomic<WgSession*>* s : {&current, &previous})
@@ -43,6 +59,10 @@ bool WgTable::pushHandshake(const uint8_t* p, size_t n, const sockaddr_storage& 
   if (n > sizeof(WgHandshake::data)) return false;
   std::lock_guard<std::mutex> hold(queueLock_);
   if (count_ == kQueued) return false;
+  size_t fromSource = 0;
+  for (size_t i = 0; i < count_; i++)
+    if (sameHost(queue_[(head_ + i) % kQueued].from, from) && ++fromSource == kQueuedPerSource)
+      return false;
   WgHandshake& h = queue_[(head_ + count_++) % kQueued];
   std::memcpy(h.data, p, n);
   h.len = uint16_t(n);

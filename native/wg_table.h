@@ -92,7 +92,12 @@ class WgTable {
   // Local indexes name their slot in their low 16 bits (src/wireguard/index-table.ts picks
   // them so): a lookup is one load, with no hashing and no lock.
   static constexpr uint32_t kSlots = 1u << 16;
-  static constexpr size_t kQueued = 256;        // handshake messages waiting for the control plane
+  static constexpr size_t kQueued = 256;  // handshake messages waiting for the control plane
+  // One source address holds at most this many of them: a flood from one host (by address, not
+  // port, which a sender picks freely) cannot keep every other peer's handshake out. A node
+  // sends a few a second; the control plane takes 64 every 20 ms. Spoofed sources are answered
+  // by the control plane's cookies under load (whitepaper 5.3), not here.
+  static constexpr size_t kQueuedPerSource = 16;
   static constexpr size_t kStagedTotal = 1024;  // packets staged over all peers (4 MB at most)
 
   WgTable();
@@ -102,7 +107,8 @@ class WgTable {
     const WgReceiver* r = slots_[localIndex & (kSlots - 1)].load(std::memory_order_acquire);
     return r && r->session->localIndex() == localIndex ? r : nullptr;
   }
-  // Queues a handshake message for the control plane; false (dropped) when the queue is full.
+  // Queues a handshake message for the control plane; false (dropped) when the queue is full
+  // or its source holds kQueuedPerSource of it.
   bool pushHandshake(const uint8_t* p, size_t n, const sockaddr_storage& from);
   // Keeps a packet for peer until a session may send it; false when the bounds say no.
   bool stage(WgPeerState& peer, const uint8_t* pkt, size_t len) {

@@ -3,16 +3,21 @@
 // a node that publishes no key (n3) gets plain VXLAN from the others (a cluster mid-rollout), but
 // none from n4, whose wireguard.strict drops what would go out unencrypted, counted.
 import t from 'tap'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { queryControl } from '../../src/control-socket.js'
 import { bulkTransfer, startSink } from '../../src/lab/traffic.js'
 import { pingFrom, steadyPing } from '../lib/echo.js'
 import { metricsGet, sample } from '../lib/health.js'
 import { labTools, withCluster } from '../lib/lab.js'
+import { Handshaker } from '../../src/wireguard/handshaker.js'
+import { generatePrivateKey } from '../../src/wireguard/keys.js'
 
 labTools('ping')
 
-interface Stats { stats: { drops: Record<string, number> }, info: { workers: string }, wireguard?: { sessions: number } }
+const FLOOD = new URL('../fixtures/flood-udp.mjs', import.meta.url).pathname
+
+interface Stats { stats: { drops: Record<string, number> }, info: { workers: string }, wireguard?: { sessions: number, drops: Record<string, number> } }
 
 t.test('both layouts, a keyless node and a strict one', async (t) => {
   const cluster = await withCluster(t, {
@@ -94,4 +99,39 @@ t.test('both sides initiate at once', async (t) => {
   const [c, d] = await Promise.all([steadyPing(n1.pods[0], n2.pods[0].ip, 2), steadyPing(n2.pods[0], n1.pods[0].ip, 2)])
   t.comment(`then at 20/s: n1 -> n2 ${c[1]}/${c[0]}, n2 -> n1 ${d[1]}/${d[0]}`)
   t.ok(c[1] > 0 && d[1] > 0 && await pingFrom(n1.pods[0].ns, n2.pods[0].ip, 2) && await pingFrom(n2.pods[0].ns, n1.pods[0].ip, 2), 'and traffic goes on both ways')
+})
+
+t.test('a handshake flood from one address does not keep a peer\'s handshake out', async (t) => {
+  // Two nodes on a bridge underlay, which the flooding host joins; no probes, so n2's handshake
+  // with n1 starts only with the ping below, in the middle of the flood.
+  const cluster = await withCluster(t, {
+    wireguard: true,
+    underlay: 'bridge',
+    nodes: [{ kind: 'flatnet', extra: { peerProbes: false } }, { kind: 'flatnet', extra: { peerProbes: false } }],
+  })
+  if (!cluster) return
+  const [n1, n2] = cluster.nodes
+  const stats = async (i: number): Promise<Stats> => await queryControl(join(cluster.dir, `n${i}.sock`), 'stats') as unknown as Stats
+  const floodAddress = '192.168.77.200'
+  const flooder = cluster.attachToUnderlay('fl', floodAddress)
+  // Initiations with a valid mac1 (n1's public key is in every peer record: anyone may have it)
+  // from a key n1 does not know: each passes the packet threads' checks to the control plane.
+  const h = new Handshaker(generatePrivateKey())
+  const target = h.addPeer({ publicKey: cluster.wgPublicKey(n1) as Buffer })
+  const file = join(cluster.dir, 'flood.hex')
+  writeFileSync(file, Array.from({ length: 16 }, () => (h.initiate(target) as Buffer).toString('hex')).join('\n'))
+  const flood = flooder.execAsync(process.execPath, [FLOOD, floodAddress, n1.underlayIP, '51820', '15', file], 60_000)
+  await new Promise((resolve) => setTimeout(resolve, 1000))
+  // n1 is under load (whitepaper 5.3): n2's first initiation gets a cookie reply, its retry
+  // after Rekey-Timeout (5 s) carries mac2 and is taken. The flood may hold 16 places of the
+  // packet threads' queue, no more: n2's messages find room (without that bound the queue,
+  // refilled within a millisecond of each poll, dropped them as wg_backlog).
+  t.ok(await pingFrom(n2.pods[0].ns, n1.pods[0].ip, 1, 12), 'during the flood, n2 pod -> n1 pod: answered (n2 handshaked through it)')
+  const sent = Number((await flood).trim())
+  const s = await stats(1)
+  t.comment(`flood: ${sent} initiations in 15 s; n1 dropped ${s.stats.drops.wg_backlog} in the packet threads (wg_backlog), ${JSON.stringify(s.wireguard?.drops)} in the control plane`)
+  t.ok(sent > 10_000, 'the flood was a flood')
+  t.ok((s.wireguard?.drops.rate ?? 0) > 0, 'the control plane rate-limited the flooding address')
+  t.ok(s.stats.drops.wg_backlog > sent / 2, 'most of the flood went no further than the packet threads (wg_backlog)')
+  t.ok(await pingFrom(n1.pods[0].ns, n2.pods[0].ip, 2), 'and n1 pod -> n2 pod after it')
 })

@@ -6,7 +6,7 @@ import type { Namespace } from '../../src/lab/netns.js'
 /** ping or ping -6, a few packets; true when they came back. */
 export async function pingFrom (from: Namespace, address: string, count = 2, waitS = 2): Promise<boolean> {
   try {
-    await from.execAsync('ping', [address.includes(':') ? '-6' : '-4', '-c', String(count), '-i', '0.2', '-W', String(waitS), '-q', address], 15_000)
+    await from.execAsync('ping', [address.includes(':') ? '-6' : '-4', '-c', String(count), '-i', '0.2', '-W', String(waitS), '-q', address], Math.max(15_000, (count + waitS + 5) * 1000))
     return true
   } catch {
     return false
