@@ -82,7 +82,9 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
                         InstanceMethod("wgRetire", &DataplaneWrap::Wg<wgRetire>),
                         InstanceMethod("wgSend", &DataplaneWrap::Wg<wgSend>),
                         InstanceMethod("wgKeepalive", &DataplaneWrap::Wg<wgKeepalive>),
-                        InstanceMethod("wgPoll", &DataplaneWrap::Wg<wgPoll>)});
+                        InstanceMethod("wgPoll", &DataplaneWrap::Wg<wgPoll>),
+                        InstanceMethod("wgHand", &DataplaneWrap::Wg<wgHand>),
+                        InstanceMethod("wgHanded", &DataplaneWrap::Wg<wgHanded>)});
   }
 
   explicit DataplaneWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DataplaneWrap>(info) {
@@ -129,10 +131,10 @@ class DataplaneWrap : public Napi::ObjectWrap<DataplaneWrap> {
     dp_.stop();
     return info.Env().Undefined();
   }
-  // handOff() -> 0 or an errno: stops the threads and lets the successor's start
+  // handOff(passSessions) -> 0 or an errno: stops the threads and lets the successor's start
   // (EPIPE: it is gone, and start() resumes these).
   Napi::Value HandOff(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), dp_.handOff());
+    return Napi::Number::New(info.Env(), dp_.handOff(info[0].ToBoolean().Value()));
   }
   // What a successor passes back as options.adopt, less the descriptors
   // (handTo passes those: TUN queues, then receive sockets, then the baton).

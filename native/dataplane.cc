@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "handover.h"
+#include "le.h"
 #include "steering.h"
 #include "udp.h"
 #include "worker.h"
@@ -28,6 +29,32 @@ using Clock = std::chrono::steady_clock;
 Dataplane::~Dataplane() { stop(); }
 
 namespace {
+
+// The baton's first byte: the predecessor's threads stopped; with kBatonSessions its WireGuard
+// sessions' state follows.
+constexpr uint8_t kBatonPlain = 1;
+constexpr uint8_t kBatonSessions = 2;
+
+bool writeFully(int fd, const uint8_t* p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    p += w, n -= size_t(w);
+  }
+  return true;
+}
+
+// False at EOF before n bytes (the predecessor died mid-way) or on an error.
+bool readFully(int fd, uint8_t* p, size_t n) {
+  while (n > 0) {
+    ssize_t r = read(fd, p, n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    p += r, n -= size_t(r);
+  }
+  return true;
+}
 // The CPUs this process may run on (its cpuset in a container), in order.
 std::vector<int> allowedCpus() {
   std::vector<int> cpus;
@@ -373,12 +400,21 @@ int Dataplane::handTo(const std::string& path, const char** where) {
   return 0;
 }
 
-int Dataplane::handOff() {
+int Dataplane::handOff(bool passSessions) {
   joinLoops();
   if (batonWrite_ < 0) return EBADF;
-  char one = 1;
-  ssize_t n = write(batonWrite_, &one, 1);  // EPIPE, not SIGPIPE: Node ignores the signal
-  int err = n == 1 ? 0 : errno;
+  // The baton: 1; or 2, the length of the sessions' state (32 bits, little-endian) and the
+  // state, which the successor's first thread applies before any of them moves a packet.
+  std::vector<uint8_t> baton{kBatonPlain};
+  if (passSessions && wg_) {
+    std::vector<uint8_t> state = wg_->exportState();
+    baton.assign(5, kBatonSessions);
+    putLe32(baton.data() + 1, uint32_t(state.size()));
+    baton.insert(baton.end(), state.begin(), state.end());
+  }
+  // Blocking, and past the pipe's 64 KiB: the successor's thread reads as it arrives. EPIPE,
+  // not SIGPIPE, if it died: Node ignores the signal.
+  int err = writeFully(batonWrite_, baton.data(), baton.size()) ? 0 : errno;
   close(batonWrite_);
   batonWrite_ = -1;
   return err;
@@ -387,17 +423,32 @@ int Dataplane::handOff() {
 // A successor's thread waits here for the predecessor's threads to stop (the baton
 // written) or for the predecessor to die (its end closed: EOF is readable too).
 bool Dataplane::awaitBaton() {
-  if (batonFd_ < 0) return true;
+  if (batonFd_ < 0 || batonTaken_.load()) return true;
   pollfd fds[2] = {{batonFd_, POLLIN, 0}, {wakeFd_, POLLIN, 0}};
   while (running_.load(std::memory_order_relaxed)) {
     int n = poll(fds, 2, -1);
     if (n < 0 && errno != EINTR) break;
     if (n > 0 && fds[0].revents) break;
   }
-  // The pipe stays readable (the byte is never read, EOF stays EOF): the other threads,
-  // and any restarted later, pass at once.
-  if (running_.load(std::memory_order_relaxed)) batonTaken_.store(true);
-  return running_.load(std::memory_order_relaxed);
+  if (!running_.load(std::memory_order_relaxed)) return false;
+  // The first thread here reads the baton (and applies the sessions' state); the others wait
+  // for it. The predecessor closes its end once written: EOF, readable, lets any later pass.
+  std::lock_guard<std::mutex> hold(batonLock_);
+  if (!batonTaken_.load()) {
+    takeBaton();
+    batonTaken_.store(true);
+  }
+  return true;
+}
+
+void Dataplane::takeBaton() {
+  uint8_t kind = 0;
+  if (!readFully(batonFd_, &kind, 1) || kind != kBatonSessions) return;  // 1, or its death
+  uint8_t length[4];
+  if (!readFully(batonFd_, length, 4)) return;
+  std::vector<uint8_t> state(le32(length));
+  if (readFully(batonFd_, state.data(), state.size()) && wg_)
+    wg_->applyHanded(state.data(), state.size());
 }
 
 Adopted Dataplane::handoverState() const {

@@ -6,6 +6,7 @@
 #pragma once
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -85,7 +86,9 @@ class Dataplane {
   int handTo(const std::string& path, const char** where);
   // Stops the packet threads and passes the baton: the successor's threads start.
   // Returns 0, or an errno (EPIPE: the successor is gone; start() resumes).
-  int handOff();
+  // passSessions: the successor takes WireGuard's sessions (WgTable::exportState, after the
+  // join, in the baton pipe before the baton).
+  int handOff(bool passSessions);
   // Started on a predecessor's descriptors, and no thread has taken its baton yet.
   bool takingOver() const { return batonFd_ >= 0 && !batonTaken_.load(); }
   void start();
@@ -158,7 +161,9 @@ class Dataplane {
   int batonFd_ = -1;     // successor: the predecessor's pipe (Adopted::batonFd)
   int batonWrite_ = -1;  // predecessor: written (or closed by death) to let the successor run
   std::atomic<bool> batonTaken_{false};  // a thread got past batonFd_
+  std::mutex batonLock_;                 // the first thread past it reads what the pipe holds
   bool awaitBaton();                     // false: stopped while waiting
+  void takeBaton();
   Fib table_;
   std::atomic<const Fib*> fib_{&table_};  // never changes; what the workers' QSBR handshake loads
   std::unique_ptr<WorkerCounters[]> tx_, rx_;  // per queue

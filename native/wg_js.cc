@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -49,32 +50,58 @@ void flushStaged(Dataplane& dp, const Peer& p, int64_t nowNs) {
   p.wg->mark(kWgDataSent);
 }
 
+// The session of wgInstall's and wgHand's second argument, or null (a TypeError thrown).
+std::unique_ptr<WgSession> sessionFromJs(const Napi::CallbackInfo& info, const char* fn) {
+  Napi::Env env = info.Env();
+  Napi::Object s = info[1].As<Napi::Object>();
+  WgSessionKeys keys;
+  auto send = s.Get("send").As<Napi::Buffer<uint8_t>>();
+  auto receive = s.Get("receive").As<Napi::Buffer<uint8_t>>();
+  if (send.Length() != 32 || receive.Length() != 32) {
+    Napi::TypeError::New(env, std::string(fn) + ": keys must be 32 bytes")
+        .ThrowAsJavaScriptException();
+    return nullptr;
+  }
+  std::memcpy(keys.send, send.Data(), 32);
+  std::memcpy(keys.receive, receive.Data(), 32);
+  // The session's age runs from now: Reject-After-Time counts from the handshake, which the
+  // control plane completed just before this call (a handed session's comes with its state).
+  return std::make_unique<WgSession>(s.Get("localIndex").As<Napi::Number>().Uint32Value(),
+                                     s.Get("remoteIndex").As<Napi::Number>().Uint32Value(), keys,
+                                     s.Get("initiator").As<Napi::Boolean>().Value(), monotonicNs());
+}
+
 }  // namespace
 
 Napi::Value wgInstall(Dataplane& dp, const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const Peer* p = wgPeer(dp, info[0]);
   if (!p) return Napi::Boolean::New(env, false);
-  Napi::Object s = info[1].As<Napi::Object>();
-  WgSessionKeys keys;
-  auto send = s.Get("send").As<Napi::Buffer<uint8_t>>();
-  auto receive = s.Get("receive").As<Napi::Buffer<uint8_t>>();
-  if (send.Length() != 32 || receive.Length() != 32) {
-    Napi::TypeError::New(env, "wgInstall: keys must be 32 bytes").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  std::memcpy(keys.send, send.Data(), 32);
-  std::memcpy(keys.receive, receive.Data(), 32);
-  // The session's age runs from now: Reject-After-Time counts from the handshake, which the
-  // control plane completed just before this call.
-  auto session =
-      std::make_unique<WgSession>(s.Get("localIndex").As<Napi::Number>().Uint32Value(),
-                                  s.Get("remoteIndex").As<Napi::Number>().Uint32Value(), keys,
-                                  s.Get("initiator").As<Napi::Boolean>().Value(), monotonicNs());
+  std::unique_ptr<WgSession> session = sessionFromJs(info, "wgInstall");
+  if (!session) return env.Undefined();
   dp.wg()->install(std::move(session), p->wg, p->counters);
   dp.reclaim();
   flushStaged(dp, *p, monotonicNs());
   return Napi::Boolean::New(env, true);
+}
+
+Napi::Value wgHand(Dataplane& dp, const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Peer* p = wgPeer(dp, info[0]);
+  if (!p) return Napi::Boolean::New(env, false);
+  std::unique_ptr<WgSession> session = sessionFromJs(info, "wgHand");
+  if (!session) return env.Undefined();
+  dp.wg()->hand(std::move(session), p->wg, p->counters);
+  return Napi::Boolean::New(env, true);
+}
+
+Napi::Value wgHanded(Dataplane& dp, const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array out = Napi::Array::New(env);
+  if (!dp.wg()) return out;
+  uint32_t i = 0;
+  for (uint32_t index : dp.wg()->takeApplied()) out.Set(i++, index);
+  return out;
 }
 
 Napi::Value wgRetire(Dataplane& dp, const Napi::CallbackInfo& info) {

@@ -21,5 +21,10 @@ Napi::Value wgKeepalive(Dataplane& dp, const Napi::CallbackInfo& info);
 // }: the handshake messages queued, and each peer whose activity bits (wg_table.h WgActivity) are
 // set, cleared as they are read; sent: its newest session's messages so far.
 Napi::Value wgPoll(Dataplane& dp, const Napi::CallbackInfo& info);
+// A handover's successor, before its threads start: wgHand(peer, session as for wgInstall) ->
+// boolean keeps a session its predecessor had, installed once the predecessor's final state of
+// it arrives with the baton; wgHanded() -> [localIndex]: those installed (the rest forgotten).
+Napi::Value wgHand(Dataplane& dp, const Napi::CallbackInfo& info);
+Napi::Value wgHanded(Dataplane& dp, const Napi::CallbackInfo& info);
 
 }  // namespace flatnet

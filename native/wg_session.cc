@@ -6,23 +6,12 @@
 
 #include <cstring>
 
+#include "le.h"
 #include "wg_admit.h"
 
 namespace flatnet {
 
 namespace {
-
-void putLe32(uint8_t* p, uint32_t v) {
-  for (int i = 0; i < 4; i++) p[i] = uint8_t(v >> (8 * i));
-}
-void putLe64(uint8_t* p, uint64_t v) {
-  for (int i = 0; i < 8; i++) p[i] = uint8_t(v >> (8 * i));
-}
-uint64_t le64(const uint8_t* p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; i--) v = (v << 8) | p[i];
-  return v;
-}
 
 // RFC 8439's 96-bit nonce as WireGuard fills it: 32 zero bits, then the counter little-endian.
 void nonceOf(uint64_t counter, uint8_t nonce[12]) {
@@ -76,6 +65,33 @@ bool ReplayWindow::accept(uint64_t counter) {
   }
   blocks_[(counter / kBits) % kBlocks] |= uint64_t(1) << (counter % kBits);
   return true;
+}
+
+void ReplayWindow::saveState(uint8_t* out) const {
+  static_assert(kStateBytes == 8 * (kBlocks + 1));
+  putLe64(out, next_);
+  for (uint64_t i = 0; i < kBlocks; i++) putLe64(out + 8 * (i + 1), blocks_[i]);
+}
+
+void ReplayWindow::loadState(const uint8_t* in) {
+  next_ = le64(in);
+  for (uint64_t i = 0; i < kBlocks; i++) blocks_[i] = le64(in + 8 * (i + 1));
+}
+
+void WgSession::saveState(uint8_t* out) {
+  putLe64(out, uint64_t(createdNs_));
+  putLe64(out + 8, sent());
+  out[16] = confirmed_.load() ? 1 : 0;
+  std::lock_guard<std::mutex> hold(replayLock_);
+  replay_.saveState(out + 17);
+}
+
+void WgSession::loadState(const uint8_t* in) {
+  createdNs_ = int64_t(le64(in));
+  sendCounter_.store(le64(in + 8));
+  confirmed_.store(in[16] != 0);
+  std::lock_guard<std::mutex> hold(replayLock_);
+  replay_.loadState(in + 17);
 }
 
 WgSession::WgSession(uint32_t localIndex, uint32_t remoteIndex, const WgSessionKeys& keys,

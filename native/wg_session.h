@@ -28,6 +28,10 @@ class ReplayWindow {
   bool check(uint64_t counter) const;
   // Records counter once its message authenticated; false (nothing recorded) if check fails.
   bool accept(uint64_t counter);
+  // Its state as bytes, for a handover's successor (the greatest counter and the bitmap).
+  static constexpr size_t kStateBytes = 8 * (kWindow / 64 + 2);
+  void saveState(uint8_t* out) const;
+  void loadState(const uint8_t* in);
 
  private:
   static constexpr uint64_t kBits = 64;
@@ -70,6 +74,12 @@ class WgSession {
   // decryption and recorded only after it, so a forged message cannot move the window.
   WgOpen open(uint8_t* msg, size_t len, int64_t nowNs, size_t* packetLen);
   uint64_t sent() const { return sendCounter_.load(std::memory_order_relaxed); }
+  // What a handover's successor needs beyond the keys, as bytes: when the handshake completed,
+  // the next send counter, whether it may send, the replay window. Saved with the packet
+  // threads joined, loaded before the successor's run (never while a thread uses it).
+  static constexpr size_t kStateBytes = 8 + 8 + 1 + ReplayWindow::kStateBytes;
+  void saveState(uint8_t* out);
+  void loadState(const uint8_t* in);
   // Whether seal would find this side allowed to send at nowNs (confirmed, alive, counters left).
   bool maySend(int64_t nowNs) const {
     return confirmed_.load(std::memory_order_acquire) && !expired(nowNs) &&
@@ -81,7 +91,7 @@ class WgSession {
 
   const uint32_t localIndex_, remoteIndex_;
   WgSessionKeys keys_;
-  const int64_t createdNs_;
+  int64_t createdNs_;  // set once, or by loadState before the session is installed
   std::atomic<bool> confirmed_;
   // Drawn with fetch_add by every sending thread: a counter (a nonce) is never used twice.
   std::atomic<uint64_t> sendCounter_{0};

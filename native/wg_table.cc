@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "le.h"
+
 namespace flatnet {
 
 namespace {
@@ -81,8 +83,15 @@ size_t WgTable::popHandshakes(std::vector<WgHandshake>* out, size_t max) {
 
 void WgTable::install(std::unique_ptr<WgSession> session, const std::shared_ptr<WgPeerState>& peer,
                       const std::shared_ptr<PeerCounters>& node) {
+  std::lock_guard<std::mutex> hold(writerLock_);
+  installLocked(std::move(session), peer, node);
+}
+
+void WgTable::installLocked(std::unique_ptr<WgSession> session,
+                            const std::shared_ptr<WgPeerState>& peer,
+                            const std::shared_ptr<PeerCounters>& node) {
   uint32_t index = session->localIndex();
-  retire(index);  // a slot holds one session: the control plane never reuses a live index
+  retireLocked(index);  // a slot holds one session: the control plane never reuses a live index
   auto in = std::make_shared<Installed>();
   in->session = std::move(session);
   in->peer = peer;
@@ -95,6 +104,11 @@ void WgTable::install(std::unique_ptr<WgSession> session, const std::shared_ptr<
 }
 
 void WgTable::retire(uint32_t localIndex) {
+  std::lock_guard<std::mutex> hold(writerLock_);
+  retireLocked(localIndex);
+}
+
+void WgTable::retireLocked(uint32_t localIndex) {
   auto it = installed_.find(localIndex);
   if (it == installed_.end()) return;
   Installed& in = *it->second;
@@ -109,6 +123,57 @@ void WgTable::retire(uint32_t localIndex) {
                                                             std::memory_order_release);
   retired_.push_back(std::move(it->second));
   installed_.erase(it);
+}
+
+// The state's layout: a count (32 bits, little-endian), then per session its local index (32
+// bits) and WgSession::kStateBytes.
+constexpr size_t kHandedRecord = 4 + WgSession::kStateBytes;
+
+std::vector<uint8_t> WgTable::exportState() {
+  std::lock_guard<std::mutex> hold(writerLock_);
+  std::vector<uint8_t> out(4 + installed_.size() * kHandedRecord);
+  putLe32(out.data(), uint32_t(installed_.size()));
+  uint8_t* p = out.data() + 4;
+  for (const auto& [index, in] : installed_) {
+    putLe32(p, index);
+    in->session->saveState(p + 4);
+    p += kHandedRecord;
+  }
+  return out;
+}
+
+void WgTable::hand(std::unique_ptr<WgSession> session, const std::shared_ptr<WgPeerState>& peer,
+                   const std::shared_ptr<PeerCounters>& node) {
+  std::lock_guard<std::mutex> hold(writerLock_);
+  handed_.push_back(Handed{std::move(session), peer, node});
+}
+
+void WgTable::applyHanded(const uint8_t* state, size_t len) {
+  std::lock_guard<std::mutex> hold(writerLock_);
+  std::unordered_map<uint32_t, const uint8_t*> byIndex;
+  if (len >= 4) {
+    size_t n = le32(state);
+    if (n <= (len - 4) / kHandedRecord) {
+      for (size_t i = 0; i < n; i++) {
+        const uint8_t* r = state + 4 + i * kHandedRecord;
+        byIndex[le32(r)] = r + 4;
+      }
+    }
+  }
+  for (Handed& h : handed_) {
+    auto it = byIndex.find(h.session->localIndex());
+    if (it == byIndex.end()) continue;
+    h.session->loadState(it->second);
+    applied_.push_back(h.session->localIndex());
+    installLocked(std::move(h.session), h.peer, h.node);
+  }
+  handed_.clear();
+}
+
+std::vector<uint32_t> WgTable::takeApplied() {
+  std::lock_guard<std::mutex> hold(writerLock_);
+  handed_.clear();  // none applied: the predecessor passed no state (it died, or spoke version 1)
+  return std::exchange(applied_, {});
 }
 
 }  // namespace flatnet

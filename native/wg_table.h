@@ -119,7 +119,8 @@ class WgTable {
     return peer.staged.take(&staged_);
   }
 
-  // The writer: one thread.
+  // The writer: the control plane's thread (and, once, a successor's first packet thread in
+  // applyHanded, before any packet moves; writerLock_ orders the two).
   // Makes session the peer's newest (the newest so far becomes the one before; the one
   // before that is retired). node: the peer's counters, which admission checks sources by.
   void install(std::unique_ptr<WgSession> session, const std::shared_ptr<WgPeerState>& peer,
@@ -127,7 +128,22 @@ class WgTable {
   // The session with this local index is used no more.
   void retire(uint32_t localIndex);
   size_t popHandshakes(std::vector<WgHandshake>* out, size_t max);
-  Retired takeRetired() { return std::exchange(retired_, {}); }
+  Retired takeRetired() {
+    std::lock_guard<std::mutex> hold(writerLock_);
+    return std::exchange(retired_, {});
+  }
+
+  // A handover. The predecessor, its packet threads joined: every installed session's state
+  // (WgSession::saveState) by local index. The successor, before its threads run: sessions the
+  // predecessor's control plane had (their keys), kept aside by hand(); applyHanded, called
+  // with the predecessor's exportState() once its threads stopped, installs those it has state
+  // for, in the order handed, and forgets the rest (without their counters, a session could
+  // repeat a nonce). takeApplied: the local indexes applyHanded installed.
+  std::vector<uint8_t> exportState();
+  void hand(std::unique_ptr<WgSession> session, const std::shared_ptr<WgPeerState>& peer,
+            const std::shared_ptr<PeerCounters>& node);
+  void applyHanded(const uint8_t* state, size_t len);
+  std::vector<uint32_t> takeApplied();
 
  private:
   struct Installed {
@@ -136,8 +152,20 @@ class WgTable {
     std::shared_ptr<PeerCounters> node;
     WgReceiver receiver;
   };
+  struct Handed {
+    std::unique_ptr<WgSession> session;
+    std::shared_ptr<WgPeerState> peer;
+    std::shared_ptr<PeerCounters> node;
+  };
+  void installLocked(std::unique_ptr<WgSession> session, const std::shared_ptr<WgPeerState>& peer,
+                     const std::shared_ptr<PeerCounters>& node);
+  void retireLocked(uint32_t localIndex);
+
+  std::mutex writerLock_;
   std::unique_ptr<std::atomic<const WgReceiver*>[]> slots_;
   std::unordered_map<uint32_t, std::shared_ptr<Installed>> installed_;
+  std::vector<Handed> handed_;
+  std::vector<uint32_t> applied_;
   Retired retired_;
   std::mutex queueLock_;
   std::unique_ptr<WgHandshake[]> queue_;

@@ -252,10 +252,17 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
     onReject: (node, why) => log.warn({ peer: node, why }, 'peer refused'),
     encryption: config.wireguard && key ? { strict: config.wireguard.strict, publicKey: key.publicKey, port: config.wireguard.port } : undefined,
   })
+  const wireguard = config.wireguard && key
+    ? new WireGuardDataPath({ dataplane, table, privateKey: key.privateKey, presharedKey: config.wireguard.presharedKey, port: config.wireguard.port, rekeyAfterMs: config.wireguard.rekeyAfterMs })
+    : undefined
+  let handedSessions: ReturnType<WireGuardDataPath['hand']> = []
   if (takenOver) {
     // Forwarding first, with the predecessor's table; the rest below only confirms what
-    // it had set up (each step replaces, none removes) and takes over its sockets.
+    // it had set up (each step replaces, none removes) and takes over its sockets. Its
+    // WireGuard sessions are made known natively before the threads start, and installed
+    // with their counters once its threads have stopped (the baton): no new handshake.
     table.restore(takenOver.peers)
+    if (wireguard) handedSessions = wireguard.hand(takenOver.wireguard)
     await takenOver.run(() => dataplane.start())
   }
   configureTun(info.tunName, mtu, config.podCIDRs, config.clusterCIDRs)
@@ -271,11 +278,11 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
   const sources = await startSources(config, options.configFile, options.overrides, table, log, key?.publicKey)
   undo.push(async () => await sources.stop())
   if (!takenOver) dataplane.start()
-  // Its sessions come from handshakes this daemon runs: a restart or a successor starts anew.
-  const wireguard = config.wireguard && key
-    ? new WireGuardDataPath({ dataplane, table, privateKey: key.privateKey, presharedKey: config.wireguard.presharedKey, port: config.wireguard.port, rekeyAfterMs: config.wireguard.rekeyAfterMs })
-    : undefined
+  // Sessions come from handshakes this daemon runs, or from its predecessor (a restart starts anew).
   wireguard?.start()
+  if (wireguard && takenOver?.wireguard !== undefined) {
+    log.info({ sessions: wireguard.adoptHanded(handedSessions) }, 'took over the predecessor\'s WireGuard sessions')
+  }
   if (wireguard) undo.push(() => wireguard.stop())
   // Someone deleting the TUN or a route is noticed and repaired (src/heal.ts).
   const healer = startHealer({ dataplane, tunName: info.tunName, mtu, podCIDRs: config.podCIDRs, clusterCIDRs: config.clusterCIDRs, log })
@@ -359,7 +366,7 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
     }
     return { node: config.nodeName, peers: rows }
   }
-  const succession = new Succession(config, controlPath, dataplane, table, log)
+  const succession = new Succession(config, controlPath, dataplane, table, log, wireguard)
   const control = await serveControl(controlPath, (cmd) => {
     if (cmd === 'stats') {
       return {

@@ -2,7 +2,8 @@
 // beside the running one (a DaemonSet's surge pod) registers as its successor; when
 // the running one is told to stop (SIGTERM), it passes its data plane over instead of
 // closing it. What moves: the TUN queue and receive socket descriptors (SCM_RIGHTS,
-// native/handover.cc) and the peer table. Packets queued meanwhile wait in the TUN's
+// native/handover.cc), the peer table, and WireGuard's sessions (keys in the handover
+// message; counters and replay windows, as the stopped threads left them, with the baton). Packets queued meanwhile wait in the TUN's
 // queue and the sockets' buffers; the successor reads them. As Envoy's hot restart and
 // HAProxy's socket transfer do, the versions are checked first, and whatever cannot
 // hand over falls back to a clean start.
@@ -11,10 +12,11 @@
 //   S: { cmd: 'successor', version, pid, listen, tun, port, address }
 //   O: { ok, version, pid }                       or { ok: false, error }: S waits, then starts clean
 //   ... until O's SIGTERM ...
-//   O: { event: 'handover', state, peers }        after passing the descriptors to `listen`
+//   O: { event: 'handover', state, peers, wireguard? }  after passing the descriptors to `listen`
 //   S: { event: 'ready' }                         table installed, threads started and
 //                                                 blocked on the baton pipe (passed last)
-//   O: stops its threads, writes the baton        (native: no JavaScript in the gap)
+//   O: stops its threads, writes the baton        (native: no JavaScript in the gap; to a
+//                                                 version 2 successor, the sessions' state first)
 //   S: { event: 'running' }                       its threads took the baton
 //   O closes the session when it exits (0), having withdrawn nothing.
 // No two daemons' threads ever read one queue, so no flow is reordered; the gap is a
@@ -25,13 +27,16 @@ import { dirname } from 'node:path'
 import type { Config } from './config.js'
 import type { Logger } from './log.js'
 import { addon, type AdoptedDataplane, type Dataplane, type HandoverState } from './native.js'
-import { type Next, openSession, queryControl, type Session } from './control-socket.js'
+import { type ClientSession, type Next, openSession, queryControl, type Session } from './control-socket.js'
 import type { PeerTable } from './peer-table.js'
 import { formatAddress } from './net/cidr.js'
 import { tableFromWire, tableToWire } from './control/state-file.js'
 import type { VtepRecord } from './control/vtep.js'
 
-export const HANDOVER_VERSION = 1
+// 2: WireGuard's sessions go with the data plane. A version 1 daemon (before) still hands over
+// to this one and takes over from it, without them: its peers handshake anew.
+export const HANDOVER_VERSION = 2
+const HANDOVER_VERSIONS = [1, 2]
 const READY_MS = 5000 // successor: receive, adopt and install the table
 const RUNNING_MS = 2000 // successor: start its threads; meanwhile nothing forwards
 const EXIT_MS = 10_000 // predecessor: quiet stop (sources, policy, probes) after the handover
@@ -43,7 +48,10 @@ function identity (config: Config): Identity {
 
 // ---- the running daemon's side
 
-interface Waiting { pid: number, listen: string, session: Session }
+interface Waiting { pid: number, listen: string, session: Session, version: number }
+
+/** What the running daemon's WireGuard gives a successor: its sessions (stopping it), or it goes on. */
+export interface HandsWireGuard { handover: () => unknown, resume: () => void }
 
 /** The running daemon's end: takes successor registrations, hands over on request. */
 export class Succession {
@@ -53,12 +61,12 @@ export class Succession {
   failed = false
 
   constructor (private readonly config: Config, private readonly controlPath: string, private readonly dataplane: Dataplane,
-    private readonly table: PeerTable, private readonly log: Logger) {}
+    private readonly table: PeerTable, private readonly log: Logger, private readonly wireguard?: HandsWireGuard) {}
 
   /** Session handler for the control socket's `successor` command. */
   readonly accept = (req: Record<string, unknown>, session: Session): void => {
     const refuse = (error: string): void => { session.send({ ok: false, version: HANDOVER_VERSION, error }); session.close() }
-    if (req.version !== HANDOVER_VERSION) return refuse(`handover version ${String(req.version)} not spoken here (this daemon speaks ${HANDOVER_VERSION})`)
+    if (!HANDOVER_VERSIONS.includes(req.version as number)) return refuse(`handover version ${String(req.version)} not spoken here (this daemon speaks ${HANDOVER_VERSIONS.join(' and ')})`)
     const mine = identity(this.config)
     const theirs = { tun: req.tun, port: req.port, address: req.address }
     const differs = (Object.keys(mine) as Array<keyof Identity>).filter((k) => mine[k] !== theirs[k])
@@ -67,7 +75,7 @@ export class Succession {
       return refuse('listen must be a socket beside the control socket')
     }
     if (this.waiting) return refuse(`a successor (pid ${this.successor!.pid}) is already waiting`)
-    const w: Waiting = { pid: Number(req.pid), listen: req.listen, session }
+    const w: Waiting = { pid: Number(req.pid), listen: req.listen, session, version: req.version as number }
     session.onClose = () => { if (this.successor === w) this.successor = undefined }
     this.successor = w
     session.send({ ok: true, version: HANDOVER_VERSION, pid: process.pid })
@@ -94,7 +102,9 @@ export class Succession {
   async handOver (): Promise<boolean> {
     const w = this.successor
     if (!w || !this.waiting) return false
+    const passSessions = this.wireguard !== undefined && w.version >= 2
     const failed = (why: string): false => {
+      if (passSessions) this.wireguard?.resume()
       this.failed = true
       this.log.warn({ successor: w.pid }, `handover failed: ${why}; still forwarding`)
       w.session.close()
@@ -107,12 +117,13 @@ export class Succession {
     } catch (err) {
       return failed(`cannot pass the descriptors (${(err as Error).message})`)
     }
-    w.session.send({ event: 'handover', state: this.dataplane.handoverState(), peers: tableToWire(this.table.list()) })
+    const wireguard = passSessions ? { wireguard: this.wireguard?.handover() } : {}
+    w.session.send({ event: 'handover', state: this.dataplane.handoverState(), peers: tableToWire(this.table.list()), ...wireguard })
     this.log.info({ successor: w.pid }, 'descriptors and table passed; waiting for the successor')
     const ready = await w.session.next(READY_MS)
     if (!isEvent(ready, 'ready')) return failed(describe(ready, 'ready'))
     const stopping = process.hrtime.bigint()
-    const errno = this.dataplane.handOff()
+    const errno = this.dataplane.handOff(passSessions)
     // What forwarding waits for: our threads' join (the successor's wake is a pipe write away).
     const gapMs = Number(process.hrtime.bigint() - stopping) / 1e6
     if (errno) {
@@ -155,6 +166,8 @@ function describe (n: Next, wanted: string): string {
 export interface TakenOver {
   dataplane: Dataplane
   peers: VtepRecord[]
+  /** The predecessor's WireGuard sessions (unchecked; WireGuardDataPath.hand checks them), if it passed any. */
+  wireguard?: unknown
   /** Call with the table installed: returns once this daemon forwards and its predecessor is gone. */
   run (start: () => void): Promise<void>
 }
@@ -173,7 +186,13 @@ export async function succeed (config: Config, controlPath: string, log: Logger,
   try {
     mkdirSync(dirname(controlPath), { recursive: true, mode: 0o700 })
     fd = addon.listenHandover(listen)
-    session = await openSession(controlPath, { cmd: 'successor', version: HANDOVER_VERSION, pid: process.pid, listen, ...identity(config) })
+    const ask = async (version: number): Promise<ClientSession> => await openSession(controlPath, { cmd: 'successor', version, pid: process.pid, listen, ...identity(config) })
+    session = await ask(HANDOVER_VERSION)
+    // A daemon from before version 2 refuses it, saying what it speaks: asked again in that.
+    if (!session.reply.ok && session.reply.version === 1) {
+      session.close()
+      session = await ask(1)
+    }
   } catch (err) {
     if (fd !== undefined) addon.closeDescriptor(fd)
     rmSync(listen, { force: true })
@@ -193,7 +212,7 @@ export async function succeed (config: Config, controlPath: string, log: Logger,
   const predecessor = Number(reply.pid)
   log.info({ predecessor, version: reply.version }, 'another daemon runs this node: taking over its data plane when it stops')
   const handover = await session.next(2 ** 31 - 1)
-  const msg = handover.value as { event?: string, state?: HandoverState, peers?: unknown[] } | undefined
+  const msg = handover.value as { event?: string, state?: HandoverState, peers?: unknown[], wireguard?: unknown } | undefined
   if (msg?.event !== 'handover' || !msg.state || !Array.isArray(msg.peers)) {
     cleanup()
     log.warn({ predecessor }, 'the running daemon stopped without handing over; starting clean')
@@ -223,6 +242,7 @@ export async function succeed (config: Config, controlPath: string, log: Logger,
   return {
     dataplane,
     peers,
+    wireguard: msg.wireguard,
     run: async (start) => {
       start() // the threads wait for the baton
       session.send({ event: 'ready' })

@@ -88,8 +88,12 @@ export interface Dataplane {
   handoverState(): HandoverState
   /** Passes the TUN queues, the receive sockets and a baton pipe to the successor listening at path (SCM_RIGHTS); forwarding goes on. */
   handTo(path: string): void
-  /** Stops the packet threads and passes the baton: the successor's start. 0, or an errno (EPIPE: it is gone; start() resumes). */
-  handOff(): number
+  /**
+   * Stops the packet threads and passes the baton: the successor's start. passSessions: the
+   * WireGuard sessions' final state goes with it (a successor that speaks handover version 2).
+   * 0, or an errno (EPIPE: it is gone; start() resumes).
+   */
+  handOff(passSessions: boolean): number
   /** Makes the native table exactly this one (first install, restore): peers absent from it are removed. */
   setTable(table: NativeTable): void
   /** Applies only the changed peers: costs the same with 10 peers or 5,000. */
@@ -109,6 +113,10 @@ export interface Dataplane {
   wgKeepalive(peer: string): boolean
   /** The handshake messages received (at most maxHandshakes), and the peers with activity since the last poll. */
   wgPoll(maxHandshakes: number): WgPoll
+  /** A successor, before its threads start: a session its predecessor had, installed when the predecessor's final state of it comes with the baton. */
+  wgHand(peer: string, session: NativeWgSession): boolean
+  /** After the baton: the local indexes of the handed sessions installed (the others are forgotten). */
+  wgHanded(): number[]
 }
 
 export interface NativeWgSession { localIndex: number, remoteIndex: number, send: Buffer, receive: Buffer, initiator: boolean }

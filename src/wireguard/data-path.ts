@@ -6,7 +6,7 @@
 import { type Address, formatAddress, parseAddress } from '../net/cidr.js'
 import type { PeerEntry, PeerTable } from '../peer-table.js'
 import { type Dataplane, WG_ANY_RECEIVED, WG_DATA_RECEIVED, WG_DATA_SENT, WG_WANTS_SESSION } from '../native.js'
-import { WireGuardPeers, type WireGuardDrop } from './peers.js'
+import { type HandedPeer, WireGuardPeers, type WireGuardDrop } from './peers.js'
 
 /** How often the packet threads' queue and bits are read: at most this long is added to a first packet's handshake. */
 export const POLL_MS = 20
@@ -18,7 +18,7 @@ const MAX_HANDSHAKES_PER_POLL = 64
 export interface WireGuardStats { sessions: number, established: number, drops: Partial<Record<WireGuardDrop, number>> }
 
 export interface WireGuardDataPathOptions {
-  dataplane: Pick<Dataplane, 'wgInstall' | 'wgRetire' | 'wgSend' | 'wgKeepalive' | 'wgPoll'>
+  dataplane: Pick<Dataplane, 'wgInstall' | 'wgRetire' | 'wgSend' | 'wgKeepalive' | 'wgPoll' | 'wgHand' | 'wgHanded'>
   table: Pick<PeerTable, 'list' | 'onChange' | 'encryptionOf'>
   privateKey: Buffer
   presharedKey?: Buffer
@@ -60,13 +60,49 @@ export class WireGuardDataPath {
       for (const p of [...changed, ...rekeyed]) this.setPeer(p)
       for (const name of removed) this.peers.remove(name)
     })
+    this.resume()
+  }
+
+  /** Stops the poll and the timers: nothing changes a session until resume(). */
+  stop (): void {
+    for (const t of this.timers) clearInterval(t)
+    this.timers.length = 0
+  }
+
+  resume (): void {
+    if (this.timers.length > 0) return
     this.timers.push(setInterval(() => this.poll(), POLL_MS), setInterval(() => this.peers.tick(), TICK_MS))
     for (const t of this.timers) t.unref()
   }
 
-  stop (): void {
-    for (const t of this.timers) clearInterval(t)
-    this.timers.length = 0
+  /**
+   * A handover: stops (resume() if it fails) and returns every session, keys included, for the
+   * successor. The packet threads make no session of their own, so once stopped the sessions
+   * are those the threads hold when they are joined, whose counters go with the baton.
+   */
+  handover (): HandedPeer[] {
+    this.stop()
+    return this.peers.handover()
+  }
+
+  /**
+   * A successor, before its threads start: the predecessor's sessions, kept by the data path
+   * until their final state comes with the baton. handed is what the predecessor sent (checked:
+   * a malformed entry is skipped). Returns what adoptHanded() takes after the baton.
+   */
+  hand (handed: unknown): HandedPeer[] {
+    const peers = handedPeers(handed)
+    for (const h of peers) {
+      for (const s of h.sessions) {
+        this.o.dataplane.wgHand(h.name, { localIndex: s.localIndex, remoteIndex: s.remoteIndex, send: Buffer.from(s.send, 'base64'), receive: Buffer.from(s.receive, 'base64'), initiator: s.initiator })
+      }
+    }
+    return peers
+  }
+
+  /** After the baton, with start() called: the handed sessions the data path installed become this daemon's. Returns how many. */
+  adoptHanded (handed: HandedPeer[]): number {
+    return this.peers.adopt(handed, new Set(this.o.dataplane.wgHanded()))
   }
 
   get publicKey (): Buffer { return this.peers.publicKey }
@@ -102,4 +138,17 @@ export class WireGuardDataPath {
       })
     }
   }
+}
+
+const KEY = /^[A-Za-z0-9+/]{43}=$/ // 32 bytes in base64
+
+/** The handed peers that are well formed (a newer or older predecessor may send more, or other). */
+function handedPeers (v: unknown): HandedPeer[] {
+  if (!Array.isArray(v)) return []
+  const u32 = (x: unknown): boolean => Number.isInteger(x) && (x as number) >= 0 && (x as number) <= 0xffffffff
+  return v.filter((h): h is HandedPeer => typeof h?.name === 'string' && Array.isArray(h.sessions) &&
+    (h.lastTimestamp === undefined || (typeof h.lastTimestamp === 'string' && /^[0-9a-f]{24}$/.test(h.lastTimestamp))) &&
+    h.sessions.length <= 2 && h.sessions.every((s: Record<string, unknown> | null) => s !== null && typeof s === 'object' &&
+      u32(s.localIndex) && u32(s.remoteIndex) && typeof s.send === 'string' && KEY.test(s.send) &&
+      typeof s.receive === 'string' && KEY.test(s.receive) && typeof s.initiator === 'boolean' && Number.isFinite(s.createdAt)))
 }

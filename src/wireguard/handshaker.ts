@@ -197,6 +197,13 @@ export class Handshaker {
     return { kind: 'data', peer: entry.peer, session: entry.session, packet: opened.packet }
   }
 
+  /** A handover's successor: a session its predecessor made with peer, under the same local index (oldest first). False if that index is taken. */
+  adopt (peer: Peer, session: Session): boolean {
+    if (!this.indexes.claim(session.localIndex, { peer, session })) return false
+    this.install(peer, session.localIndex, session)
+    return true
+  }
+
   /** Makes session the peer's newest; the one before stays for packets in flight, older ones are forgotten. */
   private install (peer: Peer, localIndex: number, session: Session): void {
     if (peer.previous) this.indexes.delete(peer.previous.localIndex)

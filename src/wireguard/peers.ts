@@ -8,7 +8,7 @@ import { type Endpoint, Handshaker, type Peer } from './handshaker.js'
 import { formatKey } from './keys.js'
 import { MESSAGE_TRANSPORT, messageType, type DropReason } from './messages.js'
 import { PeerTimers, REKEY_AFTER_MS, type CurrentSession } from './timers.js'
-import type { Session } from './transport.js'
+import { Session } from './transport.js'
 
 /** What the data path does for the control side. */
 export interface WireGuardPort {
@@ -46,6 +46,17 @@ export const UNDER_LOAD_PER_SECOND = 250
 const MAX_SOURCES = 16_384
 
 export type WireGuardDrop = DropReason | 'rate' | 'not-handshake'
+
+/**
+ * A peer's sessions as a handover passes them to the successor (JSON on the control socket,
+ * keys in base64): the newest last, and the greatest initiation timestamp taken from the peer
+ * (hex), so an initiation replayed to the successor is still refused.
+ */
+export interface HandedPeer {
+  name: string
+  lastTimestamp?: string
+  sessions: Array<{ localIndex: number, remoteIndex: number, send: string, receive: string, initiator: boolean, createdAt: number }>
+}
 
 interface Entry {
   name: string
@@ -129,6 +140,55 @@ export class WireGuardPeers {
     const s = this.current(e, a.sent)
     if (a.dataSent) this.act(e, e.timers.dataSent(t, s))
     if (a.dataReceived && s) this.act(e, e.timers.dataReceived(t, s))
+  }
+
+  /** Every peer's sessions and timestamp, for a handover's successor (keys included). */
+  handover (): HandedPeer[] {
+    const out: HandedPeer[] = []
+    for (const e of this.byName.values()) {
+      if (e.installed.length === 0 && e.peer.lastTimestamp === undefined) continue
+      out.push({
+        name: e.name,
+        ...(e.peer.lastTimestamp ? { lastTimestamp: e.peer.lastTimestamp.toString('hex') } : {}),
+        sessions: e.installed.map((s) => ({
+          localIndex: s.localIndex,
+          remoteIndex: s.remoteIndex,
+          send: s.keys.send.toString('base64'),
+          receive: s.keys.receive.toString('base64'),
+          initiator: s.initiator,
+          createdAt: s.createdAt,
+        })),
+      })
+    }
+    return out
+  }
+
+  /**
+   * A handover's successor: takes on the predecessor's sessions that the data path installed
+   * (applied: their local indexes, WireGuardPort.install not called again) and each peer's
+   * timestamp. Returns how many; any applied but not taken (its peer gone) is retired.
+   */
+  adopt (handed: HandedPeer[], applied: Set<number>): number {
+    let n = 0
+    for (const h of handed) {
+      const e = this.byName.get(h.name)
+      if (e === undefined) continue
+      if (h.lastTimestamp !== undefined) e.peer.lastTimestamp = Buffer.from(h.lastTimestamp, 'hex')
+      for (const s of h.sessions) {
+        if (!applied.delete(s.localIndex)) continue
+        const session = new Session(s.localIndex, s.remoteIndex, { send: Buffer.from(s.send, 'base64'), receive: Buffer.from(s.receive, 'base64') }, s.initiator, s.createdAt, this.now)
+        if (!this.handshaker.adopt(e.peer, session)) {
+          this.port.retire(s.localIndex)
+          continue
+        }
+        e.installed.push(session)
+        if (e.installed.length > 2) this.port.retire((e.installed.shift() as Session).localIndex)
+        e.timers.sessionDerived(s.createdAt)
+        n++
+      }
+    }
+    for (const index of applied) this.port.retire(index)
+    return n
   }
 
   /** Runs what is due; the daemon calls it every few hundred milliseconds. */

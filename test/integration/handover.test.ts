@@ -9,7 +9,7 @@
 import t, { type Test } from 'tap'
 import { once } from 'node:events'
 import { readFileSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import type { ChildProcess } from 'node:child_process'
 import { readLog } from '../../src/lab/netns.js'
 import type { Cluster, LabNode, NodeSpec } from '../../src/lab/cluster.js'
@@ -17,6 +17,8 @@ import { createServer } from 'node:net'
 import { openSession, queryControl } from '../../src/control-socket.js'
 import { readFrames, writeFrame } from '../../src/frame.js'
 import { HANDOVER_VERSION } from '../../src/handover.js'
+import { parseConfig } from '../../src/config.js'
+import { formatAddress } from '../../src/net/cidr.js'
 import { pacedTransfer, startPacedSink } from '../../src/lab/traffic.js'
 import { pingFlood } from '../../src/lab/ping-flood.js'
 import { until } from '../../src/lab/until.js'
@@ -186,8 +188,15 @@ t.test('versions: a successor speaking another version is refused; one refused s
   const [p1, p2] = cluster.nodes.map((n) => n.pods[0])
   const { controlSocket } = JSON.parse(readFileSync(n1.configFile!, 'utf8')) as { controlSocket: string }
   const future = await openSession(controlSocket, { cmd: 'successor', version: HANDOVER_VERSION + 1, pid: 1, listen: `${controlSocket}.x` })
-  t.match(future.reply, { ok: false, error: /handover version 2 not spoken here \(this daemon speaks 1\)/ }, 'a newer protocol is refused, naming both versions')
+  t.match(future.reply, { ok: false, version: HANDOVER_VERSION, error: new RegExp(`handover version ${HANDOVER_VERSION + 1} not spoken here \\(this daemon speaks 1 and 2\\)`) }, 'a newer protocol is refused, naming the versions spoken')
   future.close()
+  // Version 1 (before WireGuard's sessions went with the data plane) is still taken: that
+  // daemon is handed the data plane without them.
+  const c = parseConfig(JSON.parse(readFileSync(n1.configFile!, 'utf8')))
+  const identity = { tun: c.tun.name, port: c.underlay.port, address: formatAddress(c.underlay.address) }
+  const v1 = await openSession(controlSocket, { cmd: 'successor', version: 1, pid: 1, listen: join(dirname(controlSocket), 'v1.sock'), ...identity })
+  t.match(v1.reply, { ok: true, version: HANDOVER_VERSION }, 'a version 1 successor is accepted')
+  v1.close()
 
   // A daemon from before handovers answers `successor` as an unknown command.
   await cluster.stopDaemon(n1)

@@ -158,3 +158,23 @@ t.test('rekeyed every 5 s under traffic (wireguard.rekeyAfterSeconds): no packet
     t.equal((after.stats.drops[reason] ?? 0) - (before.stats.drops[reason] ?? 0), 0, `nothing dropped as ${reason}`)
   }
 })
+
+t.test('a handover keeps the session with wireguard-go: no handshake, no ping lost', async (t) => {
+  const cluster = await withCluster(t, { nodes: [{ kind: 'flatnet' }, { kind: 'wireguard-go' }], wireguard: true })
+  if (!cluster) return
+  const [n1, n2] = cluster.nodes
+  const device = cluster.wgDevice(n2)
+  const handshakeAt = (): number => wireguardGoPeers(n2, device).get(formatKey(cluster.wgPublicKey(n1) as Buffer))?.latestHandshake ?? 0
+  t.ok(await until(async () => handshakeAt() > 0, 20_000) >= 0, 'a first handshake')
+  t.ok(await pingFrom(n1.pods[0].ns, n2.pods[0].ip, 2), 'pods reach each other')
+  const before = handshakeAt()
+  // The successor seals with the counters the old daemon's threads stopped at: wireguard-go,
+  // which drops a counter it has seen (its replay window), takes every ping.
+  const pings = [steadyPing(n2.pods[0], n1.pods[0].ip, 4), steadyPing(n1.pods[0], n2.pods[0].ip, 4)]
+  await new Promise((resolve) => setTimeout(resolve, 1000))
+  t.equal((await cluster.handOver(n1)).code, 0, 'the old daemon handed over and exited 0')
+  const [[sentIn, gotIn], [sentOut, gotOut]] = await Promise.all(pings)
+  t.comment(`pings across the handover: n2 -> n1 ${gotIn}/${sentIn}, n1 -> n2 ${gotOut}/${sentOut}`)
+  t.same([gotIn, gotOut], [sentIn, sentOut], 'every ping answered, both ways')
+  t.equal(handshakeAt(), before, 'wireguard-go saw no new handshake')
+})

@@ -28,6 +28,12 @@ class FakePort {
     return true
   }
 
+  handed: Array<[string, NativeWgSession]> = []
+  // What the baton applies: every handed session unless told otherwise.
+  applies = (s: NativeWgSession): boolean => true
+  wgHand = (peer: string, s: NativeWgSession): boolean => { this.handed.push([peer, s]); return true }
+  wgHanded = (): number[] => this.handed.filter(([, s]) => this.applies(s)).map(([, s]) => s.localIndex)
+
   wgPoll = (): WgPoll => {
     const out = { handshakes: this.inbox, activity: this.activity }
     this.inbox = []
@@ -88,4 +94,72 @@ t.test('a packet wanting a session handshakes through two data paths; a key with
   ta.change([entry('b', '192.0.2.2')]) // b withdrew its key
   t.same(pa.retired, [sa.localIndex], 'its session is retired')
   t.equal(a.stats().established, 0)
+})
+
+t.test('a handover passes the sessions: the successor goes on with them, no handshake', async (t) => {
+  const [ka, kb] = [generatePrivateKey(), generatePrivateKey()]
+  const pa = new FakePort('192.0.2.1')
+  const pb = new FakePort('192.0.2.2')
+  pa.peer = pb
+  pb.peer = pa
+  const ta = new FakeTable([entry('b', '192.0.2.2', publicKeyOf(kb))])
+  const a = new WireGuardDataPath({ dataplane: pa, table: ta, privateKey: ka, port: 51820 })
+  const b = new WireGuardDataPath({ dataplane: pb, table: new FakeTable([entry('a', '192.0.2.1', publicKeyOf(ka))]), privateKey: kb, port: 51820 })
+  a.start()
+  b.start()
+  t.teardown(() => { a.stop(); b.stop() })
+  pa.activity.push(['b', WG_WANTS_SESSION | WG_DATA_SENT, 0])
+  a.poll()
+  b.poll()
+  a.poll()
+  const [, session] = pa.installed[0]
+
+  // As on the control socket: JSON.
+  const handed = JSON.parse(JSON.stringify(a.handover()))
+  t.equal(handed.length, 1, 'one peer handed')
+  const p2 = new FakePort('192.0.2.1')
+  p2.peer = pb
+  pb.peer = p2
+  const a2 = new WireGuardDataPath({ dataplane: p2, table: ta, privateKey: ka, port: 51820 })
+  t.teardown(() => a2.stop())
+  const kept = a2.hand(handed)
+  t.same(p2.handed.map(([peer, s]) => [peer, s.localIndex, s.remoteIndex, s.initiator]), [['b', session.localIndex, session.remoteIndex, true]], 'the session handed to the data path, under its own indexes')
+  t.same([p2.handed[0][1].send, p2.handed[0][1].receive], [session.send, session.receive], 'with its keys')
+  a2.start()
+  t.equal(a2.adoptHanded(kept), 1, 'taken on once the baton installed it')
+  t.same([a2.stats().established, p2.installed.length, p2.retired.length], [1, 0, 0], 'established, not installed again, nothing retired')
+  p2.activity.push(['b', WG_DATA_SENT, 5])
+  a2.poll()
+  t.equal(p2.sent.length, 0, 'data goes on without a handshake')
+
+  t.equal(a2.hand([{ name: 'b', sessions: [{ localIndex: -1 }] }, 'junk']).length, 0, 'a malformed handed entry is skipped')
+})
+
+t.test('a handed session the baton did not install is forgotten: the next packet handshakes', async (t) => {
+  const [ka, kb] = [generatePrivateKey(), generatePrivateKey()]
+  const pa = new FakePort('192.0.2.1')
+  const pb = new FakePort('192.0.2.2')
+  pa.peer = pb
+  pb.peer = pa
+  const ta = new FakeTable([entry('b', '192.0.2.2', publicKeyOf(kb))])
+  const a = new WireGuardDataPath({ dataplane: pa, table: ta, privateKey: ka, port: 51820 })
+  const b = new WireGuardDataPath({ dataplane: pb, table: new FakeTable([entry('a', '192.0.2.1', publicKeyOf(ka))]), privateKey: kb, port: 51820 })
+  a.start()
+  b.start()
+  t.teardown(() => { a.stop(); b.stop() })
+  pa.activity.push(['b', WG_WANTS_SESSION | WG_DATA_SENT, 0])
+  a.poll()
+  b.poll()
+  a.poll()
+  const p2 = new FakePort('192.0.2.1')
+  p2.applies = () => false // the predecessor died before its threads' state came
+  const a2 = new WireGuardDataPath({ dataplane: p2, table: ta, privateKey: ka, port: 51820 })
+  t.teardown(() => a2.stop())
+  const kept = a2.hand(JSON.parse(JSON.stringify(a.handover())))
+  a2.start()
+  t.equal(a2.adoptHanded(kept), 0, 'nothing taken on')
+  t.equal(a2.stats().established, 0)
+  p2.activity.push(['b', WG_WANTS_SESSION | WG_DATA_SENT, 0])
+  a2.poll()
+  t.equal(p2.sent[0]?.data.length, 148, 'the next packet to b starts a handshake')
 })
