@@ -445,7 +445,7 @@ void Dataplane::takeBaton() {
   uint8_t kind = 0;
   if (!readFully(batonFd_, &kind, 1) || kind != kBatonSessions) return;  // 1, or its death
   uint8_t length[4];
-  if (!readFully(batonFd_, length, 4)) return;
+  if (!readFully(batonFd_, length, 4) || le32(length) > WgTable::kMaxStateBytes) return;
   std::vector<uint8_t> state(le32(length));
   if (readFully(batonFd_, state.data(), state.size()) && wg_)
     wg_->applyHanded(state.data(), state.size());

@@ -140,6 +140,7 @@ class WgTable {
   // for, in the order handed, and forgets the rest (without their counters, a session could
   // repeat a nonce). takeApplied: the local indexes applyHanded installed.
   std::vector<uint8_t> exportState();
+  static constexpr size_t kMaxStateBytes = 4 + kSlots * (4 + WgSession::kStateBytes);
   void hand(std::unique_ptr<WgSession> session, const std::shared_ptr<WgPeerState>& peer,
             const std::shared_ptr<PeerCounters>& node);
   void applyHanded(const uint8_t* state, size_t len);

@@ -30,3 +30,23 @@ t.test('random high bits, and no index once every slot is taken', async (t) => {
   t.ok(highs.size > SLOTS / 2, `${highs.size} distinct high halves in ${SLOTS} indexes`)
   t.equal(table.add(-1), undefined, 'the 65,537th live index is refused')
 })
+
+t.test('claim: a handover\'s successor takes its predecessor\'s indexes; add() never hands out their slots', async (t) => {
+  const table = new IndexTable<string>()
+  const low = table.add('low') as number // slot 0
+  const claimed = ((0xabcd << 16) | 40) >>> 0 // a slot past those handed out
+  t.ok(table.claim(claimed, 'claimed'), 'a free slot is claimed, with the index as given')
+  t.equal(table.get(claimed), 'claimed')
+  t.notOk(table.claim(((0x1234 << 16) | 40) >>> 0, 'again'), 'its slot, under other high bits, is not claimed twice')
+  t.notOk(table.claim(low, 'again'), 'nor a slot add() handed out')
+  const slots = new Set<number>()
+  for (let i = 0; i < 100; i++) slots.add((table.add(String(i)) as number) & 0xffff)
+  t.notOk(slots.has(40), 'add() skips the claimed slot')
+  table.delete(claimed)
+  const freed = new Set<number>()
+  for (let i = 0; i < 10; i++) freed.add((table.add(`f${i}`) as number) & 0xffff)
+  t.ok(freed.has(40), 'once deleted, the slot is handed out again (once)')
+  table.delete(low)
+  t.ok(table.claim(low, 'back'), 'a slot freed below the handed-out ones can be claimed')
+  t.not((table.add('next') as number) & 0xffff, low & 0xffff, 'and is then not handed out by add()')
+})
