@@ -3,7 +3,7 @@
 // reach each other, sealed on the packet threads and opened there; ICMP both ways with either side
 // first, a sha256-checked TCP transfer both ways, the MTU exact with DF set, nothing in clear on
 // the wire, hostile datagrams dropped by reason, a restart that handshakes anew, and an IPv6 underlay.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { join } from 'node:path'
 import { queryControl } from '../../src/control-socket.js'
 import { until } from '../../src/lab/until.js'
@@ -23,19 +23,29 @@ const MARKER = '666c61746e65742d77672d6d61726b' // "flatnet-wg-mark", ping's -p 
 
 interface Stats { stats: { drops: Record<string, number> }, wireguard: { sessions: number, drops: Record<string, number> } }
 
-t.test('flatnet and wireguard-go as flannel configures it: pods reach each other, encrypted', async (t) => {
-  const cluster = await withCluster(t, { nodes: [{ kind: 'flatnet' }, { kind: 'wireguard-go' }], wireguard: true })
-  if (!cluster) return
+/**
+ * A flatnet node (n1, extra: its config's additions) and a wireguard-go one (n2), once their first
+ * handshake is done. The daemon starts first (the lab starts nodes in order): its node-to-node
+ * probes ask for a session before wireguard-go is up, and that initiation is retried after
+ * Rekey-Timeout (5 s, whitepaper 6.4). Waited for, not timed.
+ */
+async function withWireguardGo (t: Test, o: { extra?: Record<string, unknown>, ipv6Underlay?: boolean } = {}) {
+  const cluster = await withCluster(t, { nodes: [{ kind: 'flatnet', extra: o.extra }, { kind: 'wireguard-go' }], wireguard: true, ipv6Underlay: o.ipv6Underlay })
+  if (!cluster) return undefined
   const [n1, n2] = cluster.nodes
   const sock = join(cluster.dir, 'n1.sock')
   const stats = async (): Promise<Stats> => await queryControl(sock, 'stats') as unknown as Stats
   const device = cluster.wgDevice(n2)
-  const handshakes = (): number => wireguardGoPeers(n2, device).get(formatKey(cluster.wgPublicKey(n1) as Buffer))?.latestHandshake ?? 0
+  const peer = (): { latestHandshake: number, rx: number } | undefined => wireguardGoPeers(n2, device).get(formatKey(cluster.wgPublicKey(n1) as Buffer))
+  const handshakeAt = (): number => peer()?.latestHandshake ?? 0
+  t.ok(await until(async () => handshakeAt() > 0, 20_000) >= 0, 'wireguard-go and the daemon completed a handshake')
+  return { cluster, n1, n2, stats, peer, handshakeAt }
+}
 
-  // The daemon starts first (the lab starts nodes in order): its node-to-node probes ask for a
-  // session before wireguard-go is up, and that initiation is retried after Rekey-Timeout (5 s,
-  // whitepaper 6.4). Waited for, not timed.
-  t.ok(await until(async () => handshakes() > 0, 20_000) >= 0, 'wireguard-go and the daemon completed a handshake')
+t.test('flatnet and wireguard-go as flannel configures it: pods reach each other, encrypted', async (t) => {
+  const lab = await withWireguardGo(t)
+  if (!lab) return
+  const { cluster, n1, n2, stats } = lab
   t.ok(await pingFrom(n1.pods[0].ns, n2.pods[0].ip, 3), 'n1 pod -> n2 pod: ping')
   t.ok(await pingFrom(n2.pods[0].ns, n1.pods[0].ip, 3), 'n2 pod -> n1 pod: ping')
 
@@ -113,13 +123,9 @@ t.test('wireguard-go first: its pod pings before flatnet ever sent, flatnet answ
 })
 
 t.test('over an IPv6 underlay: IPv4 pods, WireGuard on IPv6, 80 bytes of overhead', async (t) => {
-  const cluster = await withCluster(t, { nodes: [{ kind: 'flatnet' }, { kind: 'wireguard-go' }], wireguard: true, ipv6Underlay: true })
-  if (!cluster) return
-  const [n1, n2] = cluster.nodes
-  const device = cluster.wgDevice(n2)
-  const peer = (): { latestHandshake: number, rx: number } | undefined => wireguardGoPeers(n2, device).get(formatKey(cluster.wgPublicKey(n1) as Buffer))
-  // As above: the daemon's first initiation may precede wireguard-go; waited for, not timed.
-  t.ok(await until(async () => (peer()?.latestHandshake ?? 0) > 0, 20_000) >= 0, 'a handshake over IPv6')
+  const lab = await withWireguardGo(t, { ipv6Underlay: true })
+  if (!lab) return
+  const { n1, n2, peer } = lab
   t.ok(await pingFrom(n1.pods[0].ns, n2.pods[0].ip, 3) && await pingFrom(n2.pods[0].ns, n1.pods[0].ip, 3), 'pods ping each other both ways')
   startSink(n1.pods[0].ns)
   startSink(n2.pods[0].ns)
@@ -135,14 +141,9 @@ t.test('over an IPv6 underlay: IPv4 pods, WireGuard on IPv6, 80 bytes of overhea
 })
 
 t.test('rekeyed every 5 s under traffic (wireguard.rekeyAfterSeconds): no packet lost', async (t) => {
-  const cluster = await withCluster(t, { nodes: [{ kind: 'flatnet', extra: { wireguard: { rekeyAfterSeconds: 5 } } }, { kind: 'wireguard-go' }], wireguard: true })
-  if (!cluster) return
-  const [n1, n2] = cluster.nodes
-  const sock = join(cluster.dir, 'n1.sock')
-  const stats = async (): Promise<Stats> => await queryControl(sock, 'stats') as unknown as Stats
-  const device = cluster.wgDevice(n2)
-  const handshakeAt = (): number => wireguardGoPeers(n2, device).get(formatKey(cluster.wgPublicKey(n1) as Buffer))?.latestHandshake ?? 0
-  t.ok(await until(async () => handshakeAt() > 0, 20_000) >= 0, 'a first handshake')
+  const lab = await withWireguardGo(t, { extra: { wireguard: { rekeyAfterSeconds: 5 } } })
+  if (!lab) return
+  const { n1, n2, stats } = lab
   // Pings both ways for 16 s: the daemon, whose initiation made the session, renews it every
   // 5 s while it sends; wireguard-go answers each. Packets in flight during a renewal are
   // opened with the session before (each side keeps it), so none is lost.
@@ -160,12 +161,9 @@ t.test('rekeyed every 5 s under traffic (wireguard.rekeyAfterSeconds): no packet
 })
 
 t.test('a handover keeps the session with wireguard-go: no handshake, no ping lost', async (t) => {
-  const cluster = await withCluster(t, { nodes: [{ kind: 'flatnet' }, { kind: 'wireguard-go' }], wireguard: true })
-  if (!cluster) return
-  const [n1, n2] = cluster.nodes
-  const device = cluster.wgDevice(n2)
-  const handshakeAt = (): number => wireguardGoPeers(n2, device).get(formatKey(cluster.wgPublicKey(n1) as Buffer))?.latestHandshake ?? 0
-  t.ok(await until(async () => handshakeAt() > 0, 20_000) >= 0, 'a first handshake')
+  const lab = await withWireguardGo(t)
+  if (!lab) return
+  const { cluster, n1, n2, handshakeAt } = lab
   t.ok(await pingFrom(n1.pods[0].ns, n2.pods[0].ip, 2), 'pods reach each other')
   const before = handshakeAt()
   // The successor seals with the counters the old daemon's threads stopped at: wireguard-go,

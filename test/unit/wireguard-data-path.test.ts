@@ -3,7 +3,7 @@
 // the WireGuard port, the other's next poll hands over. A packet wanting a session starts a
 // handshake; both ends install the session with each other's keys; the initiator confirms it with
 // a keepalive; a key withdrawn retires the sessions.
-import t from 'tap'
+import t, { type Test } from 'tap'
 import type { PeerEntry } from '../../src/peer-table.js'
 import { parseAddress } from '../../src/net/cidr.js'
 import { WG_DATA_SENT, WG_WANTS_SESSION, type NativeWgSession, type WgPoll } from '../../src/native.js'
@@ -57,19 +57,34 @@ const entry = (name: string, address: string, key?: Buffer): PeerEntry => {
   return e
 }
 
-t.test('a packet wanting a session handshakes through two data paths; a key withdrawn retires', async (t) => {
+/** a and b, each a data path on a fake port, started, each the other's peer. */
+function twoDataPaths (t: Test) {
   const [ka, kb] = [generatePrivateKey(), generatePrivateKey()]
   const pa = new FakePort('192.0.2.1')
   const pb = new FakePort('192.0.2.2')
   pa.peer = pb
   pb.peer = pa
   const ta = new FakeTable([entry('b', '192.0.2.2', publicKeyOf(kb))])
-  const tb = new FakeTable([entry('a', '192.0.2.1', publicKeyOf(ka))])
   const a = new WireGuardDataPath({ dataplane: pa, table: ta, privateKey: ka, port: 51820 })
-  const b = new WireGuardDataPath({ dataplane: pb, table: tb, privateKey: kb, port: 51820 })
+  const b = new WireGuardDataPath({ dataplane: pb, table: new FakeTable([entry('a', '192.0.2.1', publicKeyOf(ka))]), privateKey: kb, port: 51820 })
   a.start()
   b.start()
   t.teardown(() => { a.stop(); b.stop() })
+  return { ka, pa, pb, ta, a, b }
+}
+
+/** The same, after a's packet for b made their session. */
+function handshaken (t: Test): ReturnType<typeof twoDataPaths> {
+  const paths = twoDataPaths(t)
+  paths.pa.activity.push(['b', WG_WANTS_SESSION | WG_DATA_SENT, 0])
+  paths.a.poll()
+  paths.b.poll()
+  paths.a.poll()
+  return paths
+}
+
+t.test('a packet wanting a session handshakes through two data paths; a key withdrawn retires', async (t) => {
+  const { pa, pb, ta, a, b } = twoDataPaths(t)
 
   pa.activity.push(['b', WG_WANTS_SESSION | WG_DATA_SENT, 0])
   a.poll() // a initiates to b
@@ -97,21 +112,7 @@ t.test('a packet wanting a session handshakes through two data paths; a key with
 })
 
 t.test('a handover passes the sessions: the successor goes on with them, no handshake', async (t) => {
-  const [ka, kb] = [generatePrivateKey(), generatePrivateKey()]
-  const pa = new FakePort('192.0.2.1')
-  const pb = new FakePort('192.0.2.2')
-  pa.peer = pb
-  pb.peer = pa
-  const ta = new FakeTable([entry('b', '192.0.2.2', publicKeyOf(kb))])
-  const a = new WireGuardDataPath({ dataplane: pa, table: ta, privateKey: ka, port: 51820 })
-  const b = new WireGuardDataPath({ dataplane: pb, table: new FakeTable([entry('a', '192.0.2.1', publicKeyOf(ka))]), privateKey: kb, port: 51820 })
-  a.start()
-  b.start()
-  t.teardown(() => { a.stop(); b.stop() })
-  pa.activity.push(['b', WG_WANTS_SESSION | WG_DATA_SENT, 0])
-  a.poll()
-  b.poll()
-  a.poll()
+  const { ka, pa, pb, ta, a } = handshaken(t)
   const [, session] = pa.installed[0]
 
   // As on the control socket: JSON.
@@ -136,21 +137,7 @@ t.test('a handover passes the sessions: the successor goes on with them, no hand
 })
 
 t.test('a handed session the baton did not install is forgotten: the next packet handshakes', async (t) => {
-  const [ka, kb] = [generatePrivateKey(), generatePrivateKey()]
-  const pa = new FakePort('192.0.2.1')
-  const pb = new FakePort('192.0.2.2')
-  pa.peer = pb
-  pb.peer = pa
-  const ta = new FakeTable([entry('b', '192.0.2.2', publicKeyOf(kb))])
-  const a = new WireGuardDataPath({ dataplane: pa, table: ta, privateKey: ka, port: 51820 })
-  const b = new WireGuardDataPath({ dataplane: pb, table: new FakeTable([entry('a', '192.0.2.1', publicKeyOf(ka))]), privateKey: kb, port: 51820 })
-  a.start()
-  b.start()
-  t.teardown(() => { a.stop(); b.stop() })
-  pa.activity.push(['b', WG_WANTS_SESSION | WG_DATA_SENT, 0])
-  a.poll()
-  b.poll()
-  a.poll()
+  const { ka, ta, a } = handshaken(t)
   const p2 = new FakePort('192.0.2.1')
   p2.applies = () => false // the predecessor died before its threads' state came
   const a2 = new WireGuardDataPath({ dataplane: p2, table: ta, privateKey: ka, port: 51820 })
