@@ -1,7 +1,7 @@
 // NetworkPolicy from the API server on real nodes, as the DaemonSet runs it (the
 // kubernetes source, `"networkPolicy": {}`): the lab's API server runs in its own
 // namespace on the underlay, serving objects of real size, and three flatnet nodes
-// list and watch it. Upstream's cases are probed with traffic, every third case's first
+// list and watch it. Upstream's cases are probed with traffic, every fourth case's first
 // step twice: listed by daemons restarted with it already in the API server (a restart in
 // the middle of the run: the previous case's table is in force meanwhile), then, as every
 // case's, removed and created again while they run (watched). Before that, the start with a
@@ -23,7 +23,7 @@ import { withCluster } from '../lib/lab.js'
 import { addPods, checkStep, labNode, observe, PROBED_CASES } from '../policy/probes.js'
 import { NAMESPACES, nodeOf, PODS, podIP, SERVED, type Step } from '../policy/upstream-cases.js'
 
-// ~60 cases, a third of them with a restart of three daemons and one more probe than the manifests run.
+// ~60 cases, a quarter of them with a restart of three daemons and one more probe than the manifests run.
 t.setTimeout(1_500_000)
 
 /** The API server's objects for one step, kept in step with what was written: only changes are sent. */
@@ -171,10 +171,10 @@ t.test('upstream\'s cases through the API server: listed at start, created after
   for (const [index, c] of PROBED_CASES.entries()) {
     const [first, ...rest] = c.steps
     const label = (i: number, step: Step, how = ''): string => `${c.name}, step ${i + 1}${step.by ? ` (${step.by})` : ''}${how}`
-    // Every third case is listed at a start: the three nodes restart together, as a DaemonSet's
-    // pods may (30 s each to get ready: three starts share the machine's two CPUs). A third of the
-    // cases cover the listing's shapes; every case is created while the daemons run as well.
-    if (index % 3 === 0) {
+    // Every fourth case is listed at a start: the three nodes restart together, as a DaemonSet's
+    // pods may (30 s each to get ready: three starts share the machine's two CPUs). A quarter of
+    // the cases cover the listing's shapes; every case is created while the daemons run as well.
+    if (index % 4 === 0) {
       await Promise.all(cluster.nodes.map(async (n) => await cluster.stopDaemon(n)))
       await state.write(first)
       await Promise.all(cluster.nodes.map(async (n) => await cluster.startDaemon(n, 30_000)))
@@ -196,5 +196,5 @@ t.test('upstream\'s cases through the API server: listed at start, created after
   const q = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]
   t.comment(`API server written -> applied on all 3 nodes, ${latencies.length} changes: p50 ${q(0.5)} ms, p99 ${q(0.99)} ms`)
   const lists = (await api.requestLog()).filter((r) => !r.watch && r.kind === 'Pod')
-  t.comment(`Pod lists served: ${lists.length} (3 daemons x ${Math.ceil(PROBED_CASES.length / 3) + 1} starts, plus the retries above)`)
+  t.comment(`Pod lists served: ${lists.length} (3 daemons x ${Math.ceil(PROBED_CASES.length / 4) + 1} starts, plus the retries above)`)
 })

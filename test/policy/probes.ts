@@ -36,22 +36,36 @@ export function addPods (cluster: Cluster): Map<string, LabPod> {
   return pods
 }
 
+// Each round of UDP probes sends from its own source port. A UDP flow that an earlier step
+// allowed stays in conntrack for up to 120 s, and established flows pass the policy table
+// (only a first packet is judged): a probe whose kernel-chosen port happened to repeat an
+// earlier one's was let through a policy that denies it. Ports in [UDP_PORT_BASE, +20,000)
+// are never reused within one test file's run (a few hundred rounds).
+const UDP_PORT_BASE = 20_000
+let udpRound = 0
+
 /** From one pod, every other pod on port/protocol at once: a TCP connection or a UDP echo within 1 s. */
-async function probeFrom (pod: LabPod, targets: string[], probe: Pick<Probe, 'port' | 'protocol'>): Promise<boolean[]> {
+async function probeFrom (pod: LabPod, targets: string[], probe: Pick<Probe, 'port' | 'protocol'>, sourcePort: number): Promise<boolean[]> {
   const script = `const targets = ${JSON.stringify(targets)}
     const tcp = (ip) => new Promise((resolve) => { const s = require('net').connect(${probe.port}, ip); const done = (ok) => { s.destroy(); resolve(ok) }
       s.setTimeout(1000, () => done(false)); s.on('data', () => done(true)); s.on('error', () => done(false)) })
-    const udp = (ip) => new Promise((resolve) => { const s = require('dgram').createSocket('udp4'); const done = (ok) => { clearInterval(again); clearTimeout(t); s.close(); resolve(ok) }
-      const send = () => s.send('probe', ${probe.port}, ip); const again = setInterval(send, 300); const t = setTimeout(() => done(false), 1000); s.on('message', () => done(true)); send() })
-    Promise.all(targets.map(${probe.protocol === 'UDP' ? 'udp' : 'tcp'})).then((r) => process.stdout.write(JSON.stringify(r)))`
+    const udp = () => new Promise((resolve) => { const s = require('dgram').createSocket('udp4'); const answered = new Set()
+      const send = () => { for (const ip of targets) if (!answered.has(ip)) s.send('probe', ${probe.port}, ip) }
+      const done = () => { clearInterval(again); s.close(); resolve(targets.map((ip) => answered.has(ip))) }
+      let again
+      s.on('message', (m, r) => { answered.add(r.address); if (answered.size === targets.length) { clearTimeout(t); done() } })
+      const t = setTimeout(done, 1000)
+      s.bind(${sourcePort}, () => { send(); again = setInterval(send, 300) }) })
+    ;(${probe.protocol === 'UDP' ? 'udp()' : 'Promise.all(targets.map(tcp))'}).then((r) => process.stdout.write(JSON.stringify(r)))`
   return JSON.parse(await pod.ns.execAsync(process.execPath, ['-e', script], 20_000))
 }
 
 /** Every ordered pair of the 9 pods on one port and protocol. */
 export async function observe (pods: Map<string, LabPod>, probe: Pick<Probe, 'port' | 'protocol'>): Promise<TruthTable> {
   const observed = new TruthTable(PODS, false)
+  const sourcePort = UDP_PORT_BASE + (udpRound++ % 20_000)
   await Promise.all(PODS.map(async (from) => {
-    const results = await probeFrom(pods.get(from) as LabPod, PODS.map(podIP), probe)
+    const results = await probeFrom(pods.get(from) as LabPod, PODS.map(podIP), probe, sourcePort)
     PODS.forEach((to, k) => { observed.set(from, to, results[k]) })
   }))
   return observed
