@@ -85,7 +85,7 @@ t.test('both layouts, a keyless node and a strict one', async (t) => {
 t.test('both sides initiate at once', async (t) => {
   // No node-to-node probes: nothing asks for a session until the two pings below, sent
   // together. When both daemons' 20 ms polls see their ping before the other's initiation
-  // arrives (about one run in three here), both initiate: each answers the other's initiation
+  // arrives (not every run), both initiate: each answers the other's initiation
   // and takes the response to its own, and both sessions stand (whitepaper 5.4.6). Otherwise
   // one initiation finds the other side's staged ping and answers it. Either way, both answered.
   const cluster = await withCluster(t, {
@@ -129,8 +129,8 @@ t.test('a handshake flood from one address does not keep a peer\'s handshake out
   await new Promise((resolve) => setTimeout(resolve, 1000))
   // n1 is under load (whitepaper 5.3): n2's first initiation gets a cookie reply, its retry
   // after Rekey-Timeout (5 s) carries mac2 and is taken. The flood may hold 16 places of the
-  // packet threads' queue, no more: n2's messages find room (without that bound the queue,
-  // refilled within a millisecond of each poll, dropped them as wg_backlog).
+  // packet threads' queue, no more: n2's messages find room (without that bound the flood
+  // refills the queue as soon as each poll empties it, and they are dropped as wg_backlog).
   t.ok(await pingFrom(n2.pods[0].ns, n1.pods[0].ip, 1, 12), 'during the flood, n2 pod -> n1 pod: answered (n2 handshaked through it)')
   const sent = Number((await flood).trim())
   const s = await stats(1)
