@@ -405,16 +405,19 @@ int Dataplane::handOff(bool passSessions) {
   if (batonWrite_ < 0) return EBADF;
   // The baton: 1; or 2, the length of the sessions' state (32 bits, little-endian) and the
   // state, which the successor's first thread applies before any of them moves a packet.
-  std::vector<uint8_t> baton{kBatonPlain};
+  uint8_t head[5] = {kBatonPlain};
+  std::vector<uint8_t> state;
   if (passSessions && wg_) {
-    std::vector<uint8_t> state = wg_->exportState();
-    baton.assign(5, kBatonSessions);
-    putLe32(baton.data() + 1, uint32_t(state.size()));
-    baton.insert(baton.end(), state.begin(), state.end());
+    state = wg_->exportState();
+    head[0] = kBatonSessions;
+    putLe32(head + 1, uint32_t(state.size()));
   }
   // Blocking, and past the pipe's 64 KiB: the successor's thread reads as it arrives. EPIPE,
   // not SIGPIPE, if it died: Node ignores the signal.
-  int err = writeFully(batonWrite_, baton.data(), baton.size()) ? 0 : errno;
+  bool ok = head[0] == kBatonPlain ? writeFully(batonWrite_, head, 1)
+                                   : writeFully(batonWrite_, head, 5) &&
+                                         writeFully(batonWrite_, state.data(), state.size());
+  int err = ok ? 0 : errno;
   close(batonWrite_);
   batonWrite_ = -1;
   return err;

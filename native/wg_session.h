@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <mutex>
 
+#include "le.h"
+
 namespace flatnet {
 
 constexpr size_t kWgTransportHeader = 16;  // type 4, receiver index, 64-bit counter
@@ -41,9 +43,7 @@ class ReplayWindow {
 };
 
 // The receiver index of a transport message (whitepaper 5.4.6: little-endian, after the type).
-inline uint32_t wgReceiverIndex(const uint8_t* msg) {
-  return uint32_t(msg[4]) | uint32_t(msg[5]) << 8 | uint32_t(msg[6]) << 16 | uint32_t(msg[7]) << 24;
-}
+inline uint32_t wgReceiverIndex(const uint8_t* msg) { return le32(msg + 4); }
 
 struct WgSessionKeys {
   uint8_t send[32];
