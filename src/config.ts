@@ -24,8 +24,10 @@ export interface PeerConfig {
   podCIDRs: Cidr[]
   address: Address
   port: number
-  vtepMAC: Buffer
+  // undefined: a node that speaks WireGuard only (flannel's wireguard backend); it has a wgKey
+  vtepMAC?: Buffer
   wgKey?: Buffer // WireGuard public key, raw (32 bytes); undefined: the peer publishes none
+  wgPort?: number // its WireGuard port; undefined: this node's (wireguard.port)
 }
 
 export interface Config {
@@ -162,10 +164,10 @@ export function parseConfig (raw: Json): Config {
     }),
   }
   config.cni = raw.cni === false ? undefined : cniConfig(raw.cni, config.bridge?.name)
-  config.peers = optional(raw.peers, [], (v) => peers(v, config))
   config.sources = parseSources(raw, nodeName, config.underlay.address)
   // The key sits beside the peer table: the DaemonSet's host mount (deploy/daemonset.yaml).
   Object.assign(config, parseEncryption(raw, dirname(config.sources.stateFile ?? defaultStateFile(nodeName)), port))
+  config.peers = optional(raw.peers, [], (v) => peers(v, config)) // after encryption: a WireGuard-only peer needs it
   if (config.networkPolicy && config.networkPolicy.manifests === undefined && !config.sources.kubernetes) {
     throw new ConfigError('networkPolicy', 'give "manifests": DIR, or configure the "kubernetes" source to read the policies from the API server')
   }
@@ -216,15 +218,19 @@ export function peers (v: unknown, self: Config, path = 'peers'): PeerConfig[] {
   return v.map((item, i) => {
     const at = `${path}[${i}]`
     const o = object(item, at)
-    known(o, `${at}.`, ['nodeName', 'podCIDR', 'address', 'port', 'vtepMAC', 'wireguardPublicKey'])
+    known(o, `${at}.`, ['nodeName', 'podCIDR', 'address', 'port', 'vtepMAC', 'wireguardPublicKey', 'wireguardPort'])
     const peer: PeerConfig = {
       nodeName: name(o.nodeName, `${at}.nodeName`),
       podCIDRs: cidrs(o.podCIDR, `${at}.podCIDR`),
       address: address(o.address, `${at}.address`),
       port: optional(o.port, self.underlay.port, (p) => integer(p, `${at}.port`, 1, 65535)),
-      vtepMAC: mac(o.vtepMAC, `${at}.vtepMAC`),
     }
     if (o.wireguardPublicKey !== undefined && o.wireguardPublicKey !== null) peer.wgKey = wireguardKey(o.wireguardPublicKey, `${at}.wireguardPublicKey`)
+    // A node of flannel's wireguard backend has no VTEP: its key alone makes it a peer, of a
+    // node that encrypts (any other would send it VXLAN).
+    if (o.vtepMAC !== undefined || !peer.wgKey) peer.vtepMAC = mac(o.vtepMAC, `${at}.vtepMAC`)
+    else if (self.encryption !== 'wireguard') throw new ConfigError(`${at}.vtepMAC`, 'is required unless "encryption" is "wireguard" (a peer without one speaks WireGuard only)')
+    if (o.wireguardPort !== undefined) peer.wgPort = integer(o.wireguardPort, `${at}.wireguardPort`, 1, 65535)
     if (peer.nodeName === self.nodeName) throw new ConfigError(`${at}.nodeName`, `"${peer.nodeName}" is this node`)
     // One entry per node: a second would silently replace the first in the peer table.
     const first = names.get(peer.nodeName)

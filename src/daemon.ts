@@ -354,7 +354,7 @@ async function setUp (config: Config, options: DaemonOptions, log: Logger, datap
         nodeName: p.nodeName,
         podCIDRs: p.podCIDRs.map(formatCidr),
         vtep: `${formatAddress(p.address)}:${p.port}`,
-        vtepMAC: formatMac(p.vtepMAC),
+        vtepMAC: p.vtepMAC && formatMac(p.vtepMAC),
         source: p.restored ? `${p.source} (restored)` : p.source,
         version: p.version,
         ageSeconds: Math.round((Date.now() - p.since) / 1000),

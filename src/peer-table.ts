@@ -8,7 +8,7 @@ import { type Cidr, contains, formatCidr, overlaps } from './net/cidr.js'
 import { PrefixClaims } from './net/prefix-claims.js'
 import type { Dataplane, NativePeer, NativePrefix } from './native.js'
 import type { PeerChanges, PeerSink } from './control/source.js'
-import { sameKey, sameVtep, type SourceName, type VtepRecord } from './control/vtep.js'
+import { sameBytes, sameVtep, type SourceName, type VtepRecord } from './control/vtep.js'
 
 /**
  * How traffic to a peer goes with encryption on: `wireguard`, it published a key; `plain`, it
@@ -132,6 +132,7 @@ export class PeerTable implements PeerSink {
       if (other !== undefined) return reject(`pod CIDR ${formatCidr(c)} overlaps ${other}'s, which claimed it first`)
     }
     const encryption = this.options.encryption
+    if (!r.vtepMAC && !encryption) return reject('speaks WireGuard only (no VTEP MAC), and this node does not encrypt: set "encryption": "wireguard"')
     if (encryption && r.wgKey) {
       // A key names one peer (whitepaper 2: the receiver finds the sender by its static key); a
       // second holder has a copied key file, or is impersonating the first.
@@ -147,7 +148,7 @@ export class PeerTable implements PeerSink {
     if (encryption && r.wgKey) this.keyHolders.set(r.wgKey.toString('base64'), r.nodeName)
     const same = old !== undefined && sameVtep(old, r)
     this.peers.set(r.nodeName, { ...r, since: same ? old.since : Date.now(), restored })
-    if (same && !sameKey(old.wgKey, r.wgKey)) {
+    if (same && !sameBytes(old.wgKey, r.wgKey)) {
       // Updated in place, never removed and re-added: the data path re-handshakes with the new
       // key. Only a key published or withdrawn changes how its traffic goes.
       this.rekeyed.add(r.nodeName)
@@ -160,9 +161,9 @@ export class PeerTable implements PeerSink {
       name: r.nodeName,
       address: r.address.bytes,
       port: r.port,
-      mac: r.vtepMAC,
+      mac: r.vtepMAC ?? NO_MAC, // unused: a peer without one is reached by WireGuard only
       cidrs: r.podCIDRs.map(nativePrefix),
-      ...(state === 'wireguard' ? { encryption: state, wgPort: encryption?.port } : state === 'blocked' ? { encryption: state } : {}),
+      ...(state === 'wireguard' ? { encryption: state, wgPort: r.wgPort ?? encryption?.port } : state === 'blocked' ? { encryption: state } : {}),
     })
     this.removed.delete(r.nodeName)
     return true
@@ -189,6 +190,8 @@ export class PeerTable implements PeerSink {
     if (k !== undefined && this.keyHolders.get(k) === p.nodeName) this.keyHolders.delete(k)
   }
 }
+
+const NO_MAC = Buffer.alloc(6)
 
 // Types only from native.ts: the table (and its tests, benchmarks) must not need the addon loaded.
 function nativePrefix (c: Cidr): NativePrefix {

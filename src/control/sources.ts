@@ -31,6 +31,7 @@ export function selfRecord (config: Config, wgKey?: Buffer): VtepRecord {
     source: 'static',
   }
   if (wgKey) self.wgKey = wgKey
+  if (wgKey && config.wireguard) self.wgPort = config.wireguard.port
   return self
 }
 

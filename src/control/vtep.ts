@@ -22,11 +22,12 @@ export interface VtepWire {
   addr: string
   port: number
   vni: number
-  mac: string
+  mac?: string // absent only beside wg: a node that speaks WireGuard only (flannel's wireguard backend)
   ver: number
   // WireGuard public key, base64 (`wg pubkey`). Optional and additive: a node of an older
   // version ignores it, and a record without it is a peer that publishes no key.
   wg?: string
+  wgPort?: number // its WireGuard port, when it says (flannel's backend-data does); else the reader's own
 }
 
 export function toWire (r: VtepRecord): VtepWire {
@@ -36,9 +37,10 @@ export function toWire (r: VtepRecord): VtepWire {
     addr: formatAddress(r.address),
     port: r.port,
     vni: r.vni,
-    mac: formatMac(r.vtepMAC),
+    ...(r.vtepMAC ? { mac: formatMac(r.vtepMAC) } : {}),
     ver: r.version,
     ...(r.wgKey ? { wg: formatKey(r.wgKey) } : {}),
+    ...(r.wgPort !== undefined ? { wgPort: r.wgPort } : {}),
   }
 }
 
@@ -61,8 +63,6 @@ export function fromWire (v: unknown, source: SourceName): VtepRecord | string {
   if (!address) return `${w.node}: addr ${JSON.stringify(w.addr)} is not an IP address`
   if (!isInt(w.port, 1, 65535)) return `${w.node}: port ${JSON.stringify(w.port)} is not 1-65535`
   if (!isInt(w.vni, 1, 0xffffff)) return `${w.node}: vni ${JSON.stringify(w.vni)} is not 1-16777215`
-  const vtepMAC = typeof w.mac === 'string' ? parseMac(w.mac) : undefined
-  if (!vtepMAC || (vtepMAC[0] & 1)) return `${w.node}: mac ${JSON.stringify(w.mac)} is not a unicast MAC`
   if (!isInt(w.ver, 0, Number.MAX_SAFE_INTEGER)) return `${w.node}: ver ${JSON.stringify(w.ver)} is not a version number`
   let wgKey: Buffer | undefined
   if (w.wg !== undefined) {
@@ -70,8 +70,14 @@ export function fromWire (v: unknown, source: SourceName): VtepRecord | string {
     wgKey = typeof w.wg === 'string' ? parseKey(w.wg) : undefined
     if (!wgKey || formatKey(wgKey) !== w.wg) return `${w.node}: wg ${JSON.stringify(w.wg)} is not a WireGuard public key (32 bytes in base64)`
   }
-  const r: VtepRecord = { nodeName: w.node, podCIDRs, address, port: w.port, vni: w.vni, vtepMAC, version: w.ver, source }
+  if (w.wgPort !== undefined && !isInt(w.wgPort, 1, 65535)) return `${w.node}: wgPort ${JSON.stringify(w.wgPort)} is not 1-65535`
+  const vtepMAC = typeof w.mac === 'string' ? parseMac(w.mac) : undefined
+  if (w.mac === undefined && !wgKey) return `${w.node}: has neither a VTEP mac nor a WireGuard key (wg)`
+  if (w.mac !== undefined && (!vtepMAC || (vtepMAC[0] & 1))) return `${w.node}: mac ${JSON.stringify(w.mac)} is not a unicast MAC`
+  const r: VtepRecord = { nodeName: w.node, podCIDRs, address, port: w.port, vni: w.vni, version: w.ver, source }
+  if (vtepMAC) r.vtepMAC = vtepMAC
   if (wgKey) r.wgKey = wgKey
+  if (w.wgPort !== undefined) r.wgPort = w.wgPort
   return r
 }
 
@@ -80,15 +86,15 @@ export function fromPeerConfig (p: PeerConfig, vni: number): VtepRecord {
   return { ...p, vni, version: 0, source: 'static' }
 }
 
-/** The same WireGuard key, or both without one. */
-export function sameKey (a: Buffer | undefined, b: Buffer | undefined): boolean {
+/** The same bytes (a WireGuard key, a MAC), or both without any. */
+export function sameBytes (a: Buffer | undefined, b: Buffer | undefined): boolean {
   return a === undefined || b === undefined ? a === b : a.equals(b)
 }
 
 /** Same forwarding meaning (what the native table sees), whatever the version or source. */
 export function sameVtep (a: PeerConfig & { vni: number }, b: PeerConfig & { vni: number }): boolean {
   return a.nodeName === b.nodeName && a.port === b.port && a.vni === b.vni && a.address.bytes.equals(b.address.bytes) &&
-    a.vtepMAC.equals(b.vtepMAC) && a.podCIDRs.length === b.podCIDRs.length &&
+    sameBytes(a.vtepMAC, b.vtepMAC) && a.wgPort === b.wgPort && a.podCIDRs.length === b.podCIDRs.length &&
     a.podCIDRs.every((c, i) => c.length === b.podCIDRs[i].length && c.bytes.equals(b.podCIDRs[i].bytes))
 }
 

@@ -244,7 +244,9 @@ export class Cluster {
         nodeName: p.name,
         podCIDR: both(p.podCIDR, p.podCIDR6),
         address: p.underlayIP,
-        vtepMAC: p.vtepMAC,
+        // A wireguard-go node is one of flannel's wireguard backend: no VTEP, a key alone (a node
+        // that does not encrypt could not name it at all).
+        ...(p.spec.kind === 'wireguard-go' && this.wgKeys.has(n) ? {} : { vtepMAC: p.vtepMAC }),
         ...(this.wgKeys.has(p) ? { wireguardPublicKey: formatKey(publicKeyOf(this.wgKeys.get(p) as Buffer)) } : {}),
       })),
       ...n.spec.extra,

@@ -117,7 +117,7 @@ export class WireGuardDataPath {
     this.peers.set(p.nodeName, {
       publicKey: p.wgKey,
       presharedKey: this.o.presharedKey,
-      endpoint: { address: formatAddress(p.address), port: this.o.port },
+      endpoint: { address: formatAddress(p.address), port: p.wgPort ?? this.o.port },
     })
   }
 

@@ -77,6 +77,8 @@ const cases: Array<[string, (c: any) => void, string, RegExp]> = [
     c.peers[0].wireguardPublicKey = KEY
     c.peers.push({ nodeName: 'n3', podCIDR: '10.244.3.0/24', address: '192.0.2.3', vtepMAC: '02:00:00:00:00:03', wireguardPublicKey: KEY })
   }, 'peers[1].wireguardPublicKey', /is n2's too: each node has its own key/],
+  ['a WireGuard-only peer of a node that does not encrypt', (c) => { c.peers[0].wireguardPublicKey = KEY; delete c.peers[0].vtepMAC }, 'peers[0].vtepMAC', /is required unless "encryption" is "wireguard"/],
+  ['peer wireguardPort out of range', (c) => { c.peers[0].wireguardPort = 65536 }, 'peers[0].wireguardPort', /integer from 1 to 65535/],
 ]
 
 for (const [name, mutate, field, message] of cases) {
@@ -211,6 +213,10 @@ t.test('encryption: none by default; wireguard with its defaults, the key beside
   const peers = parseConfig({ ...base(), peers: [{ ...base().peers[0], wireguardPublicKey: KEY }] }).peers
   t.same(peers[0].wgKey, Buffer.alloc(32, 7), 'a static peer\'s key, raw')
   t.notOk('wgKey' in off.peers[0], 'a static peer without one has none')
+  const { vtepMAC, ...flannelPeer } = base().peers[0]
+  const [wgOnly] = parseConfig({ ...base(), encryption: 'wireguard', peers: [{ ...flannelPeer, wireguardPublicKey: KEY, wireguardPort: 51821 }] }).peers
+  t.equal(wgOnly.vtepMAC, undefined, `a node of flannel's wireguard backend: a key and no VTEP MAC (the others' was ${vtepMAC})`)
+  t.equal(wgOnly.wgPort, 51821, 'at its own WireGuard port')
 })
 
 t.test('wireguard.presharedKeyFile: read at start, as `wg genpsk` writes it; a bad one names the field', async (t) => {

@@ -223,3 +223,22 @@ t.test('a key names one peer: this node\'s own, or another peer\'s, refuses the 
   off.update('channel', { set: [keyed(1, k1), keyed(2, k1)] })
   t.equal(none.length, 0, 'with encryption off keys are not checked: they are not used')
 })
+
+t.test('a WireGuard-only peer (no VTEP MAC): taken when this node encrypts, at its own port or ours; refused, saying why, when it does not', async (t) => {
+  const key = publicKeyOf(generatePrivateKey())
+  const wgOnly = (i: number, wgPort?: number): VtepRecord => {
+    const r = fromWire({ node: `n${i}`, cidrs: [`10.0.${i}.0/24`], addr: `192.0.2.${i}`, port: 8472, vni: 1, ver: 1, wg: publicKeyOf(generatePrivateKey()).toString('base64'), ...(wgPort ? { wgPort } : {}) }, 'kubernetes')
+    if (typeof r === 'string') throw new Error(r)
+    return r
+  }
+  const native: NativePeer[] = []
+  const tb = new PeerTable({ setTable: (x) => { native.push(...x.peers) }, updatePeers: (c) => { native.push(...c.set) } },
+    [parseCidr('10.0.0.0/24') as Cidr], { self: 'n0', vni: 1, encryption: { strict: false, publicKey: key, port: 51820 } })
+  tb.update('kubernetes', { set: [wgOnly(1, 51821), wgOnly(2)] })
+  t.same(tb.list().map((p) => tb.encryptionOf(p)), ['wireguard', 'wireguard'])
+  t.same(native.map((p) => [p.name, p.encryption, p.wgPort]), [['n1', 'wireguard', 51821], ['n2', 'wireguard', 51820]], 'its port, else this node\'s')
+  const { table: off, rejects } = table()
+  off.update('kubernetes', { set: [wgOnly(3)] })
+  t.equal(off.size, 0)
+  t.same(rejects, ['n3: speaks WireGuard only (no VTEP MAC), and this node does not encrypt: set "encryption": "wireguard"'])
+})

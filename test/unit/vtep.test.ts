@@ -59,3 +59,16 @@ t.test('the state file (and the handover\'s table) keeps each peer\'s key, or it
   t.same(a.wgKey, KEY)
   t.notOk('wgKey' in b)
 })
+
+t.test('a WireGuard-only record (flannel\'s wireguard backend): no mac beside a key, with its own port; neither, refused', async (t) => {
+  const noMac: Record<string, unknown> = { ...wire }
+  delete noMac.mac
+  const r = record({ ...noMac, wg: KEY.toString('base64'), wgPort: 51821 })
+  t.equal(r.vtepMAC, undefined)
+  t.equal(r.wgPort, 51821)
+  t.same(toWire(r), { ...noMac, wg: KEY.toString('base64'), wgPort: 51821 }, 'no mac on the wire either')
+  t.same(record(toWire(r)), r, 'round trip')
+  t.equal(fromWire(noMac, 'channel'), 'n2: has neither a VTEP mac nor a WireGuard key (wg)')
+  t.equal(fromWire({ ...wire, wg: KEY.toString('base64'), wgPort: 0 }, 'channel'), 'n2: wgPort 0 is not 1-65535')
+  t.equal(fromWire({ ...wire, mac: null }, 'channel'), 'n2: mac null is not a unicast MAC', 'a mac that is there must be one')
+})
