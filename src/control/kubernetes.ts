@@ -1,11 +1,12 @@
 // Kubernetes Nodes as the peer source (the DaemonSet mode): a reflector lists and
 // watches /api/v1/nodes (relisting after 410 Gone) and keeps, per Node, only its VTEP:
 // pod CIDRs from spec.podCIDRs, the underlay address from its InternalIP, and VTEP MAC,
-// port and VNI from the `flatnet.io/` annotations each daemon writes on its own Node
-// (src/control/kube-node.ts). A Node without them runs no flatnet: not a peer.
+// port and VNI from the `flatnet.io/` annotations each daemon writes on its own Node, or a
+// flannel node's from flannel's (src/control/kube-node.ts). A Node with neither is no peer.
 import type { Logger } from '../log.js'
 import { KubeClient } from '../kube/client.js'
 import { Reflector } from '../kube/reflector.js'
+import { Backoff } from './backoff.js'
 import type { KubernetesConfig } from './config.js'
 import { type NodeJson, nodeRecord, selfAnnotations } from './kube-node.js'
 import type { PeerSink, PeerSource } from './source.js'
@@ -18,6 +19,8 @@ export class KubernetesSource implements PeerSource {
   private reflector?: Reflector<VtepRecord | null>
   private client?: KubeClient
   private readonly counts = { events: 0, errors: 0, resyncs: 0, skipped: 0 }
+  private annotating?: NodeJS.Timeout
+  private stopped = false
 
   constructor (private readonly config: KubernetesConfig, private readonly self: VtepRecord, private readonly log: Logger) {}
 
@@ -52,10 +55,12 @@ export class KubernetesSource implements PeerSource {
     })
     this.reflector = reflector
     reflector.start()
-    if (this.config.annotate) this.annotateSelf().catch((err) => this.log.error({ err: String(err?.message ?? err) }, 'cannot annotate this node'))
+    if (this.config.annotate) this.annotate(new Backoff(1000, 30_000))
   }
 
   async stop (): Promise<void> {
+    this.stopped = true
+    clearTimeout(this.annotating)
     await this.reflector?.stop()
     this.client?.close()
   }
@@ -77,6 +82,20 @@ export class KubernetesSource implements PeerSource {
       body: { metadata: { annotations: selfAnnotations(this.self) } },
     })
     this.log.info({ node: this.self.nodeName, wireguard: this.self.wgKey !== undefined }, 'annotated own Node with the VTEP')
+  }
+
+  /**
+   * Annotates until it succeeds: a daemon that starts while the API server is away (a control
+   * plane upgrade, a node boot) would otherwise stay unknown to every peer until its restart.
+   * The cap keeps a whole cluster's retries to one a node per 30 s while the server is down.
+   */
+  private annotate (backoff: Backoff): void {
+    this.annotateSelf().catch((err) => {
+      if (this.stopped) return
+      const ms = backoff.next()
+      this.log.error({ err: String(err?.message ?? err), retryInMs: Math.round(ms) }, 'cannot annotate this node')
+      this.annotating = setTimeout(() => this.annotate(backoff), ms)
+    })
   }
 
   up (): boolean {

@@ -2,7 +2,8 @@
 // speaking the real list/watch protocol: nodes with flatnet annotations become peers,
 // the daemon annotates its own Node, adds/updates/deletes flow through, a bookmark
 // changes nothing, and a 410 Gone after a compaction relists (missing deletes too);
-// WireGuard public keys go out and come in with the same annotations.
+// WireGuard public keys go out and come in with the same annotations, and with flannel's; a
+// patch refused at start is retried.
 import t, { type Test } from 'tap'
 import { until } from '../../src/lab/until.js'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -10,6 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
 import { ANNOTATION, KubernetesSource } from '../../src/control/kubernetes.js'
+import { FLANNEL } from '../../src/control/kube-node.js'
 import { fromWire } from '../../src/control/vtep.js'
 import { PeerTable } from '../../src/peer-table.js'
 import { parseCidr, type Cidr } from '../../src/net/cidr.js'
@@ -73,7 +75,7 @@ t.test('nodes as peers through list/watch, annotations, 410 relist', async (t) =
   api.closeWatches()
   t.ok(await until(() => names() === 'k6', 5000) >= 0, `after 410 Gone: relisted (${names()})`)
   t.ok(api.requests.filter((r) => r.startsWith('GET /api/v1/nodes?') || r === 'GET /api/v1/nodes').length >= 2, 'listed again')
-  t.equal(formatMac(table.list()[0].vtepMAC), '02:00:00:00:02:06')
+  t.equal(formatMac(table.list()[0].vtepMAC as Buffer), '02:00:00:00:02:06')
 })
 
 t.test('WireGuard public keys: written with the VTEP annotations, read from peers, a rotation updates the peer in place', async (t) => {
@@ -82,6 +84,11 @@ t.test('WireGuard public keys: written with the VTEP annotations, read from peer
   api.put(api.node('k1', ['10.244.1.0/24'], '192.0.2.1'))
   api.put(api.node('k2', ['10.244.2.0/24'], '192.0.2.2', { ...ann(2), [ANNOTATION.wgKey]: formatKey(k2) }))
   api.put(api.node('k3', ['10.244.3.0/24'], '192.0.2.3', ann(3))) // encryption none, or an older flatnet
+  // A node of flannel's wireguard backend, annotated as flannel's kube subnet manager does.
+  const k4 = publicKeyOf(generatePrivateKey())
+  api.put(api.node('k4', ['10.244.4.0/24'], '192.0.2.4', {
+    [FLANNEL.managed]: 'true', [FLANNEL.type]: 'wireguard', [FLANNEL.ip]: '192.0.2.4', [FLANNEL.data]: JSON.stringify({ PublicKey: formatKey(k4), Port: 51820 }),
+  }))
 
   const rekeyed: string[] = []
   const table = new PeerTable({ setTable: () => {}, updatePeers: () => {} }, [parseCidr('10.244.1.0/24') as Cidr],
@@ -89,15 +96,21 @@ t.test('WireGuard public keys: written with the VTEP annotations, read from peer
   table.onChange((_changed, _removed, r) => rekeyed.push(...r.map((p) => p.nodeName)))
   const base = fromWire({ node: 'k1', cidrs: ['10.244.1.0/24'], addr: '192.0.2.1', port: 8472, vni: 1, mac: '02:00:00:00:02:01', ver: 0 }, 'kubernetes')
   if (typeof base === 'string') throw new Error(base)
-  const source = new KubernetesSource({ kubeconfig, annotate: true }, { ...base, wgKey: own }, pino({ level: 'silent' }))
+  const source = new KubernetesSource({ kubeconfig, annotate: true }, { ...base, wgKey: own, wgPort: 51820 }, pino({ level: 'silent' }))
   await source.start(table)
   t.teardown(() => source.stop())
 
   const states = (): string => table.list().map((p) => `${p.nodeName}:${table.encryptionOf(p) ?? '-'}`).sort().join()
-  t.ok(await until(() => states() === 'k2:wireguard,k3:plain', 3000) >= 0, `k2 with its key, k3 without (${states()})`)
+  t.ok(await until(() => states() === 'k2:wireguard,k3:plain,k4:wireguard', 3000) >= 0, `k2 with its key, k3 without, flannel's k4 with its key (${states()})`)
   t.same(table.get('k2')?.wgKey, k2)
+  t.same(table.get('k4')?.wgKey, k4)
+  t.equal(table.get('k4')?.vtepMAC, undefined, 'flannel\'s k4: no VTEP, WireGuard only')
   t.ok(await until(() => api.nodes.get('k1')?.metadata.annotations[ANNOTATION.wgKey] === formatKey(own), 3000) >= 0,
     'own Node annotated with flatnet.io/wg-public-key')
+  const mine = api.nodes.get('k1')?.metadata.annotations ?? {}
+  t.equal(mine[FLANNEL.type], 'wireguard', 'and with flannel\'s, for flannel\'s nodes')
+  t.same(JSON.parse(mine[FLANNEL.data]), { PublicKey: formatKey(own), Port: 51820 })
+  t.equal(mine[FLANNEL.ip], '192.0.2.1')
 
   api.put(api.node('k2', ['10.244.2.0/24'], '192.0.2.2', { ...ann(2), [ANNOTATION.wgKey]: formatKey(k2rotated) }))
   t.ok(await until(() => table.get('k2')?.wgKey?.equals(k2rotated) === true, 3000) >= 0, 'k2 rotated its key: the new one')
@@ -113,4 +126,17 @@ t.test('WireGuard public keys: written with the VTEP annotations, read from peer
   t.teardown(() => plain.stop())
   t.ok(await until(() => api.nodes.get('k1')?.metadata.annotations[ANNOTATION.wgKey] === undefined, 3000) >= 0, 'the key annotation removed')
   t.equal(api.nodes.get('k1')?.metadata.annotations[ANNOTATION.mac], '02:00:00:00:02:01', 'the VTEP\'s stay')
+  t.same(JSON.parse(api.nodes.get('k1')?.metadata.annotations[FLANNEL.data] ?? '{}'), { VNI: 1, VtepMAC: '02:00:00:00:02:01' }, 'flannel\'s say vxlan now')
+})
+
+t.test('a Node that cannot be annotated yet (here: not registered) is annotated once it can be', async (t) => {
+  const { api, kubeconfig } = await kubeLab(t)
+  const self = fromWire({ node: 'k1', cidrs: ['10.244.1.0/24'], addr: '192.0.2.1', port: 8472, vni: 1, mac: '02:00:00:00:02:01', ver: 0 }, 'kubernetes')
+  if (typeof self === 'string') throw new Error(self)
+  const source = new KubernetesSource({ kubeconfig, annotate: true }, self, pino({ level: 'silent' }))
+  await source.start(new PeerTable({ setTable: () => {}, updatePeers: () => {} }, [parseCidr('10.244.1.0/24') as Cidr], { self: 'k1', vni: 1 }))
+  t.teardown(() => source.stop())
+  t.ok(await until(() => api.requests.some((r) => r.startsWith('PATCH /api/v1/nodes/k1/status')), 3000) >= 0, 'a first patch, refused (404)')
+  api.put(api.node('k1', ['10.244.1.0/24'], '192.0.2.1'))
+  t.ok(await until(() => api.nodes.get('k1')?.metadata.annotations[ANNOTATION.mac] === '02:00:00:00:02:01', 10_000) >= 0, 'retried: annotated')
 })
