@@ -1,8 +1,10 @@
 // Micro-benchmarks of the pure packet functions (native/vxlan, admit, checksum, gso, gro) through
 // exports.testing. Each call repeats the native work so the N-API crossing (~100 ns)
-// does not swamp a 64-byte checksum; figures are per packet of the given size.
+// does not swamp a 64-byte checksum; figures are per packet of the given size. Then WireGuard's
+// seal and open (native/wg_session) beside `openssl speed` on the same sizes.
 // Run: node dist/bench/micro.js  (after `tsc`; FLATNET_TESTING_ADDON picks another build)
 import Benchmark from 'benchmark'
+import { execFileSync } from 'node:child_process'
 import { testing } from '../test/lib/testing-addon.js'
 
 const t = testing
@@ -122,4 +124,34 @@ const pad = (s: string | number, n: number) => String(s).padStart(n)
 console.log(`${'operation'.padEnd(36)}${pad('bytes', 7)}${pad('ns/packet', 12)}${pad('GB/s', 8)}${pad('±%', 6)}`)
 for (const r of rows) {
   console.log(`${r.op.padEnd(36)}${pad(r.size, 7)}${pad(r.ns.toFixed(1), 12)}${pad(r.gbps.toFixed(2), 8)}${pad(r.rme.toFixed(1), 6)}`)
+}
+
+// WireGuard transport messages: the native loop seals COUNT packets, then its peer opens them,
+// best of ROUNDS (the least disturbed by other work on a shared machine). `openssl speed -evp`
+// streams one long message through the same AEAD, with no per-message nonce, key stream block
+// for Poly1305 or tag: the bound a message-at-a-time AEAD approaches as packets grow.
+const COUNT = 20_000
+const ROUNDS = 7
+const wgSizes = [64, 512, 1420] // 1420: a full packet at the MTU over an IPv4 underlay
+console.log(`\n${'WireGuard'.padEnd(20)}${pad('bytes', 7)}${pad('seal ns', 10)}${pad('open ns', 10)}${pad('openssl ns', 12)}${pad('seal/openssl', 14)}`)
+for (const size of wgSizes) {
+  let best = { sealNs: Infinity, openNs: Infinity }
+  for (let i = 0; i < ROUNDS; i++) {
+    const r = t.wgAeadLoop(size, COUNT) as { sealNs: number, openNs: number }
+    best = { sealNs: Math.min(best.sealNs, r.sealNs / COUNT), openNs: Math.min(best.openNs, r.openNs / COUNT) }
+  }
+  const openssl = opensslNs(size)
+  console.log(`${'ChaCha20-Poly1305'.padEnd(20)}${pad(size, 7)}${pad(best.sealNs.toFixed(0), 10)}${pad(best.openNs.toFixed(0), 10)}` +
+    `${pad(openssl === undefined ? '-' : openssl.toFixed(0), 12)}${pad(openssl === undefined ? '-' : `${(best.sealNs / openssl).toFixed(2)}x`, 14)}`)
+}
+
+/** ns per size bytes from `openssl speed` (its figures are thousands of bytes a second); undefined without openssl. */
+function opensslNs (size: number): number | undefined {
+  try {
+    const out = execFileSync('openssl', ['speed', '-seconds', '2', '-evp', 'chacha20-poly1305', '-bytes', String(size)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+    const k = Number(out.trim().split('\n').at(-1)?.trim().split(/\s+/).at(-1)?.replace(/k$/, ''))
+    return Number.isFinite(k) && k > 0 ? size / (k * 1000) * 1e9 : undefined
+  } catch {
+    return undefined
+  }
 }

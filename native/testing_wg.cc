@@ -2,7 +2,9 @@
 // seal and open are checked against the TypeScript side and wireguard-go's messages.
 #include <cstring>
 #include <memory>
+#include <vector>
 
+#include "clock.h"
 #include "fib.h"
 #include "testing.h"
 #include "wg_admit.h"
@@ -168,11 +170,50 @@ class JsReplay : public Napi::ObjectWrap<JsReplay> {
   ReplayWindow window_;
 };
 
+// wgAeadLoop(size, count) -> { sealNs, openNs }: count packets of size bytes sealed by one
+// session, then opened by its peer, each loop timed whole: what the packet threads pay for the
+// AEAD and its framing per packet, without N-API in between (bench/micro.ts sets it beside
+// `openssl speed`).
+Napi::Value AeadLoop(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber() || !info[1].IsNumber()) {
+    Napi::TypeError::New(env, "wgAeadLoop(size: number, count: number)")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  size_t size = info[0].As<Napi::Number>().Uint32Value();
+  size_t count = info[1].As<Napi::Number>().Uint32Value();
+  if (size == 0 || size > 65535 || count == 0 || count > 1'000'000) {
+    Napi::RangeError::New(env, "size 1-65535, count 1-1000000").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  WgSessionKeys a, b;
+  for (int i = 0; i < 32; i++)
+    a.send[i] = b.receive[i] = uint8_t(i), a.receive[i] = b.send[i] = uint8_t(255 - i);
+  WgSession sender(1, 2, a, true, 0), receiver(2, 1, b, false, 0);
+  size_t stride = WgSession::messageLength(size, size);
+  std::vector<uint8_t> messages(stride * count, 0x5a);
+  int64_t t0 = monotonicNs();
+  for (size_t i = 0; i < count; i++)
+    if (sender.seal(messages.data() + i * stride, size, size, 0) != stride) return env.Undefined();
+  int64_t t1 = monotonicNs();
+  size_t len = 0;
+  for (size_t i = 0; i < count; i++)
+    if (receiver.open(messages.data() + i * stride, stride, 0, &len) != WgOpen::ok)
+      return env.Undefined();
+  int64_t t2 = monotonicNs();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("sealNs", double(t1 - t0));
+  o.Set("openNs", double(t2 - t1));
+  return o;
+}
+
 }  // namespace
 
 void InitTestingWireGuard(Napi::Env env, Napi::Object testing) {
   testing.Set("WgSession", JsSession::Define(env));
   testing.Set("ReplayWindow", JsReplay::Define(env));
+  testing.Set("wgAeadLoop", Napi::Function::New(env, AeadLoop));
 }
 
 }  // namespace flatnet

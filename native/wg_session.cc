@@ -4,6 +4,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include <atomic>
 #include <cstring>
 
 #include "le.h"
@@ -20,10 +21,14 @@ void nonceOf(uint64_t counter, uint8_t nonce[12]) {
 }
 
 // One cipher context per thread and direction, set to ChaCha20-Poly1305 once: each message
-// then only sets its key and nonce, with no allocation and no provider lookup per packet.
+// then sets only its nonce, and its key when the last message on that context was another
+// session's, with no allocation and no provider lookup per packet. The key's set-up costs more
+// than a short message's sealing; a nonce alone resets the Poly1305 state as a key does
+// (OpenSSL's chacha20_poly1305 init: the lengths, AAD and MAC state go with any new IV).
 struct Contexts {
   EVP_CIPHER_CTX* seal = nullptr;
   EVP_CIPHER_CTX* open = nullptr;
+  uint64_t sealKey = 0, openKey = 0;  // the session whose key each holds; 0: none
   Contexts() {
     seal = EVP_CIPHER_CTX_new();
     open = EVP_CIPHER_CTX_new();
@@ -40,6 +45,21 @@ struct Contexts {
 Contexts& contexts() {
   static thread_local Contexts c;
   return c;
+}
+
+std::atomic<uint64_t> nextSessionId{1};
+
+// Sets ctx's nonce, and its key unless it holds this session's (*held: whose it holds). A
+// failed init leaves the context's key unknown.
+bool initContext(EVP_CIPHER_CTX* ctx, uint64_t* held, uint64_t id, const uint8_t* key,
+                 const uint8_t nonce[12], bool encrypt) {
+  const uint8_t* k = *held == id ? nullptr : key;
+  *held = 0;
+  int ok = encrypt ? EVP_EncryptInit_ex(ctx, nullptr, nullptr, k, nonce)
+                   : EVP_DecryptInit_ex(ctx, nullptr, nullptr, k, nonce);
+  if (ok != 1) return false;
+  *held = id;
+  return true;
 }
 
 }  // namespace
@@ -98,6 +118,7 @@ WgSession::WgSession(uint32_t localIndex, uint32_t remoteIndex, const WgSessionK
                      bool initiator, int64_t createdNs)
     : localIndex_(localIndex),
       remoteIndex_(remoteIndex),
+      id_(nextSessionId.fetch_add(1, std::memory_order_relaxed)),
       keys_(keys),
       createdNs_(createdNs),
       confirmed_(initiator) {}
@@ -115,7 +136,8 @@ size_t WgSession::seal(uint8_t* msg, size_t len, size_t mtu, int64_t nowNs) {
   if (!confirmed_.load(std::memory_order_acquire) || expired(nowNs)) return 0;
   uint64_t counter = sendCounter_.fetch_add(1, std::memory_order_relaxed);
   if (counter >= kWgRejectAfterMessages) return 0;
-  EVP_CIPHER_CTX* ctx = contexts().seal;
+  Contexts& c = contexts();
+  EVP_CIPHER_CTX* ctx = c.seal;
   if (ctx == nullptr) return 0;
   size_t total = messageLength(len, mtu);
   size_t padded = total - kWgTransportHeader - kWgTag;
@@ -128,7 +150,7 @@ size_t WgSession::seal(uint8_t* msg, size_t len, size_t mtu, int64_t nowNs) {
   uint8_t nonce[12];
   nonceOf(counter, nonce);
   int n = 0, m = 0;
-  if (EVP_EncryptInit_ex(ctx, nullptr, nullptr, keys_.send, nonce) != 1 ||
+  if (!initContext(ctx, &c.sealKey, id_, keys_.send, nonce, true) ||
       EVP_EncryptUpdate(ctx, body, &n, body, int(padded)) != 1 ||
       EVP_EncryptFinal_ex(ctx, body + n, &m) != 1 ||
       EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, int(kWgTag), body + padded) != 1)
@@ -146,14 +168,15 @@ WgOpen WgSession::open(uint8_t* msg, size_t len, int64_t nowNs, size_t* packetLe
     std::lock_guard<std::mutex> hold(replayLock_);
     if (!replay_.check(counter)) return WgOpen::replay;
   }
-  EVP_CIPHER_CTX* ctx = contexts().open;
+  Contexts& c = contexts();
+  EVP_CIPHER_CTX* ctx = c.open;
   if (ctx == nullptr) return WgOpen::decrypt;
   size_t sealed = len - kWgTransportHeader - kWgTag;
   uint8_t* body = msg + kWgTransportHeader;
   uint8_t nonce[12];
   nonceOf(counter, nonce);
   int n = 0, m = 0;
-  if (EVP_DecryptInit_ex(ctx, nullptr, nullptr, keys_.receive, nonce) != 1 ||
+  if (!initContext(ctx, &c.openKey, id_, keys_.receive, nonce, false) ||
       EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, int(kWgTag), body + sealed) != 1 ||
       EVP_DecryptUpdate(ctx, body, &n, body, int(sealed)) != 1 ||
       EVP_DecryptFinal_ex(ctx, body + n, &m) != 1)

@@ -90,6 +90,9 @@ class WgSession {
   bool expired(int64_t nowNs) const { return nowNs - createdNs_ >= kWgRejectAfterNs; }
 
   const uint32_t localIndex_, remoteIndex_;
+  // Unique for the process's life (never an address, which a later session may reuse): the
+  // thread's cipher contexts remember whose key they hold by it.
+  const uint64_t id_;
   WgSessionKeys keys_;
   int64_t createdNs_;  // set once, or by loadState before the session is installed
   std::atomic<bool> confirmed_;

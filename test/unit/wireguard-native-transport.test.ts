@@ -62,6 +62,31 @@ t.test('native seals what TypeScript opens, byte for byte the same message', asy
   }
 })
 
+t.test('sessions taking turns on one thread: each seals and opens with its own key (the thread\'s cipher context switches)', async (t) => {
+  // A packet thread's cipher context keeps the last session's key; one session after another,
+  // and a new session in place of a freed one, must each get their own.
+  const pairs = [0, 1, 2].map((i) => {
+    const [a, b] = [randomBytes(32), randomBytes(32)]
+    return { native: new testing.WgSession(10 + i, 20 + i, a, b, true), peer: new Session(20 + i, 10 + i, { send: b, receive: a }, false, 0, () => 0), back: new Session(20 + i, 10 + i, { send: b, receive: a }, true, 0, () => 0) }
+  })
+  let good = 0
+  for (let round = 0; round < 30; round++) {
+    const { native, peer, back } = pairs[(round * 7) % 3]
+    const p = packet(100 + round)
+    const opened = peer.open(native.seal(p, 1420) as Buffer)
+    if ('packet' in opened && opened.packet.subarray(0, p.length).equals(p)) good++
+    const reply = native.open(back.seal(p, 1420) as Buffer)
+    if ('packet' in reply && reply.packet?.subarray(0, p.length).equals(p)) good++
+  }
+  t.equal(good, 60, 'every message sealed and opened under its own session\'s key, in any order')
+  // A freed session's successor (the allocator may give it the same address) has its own key.
+  for (let i = 0; i < 20; i++) {
+    const [a, b] = [randomBytes(32), randomBytes(32)]
+    const opened = new Session(2, 1, { send: b, receive: a }, false, 0, () => 0).open(new testing.WgSession(1, 2, a, b, true).seal(packet(64), 1420) as Buffer)
+    if (!('packet' in opened)) t.fail(`session ${i}: sealed with another session's key`)
+  }
+})
+
 t.test('native opens what TypeScript seals; hostile messages refused by reason', async (t) => {
   const ts = new Session(7, 9, { send: keys.b, receive: keys.a }, true, 0, () => 0)
   const native = new testing.WgSession(9, 7, keys.a, keys.b, false)
