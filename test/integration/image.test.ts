@@ -5,11 +5,12 @@
 // sender's own pod IP. Under podman's default seccomp profile (as RuntimeDefault)
 // bpf() needs CAP_SYS_ADMIN, so `workers: auto` runs the pipeline; unconfined (what
 // Kubernetes gives a pod without seccompProfile, unless the kubelet's
-// --seccomp-default is on) CAP_BPF suffices and it runs per-cpu.
+// --seccomp-default is on) CAP_BPF suffices and it runs per-cpu. With encryption "wireguard" its
+// pod and a wireguard-go node's reach each other, sealed, and a key rotation goes through.
 import t, { type Test } from 'tap'
 import { execFileSync, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { existsSync, openSync, readFileSync } from 'node:fs'
+import { existsSync, openSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -19,6 +20,7 @@ import { daemonSetCapabilities, daemonSetMemoryLimit } from '../lib/daemonset.js
 import { containerName, containerPid, containerRunner, ensureImage, ulimitFlags } from '../lib/image.js'
 import { pingFlood } from '../../src/lab/ping-flood.js'
 import { until } from '../../src/lab/until.js'
+import { pingFrom } from '../lib/echo.js'
 import { labSkipReason, ping, startPeerEcho, tcpSeenAs, withCluster } from '../lib/lab.js'
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -108,6 +110,39 @@ t.test('the image as the DaemonSet runs it', { skip: why ?? false }, async (t) =
     if (!perCpu) return t.comment('one CPU: the pipeline either way')
     t.same([r.info.workers, r.info.perCpuErrno, r.info.tunSteeringErrno, r.info.socketSteering], ['per-cpu', 0, 0, 'flow'],
       'CAP_BPF suffices: per-cpu workers, both steering programs attached')
+  })
+
+  // Encryption in the DaemonSet's container: WireGuard's UDP socket and the AEAD on the packet
+  // threads under the container's seccomp profile and capabilities, the key under the state
+  // directory (a host mount: the only writable place), against a node of flannel's wireguard
+  // backend; then the documented key rotation (delete the key, restart).
+  t.test('encryption "wireguard" in the container: sealed pod traffic with wireguard-go, a key rotation', async (t) => {
+    const cluster = await withCluster(t, { tag: 'imgwg', nodes: [{ kind: 'flatnet', runner: containerRunner(image) }, { kind: 'wireguard-go' }], wireguard: true })
+    if (!cluster) return
+    const [n1, n2] = cluster.nodes
+    const [a, b] = cluster.nodes.map((n) => n.pods[0])
+    const sock = join(cluster.dir, `${n1.name}.sock`)
+    const publicKey = async (): Promise<string> => ((await queryControl(sock, 'status')) as unknown as { encryption: { publicKey: string } }).encryption.publicKey
+    // The first answer may wait for wireguard-go's handshake retry (5 s): waited for, not timed.
+    t.ok(await pingFrom(a.ns, b.ip, 1, 10), 'n1 (container) pod -> n2 (wireguard-go) pod: ping')
+    t.ok(await pingFrom(b.ns, a.ip, 3), 'n2 pod -> n1 (container) pod: ping')
+    const drops = ((await queryControl(sock, 'stats')) as unknown as { stats: { drops: Record<string, number> } }).stats.drops
+    t.equal((drops.wg_decrypt ?? 0) + (drops.wg_no_session ?? 0), 0, 'nothing dropped for decryption or want of a session')
+
+    const keyFile = (cluster.flatnetConfig(n1).wireguard as { privateKeyFile: string }).privateKeyFile
+    const old = await publicKey()
+    await cluster.stopDaemon(n1)
+    rmSync(keyFile)
+    await cluster.startDaemon(n1)
+    const rotated = await publicKey()
+    t.not(rotated, old, 'a new key, made by the daemon in the container')
+    t.equal(statSync(keyFile).mode & 0o777, 0o600, 'written 0600')
+    // What flannel's node does when n1's Node shows the new key: the peer replaced.
+    const device = cluster.wgDevice(n2)
+    n2.ns.exec('wg', 'set', device, 'peer', old, 'remove')
+    n2.ns.exec('wg', 'set', device, 'peer', rotated, 'allowed-ips', n1.podCIDR, 'endpoint', `${n1.underlayIP}:51820`)
+    t.ok(await pingFrom(b.ns, a.ip, 1, 10), 'n2 pod -> n1 pod under the new key')
+    t.ok(await pingFrom(a.ns, b.ip, 3), 'n1 pod -> n2 pod under the new key')
   })
 
   // A DaemonSet update: the new pod's container starts beside the old one's, on the same
