@@ -15,6 +15,9 @@ export const ANNOTATION = {
   vni: 'flatnet.io/vni',
   wgKey: 'flatnet.io/wg-public-key',
   wgPort: 'flatnet.io/wg-port',
+  // flannel's backend-data as this daemon wrote it: flannel's own differing from it later means
+  // flannel runs on the node now (it was moved back), and its annotations are the current ones.
+  flannelData: 'flatnet.io/flannel-backend-data',
 }
 
 /** flannel's annotations (its default prefix), as its kube subnet manager reads and writes them. */
@@ -45,7 +48,7 @@ export function nodeRecord (n: NodeJson, defaults: { port: number, vni: number }
   const cidrs = Array.isArray(n.spec?.podCIDRs) && n.spec.podCIDRs.length > 0 ? n.spec.podCIDRs : typeof n.spec?.podCIDR === 'string' ? [n.spec.podCIDR] : []
   if (typeof name !== 'string' || cidrs.length === 0) return null
   const ver = Number(n.metadata?.resourceVersion) || 0 // opaque to clients, numeric in practice; order comes from the watch
-  if (typeof a[ANNOTATION.mac] !== 'string') return a[FLANNEL.managed] === 'true' ? flannelRecord(name, a, cidrs, ver, defaults) : null
+  if (typeof a[ANNOTATION.mac] !== 'string' || flannelTookOver(a)) return a[FLANNEL.managed] === 'true' ? flannelRecord(name, a, cidrs, ver, defaults) : null
   const addr = (Array.isArray(n.status?.addresses) ? n.status.addresses : []).find((x) => x?.type === 'InternalIP')?.address
   if (typeof addr !== 'string') return null
   const wg = a[ANNOTATION.wgKey]
@@ -61,6 +64,12 @@ export function nodeRecord (n: NodeJson, defaults: { port: number, vni: number }
     ...(wg === undefined ? {} : { wg }),
     ...(wgPort === undefined ? {} : { wgPort: Number(wgPort) }),
   }, 'kubernetes')
+}
+
+/** flannel rewrote its annotations after flatnet wrote them: the node runs flannel now. */
+function flannelTookOver (a: Record<string, unknown>): boolean {
+  const wrote = a[ANNOTATION.flannelData]
+  return typeof wrote === 'string' && a[FLANNEL.managed] === 'true' && a[FLANNEL.data] !== wrote && a[FLANNEL.data6] !== wrote
 }
 
 /**
@@ -107,7 +116,8 @@ function flannelRecord (name: string, a: Record<string, unknown>, cidrs: unknown
  * The annotations this node writes on its own Node (a merge patch). The key's is null when it
  * publishes none: a node that turned encryption off must not leave its old key for peers to
  * encrypt to. flannel's say the same for flannel's nodes: wireguard with the key, else vxlan;
- * those of the other address family are removed.
+ * those of the other address family are removed. What it wrote in flannel's backend-data is
+ * kept beside, so that peers see when flannel has rewritten it.
  */
 export function selfAnnotations (self: VtepRecord): Record<string, string | null> {
   const mac = formatMac(self.vtepMAC as Buffer) // this node's record always has one
@@ -115,6 +125,7 @@ export function selfAnnotations (self: VtepRecord): Record<string, string | null
     ? { PublicKey: formatKey(self.wgKey), Port: self.wgPort }
     : { VNI: self.vni, VtepMAC: mac }
   const v4 = self.address.family === 4
+  const flannelData = JSON.stringify(data)
   return {
     [ANNOTATION.mac]: mac,
     [ANNOTATION.port]: String(self.port),
@@ -124,8 +135,9 @@ export function selfAnnotations (self: VtepRecord): Record<string, string | null
     [FLANNEL.managed]: 'true',
     [FLANNEL.type]: self.wgKey ? 'wireguard' : 'vxlan',
     [FLANNEL.ip]: v4 ? formatAddress(self.address) : null,
-    [FLANNEL.data]: v4 ? JSON.stringify(data) : null,
+    [FLANNEL.data]: v4 ? flannelData : null,
     [FLANNEL.ip6]: v4 ? null : formatAddress(self.address),
-    [FLANNEL.data6]: v4 ? null : JSON.stringify(data),
+    [FLANNEL.data6]: v4 ? null : flannelData,
+    [ANNOTATION.flannelData]: flannelData,
   }
 }

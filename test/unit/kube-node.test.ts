@@ -49,6 +49,7 @@ t.test('this node\'s annotations: the key and port when it encrypts, a null (mer
     [FLANNEL.data]: '{"VNI":1,"VtepMAC":"02:00:00:00:02:01"}',
     [FLANNEL.ip6]: null,
     [FLANNEL.data6]: null,
+    [ANNOTATION.flannelData]: '{"VNI":1,"VtepMAC":"02:00:00:00:02:01"}',
   })
   const encrypting = selfAnnotations({ ...self, wgKey: KEY, wgPort: 51999 })
   t.equal(encrypting[ANNOTATION.wgKey], KEY.toString('base64'))
@@ -105,4 +106,17 @@ t.test('flannel nodes: which are peers, of which family', async (t) => {
   t.equal(nodeRecord(node(flannelNode('wireguard', data), ['fd00:10:244:2::/64']), DEFAULTS), 'k2: no pod CIDR of the family of its flannel address 192.0.2.2')
   const both = nodeRecord(node({ ...VTEP, ...flannelNode('wireguard', data) }), DEFAULTS) as VtepRecord
   t.ok(both.vtepMAC, 'flatnet\'s own annotations first: a flatnet node writes both')
+})
+
+t.test('a node moved back to flannel: flannel\'s rewritten annotations win over flatnet\'s stale ones', async (t) => {
+  const self = fromWire({ node: 'k2', cidrs: ['10.244.2.0/24'], addr: '192.0.2.2', port: 8472, vni: 1, mac: '02:00:00:00:02:02', ver: 0 }, 'kubernetes') as VtepRecord
+  const written = patched(selfAnnotations({ ...self, wgKey: KEY, wgPort: 51820 }))
+  t.ok((nodeRecord(node(written), DEFAULTS) as VtepRecord).vtepMAC, 'as flatnet wrote them: flatnet\'s record')
+  const other = publicKeyOf(generatePrivateKey())
+  const flannel = { ...written, [FLANNEL.data]: JSON.stringify({ PublicKey: other.toString('base64'), Port: 51820 }) }
+  const r = nodeRecord(node(flannel), DEFAULTS) as VtepRecord
+  t.same([r.vtepMAC, r.wgKey], [undefined, other], 'flannel rewrote backend-data: flannel\'s node, its key')
+  const older = { ...VTEP, ...flannelNode('vxlan', { VNI: 1, VtepMAC: '0e:11:22:33:44:55' }) }
+  t.equal(formatMac((nodeRecord(node(older), DEFAULTS) as VtepRecord).vtepMAC as Buffer), '02:00:00:00:02:02',
+    'a flatnet that never wrote flannel\'s (an older version), beside flannel\'s left from before it: flatnet\'s record')
 })
