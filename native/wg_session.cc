@@ -22,9 +22,10 @@ void nonceOf(uint64_t counter, uint8_t nonce[12]) {
 
 // One cipher context per thread and direction, set to ChaCha20-Poly1305 once: each message
 // then sets only its nonce, and its key when the last message on that context was another
-// session's, with no allocation and no provider lookup per packet. The key's set-up costs more
-// than a short message's sealing; a nonce alone resets the Poly1305 state as a key does
-// (OpenSSL's chacha20_poly1305 init: the lengths, AAD and MAC state go with any new IV).
+// session's, with no allocation and no provider lookup per packet: a thread mostly serves one
+// session after another of the same peer, so the key set-up would repeat for the same key. A
+// nonce alone resets the Poly1305 state as a key does (OpenSSL's chacha20_poly1305 init: the
+// lengths, AAD and MAC state go with any new IV).
 struct Contexts {
   EVP_CIPHER_CTX* seal = nullptr;
   EVP_CIPHER_CTX* open = nullptr;
@@ -49,15 +50,13 @@ Contexts& contexts() {
 
 std::atomic<uint64_t> nextSessionId{1};
 
-// Sets ctx's nonce, and its key unless it holds this session's (*held: whose it holds). A
-// failed init leaves the context's key unknown.
+// Sets ctx's nonce, and its key unless it holds this session's (*held: whose it holds), in the
+// direction the context was made for (-1). A failed init leaves the context's key unknown.
 bool initContext(EVP_CIPHER_CTX* ctx, uint64_t* held, uint64_t id, const uint8_t* key,
-                 const uint8_t nonce[12], bool encrypt) {
+                 const uint8_t nonce[12]) {
   const uint8_t* k = *held == id ? nullptr : key;
   *held = 0;
-  int ok = encrypt ? EVP_EncryptInit_ex(ctx, nullptr, nullptr, k, nonce)
-                   : EVP_DecryptInit_ex(ctx, nullptr, nullptr, k, nonce);
-  if (ok != 1) return false;
+  if (EVP_CipherInit_ex(ctx, nullptr, nullptr, k, nonce, -1) != 1) return false;
   *held = id;
   return true;
 }
@@ -150,7 +149,7 @@ size_t WgSession::seal(uint8_t* msg, size_t len, size_t mtu, int64_t nowNs) {
   uint8_t nonce[12];
   nonceOf(counter, nonce);
   int n = 0, m = 0;
-  if (!initContext(ctx, &c.sealKey, id_, keys_.send, nonce, true) ||
+  if (!initContext(ctx, &c.sealKey, id_, keys_.send, nonce) ||
       EVP_EncryptUpdate(ctx, body, &n, body, int(padded)) != 1 ||
       EVP_EncryptFinal_ex(ctx, body + n, &m) != 1 ||
       EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, int(kWgTag), body + padded) != 1)
@@ -176,7 +175,7 @@ WgOpen WgSession::open(uint8_t* msg, size_t len, int64_t nowNs, size_t* packetLe
   uint8_t nonce[12];
   nonceOf(counter, nonce);
   int n = 0, m = 0;
-  if (!initContext(ctx, &c.openKey, id_, keys_.receive, nonce, false) ||
+  if (!initContext(ctx, &c.openKey, id_, keys_.receive, nonce) ||
       EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, int(kWgTag), body + sealed) != 1 ||
       EVP_DecryptUpdate(ctx, body, &n, body, int(sealed)) != 1 ||
       EVP_DecryptFinal_ex(ctx, body + n, &m) != 1)
