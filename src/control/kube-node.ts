@@ -4,7 +4,7 @@
 // flannel (its kube subnet manager: the `flannel.alpha.coreos.com/` annotations) is a peer too,
 // and each daemon writes flannel's annotations as well, so that a cluster moves between the two
 // node by node (flannel's pkg/subnet/kube: nodeToLease; pkg/backend/{vxlan,wireguard}).
-import { formatAddress, parseAddress } from '../net/cidr.js'
+import { family, formatAddress, parseAddress } from '../net/cidr.js'
 import { formatKey } from '../wireguard/keys.js'
 import { formatMac } from '../net/mac.js'
 import { fromWire, type VtepRecord, type VtepWire } from './vtep.js'
@@ -90,9 +90,9 @@ function flannelRecord (name: string, a: Record<string, unknown>, cidrs: unknown
   try { data = JSON.parse(raw) } catch { data = undefined }
   if (typeof data !== 'object' || data === null) return `${name}: ${v4 ? FLANNEL.data : FLANNEL.data6} ${JSON.stringify(raw.slice(0, 100))} is not a JSON object`
   const d = data as Record<string, unknown>
-  const family = parseAddress(addr)?.family
-  if (family === undefined) return `${name}: ${v4 ? FLANNEL.ip : FLANNEL.ip6} ${JSON.stringify(addr)} is not an IP address`
-  const ofFamily = cidrs.filter((c): c is string => typeof c === 'string' && (c.includes(':') ? 6 : 4) === family)
+  const at = parseAddress(addr)?.family
+  if (at === undefined) return `${name}: ${v4 ? FLANNEL.ip : FLANNEL.ip6} ${JSON.stringify(addr)} is not an IP address`
+  const ofFamily = cidrs.filter((c): c is string => typeof c === 'string' && family(c) === at)
   if (ofFamily.length === 0) return `${name}: no pod CIDR of the family of its flannel address ${addr}`
   const wire: VtepWire = {
     node: name,

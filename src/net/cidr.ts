@@ -4,6 +4,9 @@ import { isIPv4, isIPv6 } from 'node:net'
 
 export type Family = 4 | 6
 
+/** The family of an address or CIDR in text, already known to be one of them (IPv6's alone has a colon). */
+export const family = (text: string): Family => text.includes(':') ? 6 : 4
+
 export interface Address {
   family: Family
   bytes: Buffer // 4 or 16 bytes, network order

@@ -6,6 +6,7 @@
 // chain, so a packet's cost grows with the rules selecting its pod, not with the number
 // of pods or policies; each rule's peers are a named set, so a pod appearing elsewhere
 // in the cluster is one element added, not a table rewritten.
+import { type Family, family } from '../net/cidr.js'
 import type { PortRange } from './model.js'
 import type { IPBlock, PolicyPort, PolicyRule } from './objects.js'
 
@@ -52,9 +53,7 @@ function denyLines (d: Direction, r: DenyReason, log: DropLog | undefined): stri
   return [`${counter} limit name drop_log log prefix "${DROP_LOG_PREFIX} ${d} ${r}" group ${log.group} snaplen ${DROP_LOG_SNAPLEN}`, 'drop']
 }
 
-export type Family = 4 | 6
 export const FAMILIES: readonly Family[] = [4, 6]
-export const family = (ip: string): Family => ip.includes(':') ? 6 : 4
 const ipKw = (f: Family): string => f === 4 ? 'ip' : 'ip6'
 const addrType = (f: Family): string => f === 4 ? 'ipv4_addr' : 'ipv6_addr'
 

@@ -10,11 +10,12 @@
 // in the table, shared between rules of the same peers. Set membership is not stored: a
 // pod's elements are recomputed from its previous and next versions, which the reflector
 // hands over.
+import { type Family, family } from '../net/cidr.js'
 import { inBlock } from './addresses.js'
 import { addressable, namedPort, numericPort } from './compile.js'
 import type { Namespace, NetworkPolicy, Pod, PolicyRule, PolicyType } from './objects.js'
 import {
-  FAMILIES, type Family, MAPS, type NodePods, type RuleView, TABLE, denyChain, elementCommand, family, hasSelectors, isNamed,
+  FAMILIES, MAPS, type NodePods, type RuleView, TABLE, denyChain, elementCommand, hasSelectors, isNamed,
   localSet, namedElement, namedSet, namedSetType, peerSet, peerSetType, portMatch, ruleComment, ruleLines, tableText,
 } from './nftables.js'
 import { matches, peerSelectsPod, selects } from './selector.js'
