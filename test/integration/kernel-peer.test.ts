@@ -10,10 +10,9 @@ import { queryControl } from '../../src/control-socket.js'
 import type { DataplaneStats } from '../../src/native.js'
 import { bulkTransfer, startSink, startUdpEcho, udpRoundTrips } from '../../src/lab/traffic.js'
 import { FLANNEL } from '../../src/control/kube-node.js'
-import { realNode } from '../../src/lab/kube-objects.js'
 import { until } from '../../src/lab/until.js'
 import { pingFrom } from '../lib/echo.js'
-import { flannelAnnotations, labApiServer, labKubeconfig, nodeAnnotations } from '../lib/kube.js'
+import { flannelAnnotations, withFlannelNode } from '../lib/kube.js'
 import { labTools, withCluster } from '../lib/lab.js'
 
 labTools('ethtool')
@@ -45,21 +44,17 @@ for (const offloads of [true, false]) {
 }
 
 t.test('a node of flannel\'s vxlan backend through the API server: each reads the other\'s Node annotations', async (t) => {
-  // As the DaemonSet runs: no static peers, every peer from the API server, its own Node annotated.
-  const kubernetes = { kubeconfig: labKubeconfig(t), annotate: true }
-  const cluster = await withCluster(t, { nodes: [{ kind: 'flatnet', extra: { peers: [], kubernetes } }, { kind: 'kernel-vxlan' }], underlay: 'bridge', tag: 'vxflannel' })
-  if (!cluster) return
-  const [n1, n2] = cluster.nodes
-  const api = await labApiServer(t, cluster)
-  await api.put(realNode('n1', [n1.podCIDR], n1.underlayIP))
-  await api.put(realNode('n2', [n2.podCIDR], n2.underlayIP, flannelAnnotations('vxlan', n2.underlayIP, { VNI: 1, VtepMAC: n2.vtepMAC })))
+  const lab = await withFlannelNode(t, {
+    kind: 'kernel-vxlan',
+    tag: 'vxflannel',
+    flannel: (_cluster, n2) => flannelAnnotations('vxlan', n2.underlayIP, { VNI: 1, VtepMAC: n2.vtepMAC }),
+  })
+  if (!lab) return
+  const { n1, n2, annotations: a, peerRow } = lab
   // What flannel's nodes read of n1: the VTEP the lab gave n2's flannel.1 for n1 (its FDB and neighbour entries).
-  t.ok(await until(async () => (await nodeAnnotations(api, 'n1'))[FLANNEL.type] === 'vxlan', 60_000) >= 0, 'n1 annotated its Node for flannel\'s nodes')
-  const a = await nodeAnnotations(api, 'n1')
   t.same({ ip: a[FLANNEL.ip], data: JSON.parse(a[FLANNEL.data]) }, { ip: n1.underlayIP, data: { VNI: 1, VtepMAC: n1.vtepMAC } }, 'public-ip and backend-data: n1\'s VTEP')
-  const peers = async (): Promise<Array<{ nodeName: string, source: string, vtepMAC?: string }>> => (await queryControl(join(cluster.dir, 'n1.sock'), 'peers')).peers as []
-  t.ok(await until(async () => (await peers()).length > 0, 30_000) >= 0, 'n1 took n2 as a peer from its Node')
-  t.match(await peers(), [{ nodeName: 'n2', source: 'kubernetes', vtepMAC: n2.vtepMAC }], 'at the VtepMAC of its backend-data')
+  t.ok(await until(async () => (await peerRow()) !== undefined, 30_000) >= 0, 'n1 took n2 as a peer from its Node')
+  t.match(await peerRow(), { nodeName: 'n2', source: 'kubernetes', vtepMAC: n2.vtepMAC }, 'at the VtepMAC of its backend-data')
   t.ok(await pingFrom(n1.pods[0].ns, n2.pods[0].ip, 3), 'n1 pod -> n2 pod: ping')
   t.ok(await pingFrom(n2.pods[0].ns, n1.pods[0].ip, 3), 'n2 pod -> n1 pod: ping')
 })

@@ -9,14 +9,13 @@ import t from 'tap'
 import { join } from 'node:path'
 import { queryControl } from '../../src/control-socket.js'
 import type { LabNode } from '../../src/lab/cluster.js'
-import { KubeApiProcess } from '../../src/lab/kube-api-process.js'
 import { realNamespace, realNetworkPolicy, realPod } from '../../src/lab/kube-objects.js'
 import type { Namespace } from '../../src/lab/netns.js'
 import { until } from '../../src/lab/until.js'
 import type { PolicyState } from '../../src/policy/enforce.js'
 import { type Attachment, CniError, CniRuntime } from '../lib/cni.js'
 import { pingFrom } from '../lib/echo.js'
-import { apiPolicyNode, LAB_API } from '../lib/kube.js'
+import { apiPolicyNode, labApiServer } from '../lib/kube.js'
 import { labTools, withCluster } from '../lib/lab.js'
 
 labTools('ping', 'cni-plugins')
@@ -26,9 +25,7 @@ t.test('CNI ADD puts a pod\'s policies in before it runs; an unknown local pod n
   const cluster = await withCluster(t, { nodes: [node, node], cniPods: true, underlay: 'bridge', tag: 'admit' })
   if (!cluster) return
   const [n1, n2] = cluster.nodes
-  const apiNs = cluster.attachToUnderlay('api', LAB_API.host)
-  const api = await KubeApiProcess.start({ netns: apiNs.name, host: LAB_API.host, port: LAB_API.port })
-  t.teardown(async () => await api.stop())
+  const api = await labApiServer(t, cluster)
 
   // Pods as the scheduler leaves them: bound to a node, no IP yet. x/locked may send nowhere.
   await api.put(realNamespace('x', { ns: 'x' }))

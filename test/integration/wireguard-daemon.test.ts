@@ -13,9 +13,8 @@ import { bulkTransfer, startSink } from '../../src/lab/traffic.js'
 import { wireguardGoPeers } from '../../src/lab/wireguard-go.js'
 import { formatKey } from '../../src/wireguard/keys.js'
 import { FLANNEL } from '../../src/control/kube-node.js'
-import { realNode } from '../../src/lab/kube-objects.js'
 import { pingFrom, steadyPing } from '../lib/echo.js'
-import { flannelAnnotations, labApiServer, labKubeconfig, nodeAnnotations } from '../lib/kube.js'
+import { flannelAnnotations, withFlannelNode } from '../lib/kube.js'
 import { labTools, withCluster } from '../lib/lab.js'
 import { readPcap } from '../lib/pcap.js'
 import { ipv4Udp, vxlanFrame } from '../lib/frames.js'
@@ -119,29 +118,21 @@ t.test('flatnet and wireguard-go as flannel configures it: pods reach each other
 })
 
 t.test('a node of flannel\'s wireguard backend through the API server: each reads the other\'s Node annotations', async (t) => {
-  // As the DaemonSet runs: no static peers, every peer from the API server, its own Node annotated.
-  const kubernetes = { kubeconfig: labKubeconfig(t), annotate: true }
-  const cluster = await withCluster(t, { nodes: [{ kind: 'flatnet', extra: { peers: [], kubernetes } }, { kind: 'wireguard-go' }], wireguard: true, underlay: 'bridge', tag: 'wgflannel' })
-  if (!cluster) return
-  const [n1, n2] = cluster.nodes
-  const api = await labApiServer(t, cluster)
-  await api.put(realNode('n1', [n1.podCIDR], n1.underlayIP))
-  await api.put(realNode('n2', [n2.podCIDR], n2.underlayIP, flannelAnnotations('wireguard', n2.underlayIP, { PublicKey: formatKey(cluster.wgPublicKey(n2) as Buffer), Port: 51820 })))
-
+  const lab = await withFlannelNode(t, {
+    kind: 'wireguard-go',
+    tag: 'wgflannel',
+    flannel: (cluster, n2) => flannelAnnotations('wireguard', n2.underlayIP, { PublicKey: formatKey(cluster.wgPublicKey(n2) as Buffer), Port: 51820 }),
+  })
+  if (!lab) return
+  const { cluster, n1, n2, annotations: a, peerRow } = lab
   // What flannel's nodes read of n1 (nodeToLease, then the wireguard backend's peer): the key
   // and endpoint the lab gave n2's wireguard-go for n1, so it is the one flannel would set.
-  t.ok(await until(async () => (await nodeAnnotations(api, 'n1'))[FLANNEL.type] === 'wireguard', 60_000) >= 0, 'n1 annotated its Node for flannel\'s nodes')
-  const a = await nodeAnnotations(api, 'n1')
   t.equal(a[FLANNEL.managed], 'true', 'as one of flannel\'s kube subnet manager')
   const data = JSON.parse(a[FLANNEL.data])
   t.equal(`${a[FLANNEL.ip]}:${data.Port}`, `${n1.underlayIP}:51820`, 'endpoint: public-ip and Port')
   t.equal(data.PublicKey, formatKey(cluster.wgPublicKey(n1) as Buffer), 'PublicKey: n1\'s')
-
-  const sock = join(cluster.dir, 'n1.sock')
-  interface Row { nodeName: string, source: string, encryption: string, vtepMAC?: string }
-  const row = async (): Promise<Row | undefined> => ((await queryControl(sock, 'peers')).peers as Row[]).find((p) => p.nodeName === 'n2')
-  t.ok(await until(async () => (await row()) !== undefined, 30_000) >= 0, 'n1 took n2 as a peer from its Node')
-  t.match(await row(), { source: 'kubernetes', encryption: 'wireguard', vtepMAC: undefined }, 'WireGuard only, no VTEP')
+  t.ok(await until(async () => (await peerRow()) !== undefined, 30_000) >= 0, 'n1 took n2 as a peer from its Node')
+  t.match(await peerRow(), { source: 'kubernetes', encryption: 'wireguard', vtepMAC: undefined }, 'WireGuard only, no VTEP')
   // The first answer may wait for a handshake retry (5 s): waited for, not timed.
   t.ok(await pingFrom(n1.pods[0].ns, n2.pods[0].ip, 1, 10), 'n1 pod -> n2 pod: ping')
   t.ok(await pingFrom(n2.pods[0].ns, n1.pods[0].ip, 3), 'n2 pod -> n1 pod: ping')
